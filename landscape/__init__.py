@@ -1,0 +1,29 @@
+"""landscape: loss landscapes of single-unit recurrent networks, over 2-D weight planes and lengths.
+
+>>> import landscape as ls
+>>> cell = ls.get_cell("pascanu")
+>>> plane = ls.axis_plane(cell, ls.init_params(cell), xrange=(4.9, 5.1), yrange=(-2.7, -2.5), res=(3, 5))
+>>> surf = ls.compute_surface(cell, plane, [ls.make_data("pascanu", 50)], progress=False)
+>>> surf.loss.shape  # (lengths, ny, nx)
+(1, 5, 3)
+"""
+
+__version__ = "0.1.0"
+
+from ._errors import InputError
+from .cells import CELLS, get_cell, run
+from .evaluate import evaluate, losses
+from .interactive import interactive_figure, write_html
+from .params import init_params, load_checkpoint, save_checkpoint, to_modules
+from .planes import Plane, axis_plane, random_plane
+from .plot import plot_surface, save_figure
+from .surface import Surface, compute_surface, load_surface
+from .tasks import TASKS, balanced_split, data_from_arrays, get_task, load_data, make_data
+
+__all__ = [
+    "__version__", "InputError", "CELLS", "TASKS", "get_cell", "get_task", "run", "losses",
+    "evaluate", "make_data", "load_data", "data_from_arrays", "balanced_split", "init_params",
+    "load_checkpoint", "save_checkpoint", "to_modules", "Plane", "axis_plane", "random_plane",
+    "Surface", "compute_surface", "load_surface", "plot_surface", "save_figure",
+    "interactive_figure", "write_html",
+]

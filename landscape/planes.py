@@ -1,0 +1,142 @@
+"""Planes: the 2-D grids of parameter vectors ``origin + x[j] * d1 + y[i] * d2``.
+
+An *axis* plane varies two named scalars over absolute ranges (its origin holds the centre with
+those two entries set to 0, and d1, d2 are unit vectors, so a coordinate is the parameter's
+value). A *random* plane follows seeded Gaussian directions over all parameters, normalized
+(``none``, ``filter`` or ``model``) and then orthogonalized, so that (0, 0) is exactly the centre.
+
+For one-unit models every row of every torch weight or bias tensor is a single number, so
+Li et al.'s filter normalization reduces to ``|d_k| = |theta_k|`` for each scalar. Unlike their
+code, biases are not zeroed: half of a one-unit model's parameters are biases, and the walls of
+Pascanu's map lie along one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._errors import InputError
+from .cells import Cell
+
+__all__ = ["Plane", "axis_plane", "random_plane", "grid_coords", "NORMS", "DEFAULT_AXES"]
+
+NORMS = ("filter", "model", "none")
+
+# Per cell: (x name, y name, x range, y range, resolution (nx, ny)) of the default axis plane.
+# The recurrent weight against the bias of the gate that decides what is kept.
+DEFAULT_AXES = {
+    "rnn": ("w_hh", "b_hh", (-4.0, 4.0), (-4.0, 4.0), (51, 51)),
+    "lstm": ("w_hh_g", "b_hh_f", (-4.0, 4.0), (-4.0, 4.0), (51, 51)),
+    "gru": ("w_hh_n", "b_hh_z", (-4.0, 4.0), (-4.0, 4.0), (51, 51)),
+    "pascanu": ("w", "b", (4.5, 5.5), (-3.0, -2.0), (101, 1001)),
+}
+
+
+@dataclass(frozen=True)
+class Plane:
+    """A grid of parameter vectors. ``points(k0, k1)`` gives rows k0..k1-1 of the flattened grid,
+    where flat index k = i * nx + j is the point (x[j], y[i]), so results reshape to (ny, nx)."""
+
+    origin: torch.Tensor  # (P,) float64
+    d1: torch.Tensor  # (P,) direction along x
+    d2: torch.Tensor  # (P,) direction along y
+    x: np.ndarray  # (nx,)
+    y: np.ndarray  # (ny,)
+    xlabel: str
+    ylabel: str
+    kind: str  # "axis" or "random"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.y), len(self.x)
+
+    def points(self, k0: int, k1: int) -> torch.Tensor:
+        """Parameter vectors of flat grid indices [k0, k1): (k1 - k0, P) float64."""
+        k = torch.arange(k0, k1)
+        a = torch.from_numpy(self.x)[k % len(self.x)]  # (g,)
+        b = torch.from_numpy(self.y)[k // len(self.x)]  # (g,)
+        return self.origin + a[:, None] * self.d1 + b[:, None] * self.d2  # (g, P)
+
+    def project(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Plane coordinates of parameter vectors (..., P) and their distance off the plane."""
+        v = theta.to(torch.float64) - self.origin
+        a = v @ self.d1 / (self.d1 @ self.d1)
+        b = v @ self.d2 / (self.d2 @ self.d2)
+        off = torch.linalg.vector_norm(v - a[..., None] * self.d1 - b[..., None] * self.d2, dim=-1)
+        return a, b, off
+
+
+def grid_coords(lo: float, hi: float, n: int) -> np.ndarray:
+    """n points from lo to hi, both included; the midpoint of a symmetric range is exactly 0."""
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise InputError(f"range {lo}:{hi} must be two finite numbers LO:HI with LO < HI")
+    if int(n) != n or n < 2:
+        raise InputError(f"resolution {n} must be an integer >= 2")
+    c = lo + (hi - lo) * (np.arange(n, dtype=np.float64) / (n - 1))
+    c[-1] = hi
+    return c
+
+
+def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str | None = None,
+               xrange: tuple[float, float] | None = None, yrange: tuple[float, float] | None = None,
+               res: tuple[int, int] | None = None) -> Plane:
+    """The plane of two named parameters over absolute ranges; the others stay at ``center``."""
+    dx, dy, dxr, dyr, dres = DEFAULT_AXES[cell.name]
+    x, y = x or dx, y or dy
+    names = cell.param_names
+    for name in (x, y):
+        if name not in names:
+            raise InputError(f"unknown parameter {name!r} for cell {cell.name}; "
+                             f"valid: {', '.join(names)}")
+    if x == y:
+        raise InputError(f"the two axes must be different parameters, both are {x!r}")
+    nx, ny = res or dres
+    xs, ys = grid_coords(*(xrange or dxr), nx), grid_coords(*(yrange or dyr), ny)
+    ix, iy = names.index(x), names.index(y)
+    origin = center.to(torch.float64).clone()
+    origin[[ix, iy]] = 0.0
+    d1, d2 = torch.zeros_like(origin), torch.zeros_like(origin)
+    d1[ix], d2[iy] = 1.0, 1.0
+    return Plane(origin, d1, d2, xs, ys, x, y, "axis")
+
+
+def _normalize(d: torch.Tensor, theta: torch.Tensor, norm: str) -> torch.Tensor:
+    if norm == "none":
+        return d
+    if norm == "model":
+        return d * (torch.linalg.vector_norm(theta) / torch.linalg.vector_norm(d))
+    return d * (theta.abs() / d.abs())  # filter: each scalar is one row of a torch tensor
+
+
+def random_plane(cell: Cell, center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
+                 xrange: tuple[float, float] = (-1.0, 1.0), yrange: tuple[float, float] = (-1.0, 1.0),
+                 res: tuple[int, int] = (51, 51)) -> Plane:
+    """Seeded Gaussian directions, normalized, then d2 made orthogonal to d1 (keeping its norm).
+
+    A draw whose normalized directions are parallel (possible with filter normalization when
+    the model has few nonzero parameters) is replaced by the next draw of the same generator.
+    """
+    if norm not in NORMS:
+        raise InputError(f"unknown normalization {norm!r}; valid: {', '.join(NORMS)}")
+    theta = center.to(torch.float64)
+    if norm != "none" and int((theta != 0).sum()) < 2:
+        raise InputError(f"--norm {norm} needs at least two nonzero parameters at the centre; "
+                         "use --norm none")
+    gen = torch.Generator().manual_seed(int(seed))
+    for _ in range(1000):
+        d1 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm)
+        d2 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm)
+        n2 = torch.linalg.vector_norm(d2)
+        d2 = d2 - (d2 @ d1) / (d1 @ d1) * d1  # Gram-Schmidt, after normalization
+        if torch.linalg.vector_norm(d2) > 1e-6 * n2:
+            d2 = d2 * (n2 / torch.linalg.vector_norm(d2))
+            break
+    else:  # pragma: no cover - needs a 1000-fold run of parallel draws
+        raise InputError(f"could not draw two independent directions with --norm {norm}")
+    nx, ny = res
+    return Plane(theta.clone(), d1, d2, grid_coords(*xrange, nx), grid_coords(*yrange, ny),
+                 "d1", "d2", "random")

@@ -1,0 +1,51 @@
+"""Redraw a surface file's figures without recomputing: ``python -m landscape.render FILE.npz``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ._errors import InputError
+from .interactive import interactive_figure, write_html
+from .plot import SCALES, plot_surface, save_figure
+from .surface import Surface, load_surface
+
+__all__ = ["write_figures", "main"]
+
+
+def write_figures(surface: Surface, stem: str, *, scale: str = "linear", dpi: int = 150) -> list[str]:
+    """Draw both figures first, then write ``stem.png`` and ``stem.html``; returns the paths."""
+    fig = plot_surface(surface, scale=scale)
+    page = interactive_figure(surface)
+    return [save_figure(fig, stem + ".png", dpi=dpi), write_html(page, stem + ".html")]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = OneLineParser(prog="python -m landscape.render", description=__doc__)
+    ap.add_argument("file", help="a surface .npz written by landscape.slice")
+    ap.add_argument("--out", default=None, help="folder for the figures (default: beside FILE)")
+    ap.add_argument("--scale", choices=SCALES, default="linear", help="colour scale of the PNG")
+    ap.add_argument("--dpi", type=int, default=150)
+    args = ap.parse_args(argv)
+    try:
+        surface = load_surface(args.file)
+        name = os.path.splitext(os.path.basename(args.file))[0]
+        stem = os.path.join(args.out or os.path.dirname(args.file) or ".", name)
+        for path in write_figures(surface, stem, scale=args.scale, dpi=args.dpi):
+            print(path)
+    except (InputError, OSError) as e:
+        print(f"{ap.prog}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Slice a loss landscape: ``python -m landscape.slice --cell rnn --len 50``.
+
+Writes ``<name>.npz`` (the surface), ``<name>.png`` and ``<name>.html`` into ``--out``.
+This module only wires the command line to the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+import torch
+
+from ._errors import InputError
+from .cells import CELLS, get_cell
+from .evaluate import DEFAULT_MEM
+from .params import center_params
+from .planes import DEFAULT_AXES, NORMS, axis_plane, random_plane
+from .render import OneLineParser, write_figures
+from .surface import compute_surface
+from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
+
+__all__ = ["main", "build_parser"]
+
+DEFAULT_TASK = {"rnn": "latching", "lstm": "latching", "gru": "latching", "pascanu": "pascanu"}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_RANGE_OPTIONS = ("--xrange", "--yrange")
+
+
+def parse_lengths(text: str) -> list[int]:
+    """'50' or '5,10,20' -> [5, 10, 20]; every length a positive integer."""
+    out = []
+    for part in text.split(","):
+        try:
+            n = int(part)
+        except ValueError:
+            raise InputError(f"--len {text!r}: {part!r} is not an integer; "
+                             "give a length such as 50 or a list such as 5,10,20") from None
+        if n < 1:
+            raise InputError(f"--len {text!r}: length {n} must be a positive integer")
+        out.append(n)
+    return out
+
+
+def parse_range(text: str, option: str) -> tuple[float, float]:
+    """'LO:HI' -> (lo, hi) with finite lo < hi."""
+    parts = text.split(":")
+    try:
+        lo, hi = (float(p) for p in parts) if len(parts) == 2 else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None or not (abs(lo) < float("inf") and abs(hi) < float("inf")) or not lo < hi:
+        raise InputError(f"{option} {text!r} is not a range; give LO:HI with finite LO < HI, "
+                         "such as -4:4")
+    return lo, hi
+
+
+def parse_res(text: str) -> tuple[int, int]:
+    """'51' -> (51, 51); '201,2001' -> (nx, ny) = (201, 2001); each at least 2."""
+    parts = text.split(",")
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        vals = []
+    if len(vals) == 1:
+        vals *= 2
+    if len(vals) != 2 or min(vals) < 2:
+        raise InputError(f"--res {text!r}: give N or NX,NY with integers >= 2, such as 51 or 201,2001")
+    return vals[0], vals[1]
+
+
+def parse_mem(text: str) -> int:
+    """'1G', '512M', '65536' -> bytes (> 0)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)i?[bB]?\s*", text)
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    n = int(float(m.group(1)) * scale[m.group(2).lower()]) if m else 0
+    if n <= 0:
+        raise InputError(f"--mem {text!r}: give a positive size such as 1G, 512M or 65536")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    axes = "; ".join(f"{c}: {a[0]} x {a[1]}" for c, a in DEFAULT_AXES.items())
+    ap = OneLineParser(prog="python -m landscape.slice", description=__doc__,
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--cell", choices=CELLS, default="rnn", help="the single-unit model")
+    ap.add_argument("--task", choices=TASKS, default=None,
+                    help="data and loss (default: latching, or pascanu for the pascanu cell)")
+    ap.add_argument("--data", default=None, metavar="FILE.npz",
+                    help="your own data: arrays x (N, T) and y (N,) of 0/1; length L uses x[:, :L]")
+    ap.add_argument("--len", dest="lengths", default="50", metavar="L[,L...]",
+                    help="sequence length, or a comma-separated sweep such as 5,10,20,50,100")
+    ap.add_argument("--plane", choices=("axis", "random"), default="axis")
+    ap.add_argument("--x", default=None, help=f"x-axis parameter of an axis plane ({axes})")
+    ap.add_argument("--y", default=None, help="y-axis parameter of an axis plane")
+    ap.add_argument("--xrange", default=None, metavar="LO:HI",
+                    help="x range (absolute values on an axis plane; default -1:1 on a random plane)")
+    ap.add_argument("--yrange", default=None, metavar="LO:HI", help="y range")
+    ap.add_argument("--res", default=None, metavar="N|NX,NY",
+                    help="grid points per axis (default 51, or 101,1001 for pascanu)")
+    ap.add_argument("--norm", choices=NORMS, default="filter", help="random-direction normalization")
+    ap.add_argument("--center", default="init", metavar="init|FILE.pt",
+                    help="the model at the plane's centre: torch.nn's init for --seed, or a checkpoint")
+    ap.add_argument("--samples", type=int, default=1000, help="sequences in the generated data")
+    ap.add_argument("--noise", type=float, default=0.1, help="std of the Gaussian input noise")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the data, the init and the directions")
+    ap.add_argument("--dtype", choices=DTYPES, default="float32")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--mem", default="1G", help="memory budget of one vectorized chunk")
+    ap.add_argument("--out", default="figures", help="output folder")
+    ap.add_argument("--name", default=None, help="output file stem (default from the options)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """Let ``--xrange -4:4`` through: argparse would take '-4:4' for an option."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in _RANGE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
+def run(args: argparse.Namespace) -> list[str]:
+    """Validate every option, compute the surface, then write the three files; returns the paths."""
+    cell = get_cell(args.cell)
+    task_name = args.task or DEFAULT_TASK[cell.name]
+    task = get_task(task_name)
+    if task.takes_input != cell.takes_input:
+        valid = [t for t, v in TASKS.items() if v.takes_input == cell.takes_input]
+        raise InputError(f"task {task_name!r} does not fit cell {cell.name!r}; "
+                         f"valid tasks for it: {', '.join(valid)}")
+    if args.data and not cell.takes_input:
+        raise InputError(f"--data gives input sequences, and cell {cell.name!r} takes no input")
+    lengths = parse_lengths(args.lengths)
+    res = parse_res(args.res) if args.res else None
+    xrange = parse_range(args.xrange, "--xrange") if args.xrange else None
+    yrange = parse_range(args.yrange, "--yrange") if args.yrange else None
+    mem = parse_mem(args.mem) if args.mem else DEFAULT_MEM
+    if args.samples < 2:
+        raise InputError(f"--samples {args.samples} must be at least 2")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available here; valid: cpu")
+
+    arrays = load_data(args.data) if args.data else None
+    datas = [data_from_arrays(*arrays, n) if arrays else
+             make_data(task_name, n, n=args.samples, noise=args.noise, seed=args.seed)
+             for n in lengths]
+    center = center_params(cell, args.center, seed=args.seed)
+    if args.plane == "axis":
+        plane = axis_plane(cell, center, x=args.x, y=args.y, xrange=xrange, yrange=yrange, res=res)
+    else:
+        if args.x or args.y:
+            raise InputError("--x and --y name the axes of --plane axis; a random plane has none")
+        plane = random_plane(cell, center, seed=args.seed, norm=args.norm,
+                             xrange=xrange or (-1.0, 1.0), yrange=yrange or (-1.0, 1.0),
+                             res=res or (51, 51))
+
+    config = dict(cell=cell.name, task=task_name, data=args.data, lengths=lengths, plane=args.plane,
+                  x=plane.xlabel, y=plane.ylabel, xrange=[float(plane.x[0]), float(plane.x[-1])],
+                  yrange=[float(plane.y[0]), float(plane.y[-1])], res=[len(plane.x), len(plane.y)],
+                  norm=args.norm if args.plane == "random" else None, center=args.center,
+                  samples=None if arrays is not None else args.samples, noise=args.noise,
+                  seed=args.seed, dtype=args.dtype, device=args.device, mem=mem)
+    surface = compute_surface(cell, plane, datas, dtype=DTYPES[args.dtype], device=args.device,
+                              mem=mem, progress=not args.quiet, config=config)
+
+    name = args.name or (f"{cell.name}_{task_name}_{plane.xlabel}-{plane.ylabel}_"
+                         f"L{'-'.join(map(str, lengths))}")
+    stem = os.path.join(args.out, name)
+    figures = write_figures(surface, stem)  # drawn before the .npz lands, so a failure leaves none
+    return [surface.save(stem + ".npz"), *figures]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
+    try:
+        for path in run(args):
+            print(path)
+    except (InputError, OSError) as e:
+        print(f"{ap.prog}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The result: a stack of loss grids over sequence lengths, and its .npz file.
+
+``loss[k, i, j]`` is the loss at ``lengths[k]``, ``y[i]``, ``x[j]``. The file is written
+atomically and read with ``allow_pickle=False``; ``config`` travels as a JSON string.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from ._errors import InputError
+from ._io import atomic_write
+from .cells import Cell
+from .evaluate import DEFAULT_MEM, evaluate
+from .planes import Plane
+from .tasks import TaskData
+
+__all__ = ["Surface", "load_surface", "compute_surface"]
+
+
+@dataclass
+class Surface:
+    loss: np.ndarray  # (n_len, ny, nx)
+    x: np.ndarray  # (nx,)
+    y: np.ndarray  # (ny,)
+    lengths: np.ndarray  # (n_len,) int
+    xlabel: str
+    ylabel: str
+    config: dict = field(default_factory=dict)
+    accuracy: np.ndarray | None = None  # like loss, where the task defines it
+    extra: dict = field(default_factory=dict)  # further arrays shaped like loss (or per length)
+
+    def __post_init__(self) -> None:
+        shape = (len(self.lengths), len(self.y), len(self.x))
+        if self.loss.shape != shape:
+            raise InputError(f"loss has shape {self.loss.shape}, expected (n_len, ny, nx) = {shape}")
+        if self.accuracy is not None and self.accuracy.shape != shape:
+            raise InputError(f"accuracy has shape {self.accuracy.shape}, expected {shape}")
+
+    def save(self, path: str) -> str:
+        """Write the .npz file atomically; returns the path."""
+        arrays = dict(loss=self.loss, x=self.x, y=self.y, lengths=np.asarray(self.lengths),
+                      xlabel=np.array(self.xlabel), ylabel=np.array(self.ylabel),
+                      config=np.array(json.dumps(self.config, sort_keys=True)), **self.extra)
+        if self.accuracy is not None:
+            arrays["accuracy"] = self.accuracy
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
+        return path
+
+
+_KNOWN = {"loss", "x", "y", "lengths", "xlabel", "ylabel", "config", "accuracy"}
+
+
+def load_surface(path: str) -> Surface:
+    """Read a surface file without pickle; a broken or foreign file raises InputError."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"cannot read surface file {path}: {e}") from None
+    missing = sorted({"loss", "x", "y", "lengths", "xlabel", "ylabel", "config"} - set(arrays))
+    if missing:
+        raise InputError(f"{path} is not a surface file: it lacks {', '.join(missing)}")
+    try:
+        config = json.loads(str(arrays["config"]))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: config is not valid JSON ({e})") from None
+    return Surface(arrays["loss"], arrays["x"], arrays["y"], arrays["lengths"],
+                   str(arrays["xlabel"]), str(arrays["ylabel"]), config, arrays.get("accuracy"),
+                   {k: v for k, v in arrays.items() if k not in _KNOWN})
+
+
+def compute_surface(cell: Cell, plane: Plane, datas: list[TaskData], *,
+                    dtype: torch.dtype = torch.float32, device: str = "cpu", mem: int = DEFAULT_MEM,
+                    progress: bool = True, config: dict | None = None) -> Surface:
+    """Evaluate the same plane at every length (one TaskData per length) into a Surface."""
+    ny, nx = plane.shape
+    work = sum(ny * nx * d.length for d in datas)
+    with tqdm(total=work, unit="step", unit_scale=True, delay=2.0, disable=not progress,
+              desc=f"{cell.name} {ny}x{nx}", leave=False) as bar:
+        grids = [evaluate(cell, d, plane, dtype=dtype, device=device, mem=mem, bar=bar) for d in datas]
+    acc = None if grids[0].accuracy is None else np.stack([g.accuracy for g in grids])
+    config = {**(config or {}), "version": __version__}
+    return Surface(np.stack([g.loss for g in grids]), plane.x, plane.y,
+                   np.array([d.length for d in datas], dtype=np.int64), plane.xlabel, plane.ylabel,
+                   config, acc)

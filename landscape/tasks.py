@@ -1,0 +1,177 @@
+"""Tasks: seeded data and the loss on the model's last state.
+
+``latching`` and ``relay`` are binary classification over (N, T) input sequences, scored by
+binary cross-entropy on the readout logit ``w_out * h_T + b_out`` (the same model as Keras'
+Dense(2, softmax) with categorical cross-entropy, up to reparametrization); ``pascanu`` is
+Pascanu et al.'s target ``(sigmoid(x_T) - 0.7)^2`` for the input-free map.
+
+Every label vector the toolkit generates is balanced (N//2 ones, in random order), and every
+split it makes is stratified, so the unshuffled-validation artifact cannot happen here.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._errors import InputError
+
+__all__ = [
+    "TaskData", "Task", "TASKS", "get_task", "make_data", "load_data", "data_from_arrays",
+    "balanced_labels", "balanced_split", "classification_loss", "pascanu_loss",
+]
+
+PASCANU_TARGET = 0.7
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """Inputs and labels for one sequence length.
+
+    x: (N, L) float64 inputs, or None for an input-free task.
+    y: (N,) float64 labels in {0, 1}, or None.
+    objective: "bce" (classification through the readout) or "pascanu".
+    """
+
+    x: torch.Tensor | None
+    y: torch.Tensor | None
+    length: int
+    objective: str
+
+    def to(self, dtype: torch.dtype, device: str | torch.device) -> "TaskData":
+        cast = (lambda t: None if t is None else t.to(device=device, dtype=dtype))
+        return TaskData(cast(self.x), cast(self.y), self.length, self.objective)
+
+
+def balanced_labels(n: int, gen: torch.Generator) -> torch.Tensor:
+    """n labels, n//2 of them ones, in a random order: (n,) float64."""
+    y = torch.zeros(n, dtype=torch.float64)
+    y[: n // 2] = 1.0
+    return y[torch.randperm(n, generator=gen)]
+
+
+def balanced_split(y: np.ndarray | torch.Tensor, val_frac: float, *, seed: int) -> tuple:
+    """A stratified, shuffled split: (train_idx, val_idx) with each class split in proportion."""
+    if not 0.0 < val_frac < 1.0:
+        raise InputError(f"validation fraction {val_frac} must lie strictly between 0 and 1")
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        k = int(round(val_frac * len(idx)))
+        val.append(idx[:k])
+        train.append(idx[k:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
+
+
+def _latching(length: int, *, n: int, noise: float, gen: torch.Generator) -> TaskData:
+    y = balanced_labels(n, gen)  # (N,)
+    x = noise * torch.randn(n, length, generator=gen, dtype=torch.float64)  # (N, L)
+    x[:, 0] += 2.0 * y - 1.0  # +1 for label 1, -1 for label 0, noise on top
+    return TaskData(x, y, length, "bce")
+
+
+def _relay(length: int, *, n: int, noise: float, gen: torch.Generator) -> TaskData:
+    if length < 2:
+        raise InputError(f"relay needs a length of at least 2 (got {length}): its second bit is at L//2")
+    y = balanced_labels(n, gen)  # (N,)
+    first = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0).double()  # (N,)
+    second = torch.where(y > 0.5, first, -first)  # same sign iff positive
+    x = noise * torch.randn(n, length, generator=gen, dtype=torch.float64)  # (N, L)
+    x[:, 0] = first
+    x[:, length // 2] = second
+    return TaskData(x, y, length, "bce")
+
+
+def _pascanu(length: int, *, n: int, noise: float, gen: torch.Generator) -> TaskData:
+    return TaskData(None, None, length, "pascanu")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    make: Callable[..., TaskData]
+    takes_input: bool
+    has_accuracy: bool
+    description: str
+
+
+TASKS: dict[str, Task] = {
+    "latching": Task("latching", _latching, True, True,
+                     "class in the sign of the first step, noise on every step"),
+    "relay": Task("relay", _relay, True, True,
+                  "positive iff the signs at step 0 and step L//2 agree, noise elsewhere"),
+    "pascanu": Task("pascanu", _pascanu, False, False,
+                    "x_0 = 0.5, loss (sigmoid(x_L) - 0.7)^2, no input"),
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise InputError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed: int = 0) -> TaskData:
+    """Seeded data for one length: the same arguments give the same arrays."""
+    t = get_task(task)
+    if length < 1:
+        raise InputError(f"sequence length {length} must be a positive integer")
+    if t.takes_input and n < 2:
+        raise InputError(f"number of samples {n} must be at least 2")
+    if noise < 0 or not np.isfinite(noise):
+        raise InputError(f"noise std {noise} must be a finite number >= 0")
+    gen = torch.Generator().manual_seed(int(seed))
+    return t.make(length, n=n, noise=noise, gen=gen)
+
+
+def load_data(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read a user's data file: x (N, T) and y (N,) of 0/1, loaded without pickle."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"cannot read data file {path}: {e}") from None
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise InputError(f"data file {path} lacks array(s) {', '.join(missing)}; "
+                         f"it needs x (N, T) and y (N,), has: {', '.join(arrays) or 'none'}")
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]  # Keras' (N, T, 1)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1 or not np.issubdtype(x.dtype, np.number):
+        raise InputError(f"data file {path}: x must be a numeric (N, T) array, got shape {x.shape}")
+    if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.number):
+        raise InputError(f"data file {path}: y must be numeric with shape ({x.shape[0]},), got {y.shape}")
+    if not np.all(np.isfinite(x)):
+        raise InputError(f"data file {path}: x holds non-finite values")
+    if not np.all((y == 0) | (y == 1)):
+        raise InputError(f"data file {path}: y must hold only 0 and 1, found {np.unique(y)[:5]}")
+    return x.astype(np.float64), y.astype(np.float64)
+
+
+def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
+    """A user's data at one length: the first ``length`` steps of every sequence."""
+    if length > x.shape[1]:
+        raise InputError(f"length {length} exceeds the data's {x.shape[1]} steps; "
+                         f"valid lengths: 1 to {x.shape[1]}")
+    return TaskData(torch.from_numpy(np.ascontiguousarray(x[:, :length])), torch.from_numpy(y),
+                    length, "bce")
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean binary cross-entropy and accuracy over samples: logits (G, N), y (N,) -> (G,), (G,)."""
+    loss = F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none")
+    acc = ((logits > 0) == (y > 0.5)).to(logits.dtype)  # (G, N)
+    return loss.mean(-1), acc.mean(-1)
+
+
+def pascanu_loss(x_last: torch.Tensor) -> torch.Tensor:
+    """(sigmoid(x_T) - 0.7)^2: (G, 1) -> (G,)."""
+    return ((torch.sigmoid(x_last) - PASCANU_TARGET) ** 2)[:, 0]
