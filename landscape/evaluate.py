@@ -19,7 +19,7 @@ from .params import split_params
 from .planes import Plane
 from .tasks import TaskData, classification_loss, pascanu_loss
 
-__all__ = ["losses", "evaluate", "chunk_size", "GridResult", "DEFAULT_MEM"]
+__all__ = ["losses", "loss_and_grad", "evaluate", "chunk_size", "GridResult", "DEFAULT_MEM"]
 
 DEFAULT_MEM = 1 << 30  # bytes
 # Past about this many (grid point, sample) pairs per chunk, a step's tensors fall out of the CPU
@@ -41,22 +41,44 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor) -> tuple[torch.Tenso
     return classification_loss(logits, data.y)
 
 
-def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int) -> int:
-    """Grid points per chunk: cache-sized, and within ``mem`` bytes of step temporaries."""
+def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor) -> tuple:
+    """Loss, accuracy and the gradient of each model's loss: theta (G, P) -> (G,), (G,)|None, (G, P).
+
+    One backward pass through the batched forward gives every model's own gradient.
+    """
+    with torch.enable_grad():
+        theta = theta.detach().requires_grad_(True)
+        loss, acc = losses(cell, data, theta)
+        (grad,) = torch.autograd.grad(loss.sum(), theta)
+    return loss.detach(), acc, grad
+
+
+def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0) -> int:
+    """Grid points per chunk: within ``mem`` bytes of step temporaries, and cache-sized.
+
+    With ``length`` > 0 (a backward pass follows), every step's temporaries stay alive, so the
+    budget is shared by ``length`` steps.
+    """
     itemsize = torch.empty((), dtype=dtype).element_size()
-    per_point = (cell.work + 2) * max(n_samples, 1) * itemsize + 8 * 3 * len(cell.param_names)
-    return max(1, min(int(mem) // per_point, CHUNK_ELEMENTS // max(n_samples, 1)))
+    per_point = (cell.work + 2) * max(n_samples, 1) * itemsize * max(length, 1)
+    per_point += 8 * 3 * len(cell.param_names)
+    cap = CHUNK_ELEMENTS // max(n_samples, 1) if length == 0 else int(mem)
+    return max(1, min(int(mem) // per_point, cap))
 
 
 @dataclass
 class GridResult:
     loss: np.ndarray  # (ny, nx)
     accuracy: np.ndarray | None  # (ny, nx) or None
+    grad_norm: np.ndarray | None = None  # (ny, nx): L2 norm of the gradient over all parameters
+    grad_x: np.ndarray | None = None  # (ny, nx): derivative along the plane's x axis, grad . d1
+    grad_y: np.ndarray | None = None  # (ny, nx): derivative along the plane's y axis, grad . d2
 
 
 def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = torch.float32,
-             device: str = "cpu", mem: int = DEFAULT_MEM, bar: tqdm | None = None) -> GridResult:
-    """Loss and accuracy over the whole plane for one length.
+             device: str = "cpu", mem: int = DEFAULT_MEM, grad: bool = False,
+             bar: tqdm | None = None) -> GridResult:
+    """Loss and accuracy (and with ``grad``, the gradient maps) over the whole plane, one length.
 
     ``bar``, if given, is advanced by (grid points x steps) as chunks finish.
     """
@@ -64,17 +86,26 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
     total = ny * nx
     d = data.to(dtype, device)
     n = 1 if d.x is None else d.x.shape[0]
-    g = chunk_size(cell, n, dtype, mem)
+    g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0)
     loss = np.empty(total, dtype=np.dtype(str(dtype).removeprefix("torch.")))
     acc = np.empty_like(loss) if d.y is not None else None
+    gn, gx, gy = (np.empty_like(loss) for _ in range(3)) if grad else (None, None, None)
+    d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.d1, plane.d2))
     with torch.no_grad():
         for k0 in range(0, total, g):
             k1 = min(total, k0 + g)
             theta = plane.points(k0, k1).to(device=device, dtype=dtype)  # (g, P)
-            l, a = losses(cell, d, theta)  # (g,), (g,)
+            if grad:
+                l, a, dl = loss_and_grad(cell, d, theta)  # (g,), (g,), (g, P)
+                gn[k0:k1] = torch.linalg.vector_norm(dl, dim=1).cpu().numpy()
+                gx[k0:k1] = (dl @ d1).cpu().numpy()
+                gy[k0:k1] = (dl @ d2).cpu().numpy()
+            else:
+                l, a = losses(cell, d, theta)  # (g,), (g,)
             loss[k0:k1] = l.cpu().numpy()
             if acc is not None:
                 acc[k0:k1] = a.cpu().numpy()
             if bar is not None:
                 bar.update((k1 - k0) * data.length)
-    return GridResult(loss.reshape(ny, nx), None if acc is None else acc.reshape(ny, nx))
+    shaped = [None if v is None else v.reshape(ny, nx) for v in (acc, gn, gx, gy)]
+    return GridResult(loss.reshape(ny, nx), *shaped)

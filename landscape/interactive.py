@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from ._io import atomic_write
 from .surface import Surface
+from .trajectories import window_exit
 
 __all__ = ["interactive_figure", "write_html", "MAX_DISPLAY"]
 
@@ -35,22 +36,27 @@ def interactive_figure(surface: Surface, *, max_points: int = MAX_DISPLAY) -> go
     finite = z_all[np.isfinite(z_all)]
     zmin, zmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     fig = go.Figure()
+    extras = [(name, surface.maps()[name]) for name in ("accuracy", "grad_norm") if name in surface.maps()]
+    groups = []  # trace indices shown at each length
     for k, length in enumerate(surface.lengths):
-        custom = None
         hover = (f"{surface.xlabel} = %{{x:.4g}}<br>{surface.ylabel} = %{{y:.4g}}"
                  f"<br>loss = %{{z:.5g}}")
-        if surface.accuracy is not None:
-            custom = surface.accuracy[k, ::sy, ::sx]
-            hover += "<br>accuracy = %{customdata:.3f}"
+        custom = None
+        if extras:
+            custom = np.stack([v[k, ::sy, ::sx] for _, v in extras], axis=-1)  # (ny', nx', m)
+            hover += "".join(f"<br>{name} = %{{customdata[{m}]:.4g}}" for m, (name, _) in enumerate(extras))
+        first = len(fig.data)
         fig.add_trace(go.Surface(
             x=x, y=y, z=z_all[k], customdata=custom, visible=(k == 0), cmin=zmin, cmax=zmax,
             colorscale="Viridis", colorbar=dict(title=dict(text="loss")), name=f"L = {int(length)}",
             hovertemplate=hover + f"<extra>L = {int(length)}</extra>",
             contours=dict(z=dict(show=True, usecolormap=True, project=dict(z=True))),
         ))
-    n = len(surface.lengths)
+        _add_paths(fig, surface, k, visible=(k == 0))
+        groups.append(range(first, len(fig.data)))
     steps = [dict(method="update", label=str(int(length)),
-                  args=[{"visible": [i == k for i in range(n)]}]) for k, length in enumerate(surface.lengths)]
+                  args=[{"visible": [i in groups[k] for i in range(len(fig.data))]}])
+             for k, length in enumerate(surface.lengths)]
     title = _caption(surface)
     if (sx, sy) != (1, 1):
         title += f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
@@ -63,6 +69,28 @@ def interactive_figure(surface: Surface, *, max_points: int = MAX_DISPLAY) -> go
         margin=dict(l=0, r=0, t=50, b=0),
     )
     return fig
+
+
+PATH_COLORS = {"plain": "crimson", "clip": "white"}
+
+
+def _add_paths(fig: go.Figure, surface: Surface, k: int, *, visible: bool) -> None:
+    """Descent paths as 3-D lines at their own loss, cut where they leave the window."""
+    xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
+    for name, color in PATH_COLORS.items():
+        coords = surface.extra.get(f"path_{name}")
+        if coords is None:
+            continue
+        c, z = coords[k], surface.extra[f"path_{name}_loss"][k]
+        step, _ = window_exit(c, xlim, ylim)
+        end = len(c) if step is None else step
+        label = f"{name} GD" + ("" if step is None else f" (leaves the window at step {step})")
+        fig.add_trace(go.Scatter3d(
+            x=c[:end, 0], y=c[:end, 1], z=z[:end], mode="lines+markers", visible=visible, name=label,
+            line=dict(color=color, width=5, dash="solid" if name == "plain" else "dash"),
+            marker=dict(size=2, color=color), customdata=np.arange(end),
+            hovertemplate=f"{name} step %{{customdata}}<br>{surface.xlabel} = %{{x:.4g}}"
+                          f"<br>{surface.ylabel} = %{{y:.4g}}<br>loss = %{{z:.5g}}<extra></extra>"))
 
 
 def write_html(fig: go.Figure, path: str) -> str:

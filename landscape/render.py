@@ -8,17 +8,20 @@ import sys
 
 from ._errors import InputError
 from .interactive import interactive_figure, write_html
-from .plot import SCALES, plot_surface, save_figure
+from .plot import SCALES, plot_cliffs, plot_surface, save_figure
 from .surface import Surface, load_surface
 
 __all__ = ["write_figures", "main"]
 
 
 def write_figures(surface: Surface, stem: str, *, scale: str = "linear", dpi: int = 150) -> list[str]:
-    """Draw both figures first, then write ``stem.png`` and ``stem.html``; returns the paths."""
-    fig = plot_surface(surface, scale=scale)
+    """Draw every figure first, then write ``stem.png``, ``stem.html`` and, for a sweep with cliff
+    metrics, ``stem_cliffs.png``; returns the paths."""
+    figs = {stem + ".png": plot_surface(surface, scale=scale)}
+    if len(surface.lengths) > 1 and "cliff_max_jump" in surface.extra:
+        figs[stem + "_cliffs.png"] = plot_cliffs(surface)
     page = interactive_figure(surface)
-    return [save_figure(fig, stem + ".png", dpi=dpi), write_html(page, stem + ".html")]
+    return [*(save_figure(f, p, dpi=dpi) for p, f in figs.items()), write_html(page, stem + ".html")]
 
 
 class OneLineParser(argparse.ArgumentParser):

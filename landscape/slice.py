@@ -18,7 +18,10 @@ from .cells import CELLS, get_cell
 from .evaluate import DEFAULT_MEM
 from .params import center_params
 from .planes import DEFAULT_AXES, NORMS, axis_plane, random_plane
+from .cliffs import cliff_metrics, cliff_table
+from .plot import SCALES
 from .render import OneLineParser, write_figures
+from .trajectories import paths_for_lengths
 from .surface import compute_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
 
@@ -26,7 +29,7 @@ __all__ = ["main", "build_parser"]
 
 DEFAULT_TASK = {"rnn": "latching", "lstm": "latching", "gru": "latching", "pascanu": "pascanu"}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_RANGE_OPTIONS = ("--xrange", "--yrange")
+_NEGATIVE_VALUES = ("--xrange", "--yrange", "--start")  # options whose value may start with "-"
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -71,6 +74,18 @@ def parse_res(text: str) -> tuple[int, int]:
     return vals[0], vals[1]
 
 
+def parse_point(text: str, option: str) -> tuple[float, float]:
+    """'A,B' -> (a, b), two finite numbers."""
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        a = b = float("nan")
+    if not (abs(a) < float("inf") and abs(b) < float("inf")):
+        raise InputError(f"{option} {text!r}: give two finite numbers X,Y in the plane's coordinates, "
+                         "such as 5,-2.7")
+    return a, b
+
+
 def parse_mem(text: str) -> int:
     """'1G', '512M', '65536' -> bytes (> 0)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)i?[bB]?\s*", text)
@@ -103,6 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--norm", choices=NORMS, default="filter", help="random-direction normalization")
     ap.add_argument("--center", default="init", metavar="init|FILE.pt",
                     help="the model at the plane's centre: torch.nn's init for --seed, or a checkpoint")
+    ap.add_argument("--grad", action="store_true",
+                    help="also store gradient maps: grad_norm, grad_x, grad_y (needs autograd memory)")
+    ap.add_argument("--threshold", type=float, default=1.0,
+                    help="gradient norm above which a cell counts as steep in the cliff table")
+    ap.add_argument("--start", default=None, metavar="X,Y",
+                    help="start of a plain and a clipped gradient-descent path, in plane coordinates")
+    ap.add_argument("--lr", type=float, default=0.01, help="learning rate of the descent paths")
+    ap.add_argument("--steps", type=int, default=50, help="steps of the descent paths")
+    ap.add_argument("--clip", type=float, default=1.0,
+                    help="gradient-norm threshold of the clipped path (Pascanu et al. Algorithm 1)")
+    ap.add_argument("--scale", choices=SCALES, default="linear",
+                    help="colour scale of the PNG: linear, log, or clip (1st-99th percentile)")
     ap.add_argument("--samples", type=int, default=1000, help="sequences in the generated data")
     ap.add_argument("--noise", type=float, default=0.1, help="std of the Gaussian input noise")
     ap.add_argument("--seed", type=int, default=0, help="seed of the data, the init and the directions")
@@ -119,7 +146,7 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     """Let ``--xrange -4:4`` through: argparse would take '-4:4' for an option."""
     out, i = [], 0
     while i < len(argv):
-        if argv[i] in _RANGE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+        if argv[i] in _NEGATIVE_VALUES and i + 1 < len(argv) and argv[i + 1].startswith("-"):
             out.append(f"{argv[i]}={argv[i + 1]}")
             i += 2
         else:
@@ -144,6 +171,9 @@ def run(args: argparse.Namespace) -> list[str]:
     xrange = parse_range(args.xrange, "--xrange") if args.xrange else None
     yrange = parse_range(args.yrange, "--yrange") if args.yrange else None
     mem = parse_mem(args.mem) if args.mem else DEFAULT_MEM
+    start = parse_point(args.start, "--start") if args.start else None
+    if not args.threshold > 0:
+        raise InputError(f"--threshold {args.threshold} must be a number > 0")
     if args.samples < 2:
         raise InputError(f"--samples {args.samples} must be at least 2")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -168,14 +198,22 @@ def run(args: argparse.Namespace) -> list[str]:
                   yrange=[float(plane.y[0]), float(plane.y[-1])], res=[len(plane.x), len(plane.y)],
                   norm=args.norm if args.plane == "random" else None, center=args.center,
                   samples=None if arrays is not None else args.samples, noise=args.noise,
-                  seed=args.seed, dtype=args.dtype, device=args.device, mem=mem)
-    surface = compute_surface(cell, plane, datas, dtype=DTYPES[args.dtype], device=args.device,
-                              mem=mem, progress=not args.quiet, config=config)
+                  seed=args.seed, dtype=args.dtype, device=args.device, mem=mem, grad=args.grad,
+                  threshold=args.threshold, start=start, lr=args.lr if start else None,
+                  steps=args.steps if start else None, clip=args.clip if start else None)
+    dtype = DTYPES[args.dtype]
+    paths = paths_for_lengths(cell, datas, plane, start=start, lr=args.lr, steps=args.steps,
+                              clip=args.clip, dtype=dtype, device=args.device) if start else {}
+    surface = compute_surface(cell, plane, datas, dtype=dtype, device=args.device, mem=mem,
+                              grad=args.grad, progress=not args.quiet, config=config)
+    surface.extra.update(paths)
+    surface.extra.update(cliff_metrics(surface, threshold=args.threshold))
+    print(cliff_table(surface, surface.extra, threshold=args.threshold))
 
     name = args.name or (f"{cell.name}_{task_name}_{plane.xlabel}-{plane.ylabel}_"
                          f"L{'-'.join(map(str, lengths))}")
     stem = os.path.join(args.out, name)
-    figures = write_figures(surface, stem)  # drawn before the .npz lands, so a failure leaves none
+    figures = write_figures(surface, stem, scale=args.scale)  # drawn before the .npz lands, so a failure leaves none
     return [surface.save(stem + ".npz"), *figures]
 
 

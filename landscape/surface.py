@@ -22,7 +22,9 @@ from .evaluate import DEFAULT_MEM, evaluate
 from .planes import Plane
 from .tasks import TaskData
 
-__all__ = ["Surface", "load_surface", "compute_surface"]
+__all__ = ["Surface", "load_surface", "compute_surface", "GRAD_KEYS"]
+
+GRAD_KEYS = ("grad_norm", "grad_x", "grad_y")
 
 
 @dataclass
@@ -43,6 +45,11 @@ class Surface:
             raise InputError(f"loss has shape {self.loss.shape}, expected (n_len, ny, nx) = {shape}")
         if self.accuracy is not None and self.accuracy.shape != shape:
             raise InputError(f"accuracy has shape {self.accuracy.shape}, expected {shape}")
+
+    def maps(self) -> dict[str, np.ndarray]:
+        """Every array shaped like loss, by name: loss, accuracy, grad_norm, ..."""
+        named = {"loss": self.loss, "accuracy": self.accuracy, **self.extra}
+        return {k: v for k, v in named.items() if v is not None and np.shape(v) == self.loss.shape}
 
     def save(self, path: str) -> str:
         """Write the .npz file atomically; returns the path."""
@@ -79,15 +86,20 @@ def load_surface(path: str) -> Surface:
 
 def compute_surface(cell: Cell, plane: Plane, datas: list[TaskData], *,
                     dtype: torch.dtype = torch.float32, device: str = "cpu", mem: int = DEFAULT_MEM,
-                    progress: bool = True, config: dict | None = None) -> Surface:
-    """Evaluate the same plane at every length (one TaskData per length) into a Surface."""
+                    grad: bool = False, progress: bool = True, config: dict | None = None) -> Surface:
+    """Evaluate the same plane at every length (one TaskData per length) into a Surface.
+
+    With ``grad``, ``extra`` holds ``grad_norm``, ``grad_x`` and ``grad_y``, shaped like loss.
+    """
     ny, nx = plane.shape
     work = sum(ny * nx * d.length for d in datas)
     with tqdm(total=work, unit="step", unit_scale=True, delay=2.0, disable=not progress,
               desc=f"{cell.name} {ny}x{nx}", leave=False) as bar:
-        grids = [evaluate(cell, d, plane, dtype=dtype, device=device, mem=mem, bar=bar) for d in datas]
+        grids = [evaluate(cell, d, plane, dtype=dtype, device=device, mem=mem, grad=grad, bar=bar)
+                 for d in datas]
     acc = None if grids[0].accuracy is None else np.stack([g.accuracy for g in grids])
+    extra = {k: np.stack([getattr(g, k) for g in grids]) for k in GRAD_KEYS} if grad else {}
     config = {**(config or {}), "version": __version__}
     return Surface(np.stack([g.loss for g in grids]), plane.x, plane.y,
                    np.array([d.length for d in datas], dtype=np.int64), plane.xlabel, plane.ylabel,
-                   config, acc)
+                   config, acc, extra)

@@ -1,0 +1,115 @@
+"""Gradient-descent paths on a plane, plain and with Pascanu et al.'s gradient-norm clipping.
+
+Algorithm 1 of Pascanu, Mikolov and Bengio 2013: ``g = dE/dtheta``; if ``||g|| >= threshold``,
+``g = threshold * g / ||g||``; ``theta -= lr * g`` (L2 norm of the whole moving gradient).
+
+On an axis plane only the two plane parameters move, so the path lies in the plotted plane. On a
+random plane every parameter moves; the path is projected onto the plane and its distance off
+the plane is kept. Both runs go as one batch of two models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._errors import InputError
+from .cells import Cell
+from .evaluate import loss_and_grad
+from .planes import Plane
+from .tasks import TaskData
+
+__all__ = ["Path", "descend", "clip_gradient", "paths_for_lengths", "window_exit", "PATH_FIELDS"]
+
+
+@dataclass
+class Path:
+    coords: np.ndarray  # (S + 1, 2): plane coordinates (a, b) at every step
+    loss: np.ndarray  # (S + 1,): the loss there
+    grad_norm: np.ndarray  # (S + 1,): the norm of the moving gradient there (before clipping)
+    off: np.ndarray  # (S + 1,): distance off the plane (0 on an axis plane)
+
+
+def clip_gradient(g: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Algorithm 1 on each row of g (G, P): rescale rows whose L2 norm is >= threshold."""
+    norm = torch.linalg.vector_norm(g, dim=-1, keepdim=True)  # (G, 1)
+    return torch.where(norm >= threshold, g * (threshold / norm), g)
+
+
+def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, float], lr: float,
+            steps: int, clip: float | None = None, dtype: torch.dtype = torch.float64,
+            device: str = "cpu") -> dict[str, Path]:
+    """Gradient descent from ``start`` (plane coordinates): {"plain": Path, "clip": Path}.
+
+    A path whose loss or gradient becomes non-finite stops there; its remaining entries are NaN.
+    """
+    if not (lr > 0 and np.isfinite(lr)):
+        raise InputError(f"--lr {lr} must be a finite number > 0")
+    if int(steps) != steps or steps < 1:
+        raise InputError(f"--steps {steps} must be a positive integer")
+    if clip is not None and not (clip > 0 and np.isfinite(clip)):
+        raise InputError(f"--clip {clip} must be a finite number > 0")
+    names = ["plain"] + (["clip"] if clip is not None else [])
+    d = data.to(dtype, device)
+    origin, d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.origin, plane.d1, plane.d2))
+    mask = (d1 != 0) | (d2 != 0) if plane.kind == "axis" else torch.ones_like(d1, dtype=torch.bool)
+    theta = (origin + start[0] * d1 + start[1] * d2).expand(len(names), -1).clone()  # (R, P)
+    thetas, losses_, norms = [], [], []
+    for step in range(steps + 1):
+        loss, _, g = loss_and_grad(cell, d, theta)  # (R,), _, (R, P)
+        g = torch.where(mask, g, torch.zeros_like(g))
+        thetas.append(theta.clone())
+        losses_.append(loss)
+        norms.append(torch.linalg.vector_norm(g, dim=-1))
+        if step == steps:
+            break
+        if "clip" in names:
+            g[1:] = clip_gradient(g[1:], clip)
+        bad = ~(torch.isfinite(loss) & torch.isfinite(g).all(-1))  # (R,)
+        theta = torch.where(bad[:, None], torch.full_like(theta, float("nan")), theta - lr * g)
+    th = torch.stack(thetas).to(torch.float64).cpu()  # (S + 1, R, P)
+    a, b, off = plane.project(th)  # (S + 1, R) each
+    ls = torch.stack(losses_).to(torch.float64).cpu()
+    gn = torch.stack(norms).to(torch.float64).cpu()
+    return {name: Path(torch.stack([a[:, r], b[:, r]], -1).numpy(), ls[:, r].numpy(), gn[:, r].numpy(),
+                       off[:, r].numpy()) for r, name in enumerate(names)}
+
+
+PATH_FIELDS = ("coords", "loss", "grad_norm", "off")
+
+
+def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane, **kwargs) -> dict[str, np.ndarray]:
+    """``descend`` at every length, as Surface.extra arrays: ``path_plain`` (n_len, S + 1, 2),
+    ``path_plain_loss``, ``path_plain_grad_norm``, ``path_plain_off`` (n_len, S + 1), and the
+    same under ``path_clip`` when clipping is asked for."""
+    runs = [descend(cell, d, plane, **kwargs) for d in datas]
+    out = {}
+    for name in runs[0]:
+        for field in PATH_FIELDS:
+            key = f"path_{name}" + ("" if field == "coords" else f"_{field}")
+            out[key] = np.stack([getattr(r[name], field) for r in runs])
+    return out
+
+
+def window_exit(coords: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]) -> tuple:
+    """Where a path first leaves the window: (step, point on the edge), or (None, None).
+
+    A NaN point (a run stopped on a non-finite loss) ends the path without leaving.
+    """
+    (x0, x1), (y0, y1) = xlim, ylim
+    for s in range(1, len(coords)):
+        (ax, ay), (bx, by) = coords[s - 1], coords[s]
+        if not np.isfinite([bx, by]).all():
+            return None, None
+        if x0 <= bx <= x1 and y0 <= by <= y1:
+            continue
+        t = 1.0  # fraction of the segment inside the window
+        for p, q, lo, hi in ((ax, bx, x0, x1), (ay, by, y0, y1)):
+            if q < lo:
+                t = min(t, (lo - p) / (q - p))
+            elif q > hi:
+                t = min(t, (hi - p) / (q - p))
+        return s, np.array([ax + t * (bx - ax), ay + t * (by - ay)])
+    return None, None
