@@ -46,11 +46,11 @@ def per_point(cell, data, plane) -> np.ndarray:
     return out.reshape(ny, nx)
 
 
-def best_time(fn, repeat: int) -> tuple[float, object]:
+def best_time(fn, repeat: int, *args) -> tuple[float, object]:
     best, result = float("inf"), None
     for _ in range(repeat):
         t0 = time.perf_counter()
-        result = fn()
+        result = fn(*args)
         best = min(best, time.perf_counter() - t0)
     return best, result
 
@@ -74,8 +74,8 @@ def main() -> None:
         plane = ls.axis_plane(cell, theta, res=(args.res, args.res))
         for length in map(int, args.lens.split(",")):
             data = ls.make_data("latching", length, n=args.samples, seed=0)
-            t_ref, ref = best_time(lambda: per_point(cell, data, plane), max(1, args.repeat - 1))
-            t_ls, res = best_time(lambda: ls.evaluate(cell, data, plane), args.repeat)
+            t_ref, ref = best_time(per_point, max(1, args.repeat - 1), cell, data, plane)
+            t_ls, res = best_time(ls.evaluate, args.repeat, cell, data, plane)
             diff = float(np.max(np.abs(res.loss - ref)))
             print(f"{name:5} {length:4d} {t_ref:12.3f} {t_ls:12.3f} {t_ref / t_ls:7.1f} {diff:11.2e}",
                   flush=True)

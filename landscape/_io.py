@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import IO, Callable
+from collections.abc import Callable
+from typing import IO
 
 
 def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> str:

@@ -9,8 +9,8 @@ al. 2013, section 2.3, which has no input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

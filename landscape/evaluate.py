@@ -96,13 +96,13 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
             k1 = min(total, k0 + g)
             theta = plane.points(k0, k1).to(device=device, dtype=dtype)  # (g, P)
             if grad:
-                l, a, dl = loss_and_grad(cell, d, theta)  # (g,), (g,), (g, P)
+                lo, a, dl = loss_and_grad(cell, d, theta)  # (g,), (g,), (g, P)
                 gn[k0:k1] = torch.linalg.vector_norm(dl, dim=1).cpu().numpy()
                 gx[k0:k1] = (dl @ d1).cpu().numpy()
                 gy[k0:k1] = (dl @ d2).cpu().numpy()
             else:
-                l, a = losses(cell, d, theta)  # (g,), (g,)
-            loss[k0:k1] = l.cpu().numpy()
+                lo, a = losses(cell, d, theta)  # (g,), (g,)
+            loss[k0:k1] = lo.cpu().numpy()
             if acc is not None:
                 acc[k0:k1] = a.cpu().numpy()
             if bar is not None:

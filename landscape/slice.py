@@ -15,15 +15,15 @@ import torch
 
 from ._errors import InputError
 from .cells import CELLS, get_cell
+from .cliffs import cliff_metrics, cliff_table
 from .evaluate import DEFAULT_MEM
 from .params import center_params
 from .planes import DEFAULT_AXES, NORMS, axis_plane, random_plane
-from .cliffs import cliff_metrics, cliff_table
 from .plot import SCALES
 from .render import OneLineParser, write_figures
-from .trajectories import paths_for_lengths
 from .surface import compute_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
+from .trajectories import paths_for_lengths
 
 __all__ = ["main", "build_parser"]
 
@@ -213,7 +213,8 @@ def run(args: argparse.Namespace) -> list[str]:
     name = args.name or (f"{cell.name}_{task_name}_{plane.xlabel}-{plane.ylabel}_"
                          f"L{'-'.join(map(str, lengths))}")
     stem = os.path.join(args.out, name)
-    figures = write_figures(surface, stem, scale=args.scale)  # drawn before the .npz lands, so a failure leaves none
+    # every figure is drawn before any file lands, so a failed drawing leaves nothing behind
+    figures = write_figures(surface, stem, scale=args.scale)
     return [surface.save(stem + ".npz"), *figures]
 
 

@@ -12,8 +12,8 @@ split it makes is stratified, so the unshuffled-validation artifact cannot happe
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ class TaskData:
     length: int
     objective: str
 
-    def to(self, dtype: torch.dtype, device: str | torch.device) -> "TaskData":
+    def to(self, dtype: torch.dtype, device: str | torch.device) -> TaskData:
         cast = (lambda t: None if t is None else t.to(device=device, dtype=dtype))
         return TaskData(cast(self.x), cast(self.y), self.length, self.objective)
 
