@@ -24,7 +24,8 @@ PATH_STYLES = {"plain": dict(color="tab:red", ls="-", label="plain GD"),
 
 def _caption(surface: Surface) -> str:
     c = surface.config
-    parts = [c.get("cell", ""), c.get("task", ""), f"{c['plane']} plane" if "plane" in c else ""]
+    parts = [f"cell {c['cell']}" if "cell" in c else "", f"task {c['task']}" if "task" in c else "",
+             f"{c['plane']} plane" if "plane" in c else ""]
     return ", ".join(p for p in parts if p)
 
 
