@@ -111,16 +111,21 @@ def get_cell(name: str) -> Cell:
     return CELLS[name]
 
 
-def run(cell: Cell, p: Params, x: torch.Tensor | None, length: int) -> torch.Tensor:
+def run(cell: Cell, p: Params, x: torch.Tensor | None, length: int,
+        stop: torch.Tensor | None = None) -> torch.Tensor:
     """The hidden state after ``length`` steps.
 
-    x: (N, T) inputs with T >= length, or None for a cell without input.
+    x: (N, T) inputs shared by all models, or (G, N, T) inputs of each model's own, with
+    T >= length; None for a cell without input.
     p: scalar name -> tensor broadcasting against (G, N), e.g. (G, 1) columns.
+    stop: optional (G, 1) integer lengths <= length: model g's state stops changing after
+    stop[g] steps, so that models of several lengths run as one batch.
     Returns h_T broadcast to (G, N) (or (G, 1) without input).
     """
     ref = next(iter(p.values()))
     s0 = torch.full((1, 1), cell.x0, dtype=ref.dtype, device=ref.device)
     s: State = (s0,) * cell.n_state
     for t in range(length):
-        s = cell.step(p, s, None if x is None else x[:, t])  # (G, N) each
+        new = cell.step(p, s, None if x is None else x[..., t])  # (G, N) each
+        s = new if stop is None else tuple(torch.where(t < stop, a, b) for a, b in zip(new, s, strict=True))
     return s[0]

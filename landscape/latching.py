@@ -1,0 +1,200 @@
+"""How often does a one-unit RNN, LSTM or GRU learn to latch? ``python -m landscape.latching``.
+
+The experiment of the question that started this project, done right: for each cell, task and
+sequence length, train ``--repeats`` models (all of them as one vectorized ensemble per cell and
+task), each on its own class-balanced, shuffled split, and report the frequency of successful
+training (final validation accuracy >= ``--success``) and the mean final validation accuracy.
+``--keras-split`` reproduces the posted artifact: the validation set is the last 20% of data
+ordered by label, so it holds one class only.
+
+Writes ``<name>.csv`` (one row per trained model), ``<name>.png``/``.pdf`` (success frequency
+and mean accuracy with a standard-deviation band, against length) and ``<name>.html``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+from matplotlib.figure import Figure
+from plotly.subplots import make_subplots
+
+from ._errors import InputError
+from ._io import atomic_write
+from .cells import get_cell
+from .interactive import write_html
+from .plot import save_figure
+from .render import OneLineParser
+from .slice import parse_lengths
+from .tasks import get_task, make_data
+from .train import OPTIMIZERS, train_ensemble
+
+__all__ = ["run_experiment", "summarize", "plot_success", "main", "POSTED_LENGTHS"]
+
+POSTED_LENGTHS = [2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)]
+QUICK = dict(lengths="2,5,10,20,40", samples=1000, repeats=8, epochs=5)
+COLUMNS = ["task", "cell", "length", "repeat", "seed", "val_acc", "val_loss", "train_acc", "train_loss",
+           "success"]
+
+
+def run_experiment(*, cells: list[str], tasks: list[str], lengths: list[int], samples: int, repeats: int,
+                   epochs: int, batch: int, lr: float, optimizer: str, val_frac: float, noise: float,
+                   success: float, seed: int, keras_split: bool, progress: bool = True) -> list[dict]:
+    """Train every (task, cell, length, repeat) model; one dict per model."""
+    rows = []
+    for task in tasks:
+        datas = [make_data(task, n, n=samples, noise=noise, seed=seed + n) for n in lengths]
+        for name in cells:
+            res = train_ensemble(get_cell(name), datas, repeats=repeats, seed=seed, epochs=epochs,
+                                 batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
+                                 keras_split=keras_split, progress=progress)
+            for m in range(len(res.repeat)):
+                acc = float(res.val_acc[m, -1])
+                rows.append(dict(task=task, cell=name, length=lengths[res.length_index[m]],
+                                 repeat=int(res.repeat[m]), seed=seed + m, val_acc=acc,
+                                 val_loss=float(res.val_loss[m, -1]), train_acc=float(res.train_acc[m, -1]),
+                                 train_loss=float(res.train_loss[m, -1]), success=int(acc >= success)))
+    return rows
+
+
+def summarize(rows: list[dict]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """(task, cell) -> lengths, success frequency, mean and std of the final validation accuracy."""
+    out = {}
+    for task, cell in dict.fromkeys((r["task"], r["cell"]) for r in rows):
+        sel = [r for r in rows if r["task"] == task and r["cell"] == cell]
+        lengths = sorted({r["length"] for r in sel})
+        by = {n: [r for r in sel if r["length"] == n] for n in lengths}
+        out[task, cell] = dict(
+            lengths=np.array(lengths),
+            success=np.array([np.mean([r["success"] for r in by[n]]) for n in lengths]),
+            mean_acc=np.array([np.mean([r["val_acc"] for r in by[n]]) for n in lengths]),
+            std_acc=np.array([np.std([r["val_acc"] for r in by[n]]) for n in lengths]),
+            repeats=np.array([len(by[n]) for n in lengths]),
+        )
+    return out
+
+
+def table(summary: dict) -> str:
+    lengths = next(iter(summary.values()))["lengths"]
+    lines = [f"{'task':9} {'cell':5} " + " ".join(f"{'L=' + str(n):>6}" for n in lengths)]
+    for (task, cell), s in summary.items():
+        lines.append(f"{task:9} {cell:5} " + " ".join(f"{v:6.2f}" for v in s["success"]))
+    return "\n".join(lines)
+
+
+def plot_success(summary: dict, *, title: str = "") -> Figure:
+    """Per task: success frequency (solid) and mean final validation accuracy +- std (band)."""
+    tasks = list(dict.fromkeys(t for t, _ in summary))
+    fig = Figure(figsize=(4.2 * len(tasks) + 0.4, 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(tasks), sharey=True))
+    for ax, task in zip(axes, tasks, strict=True):
+        for (t, cell), s in summary.items():
+            if t != task:
+                continue
+            line, = ax.plot(s["lengths"], s["success"], "o-", ms=3, label=f"{cell}: success")
+            ax.errorbar(s["lengths"], s["mean_acc"], yerr=s["std_acc"], fmt="--", color=line.get_color(),
+                        capsize=2, lw=1, alpha=0.7, label=f"{cell}: mean val. acc. +- std")
+        ax.set_title(task, fontsize="medium")
+        ax.set_xlabel("sequence length T")
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("frequency of success / accuracy")
+    axes[-1].legend(fontsize="x-small", loc="lower left")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return fig
+
+
+def success_page(summary: dict, *, title: str = "") -> go.Figure:
+    tasks = list(dict.fromkeys(t for t, _ in summary))
+    fig = make_subplots(rows=1, cols=len(tasks), subplot_titles=tasks, shared_yaxes=True)
+    for (task, cell), s in summary.items():
+        col = tasks.index(task) + 1
+        fig.add_trace(go.Scatter(x=s["lengths"], y=s["success"], mode="lines+markers",
+                                 name=f"{task} {cell}: success", legendgroup=cell), row=1, col=col)
+        fig.add_trace(go.Scatter(x=s["lengths"], y=s["mean_acc"], mode="lines", line=dict(dash="dash"),
+                                 error_y=dict(type="data", array=s["std_acc"]), legendgroup=cell,
+                                 name=f"{task} {cell}: mean val. acc."), row=1, col=col)
+    fig.update_layout(title=dict(text=title), yaxis_title="frequency of success / accuracy")
+    fig.update_xaxes(title_text="sequence length T")
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = OneLineParser(prog="python -m landscape.latching", description=__doc__)
+    ap.add_argument("--cells", default="rnn,lstm,gru")
+    ap.add_argument("--tasks", default="latching,relay")
+    ap.add_argument("--lengths", default=",".join(map(str, POSTED_LENGTHS)))
+    ap.add_argument("--samples", type=int, default=10000, help="sequences per length (N)")
+    ap.add_argument("--val", type=float, default=0.2, help="validation fraction")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    ap.add_argument("--noise", type=float, default=0.1)
+    ap.add_argument("--success", type=float, default=0.9, help="validation accuracy that counts as success")
+    ap.add_argument("--units", type=int, default=1, help="hidden units per model")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keras-split", action="store_true",
+                    help="validation = the last 20%% of label-ordered data, as the posted run had it")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"a one-minute preset: {', '.join(f'--{k} {v}' for k, v in QUICK.items())}")
+    ap.add_argument("--out", default="figures")
+    ap.add_argument("--name", default=None, help="output stem (default latching, or latching_keras)")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    if args.quick:
+        for k, v in QUICK.items():
+            setattr(args, k, v)
+    try:
+        cells = args.cells.split(",")
+        for c in cells:
+            if get_cell(c).name == "pascanu":
+                raise InputError("cell 'pascanu' takes no input; valid cells here: rnn, lstm, gru")
+        tasks = args.tasks.split(",")
+        for t in tasks:
+            if not get_task(t).takes_input:
+                raise InputError(f"task {t!r} has no labels to learn; valid tasks here: latching, relay")
+        if args.units != 1:
+            raise InputError(f"--units {args.units}: only single-unit models are available; valid: 1")
+        if not 0 < args.success <= 1:
+            raise InputError(f"--success {args.success} must lie in (0, 1]")
+        lengths = parse_lengths(args.lengths)
+        t0 = time.perf_counter()
+        rows = run_experiment(cells=cells, tasks=tasks, lengths=lengths, samples=args.samples,
+                              repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=args.lr,
+                              optimizer=args.optimizer, val_frac=args.val, noise=args.noise,
+                              success=args.success, seed=args.seed, keras_split=args.keras_split,
+                              progress=not args.quiet)
+        elapsed = time.perf_counter() - t0
+        summary = summarize(rows)
+        split = "Keras' split (last 20% of ordered data)" if args.keras_split else "stratified shuffled split"
+        title = (f"one-unit models, N = {args.samples}, {args.repeats} repeats, {args.epochs} epochs, "
+                 f"{args.optimizer} lr {args.lr:g}, {split}")
+        print(f"frequency of success (val. acc. >= {args.success}), trained in {elapsed:.1f} s:")
+        print(table(summary))
+        stem = os.path.join(args.out, args.name or ("latching_keras" if args.keras_split else "latching"))
+        fig, page = plot_success(summary, title=title), success_page(summary, title=title)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(stem + ".csv", lambda f: f.write(buf.getvalue().encode()))
+        print(stem + ".csv")
+        for ext in ("png", "pdf"):
+            print(save_figure(fig, f"{stem}.{ext}", dpi=200))
+        print(write_html(page, stem + ".html"))
+    except (InputError, OSError) as e:
+        print(f"{ap.prog}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

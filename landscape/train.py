@@ -1,0 +1,186 @@
+"""Ensemble training: many single-unit models trained at once, as one vectorized computation.
+
+M models of one cell type, of any mix of sequence lengths and repeats, are rows of one (M, P)
+parameter matrix. Every step, each model draws its own mini-batch from its own shuffled,
+class-balanced training split, the batch runs as one (M, B) state through the longest length
+(a model's state stops changing after its own length), one backward pass gives every model its
+own gradient, and Adam or SGD updates all rows elementwise. No Python loop runs over models.
+
+Adam is torch.optim.Adam's update with Keras' defaults (lr 1e-3, betas 0.9 and 0.999,
+eps 1e-7); SGD is plain ``theta -= lr * g``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ._errors import InputError
+from .cells import Cell, run
+from .params import init_params, split_params
+from .tasks import TaskData, balanced_split, classification_loss
+
+__all__ = ["OPTIMIZERS", "TrainResult", "train_ensemble", "make_splits", "make_schedule", "ADAM"]
+
+OPTIMIZERS = ("adam", "sgd")
+ADAM = dict(betas=(0.9, 0.999), eps=1e-7)  # Keras' defaults
+
+
+@dataclass
+class TrainResult:
+    """Per model m: its length index, repeat, initial and final parameters and its history."""
+
+    theta0: torch.Tensor  # (M, P) float64
+    theta: torch.Tensor  # (M, P) float64, after training
+    length_index: np.ndarray  # (M,): index into the lengths trained
+    repeat: np.ndarray  # (M,)
+    train_loss: np.ndarray  # (M, epochs): mean batch loss over each epoch
+    train_acc: np.ndarray  # (M, epochs)
+    val_loss: np.ndarray  # (M, epochs): on the model's validation split at each epoch's end
+    val_acc: np.ndarray  # (M, epochs)
+    path: np.ndarray  # (M, R, P): parameters at step 0 and every `record_every` steps
+    path_steps: np.ndarray  # (R,)
+    config: dict = field(default_factory=dict)
+
+
+def make_splits(datas: list[TaskData], repeats: int, *, val_frac: float, seed: int,
+                keras_split: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train and validation indices of every model, (M, n_train) and (M, n_val).
+
+    Model m = k * repeats + r trains on length k. Each gets its own stratified, shuffled split;
+    with ``keras_split``, the posted artifact instead: the data ordered by label (positives
+    first) and the validation set its last ``val_frac``, as Keras' ``validation_split`` takes it.
+    """
+    train, val = [], []
+    for k, d in enumerate(datas):
+        y = d.y.numpy()
+        for r in range(repeats):
+            if keras_split:
+                order = np.argsort(-y, kind="stable")  # all positives first, as posted
+                n_val = int(round(val_frac * len(y)))
+                tr, va = order[: len(y) - n_val], order[len(y) - n_val :]
+            else:
+                tr, va = balanced_split(y, val_frac, seed=seed * 1_000_003 + k * 1009 + r)
+            train.append(tr)
+            val.append(va)
+    if len({len(t) for t in train}) != 1:
+        raise InputError("every length needs the same number of samples to train as one ensemble")
+    return torch.from_numpy(np.stack(train)), torch.from_numpy(np.stack(val))
+
+
+def make_schedule(n_models: int, n_train: int, epochs: int, *, seed: int) -> torch.Tensor:
+    """Each model's own shuffle of its training split for every epoch: (epochs, M, n_train)
+    positions into that model's row of train indices."""
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.stack([torch.argsort(torch.rand(n_models, n_train, generator=gen), dim=1)
+                        for _ in range(epochs)])
+
+
+def _batch_loss(cell: Cell, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                stop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each model's mean loss and accuracy on its own batch: x (M, B, T), y (M, B) -> (M,), (M,)."""
+    p = split_params(cell, theta)  # name -> (M, 1)
+    h = run(cell, p, x, x.shape[-1], stop=None if bool((stop == x.shape[-1]).all()) else stop)
+    return classification_loss(p["w_out"] * h + p["b_out"], y)
+
+
+def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int = 0,
+                   epochs: int = 5, batch: int = 16, lr: float = 1e-3, optimizer: str = "adam",
+                   val_frac: float = 0.2, keras_split: bool = False, record_every: int = 0,
+                   theta0: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
+                   device: str = "cpu", progress: bool = True) -> TrainResult:
+    """Train ``repeats`` models per length (one TaskData per length, all of the same size N).
+
+    Model m = k * repeats + r starts from torch.nn's initialization for seed ``seed + m``
+    (or from ``theta0`` (M, P)). ``record_every`` > 0 records the parameters every that many
+    steps (0: at the start and at every epoch's end).
+    """
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if not cell.takes_input or any(d.objective != "bce" for d in datas):
+        raise InputError(f"training needs a classification task and an input-taking cell, not {cell.name!r}")
+    for name, v in (("epochs", epochs), ("batch", batch), ("repeats", repeats)):
+        if int(v) != v or v < 1:
+            raise InputError(f"--{name} {v} must be a positive integer")
+    if not (lr > 0 and np.isfinite(lr)):
+        raise InputError(f"--lr {lr} must be a finite number > 0")
+    K, M = len(datas), len(datas) * repeats
+    lengths = torch.tensor([d.length for d in datas])
+    T = int(lengths.max())
+    X = torch.zeros(K, datas[0].x.shape[0], T, dtype=dtype)  # (K, N, T), zero-padded
+    for k, d in enumerate(datas):
+        if d.x.shape[0] != X.shape[1]:
+            raise InputError("every length needs the same number of samples to train as one ensemble")
+        X[k, :, : d.length] = d.x.to(dtype)
+    Y = torch.stack([d.y for d in datas]).to(dtype)  # (K, N)
+    X, Y = X.to(device), Y.to(device)
+    kidx = torch.arange(M) // repeats  # (M,)
+    stop = lengths[kidx][:, None].to(device)  # (M, 1)
+    train_idx, val_idx = make_splits(datas, repeats, val_frac=val_frac, seed=seed, keras_split=keras_split)
+    n_train = train_idx.shape[1]
+    steps_per_epoch = -(-n_train // batch)
+    schedule = make_schedule(M, n_train, epochs, seed=seed)
+
+    if theta0 is None:
+        theta0 = torch.stack([init_params(cell, seed=seed + m) for m in range(M)])
+    theta = theta0.to(device=device, dtype=dtype).clone()  # (M, P)
+    m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
+    b1, b2 = ADAM["betas"]
+    hist = {k: np.zeros((M, epochs)) for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
+    path, path_steps, step = [theta0.to(torch.float64).cpu()], [0], 0
+    kcol = kidx.to(device)[:, None]  # (M, 1)
+    with tqdm(total=epochs * steps_per_epoch, delay=2.0, disable=not progress, leave=False,
+              desc=f"train {M} {cell.name}") as bar:
+        for epoch in range(epochs):
+            order = torch.gather(train_idx, 1, schedule[epoch]).to(device)  # (M, n_train)
+            tot_loss, tot_acc = torch.zeros(M, dtype=dtype), torch.zeros(M, dtype=dtype)
+            for s in range(steps_per_epoch):
+                idx = order[:, s * batch : (s + 1) * batch]  # (M, B)
+                xb, yb = X[kcol, idx], Y[kcol, idx]  # (M, B, T), (M, B)
+                with torch.enable_grad():
+                    th = theta.detach().requires_grad_(True)
+                    loss, acc = _batch_loss(cell, th, xb, yb, stop)
+                    (g,) = torch.autograd.grad(loss.sum(), th)
+                step += 1
+                if optimizer == "sgd":
+                    theta = theta - lr * g
+                else:  # torch.optim.Adam's update, elementwise over every model's parameters
+                    m1 = b1 * m1 + (1 - b1) * g
+                    m2 = b2 * m2 + (1 - b2) * g * g
+                    denom = (m2 / (1 - b2**step)).sqrt() + ADAM["eps"]
+                    theta = theta - (lr / (1 - b1**step)) * m1 / denom
+                tot_loss += loss.detach().cpu() * idx.shape[1]
+                tot_acc += acc.detach().cpu() * idx.shape[1]
+                if record_every and step % record_every == 0:
+                    path.append(theta.to(torch.float64).cpu())
+                    path_steps.append(step)
+                bar.update(1)
+            hist["train_loss"][:, epoch] = (tot_loss / n_train).numpy()
+            hist["train_acc"][:, epoch] = (tot_acc / n_train).numpy()
+            vl, va = _evaluate_split(cell, theta, X, Y, kcol, val_idx.to(device), stop)
+            hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = vl, va
+            if not record_every:
+                path.append(theta.to(torch.float64).cpu())
+                path_steps.append(step)
+    config = dict(cell=cell.name, lengths=lengths.tolist(), repeats=repeats, seed=seed, epochs=epochs,
+                  batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac, keras_split=keras_split)
+    return TrainResult(theta0.to(torch.float64).cpu(), theta.to(torch.float64).cpu(), kidx.numpy(),
+                       (torch.arange(M) % repeats).numpy(), **hist,
+                       path=torch.stack(path, 1).numpy(), path_steps=np.array(path_steps), config=config)
+
+
+def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, kcol: torch.Tensor,
+                    idx: torch.Tensor, stop: torch.Tensor, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Mean loss and accuracy of every model on its own index set: (M,), (M,)."""
+    M, n = idx.shape
+    loss, acc = torch.zeros(M, dtype=theta.dtype), torch.zeros(M, dtype=theta.dtype)
+    with torch.no_grad():
+        for c0 in range(0, n, chunk):
+            part = idx[:, c0 : c0 + chunk]
+            lo, ac = _batch_loss(cell, theta, X[kcol, part], Y[kcol, part], stop)
+            loss += lo.cpu() * part.shape[1]
+            acc += ac.cpu() * part.shape[1]
+    return (loss / n).numpy(), (acc / n).numpy()
