@@ -1,11 +1,17 @@
-"""Atomic file writes: a reader never sees a half-written output."""
+"""File I/O: atomic writes (a reader never sees a half-written output) and pickle-free reads."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable
 from typing import IO
+
+import numpy as np
+
+from ._errors import InputError
 
 
 def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> str:
@@ -28,3 +34,15 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> str:
             os.remove(tmp)
         raise
     return path
+
+
+def load_npz(path: str, what: str) -> dict:
+    """Every array of an .npz archive, read without pickle; anything else raises InputError."""
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, TypeError, zipfile.BadZipFile, zlib.error) as e:
+        raise InputError(f"cannot read {what} {path}: {e}") from None

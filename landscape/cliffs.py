@@ -33,8 +33,9 @@ def cliff_metrics(surface: Surface, *, threshold: float = 1.0) -> dict[str, np.n
     for k in range(n):
         z = surface.loss[k].astype(np.float64)  # (ny, nx)
         out["cliff_nonfinite"][k] = np.count_nonzero(~np.isfinite(z))
-        jx = np.abs(np.diff(z, axis=1))  # (ny, nx - 1): between (i, j) and (i, j + 1)
-        jy = np.abs(np.diff(z, axis=0))  # (ny - 1, nx): between (i, j) and (i + 1, j)
+        with np.errstate(invalid="ignore"):  # inf - inf is NaN, and left out below
+            jx = np.abs(np.diff(z, axis=1))  # (ny, nx - 1): between (i, j) and (i, j + 1)
+            jy = np.abs(np.diff(z, axis=0))  # (ny - 1, nx): between (i, j) and (i + 1, j)
         best = [(jx[idx], x[idx[1]:idx[1] + 2].mean(), y[idx[0]]) for idx in [_nanargmax(jx)] if idx]
         best += [(jy[idx], x[idx[1]], y[idx[0]:idx[0] + 2].mean()) for idx in [_nanargmax(jy)] if idx]
         if best:

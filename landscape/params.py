@@ -109,7 +109,8 @@ def load_checkpoint(path: str, cell: Cell | str) -> torch.Tensor:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a broken or unsafe file
-        raise InputError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise InputError(f"cannot read checkpoint {path}: {first}") from None
     if not isinstance(ck, dict) or "cell" not in ck:
         raise InputError(f"checkpoint {path} must be a dict with keys 'cell', 'rnn', 'head'")
     if ck["cell"] != cell.name:

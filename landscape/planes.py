@@ -25,6 +25,7 @@ from .cells import Cell
 __all__ = ["Plane", "axis_plane", "random_plane", "grid_coords", "NORMS", "DEFAULT_AXES"]
 
 NORMS = ("filter", "model", "none")
+MAX_COORD = 1e300  # keeps sums of two coordinates (cell edges, midpoints) from overflowing
 
 # Per cell: (x name, y name, x range, y range, resolution (nx, ny)) of the default axis plane.
 # The recurrent weight against the bias of the gate that decides what is kept.
@@ -72,8 +73,9 @@ class Plane:
 
 def grid_coords(lo: float, hi: float, n: int) -> np.ndarray:
     """n points from lo to hi, both included; the midpoint of a symmetric range is exactly 0."""
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise InputError(f"range {lo}:{hi} must be two finite numbers LO:HI with LO < HI")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and max(abs(lo), abs(hi)) <= MAX_COORD):
+        raise InputError(f"range {lo}:{hi} must be two finite numbers LO:HI with LO < HI, "
+                         f"each within +-{MAX_COORD:g}")
     if int(n) != n or n < 2:
         raise InputError(f"resolution {n} must be an integer >= 2")
     c = lo + (hi - lo) * (np.arange(n, dtype=np.float64) / (n - 1))

@@ -134,7 +134,9 @@ def plot_cliffs(surface: Surface) -> Figure:
     if np.isfinite(e["cliff_max_grad"]).any():
         ax.plot(lengths, e["cliff_max_grad"], "o-", label="largest gradient norm")
     ax.plot(lengths, e["cliff_max_jump"], "s--", label="largest jump between neighbours")
-    ax.set_yscale("log")
+    shown = np.concatenate([e["cliff_max_grad"], e["cliff_max_jump"]])
+    if (np.isfinite(shown) & (shown > 0)).any():  # a flat sweep has nothing to put on a log axis
+        ax.set_yscale("log")
     ax.set_xlabel("sequence length L")
     ax.set_ylabel("cliff steepness")
     ax.grid(True, which="both", alpha=0.3)

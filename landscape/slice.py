@@ -18,7 +18,7 @@ from .cells import CELLS, get_cell
 from .cliffs import cliff_metrics, cliff_table
 from .evaluate import DEFAULT_MEM
 from .params import center_params
-from .planes import DEFAULT_AXES, NORMS, axis_plane, random_plane
+from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, random_plane
 from .plot import SCALES
 from .render import OneLineParser, write_figures
 from .surface import compute_surface
@@ -54,9 +54,9 @@ def parse_range(text: str, option: str) -> tuple[float, float]:
         lo, hi = (float(p) for p in parts) if len(parts) == 2 else (None, None)
     except ValueError:
         lo = hi = None
-    if lo is None or not (abs(lo) < float("inf") and abs(hi) < float("inf")) or not lo < hi:
-        raise InputError(f"{option} {text!r} is not a range; give LO:HI with finite LO < HI, "
-                         "such as -4:4")
+    if lo is None or not (max(abs(lo), abs(hi)) <= MAX_COORD) or not lo < hi:
+        raise InputError(f"{option} {text!r} is not a range; give LO:HI with LO < HI, each finite "
+                         f"and within +-{MAX_COORD:g}, such as -4:4")
     return lo, hi
 
 
@@ -172,6 +172,12 @@ def run(args: argparse.Namespace) -> list[str]:
     yrange = parse_range(args.yrange, "--yrange") if args.yrange else None
     mem = parse_mem(args.mem) if args.mem else DEFAULT_MEM
     start = parse_point(args.start, "--start") if args.start else None
+    if not (args.lr > 0 and args.lr < float("inf")):
+        raise InputError(f"--lr {args.lr} must be a finite number > 0")
+    if args.steps < 1:
+        raise InputError(f"--steps {args.steps} must be a positive integer")
+    if not (args.clip > 0 and args.clip < float("inf")):
+        raise InputError(f"--clip {args.clip} must be a finite number > 0")
     if not args.threshold > 0:
         raise InputError(f"--threshold {args.threshold} must be a number > 0")
     if args.samples < 2:
@@ -193,6 +199,9 @@ def run(args: argparse.Namespace) -> list[str]:
                              xrange=xrange or (-1.0, 1.0), yrange=yrange or (-1.0, 1.0),
                              res=res or (51, 51))
 
+    if start and not (plane.x[0] <= start[0] <= plane.x[-1] and plane.y[0] <= start[1] <= plane.y[-1]):
+        raise InputError(f"--start {args.start} lies outside the plotted window "
+                         f"{plane.x[0]:g}:{plane.x[-1]:g} x {plane.y[0]:g}:{plane.y[-1]:g}")
     config = dict(cell=cell.name, task=task_name, data=args.data, lengths=lengths, plane=args.plane,
                   x=plane.xlabel, y=plane.ylabel, xrange=[float(plane.x[0]), float(plane.x[-1])],
                   yrange=[float(plane.y[0]), float(plane.y[-1])], res=[len(plane.x), len(plane.y)],

@@ -7,7 +7,6 @@ atomically and read with ``allow_pickle=False``; ``config`` travels as a JSON st
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from ._errors import InputError
-from ._io import atomic_write
+from ._io import atomic_write, load_npz
 from .cells import Cell
 from .evaluate import DEFAULT_MEM, evaluate
 from .planes import Plane
@@ -67,11 +66,7 @@ _KNOWN = {"loss", "x", "y", "lengths", "xlabel", "ylabel", "config", "accuracy"}
 
 def load_surface(path: str) -> Surface:
     """Read a surface file without pickle; a broken or foreign file raises InputError."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise InputError(f"cannot read surface file {path}: {e}") from None
+    arrays = load_npz(path, "surface file")
     missing = sorted({"loss", "x", "y", "lengths", "xlabel", "ylabel", "config"} - set(arrays))
     if missing:
         raise InputError(f"{path} is not a surface file: it lacks {', '.join(missing)}")
@@ -79,6 +74,15 @@ def load_surface(path: str) -> Surface:
         config = json.loads(str(arrays["config"]))
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: config is not valid JSON ({e})") from None
+    for key in ("loss", "x", "y", "lengths"):
+        if not np.issubdtype(arrays[key].dtype, np.number):
+            raise InputError(f"{path}: {key} must be numeric, not {arrays[key].dtype}")
+    x, y, lengths = arrays["x"], arrays["y"], arrays["lengths"]
+    for key, v in (("x", x), ("y", y)):
+        if v.ndim != 1 or len(v) < 2 or not np.all(np.isfinite(v)):
+            raise InputError(f"{path}: {key} must hold at least 2 finite coordinates")
+    if lengths.ndim != 1 or len(lengths) < 1 or np.any(lengths < 1):
+        raise InputError(f"{path}: lengths must hold at least one positive length")
     return Surface(arrays["loss"], arrays["x"], arrays["y"], arrays["lengths"],
                    str(arrays["xlabel"]), str(arrays["ylabel"]), config, arrays.get("accuracy"),
                    {k: v for k, v in arrays.items() if k not in _KNOWN})

@@ -11,7 +11,6 @@ split it makes is stratified, so the unshuffled-validation artifact cannot happe
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ._errors import InputError
+from ._io import load_npz
 
 __all__ = [
     "TaskData", "Task", "TASKS", "get_task", "make_data", "load_data", "data_from_arrays",
@@ -133,11 +133,7 @@ def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed
 
 def load_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     """Read a user's data file: x (N, T) and y (N,) of 0/1, loaded without pickle."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise InputError(f"cannot read data file {path}: {e}") from None
+    arrays = load_npz(path, "data file")
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
         raise InputError(f"data file {path} lacks array(s) {', '.join(missing)}; "
