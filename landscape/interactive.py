@@ -71,7 +71,7 @@ def interactive_figure(surface: Surface, *, max_points: int = MAX_DISPLAY) -> go
     return fig
 
 
-PATH_COLORS = {"plain": "crimson", "clip": "white"}
+PATH_COLORS = {"plain": "crimson", "clip": "white", "train": "orange"}
 
 
 def _add_paths(fig: go.Figure, surface: Surface, k: int, *, visible: bool) -> None:

@@ -127,7 +127,7 @@ def save_checkpoint(path: str, cell: Cell | str, theta: torch.Tensor) -> str:
     return path
 
 
-CENTERS = ("init",)  # words --center accepts besides a checkpoint path
+CENTERS = ("init", "trained")  # words --center accepts besides a checkpoint path
 
 
 def center_params(cell: Cell | str, spec: str, *, seed: int = 0) -> torch.Tensor:
@@ -135,6 +135,9 @@ def center_params(cell: Cell | str, spec: str, *, seed: int = 0) -> torch.Tensor
     cell = get_cell(cell) if isinstance(cell, str) else cell
     if spec == "init":
         return init_params(cell, seed=seed)
+    if spec == "trained":
+        raise InputError("--center trained is made by training (landscape.train.train_ensemble), "
+                         "not loaded")
     if spec.endswith(".pt") or os.path.exists(spec):
         return load_checkpoint(spec, cell)
     raise InputError(f"unknown centre {spec!r}; valid: {', '.join(CENTERS)}, or a checkpoint FILE.pt")

@@ -22,7 +22,7 @@ import torch
 from ._errors import InputError
 from .cells import Cell
 
-__all__ = ["Plane", "axis_plane", "random_plane", "grid_coords", "NORMS", "DEFAULT_AXES"]
+__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS", "DEFAULT_AXES"]
 
 NORMS = ("filter", "model", "none")
 MAX_COORD = 1e300  # keeps sums of two coordinates (cell edges, midpoints) from overflowing
@@ -142,3 +142,36 @@ def random_plane(cell: Cell, center: torch.Tensor, *, seed: int = 0, norm: str =
     nx, ny = res
     return Plane(theta.clone(), d1, d2, grid_coords(*xrange, nx), grid_coords(*yrange, ny),
                  "d1", "d2", "random")
+
+
+def pca_plane(cell: Cell, path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
+              xrange: tuple[float, float] | None = None, yrange: tuple[float, float] | None = None,
+              margin: float = 0.25) -> tuple[Plane, np.ndarray]:
+    """The plane of a training path's first two principal components (Li et al. 2018).
+
+    path: (R, P) parameters along training, the last row the final model, which is the centre.
+    d1, d2 are unit vectors along the first two principal components of (theta_i - theta_final);
+    the default ranges cover the projected path with a ``margin``. Returns the plane and the
+    explained variance ratio of the two components.
+    """
+    path = path.to(torch.float64)
+    if path.shape[0] < 3:
+        raise InputError(f"--plane pca needs at least 3 recorded training points, got {path.shape[0]}")
+    center = path[-1]
+    diff = (path - center).numpy()  # (R, P)
+    centred = diff - diff.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    if len(s) < 2 or s[1] <= 1e-12 * max(s[0], 1e-300):
+        raise InputError("--plane pca: the training path spans fewer than two directions")
+    var = s**2 / np.sum(s**2)
+    d1, d2 = (torch.from_numpy(v.copy()) for v in vt[:2])
+    coords = diff @ vt[:2].T  # (R, 2)
+
+    def cover(c: np.ndarray) -> tuple[float, float]:
+        span = max(float(np.abs(c).max()), 1e-6) * (1 + margin)
+        return -span, span
+
+    nx, ny = res
+    plane = Plane(center.clone(), d1, d2, grid_coords(*(xrange or cover(coords[:, 0])), nx),
+                  grid_coords(*(yrange or cover(coords[:, 1])), ny), "pc1", "pc2", "pca")
+    return plane, var[:2]

@@ -19,7 +19,8 @@ __all__ = ["plot_surface", "plot_cliffs", "save_figure", "color_norm", "SCALES",
 SCALES = ("linear", "log", "clip")
 FORMATS = ("png", "pdf", "svg")
 PATH_STYLES = {"plain": dict(color="tab:red", ls="-", label="plain GD"),
-               "clip": dict(color="white", ls="--", label="clipped GD")}
+               "clip": dict(color="white", ls="--", label="clipped GD"),
+               "train": dict(color="tab:orange", ls="-", label="training path")}
 
 
 def _caption(surface: Surface) -> str:

@@ -17,18 +17,20 @@ from ._errors import InputError
 from .cells import CELLS, get_cell
 from .cliffs import cliff_metrics, cliff_table
 from .evaluate import DEFAULT_MEM
-from .params import center_params
-from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, random_plane
+from .params import center_params, save_checkpoint
+from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, pca_plane, random_plane
 from .plot import SCALES
 from .render import OneLineParser, write_figures
 from .surface import compute_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
-from .trajectories import paths_for_lengths
+from .train import train_ensemble
+from .trajectories import paths_for_lengths, training_paths
 
 __all__ = ["main", "build_parser"]
 
 DEFAULT_TASK = {"rnn": "latching", "lstm": "latching", "gru": "latching", "pascanu": "pascanu"}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+PATH_LR, TRAIN_LR = 0.01, 1e-3
 _NEGATIVE_VALUES = ("--xrange", "--yrange", "--start")  # options whose value may start with "-"
 
 
@@ -107,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="your own data: arrays x (N, T) and y (N,) of 0/1; length L uses x[:, :L]")
     ap.add_argument("--len", dest="lengths", default="50", metavar="L[,L...]",
                     help="sequence length, or a comma-separated sweep such as 5,10,20,50,100")
-    ap.add_argument("--plane", choices=("axis", "random"), default="axis")
+    ap.add_argument("--plane", choices=("axis", "random", "pca"), default="axis",
+                    help="two named parameters, two random directions, or the first two principal "
+                         "components of the training path (with --center trained)")
     ap.add_argument("--x", default=None, help=f"x-axis parameter of an axis plane ({axes})")
     ap.add_argument("--y", default=None, help="y-axis parameter of an axis plane")
     ap.add_argument("--xrange", default=None, metavar="LO:HI",
@@ -116,15 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--res", default=None, metavar="N|NX,NY",
                     help="grid points per axis (default 51, or 101,1001 for pascanu)")
     ap.add_argument("--norm", choices=NORMS, default="filter", help="random-direction normalization")
-    ap.add_argument("--center", default="init", metavar="init|FILE.pt",
-                    help="the model at the plane's centre: torch.nn's init for --seed, or a checkpoint")
+    ap.add_argument("--center", default="init", metavar="init|trained|FILE.pt",
+                    help="the model at the plane's centre: torch.nn's init for --seed, that model trained "
+                         "at each length (saved as <name>_L<n>.pt), or a checkpoint")
+    ap.add_argument("--epochs", type=int, default=5, help="epochs of --center trained")
+    ap.add_argument("--batch", type=int, default=16, help="batch size of --center trained")
     ap.add_argument("--grad", action="store_true",
                     help="also store gradient maps: grad_norm, grad_x, grad_y (needs autograd memory)")
     ap.add_argument("--threshold", type=float, default=1.0,
                     help="gradient norm above which a cell counts as steep in the cliff table")
     ap.add_argument("--start", default=None, metavar="X,Y",
                     help="start of a plain and a clipped gradient-descent path, in plane coordinates")
-    ap.add_argument("--lr", type=float, default=0.01, help="learning rate of the descent paths")
+    ap.add_argument("--lr", type=float, default=None,
+                    help=f"learning rate of the descent paths (default {PATH_LR}) and of --center trained's "
+                         f"Adam (default {TRAIN_LR})")
     ap.add_argument("--steps", type=int, default=50, help="steps of the descent paths")
     ap.add_argument("--clip", type=float, default=1.0,
                     help="gradient-norm threshold of the clipped path (Pascanu et al. Algorithm 1)")
@@ -172,7 +181,7 @@ def run(args: argparse.Namespace) -> list[str]:
     yrange = parse_range(args.yrange, "--yrange") if args.yrange else None
     mem = parse_mem(args.mem) if args.mem else DEFAULT_MEM
     start = parse_point(args.start, "--start") if args.start else None
-    if not (args.lr > 0 and args.lr < float("inf")):
+    if args.lr is not None and not (args.lr > 0 and args.lr < float("inf")):
         raise InputError(f"--lr {args.lr} must be a finite number > 0")
     if args.steps < 1:
         raise InputError(f"--steps {args.steps} must be a positive integer")
@@ -189,15 +198,36 @@ def run(args: argparse.Namespace) -> list[str]:
     datas = [data_from_arrays(*arrays, n) if arrays else
              make_data(task_name, n, n=args.samples, noise=args.noise, seed=args.seed)
              for n in lengths]
-    center = center_params(cell, args.center, seed=args.seed)
-    if args.plane == "axis":
-        plane = axis_plane(cell, center, x=args.x, y=args.y, xrange=xrange, yrange=yrange, res=res)
+    if args.plane != "axis" and (args.x or args.y):
+        raise InputError(f"--x and --y name the axes of --plane axis; a {args.plane} plane has none")
+    if args.plane == "pca" and args.center != "trained":
+        raise InputError("--plane pca is the plane of a training path: it needs --center trained")
+    trained = None
+    if args.center == "trained":
+        if not cell.takes_input:
+            raise InputError(f"--center trained trains a classifier; cell {cell.name!r} has no input")
+        trained = train_ensemble(cell, datas, seed=args.seed, epochs=args.epochs, batch=args.batch,
+                                 lr=args.lr or TRAIN_LR, record_every=1, progress=not args.quiet)
+        centers = list(trained.theta)
     else:
-        if args.x or args.y:
-            raise InputError("--x and --y name the axes of --plane axis; a random plane has none")
-        plane = random_plane(cell, center, seed=args.seed, norm=args.norm,
-                             xrange=xrange or (-1.0, 1.0), yrange=yrange or (-1.0, 1.0),
-                             res=res or (51, 51))
+        centers = [center_params(cell, args.center, seed=args.seed)] * len(lengths)
+    if args.plane == "axis":
+        planes = [axis_plane(cell, c, x=args.x, y=args.y, xrange=xrange, yrange=yrange, res=res)
+                  for c in centers]
+    elif args.plane == "random":
+        planes = [random_plane(cell, c, seed=args.seed, norm=args.norm, xrange=xrange or (-1.0, 1.0),
+                               yrange=yrange or (-1.0, 1.0), res=res or (51, 51)) for c in centers]
+    else:  # one window for all lengths: the widest that covers every length's path
+        fits = [pca_plane(cell, torch.from_numpy(p), res=res or (51, 51), xrange=xrange, yrange=yrange)
+                for p in trained.path]
+        span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
+        fits = [pca_plane(cell, torch.from_numpy(p), res=res or (51, 51), xrange=xrange or (-span, span),
+                          yrange=yrange or (-span, span)) for p in trained.path]
+        planes = [pl for pl, _ in fits]
+        for n, (_, var) in zip(lengths, fits, strict=True):
+            print(f"L = {n}: pc1 and pc2 explain {var[0]:.1%} and {var[1]:.1%} of the training path's "
+                  "variance")
+    plane = planes[0]
 
     if start and not (plane.x[0] <= start[0] <= plane.x[-1] and plane.y[0] <= start[1] <= plane.y[-1]):
         raise InputError(f"--start {args.start} lies outside the plotted window "
@@ -208,12 +238,17 @@ def run(args: argparse.Namespace) -> list[str]:
                   norm=args.norm if args.plane == "random" else None, center=args.center,
                   samples=None if arrays is not None else args.samples, noise=args.noise,
                   seed=args.seed, dtype=args.dtype, device=args.device, mem=mem, grad=args.grad,
-                  threshold=args.threshold, start=start, lr=args.lr if start else None,
-                  steps=args.steps if start else None, clip=args.clip if start else None)
+                  threshold=args.threshold, start=start, lr=(args.lr or PATH_LR) if start else None,
+                  steps=args.steps if start else None, clip=args.clip if start else None,
+                  train=dict(epochs=args.epochs, batch=args.batch, lr=args.lr or TRAIN_LR, optimizer="adam",
+                             val_frac=0.2, final_val_acc=trained.val_acc[:, -1].tolist())
+                  if trained is not None else None)
     dtype = DTYPES[args.dtype]
-    paths = paths_for_lengths(cell, datas, plane, start=start, lr=args.lr, steps=args.steps,
+    paths = paths_for_lengths(cell, datas, planes, start=start, lr=args.lr or PATH_LR, steps=args.steps,
                               clip=args.clip, dtype=dtype, device=args.device) if start else {}
-    surface = compute_surface(cell, plane, datas, dtype=dtype, device=args.device, mem=mem,
+    if trained is not None:
+        paths.update(training_paths(cell, datas, planes, trained.path))
+    surface = compute_surface(cell, planes, datas, dtype=dtype, device=args.device, mem=mem,
                               grad=args.grad, progress=not args.quiet, config=config)
     surface.extra.update(paths)
     surface.extra.update(cliff_metrics(surface, threshold=args.threshold))
@@ -224,7 +259,9 @@ def run(args: argparse.Namespace) -> list[str]:
     stem = os.path.join(args.out, name)
     # every figure is drawn before any file lands, so a failed drawing leaves nothing behind
     figures = write_figures(surface, stem, scale=args.scale)
-    return [surface.save(stem + ".npz"), *figures]
+    checkpoints = [save_checkpoint(f"{stem}_L{n}.pt", cell, c) for n, c in zip(lengths, centers, strict=True)
+                   ] if trained is not None else []
+    return [surface.save(stem + ".npz"), *figures, *checkpoints]
 
 
 def main(argv: list[str] | None = None) -> int:

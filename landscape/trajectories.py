@@ -17,11 +17,12 @@ import torch
 
 from ._errors import InputError
 from .cells import Cell
-from .evaluate import loss_and_grad
+from .evaluate import loss_and_grad, losses
 from .planes import Plane
 from .tasks import TaskData
 
-__all__ = ["Path", "descend", "clip_gradient", "paths_for_lengths", "window_exit", "PATH_FIELDS"]
+__all__ = ["Path", "descend", "clip_gradient", "paths_for_lengths", "training_paths", "window_exit",
+           "PATH_FIELDS"]
 
 
 @dataclass
@@ -80,17 +81,36 @@ def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, flo
 PATH_FIELDS = ("coords", "loss", "grad_norm", "off")
 
 
-def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane, **kwargs) -> dict[str, np.ndarray]:
+def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane | list[Plane],
+                      **kwargs) -> dict[str, np.ndarray]:
     """``descend`` at every length, as Surface.extra arrays: ``path_plain`` (n_len, S + 1, 2),
     ``path_plain_loss``, ``path_plain_grad_norm``, ``path_plain_off`` (n_len, S + 1), and the
-    same under ``path_clip`` when clipping is asked for."""
-    runs = [descend(cell, d, plane, **kwargs) for d in datas]
+    same under ``path_clip`` when clipping is asked for. One plane, or one per length."""
+    planes = plane if isinstance(plane, list) else [plane] * len(datas)
+    runs = [descend(cell, d, p, **kwargs) for p, d in zip(planes, datas, strict=True)]
     out = {}
     for name in runs[0]:
         for field in PATH_FIELDS:
             key = f"path_{name}" + ("" if field == "coords" else f"_{field}")
             out[key] = np.stack([getattr(r[name], field) for r in runs])
     return out
+
+
+def training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
+                   path: np.ndarray) -> dict[str, np.ndarray]:
+    """A recorded training path (n_len, R, P) projected on each length's plane, as Surface.extra
+    arrays ``path_train`` (n_len, R, 2), ``path_train_loss`` and ``path_train_off`` (n_len, R);
+    the loss is that of the slice's data."""
+    coords, loss, off = [], [], []
+    for k, (p, d) in enumerate(zip(planes, datas, strict=True)):
+        theta = torch.from_numpy(path[k])  # (R, P)
+        a, b, o = p.project(theta)
+        coords.append(torch.stack([a, b], -1).numpy())
+        off.append(o.numpy())
+        with torch.no_grad():
+            loss.append(losses(cell, d, theta)[0].numpy())
+    return {"path_train": np.stack(coords), "path_train_loss": np.stack(loss),
+            "path_train_off": np.stack(off)}
 
 
 def window_exit(coords: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]) -> tuple:
