@@ -37,7 +37,7 @@ from .train import OPTIMIZERS, train_ensemble
 __all__ = ["run_experiment", "summarize", "plot_success", "main", "POSTED_LENGTHS"]
 
 POSTED_LENGTHS = [2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)]
-QUICK = dict(lengths="2,5,10,20,40", samples=1000, repeats=8, epochs=5)
+QUICK = dict(lengths="2,5,10,20,40", samples=4000, repeats=10, epochs=5)
 COLUMNS = ["task", "cell", "length", "repeat", "seed", "val_acc", "val_loss", "train_acc", "train_loss",
            "success"]
 
