@@ -16,7 +16,7 @@ def test_writes_csv_and_figures(tmp_path, capsys):
     assert "frequency of success" in out
     for ext in ("csv", "png", "pdf", "html"):
         assert (tmp_path / f"latching.{ext}").stat().st_size > 0
-    rows = list(csv.DictReader(open(tmp_path / "latching.csv")))
+    rows = list(csv.DictReader((tmp_path / "latching.csv").read_text().splitlines()))
     assert len(rows) == 2 * 2 * 2  # cells x lengths x repeats
     assert {r["cell"] for r in rows} == {"rnn", "gru"}
     for r in rows:
@@ -27,7 +27,7 @@ def test_keras_split_gives_one_class_validation(tmp_path, capsys):
     """With the posted split every validation set is all negatives, so a model's validation
     accuracy is the share of negatives it predicts, and never a balanced score."""
     assert latching.main([*TINY, "--keras-split", "--out", str(tmp_path)]) == 0
-    rows = list(csv.DictReader(open(tmp_path / "latching_keras.csv")))
+    rows = list(csv.DictReader((tmp_path / "latching_keras.csv").read_text().splitlines()))
     assert len(rows) == 8
     summary = latching.summarize([{**r, "length": int(r["length"]), "val_acc": float(r["val_acc"]),
                                    "success": int(r["success"])} for r in rows])
