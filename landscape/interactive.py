@@ -16,12 +16,6 @@ __all__ = ["interactive_figure", "write_html", "MAX_DISPLAY"]
 MAX_DISPLAY = 201  # points per axis shown in the page; the surface file keeps full resolution
 
 
-def _caption(surface: Surface) -> str:
-    c = surface.config
-    bits = [f"{k} {c[k]}" for k in ("cell", "task", "plane") if k in c]
-    return ", ".join(bits)
-
-
 def interactive_figure(surface: Surface, *, max_points: int = MAX_DISPLAY) -> go.Figure:
     """One go.Surface per length (the first shown) and a slider over lengths.
 
@@ -57,7 +51,7 @@ def interactive_figure(surface: Surface, *, max_points: int = MAX_DISPLAY) -> go
     steps = [dict(method="update", label=str(int(length)),
                   args=[{"visible": [i in groups[k] for i in range(len(fig.data))]}])
              for k, length in enumerate(surface.lengths)]
-    title = _caption(surface)
+    title = surface.caption()
     if (sx, sy) != (1, 1):
         title += f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
     fig.update_layout(

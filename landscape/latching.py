@@ -29,7 +29,7 @@ from ._io import atomic_write
 from .cells import get_cell
 from .interactive import write_html
 from .plot import save_figure
-from .render import OneLineParser
+from .render import OneLineParser, report_errors
 from .slice import parse_lengths
 from .tasks import get_task, make_data
 from .train import OPTIMIZERS, train_ensemble
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         for k, v in QUICK.items():
             setattr(args, k, v)
-    try:
+    def body() -> None:
         cells = args.cells.split(",")
         for c in cells:
             if get_cell(c).name == "pascanu":
@@ -190,10 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         for ext in ("png", "pdf"):
             print(save_figure(fig, f"{stem}.{ext}", dpi=200))
         print(write_html(page, stem + ".html"))
-    except (InputError, OSError) as e:
-        print(f"{ap.prog}: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return report_errors(ap.prog, body)
 
 
 if __name__ == "__main__":

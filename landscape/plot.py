@@ -23,13 +23,6 @@ PATH_STYLES = {"plain": dict(color="tab:red", ls="-", label="plain GD"),
                "train": dict(color="tab:orange", ls="-", label="training path")}
 
 
-def _caption(surface: Surface) -> str:
-    c = surface.config
-    parts = [f"cell {c['cell']}" if "cell" in c else "", f"task {c['task']}" if "task" in c else "",
-             f"{c['plane']} plane" if "plane" in c else ""]
-    return ", ".join(p for p in parts if p)
-
-
 def color_norm(values: np.ndarray, scale: str, *, clip: tuple[float, float] = (1.0, 99.0)) -> Normalize:
     """One colour scale for all panels, from the finite values (positive ones for log).
 
@@ -120,8 +113,8 @@ def plot_surface(surface: Surface, *, what: str = "loss", scale: str = "linear",
     extend = "both" if scale == "clip" else "neither"
     fig.colorbar(mesh, ax=axes, label=what + {"log": " (log scale)", "clip": " (clipped)"}.get(scale, ""),
                  shrink=0.9, extend=extend)
-    if _caption(surface):
-        fig.suptitle(_caption(surface), fontsize="medium")
+    if surface.caption():
+        fig.suptitle(surface.caption(), fontsize="medium")
     return fig
 
 
@@ -142,8 +135,8 @@ def plot_cliffs(surface: Surface) -> Figure:
     ax.set_ylabel("cliff steepness")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
-    if _caption(surface):
-        ax.set_title(_caption(surface), fontsize="medium")
+    if surface.caption():
+        ax.set_title(surface.caption(), fontsize="medium")
     return fig
 
 

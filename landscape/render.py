@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from ._errors import InputError
 from .interactive import interactive_figure, write_html
 from .plot import SCALES, plot_cliffs, plot_surface, save_figure
 from .surface import Surface, load_surface
 
-__all__ = ["write_figures", "main"]
+__all__ = ["write_figures", "report_errors", "OneLineParser", "main"]
 
 
 def write_figures(surface: Surface, stem: str, *, scale: str = "linear", dpi: int = 150) -> list[str]:
@@ -22,6 +23,16 @@ def write_figures(surface: Surface, stem: str, *, scale: str = "linear", dpi: in
         figs[stem + "_cliffs.png"] = plot_cliffs(surface)
     page = interactive_figure(surface)
     return [*(save_figure(f, p, dpi=dpi) for p, f in figs.items()), write_html(page, stem + ".html")]
+
+
+def report_errors(prog: str, body: Callable[[], None]) -> int:
+    """Run a command's body: bad input (or an unwritable output) is one line on stderr, status 2."""
+    try:
+        body()
+    except (InputError, OSError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -38,16 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", choices=SCALES, default="linear", help="colour scale of the PNG")
     ap.add_argument("--dpi", type=int, default=150)
     args = ap.parse_args(argv)
-    try:
+
+    def body() -> None:
         surface = load_surface(args.file)
         name = os.path.splitext(os.path.basename(args.file))[0]
         stem = os.path.join(args.out or os.path.dirname(args.file) or ".", name)
         for path in write_figures(surface, stem, scale=args.scale, dpi=args.dpi):
             print(path)
-    except (InputError, OSError) as e:
-        print(f"{ap.prog}: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return report_errors(ap.prog, body)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import argparse
 import os
 import re
 import sys
+from dataclasses import replace
 
 import torch
 
@@ -18,9 +19,9 @@ from .cells import CELLS, get_cell
 from .cliffs import cliff_metrics, cliff_table
 from .evaluate import DEFAULT_MEM
 from .params import center_params, save_checkpoint
-from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, pca_plane, random_plane
+from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, grid_coords, pca_plane, random_plane
 from .plot import SCALES
-from .render import OneLineParser, write_figures
+from .render import OneLineParser, report_errors, write_figures
 from .surface import compute_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
 from .train import train_ensemble
@@ -221,9 +222,8 @@ def run(args: argparse.Namespace) -> list[str]:
         fits = [pca_plane(cell, torch.from_numpy(p), res=res or (51, 51), xrange=xrange, yrange=yrange)
                 for p in trained.path]
         span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
-        fits = [pca_plane(cell, torch.from_numpy(p), res=res or (51, 51), xrange=xrange or (-span, span),
-                          yrange=yrange or (-span, span)) for p in trained.path]
-        planes = [pl for pl, _ in fits]
+        planes = [replace(pl, x=pl.x if xrange else grid_coords(-span, span, len(pl.x)),
+                          y=pl.y if yrange else grid_coords(-span, span, len(pl.y))) for pl, _ in fits]
         for n, (_, var) in zip(lengths, fits, strict=True):
             print(f"L = {n}: pc1 and pc2 explain {var[0]:.1%} and {var[1]:.1%} of the training path's "
                   "variance")
@@ -267,13 +267,7 @@ def run(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
-    try:
-        for path in run(args):
-            print(path)
-    except (InputError, OSError) as e:
-        print(f"{ap.prog}: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return report_errors(ap.prog, lambda: print(*run(args), sep="\n"))
 
 
 if __name__ == "__main__":

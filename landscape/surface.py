@@ -45,6 +45,13 @@ class Surface:
         if self.accuracy is not None and self.accuracy.shape != shape:
             raise InputError(f"accuracy has shape {self.accuracy.shape}, expected {shape}")
 
+    def caption(self) -> str:
+        """'cell lstm, task latching, axis plane' from the config, for figure titles."""
+        c = self.config
+        parts = [f"cell {c['cell']}" if "cell" in c else "", f"task {c['task']}" if "task" in c else "",
+                 f"{c['plane']} plane" if "plane" in c else ""]
+        return ", ".join(p for p in parts if p)
+
     def maps(self) -> dict[str, np.ndarray]:
         """Every array shaped like loss, by name: loss, accuracy, grad_norm, ..."""
         named = {"loss": self.loss, "accuracy": self.accuracy, **self.extra}
