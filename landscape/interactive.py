@@ -1,95 +1,151 @@
-"""Interactive figures (Plotly): a 3-D surface per length with a slider, in one offline HTML file."""
+"""The interactive explorer (Plotly): one self-contained HTML page that works offline.
+
+Left, a 3-D surface with its contours projected on the floor; right, the same length as a
+heatmap. A slider and a play button step through the lengths; the z range and colour scale are
+fixed over all lengths (linear or log10), so stepping shows the landscape change, not the scale.
+Hovering either view names the two parameters and gives their values, the loss and, where the
+surface has them, the accuracy and gradient norm. Descent and training paths are lines on the
+surface and on the heatmap. A caption names the cell, task, plane and configuration.
+
+Grids larger than ``max_points`` per axis are shown with a stride (the .npz keeps full
+resolution), and the numbers are embedded as float32, so a 201 x 201 sweep stays a few MB.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import plotly.graph_objects as go
 
+from ._errors import InputError
 from ._io import atomic_write
 from .surface import Surface
 from .trajectories import window_exit
 
-__all__ = ["interactive_figure", "write_html", "MAX_DISPLAY"]
+__all__ = ["interactive_figure", "write_html", "page_size", "caption_lines", "MAX_DISPLAY", "Z_SCALES"]
 
-MAX_DISPLAY = 201  # points per axis shown in the page; the surface file keeps full resolution
+MAX_DISPLAY = 101  # points per axis shown in the page; the surface file keeps full resolution
+Z_SCALES = ("linear", "log")
+PATH_COLORS = {"plain": "crimson", "clip": "white", "train": "orange"}
+_CONFIG_KEYS = ("samples", "noise", "center", "norm", "seed", "dtype", "epochs", "lr", "steps", "clip")
 
 
-def interactive_figure(surface: Surface, *, max_points: int = MAX_DISPLAY) -> go.Figure:
-    """One go.Surface per length (the first shown) and a slider over lengths.
+def caption_lines(surface: Surface) -> str:
+    """The caption: cell, task, plane, then the rest of the configuration that shaped the surface."""
+    c = surface.config
+    rest = ", ".join(f"{k} {c[k]}" for k in _CONFIG_KEYS if k in c and c[k] not in (None, ""))
+    return surface.caption() + (f"<br><span style='font-size:11px'>{rest}</span>" if rest else "")
 
-    The z axis and colour scale are fixed over all lengths so that stepping through lengths
-    shows the surface change, not the scale. Grids larger than ``max_points`` per axis are
-    shown with a stride, and the caption says so. Non-finite cells are gaps.
-    """
+
+def _display(surface: Surface, max_points: int) -> tuple[int, int]:
     ny, nx = surface.loss.shape[1:]
-    sy, sx = math.ceil(ny / max_points), math.ceil(nx / max_points)
+    return math.ceil(ny / max_points), math.ceil(nx / max_points)
+
+
+def interactive_figure(surface: Surface, *, z_scale: str = "linear",
+                       max_points: int = MAX_DISPLAY) -> go.Figure:
+    """The explorer's figure: a surface and a heatmap per length as animation frames."""
+    if z_scale not in Z_SCALES:
+        raise InputError(f"unknown z scale {z_scale!r}; valid: {', '.join(Z_SCALES)}")
+    if int(max_points) != max_points or max_points < 2:
+        raise InputError(f"max_points {max_points} must be an integer >= 2")
+    ny, nx = surface.loss.shape[1:]
+    sy, sx = _display(surface, max_points)
     x, y = surface.x[::sx], surface.y[::sy]
-    z_all = np.where(np.isfinite(surface.loss), surface.loss, np.nan)[:, ::sy, ::sx]
+    loss = np.where(np.isfinite(surface.loss), surface.loss, np.nan)[:, ::sy, ::sx]
+    if z_scale == "log":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z_all = np.where(loss > 0, np.log10(loss), np.nan)
+        zname = "log10 loss"
+    else:
+        z_all, zname = loss, "loss"
     finite = z_all[np.isfinite(z_all)]
     zmin, zmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    fig = go.Figure()
-    extras = [(name, surface.maps()[name]) for name in ("accuracy", "grad_norm") if name in surface.maps()]
-    groups = []  # trace indices shown at each length
-    for k, length in enumerate(surface.lengths):
-        hover = (f"{surface.xlabel} = %{{x:.4g}}<br>{surface.ylabel} = %{{y:.4g}}"
-                 f"<br>loss = %{{z:.5g}}")
-        custom = None
-        if extras:
-            custom = np.stack([v[k, ::sy, ::sx] for _, v in extras], axis=-1)  # (ny', nx', m)
-            hover += "".join(f"<br>{name} = %{{customdata[{m}]:.4g}}" for m, (name, _) in enumerate(extras))
-        first = len(fig.data)
-        fig.add_trace(go.Surface(
-            x=x, y=y, z=z_all[k], customdata=custom, visible=(k == 0), cmin=zmin, cmax=zmax,
-            colorscale="Viridis", colorbar=dict(title=dict(text="loss")), name=f"L = {int(length)}",
-            hovertemplate=hover + f"<extra>L = {int(length)}</extra>",
-            contours=dict(z=dict(show=True, usecolormap=True, project=dict(z=True))),
-        ))
-        _add_paths(fig, surface, k, visible=(k == 0))
-        groups.append(range(first, len(fig.data)))
-    steps = [dict(method="update", label=str(int(length)),
-                  args=[{"visible": [i in groups[k] for i in range(len(fig.data))]}])
-             for k, length in enumerate(surface.lengths)]
-    title = surface.caption()
-    if (sx, sy) != (1, 1):
-        title += f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
+    if zmax <= zmin:
+        zmax = zmin + 1.0
+    maps = surface.maps()
+    fields = [("loss", loss)] + [(n, maps[n][:, ::sy, ::sx]) for n in ("accuracy", "grad_norm") if n in maps]
+    hover = (f"{surface.xlabel} = %{{x:.4g}}<br>{surface.ylabel} = %{{y:.4g}}"
+             + "".join(f"<br>{name} = %{{customdata[{m}]:.5g}}" for m, (name, _) in enumerate(fields)))
+    kinds = [n for n in PATH_COLORS if f"path_{n}" in surface.extra]
+
+    def traces(k: int) -> list:
+        length = int(surface.lengths[k])
+        custom = np.stack([v[k] for _, v in fields], axis=-1).astype(np.float32)  # (ny', nx', m)
+        z = z_all[k].astype(np.float32)
+        out = [
+            go.Surface(x=x, y=y, z=z, customdata=custom, cmin=zmin, cmax=zmax, colorscale="Viridis",
+                       colorbar=dict(title=dict(text=zname), x=0.56, len=0.75), name=f"L = {length}",
+                       hovertemplate=hover + f"<extra>L = {length}</extra>", scene="scene",
+                       contours=dict(z=dict(show=True, usecolormap=True, project=dict(z=True)))),
+            go.Heatmap(x=x, y=y, z=z, customdata=custom, zmin=zmin, zmax=zmax, colorscale="Viridis",
+                       showscale=False, name=f"L = {length}",
+                       hovertemplate=hover + f"<extra>L = {length}</extra>",
+                       xaxis="x", yaxis="y"),
+        ]
+        return out + _paths(surface, k, kinds, z_scale)
+
+    first = traces(0)
+    fig = go.Figure(data=first)
+    names = [str(int(n)) for n in surface.lengths]
+    fig.frames = [go.Frame(name=names[k], data=traces(k), traces=list(range(len(first))))
+                  for k in range(len(names))]
+    anim = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
+    steps = [dict(method="animate", label=n, args=[[n], anim]) for n in names]
+    play = dict(frame=dict(duration=900, redraw=True), transition=dict(duration=0), fromcurrent=True,
+                mode="immediate")
+    note = "" if (sx, sy) == (1, 1) else f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
     fig.update_layout(
-        title=dict(text=title),
+        title=dict(text=caption_lines(surface) + note, x=0.01, y=0.98, yanchor="top"),
+        scene=dict(domain=dict(x=[0.0, 0.55], y=[0.12, 1.0]), xaxis_title=surface.xlabel,
+                   yaxis_title=surface.ylabel, zaxis=dict(title=dict(text=zname), range=[zmin, zmax])),
+        xaxis=dict(domain=[0.66, 1.0], title=dict(text=surface.xlabel), range=[x[0], x[-1]]),
+        yaxis=dict(domain=[0.22, 0.9], title=dict(text=surface.ylabel), range=[y[0], y[-1]]),
         sliders=[dict(active=0, currentvalue=dict(prefix="sequence length L = "), steps=steps,
-                      pad=dict(t=30))],
-        scene=dict(xaxis_title=surface.xlabel, yaxis_title=surface.ylabel,
-                   zaxis=dict(title=dict(text="loss"), range=[zmin, zmax])),
-        margin=dict(l=0, r=0, t=50, b=0),
+                      x=0.1, len=0.9, y=0.0, pad=dict(t=10))],
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=0.0, xanchor="left", yanchor="top",
+                          pad=dict(t=10), showactive=False,
+                          buttons=[dict(label="Play", method="animate", args=[None, play]),
+                                   dict(label="Pause", method="animate", args=[[None], anim])])],
+        margin=dict(l=10, r=10, t=70, b=10), height=620, legend=dict(x=0.66, y=1.0, yanchor="bottom"),
     )
     return fig
 
 
-PATH_COLORS = {"plain": "crimson", "clip": "white", "train": "orange"}
-
-
-def _add_paths(fig: go.Figure, surface: Surface, k: int, *, visible: bool) -> None:
-    """Descent paths as 3-D lines at their own loss, cut where they leave the window."""
+def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str) -> list:
+    """Descent paths at length k, on the surface (3-D, at their own loss) and on the heatmap,
+    cut where they leave the window. Every length has the same traces, so frames line up."""
     xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
-    for name, color in PATH_COLORS.items():
-        coords = surface.extra.get(f"path_{name}")
-        if coords is None:
-            continue
-        c, z = coords[k], surface.extra[f"path_{name}_loss"][k]
+    out = []
+    for name in kinds:
+        c, z = surface.extra[f"path_{name}"][k], surface.extra[f"path_{name}_loss"][k]
         step, _ = window_exit(c, xlim, ylim)
         end = len(c) if step is None else step
+        if z_scale == "log":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = np.where(z > 0, np.log10(z), np.nan)
         label = f"{name} GD" + ("" if step is None else f" (leaves the window at step {step})")
-        fig.add_trace(go.Scatter3d(
-            x=c[:end, 0], y=c[:end, 1], z=z[:end], mode="lines+markers", visible=visible, name=label,
-            line=dict(color=color, width=5, dash="solid" if name == "plain" else "dash"),
-            marker=dict(size=2, color=color), customdata=np.arange(end),
-            hovertemplate=f"{name} step %{{customdata}}<br>{surface.xlabel} = %{{x:.4g}}"
-                          f"<br>{surface.ylabel} = %{{y:.4g}}<br>loss = %{{z:.5g}}<extra></extra>"))
+        line = dict(color=PATH_COLORS[name], width=4, dash="solid" if name == "plain" else "dash")
+        tip = (f"{name} step %{{customdata}}<br>{surface.xlabel} = %{{x:.4g}}"
+               f"<br>{surface.ylabel} = %{{y:.4g}}<extra></extra>")
+        out.append(go.Scatter3d(x=c[:end, 0], y=c[:end, 1], z=z[:end], mode="lines+markers", name=label,
+                                line=line, marker=dict(size=2, color=PATH_COLORS[name]), legendgroup=name,
+                                customdata=np.arange(end), hovertemplate=tip, scene="scene"))
+        out.append(go.Scatter(x=c[:end, 0], y=c[:end, 1], mode="lines", line=line, legendgroup=name,
+                              showlegend=False, customdata=np.arange(end), hovertemplate=tip, name=label))
+    return out
 
 
 def write_html(fig: go.Figure, path: str) -> str:
     """Write a self-contained page (plotly.js inlined, no CDN, no MathJax) atomically."""
-    html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True,
-                       config={"displaylogo": False})
+    html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
+                       div_id="landscape", config={"displaylogo": False, "responsive": True})
     atomic_write(path, lambda f: f.write(html.encode("utf-8")))
     return path
+
+
+def page_size(path: str) -> str:
+    """'4.9 MB' for the page at path."""
+    return f"{os.path.getsize(path) / 1e6:.1f} MB"

@@ -33,18 +33,21 @@ from .render import OneLineParser, report_errors
 from .slice import parse_lengths
 from .tasks import get_task, make_data
 from .train import OPTIMIZERS, train_ensemble
+from .units import MAX_UNITS, check_units
 
 __all__ = ["run_experiment", "summarize", "plot_success", "main", "POSTED_LENGTHS"]
 
 POSTED_LENGTHS = [2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)]
 QUICK = dict(lengths="2,5,10,20,40", samples=4000, repeats=10, epochs=5)
-COLUMNS = ["task", "cell", "length", "repeat", "seed", "val_acc", "val_loss", "train_acc", "train_loss",
+COLUMNS = ["task", "cell", "units", "length", "repeat", "seed", "val_acc", "val_loss", "train_acc",
+           "train_loss",
            "success"]
 
 
 def run_experiment(*, cells: list[str], tasks: list[str], lengths: list[int], samples: int, repeats: int,
                    epochs: int, batch: int, lr: float, optimizer: str, val_frac: float, noise: float,
-                   success: float, seed: int, keras_split: bool, progress: bool = True) -> list[dict]:
+                   success: float, seed: int, keras_split: bool, units: int = 1,
+                   progress: bool = True) -> list[dict]:
     """Train every (task, cell, length, repeat) model; one dict per model."""
     rows = []
     for task in tasks:
@@ -52,10 +55,10 @@ def run_experiment(*, cells: list[str], tasks: list[str], lengths: list[int], sa
         for name in cells:
             res = train_ensemble(get_cell(name), datas, repeats=repeats, seed=seed, epochs=epochs,
                                  batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
-                                 keras_split=keras_split, progress=progress)
+                                 keras_split=keras_split, hidden=units, progress=progress)
             for m in range(len(res.repeat)):
                 acc = float(res.val_acc[m, -1])
-                rows.append(dict(task=task, cell=name, length=lengths[res.length_index[m]],
+                rows.append(dict(task=task, cell=name, units=units, length=lengths[res.length_index[m]],
                                  repeat=int(res.repeat[m]), seed=seed + m, val_acc=acc,
                                  val_loss=float(res.val_loss[m, -1]), train_acc=float(res.train_acc[m, -1]),
                                  train_loss=float(res.train_loss[m, -1]), success=int(acc >= success)))
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--success", type=float, default=0.9, help="validation accuracy that counts as success")
-    ap.add_argument("--units", type=int, default=1, help="hidden units per model")
+    ap.add_argument("--units", type=int, default=1, help=f"hidden units per model (1 to {MAX_UNITS})")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keras-split", action="store_true",
                     help="validation = the last 20%% of label-ordered data, as the posted run had it")
@@ -161,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in tasks:
             if not get_task(t).takes_input:
                 raise InputError(f"task {t!r} has no labels to learn; valid tasks here: latching, relay")
-        if args.units != 1:
-            raise InputError(f"--units {args.units}: only single-unit models are available; valid: 1")
+        check_units(args.units)
         if not 0 < args.success <= 1:
             raise InputError(f"--success {args.success} must lie in (0, 1]")
         lengths = parse_lengths(args.lengths)
@@ -171,11 +173,12 @@ def main(argv: list[str] | None = None) -> int:
                               repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=args.lr,
                               optimizer=args.optimizer, val_frac=args.val, noise=args.noise,
                               success=args.success, seed=args.seed, keras_split=args.keras_split,
-                              progress=not args.quiet)
+                              units=args.units, progress=not args.quiet)
         elapsed = time.perf_counter() - t0
         summary = summarize(rows)
         split = "Keras' split (last 20% of ordered data)" if args.keras_split else "stratified shuffled split"
-        title = (f"one-unit models, N = {args.samples}, {args.repeats} repeats, {args.epochs} epochs, "
+        size = "one-unit models" if args.units == 1 else f"{args.units}-unit models"
+        title = (f"{size}, N = {args.samples}, {args.repeats} repeats, {args.epochs} epochs, "
                  f"{args.optimizer} lr {args.lr:g}, {split}")
         print(f"frequency of success (val. acc. >= {args.success}), trained in {elapsed:.1f} s:")
         print(table(summary))

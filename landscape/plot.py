@@ -8,13 +8,15 @@ import os
 import numpy as np
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ._errors import InputError
 from ._io import atomic_write
 from .surface import Surface
 from .trajectories import window_exit
 
-__all__ = ["plot_surface", "plot_cliffs", "save_figure", "color_norm", "SCALES", "FORMATS"]
+__all__ = ["plot_surface", "plot_facets", "plot_heatmap", "plot_contour", "plot_surface3d", "plot_slices",
+           "plot_cliffs", "save_figure", "color_norm", "SCALES", "FORMATS"]
 
 SCALES = ("linear", "log", "clip")
 FORMATS = ("png", "pdf", "svg")
@@ -59,7 +61,7 @@ def _panel_note(z: np.ndarray, norm: Normalize, scale: str) -> str:
     return f" ({', '.join(notes)})" if notes else ""
 
 
-def _draw_paths(ax, surface: Surface, k: int) -> None:
+def _draw_paths(ax, surface: Surface, k: int, *, legend: bool = True) -> None:
     xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
     for name, style in PATH_STYLES.items():
         coords = surface.extra.get(f"path_{name}")
@@ -73,27 +75,61 @@ def _draw_paths(ax, surface: Surface, k: int) -> None:
         ax.plot(*c[0], "o", color=style["color"], ms=4)
         if step is not None:
             ax.plot(*edge, marker="X", color=style["color"], ms=8, mec="black", mew=0.5)
-    if any(f"path_{n}" in surface.extra for n in PATH_STYLES):
+    if legend and any(f"path_{n}" in surface.extra for n in PATH_STYLES):
         ax.legend(fontsize="x-small", loc="upper right", framealpha=0.6)
 
 
+def _length_index(surface: Surface, length: int | None) -> int:
+    """Index of ``length`` in the surface (None: the longest)."""
+    if length is None:
+        return len(surface.lengths) - 1
+    found = np.flatnonzero(np.asarray(surface.lengths) == length)
+    if found.size == 0:
+        raise InputError(f"length {length} is not in the surface; valid: "
+                         f"{', '.join(str(int(n)) for n in surface.lengths)}")
+    return int(found[0])
+
+
+def _values(surface: Surface, what: str) -> np.ndarray:
+    maps = surface.maps()
+    if what not in maps:
+        raise InputError(f"surface has no {what!r} map; valid: {', '.join(maps)}")
+    return maps[what]
+
+
+def _label(what: str, scale: str) -> str:
+    return what + {"log": " (log scale)", "clip": " (clipped)"}.get(scale, "")
+
+
+def _title(surface: Surface, fig: Figure, title: bool) -> None:
+    if title and surface.caption():
+        fig.suptitle(surface.caption())
+
+
 def plot_surface(surface: Surface, *, what: str = "loss", scale: str = "linear", ncols: int = 3,
-                 cmap: str = "viridis", paths: bool = True) -> Figure:
-    """A heatmap per length, on one shared colour scale, with labelled axes and a colourbar.
+                 cmap: str = "viridis", paths: bool = True, width: float | None = None,
+                 title: bool = True) -> Figure:
+    """The facet grid: a heatmap per length, on one shared colour scale, with labelled axes and
+    a colourbar.
 
     Non-finite cells (overflow on a cliff) are left blank, never filled in, and counted in the
     panel's title, as are cells a clipped scale saturates. Descent paths in the surface are drawn
     on top; a path that leaves the window is cut at the edge and marked with an X there.
+    ``width`` (inches) fixes the figure's width, the height follows from the panels.
     """
-    maps = surface.maps()
-    if what not in maps:
-        raise InputError(f"surface has no {what!r} map; valid: {', '.join(maps)}")
-    values = maps[what]
+    values = _values(surface, what)
     n = len(surface.lengths)
+    if width is not None:
+        ncols = max(1, min(ncols, int(width // 1.6)))
     ncols = min(n, ncols)
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(3.4 * ncols + 0.9, 2.9 * nrows + 0.4), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    if width is None:
+        size = (3.4 * ncols + 0.9, 2.9 * nrows + 0.4)
+    else:
+        panel = (width - 0.6) / ncols
+        size = (width, panel * 0.95 * nrows + (0.35 if title else 0.1))
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
     norm = color_norm(values, scale)
     mesh = None
     for k, ax in enumerate(axes.flat):
@@ -104,26 +140,180 @@ def plot_surface(surface: Surface, *, what: str = "loss", scale: str = "linear",
         mesh = ax.pcolormesh(surface.x, surface.y, np.ma.masked_invalid(z), shading="nearest",
                              cmap=cmap, norm=norm, rasterized=True)
         if paths:
-            _draw_paths(ax, surface, k)
+            _draw_paths(ax, surface, k, legend=width is None or k == 0)
         ax.set_xlim(surface.x[0], surface.x[-1])
         ax.set_ylim(surface.y[0], surface.y[-1])
-        ax.set_title(f"L = {int(surface.lengths[k])}" + _panel_note(z, norm, scale), fontsize="medium")
-        ax.set_xlabel(surface.xlabel)
-        ax.set_ylabel(surface.ylabel)
+        ax.set_title(f"L = {int(surface.lengths[k])}" + _panel_note(z, norm, scale))
+        if k // ncols == nrows - 1 or k + ncols >= n:
+            ax.set_xlabel(surface.xlabel)
+        if k % ncols == 0:
+            ax.set_ylabel(surface.ylabel)
+        if width is not None:
+            ax.xaxis.set_major_locator(MaxNLocator(3))
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+            ax.tick_params(labelbottom=k + ncols >= n)
     extend = "both" if scale == "clip" else "neither"
-    fig.colorbar(mesh, ax=axes, label=what + {"log": " (log scale)", "clip": " (clipped)"}.get(scale, ""),
-                 shrink=0.9, extend=extend)
-    if surface.caption():
-        fig.suptitle(surface.caption(), fontsize="medium")
+    fig.colorbar(mesh, ax=axes, label=_label(what, scale), shrink=0.9, extend=extend)
+    _title(surface, fig, title)
     return fig
 
 
-def plot_cliffs(surface: Surface) -> Figure:
+plot_facets = plot_surface
+
+
+def plot_heatmap(surface: Surface, *, length: int | None = None, what: str = "loss", scale: str = "linear",
+                 cmap: str = "viridis", paths: bool = True, width: float | None = None,
+                 title: bool = True) -> Figure:
+    """One length (default the longest) as a heatmap with a colourbar and the paths on top."""
+    k = _length_index(surface, length)
+    w = width or 5.0
+    fig = Figure(figsize=(w, w * 0.8), layout="constrained")
+    ax = fig.subplots()
+    values = _values(surface, what)
+    norm = color_norm(values[k], scale)
+    mesh = ax.pcolormesh(surface.x, surface.y, np.ma.masked_invalid(values[k]), shading="nearest",
+                         cmap=cmap, norm=norm, rasterized=True)
+    if paths:
+        _draw_paths(ax, surface, k)
+    _frame(ax, surface, k, norm, values[k], scale)
+    fig.colorbar(mesh, ax=ax, label=_label(what, scale), extend="both" if scale == "clip" else "neither")
+    _title(surface, fig, title)
+    return fig
+
+
+def _frame(ax, surface: Surface, k: int, norm: Normalize, z: np.ndarray, scale: str) -> None:
+    ax.set_xlim(surface.x[0], surface.x[-1])
+    ax.set_ylim(surface.y[0], surface.y[-1])
+    ax.set_xlabel(surface.xlabel)
+    ax.set_ylabel(surface.ylabel)
+    ax.set_title(f"L = {int(surface.lengths[k])}" + _panel_note(z, norm, scale))
+
+
+def plot_contour(surface: Surface, *, length: int | None = None, what: str = "loss", scale: str = "linear",
+                 cmap: str = "viridis", levels: int = 14, paths: bool = True, width: float | None = None,
+                 title: bool = True) -> Figure:
+    """One length as filled contours with labelled contour lines; non-finite cells stay blank."""
+    k = _length_index(surface, length)
+    w = width or 5.0
+    fig = Figure(figsize=(w, w * 0.8), layout="constrained")
+    ax = fig.subplots()
+    z = _values(surface, what)[k]
+    norm = color_norm(z, scale)
+    if scale == "log":
+        lv = np.geomspace(norm.vmin, norm.vmax, levels)
+    else:
+        lv = np.linspace(norm.vmin, norm.vmax, levels)
+    shown = np.ma.masked_invalid(np.clip(z, norm.vmin, norm.vmax) if scale == "clip" else z)
+    if scale == "log":
+        shown = np.ma.masked_where(~(shown > 0), shown)
+    filled = ax.contourf(surface.x, surface.y, shown, levels=lv, cmap=cmap, norm=norm)
+    lines = ax.contour(surface.x, surface.y, shown, levels=lv[::3], colors="k", linewidths=0.4, alpha=0.6)
+    ax.clabel(lines, fontsize="x-small", fmt="%.3g")
+    if paths:
+        _draw_paths(ax, surface, k)
+    _frame(ax, surface, k, norm, z, scale)
+    fig.colorbar(filled, ax=ax, label=_label(what, scale), extend="both" if scale == "clip" else "neither")
+    _title(surface, fig, title)
+    return fig
+
+
+def plot_surface3d(surface: Surface, *, length: int | None = None, what: str = "loss", scale: str = "linear",
+                   cmap: str = "viridis", width: float | None = None, title: bool = True,
+                   max_points: int = 81, elev: float = 28.0, azim: float = -130.0) -> Figure:
+    """One length as a 3-D surface with its contours projected on the floor.
+
+    ``scale`` log draws log10 of the values; the grid is drawn at most ``max_points`` per axis
+    (a stride, stated in the title), since a vector file of a denser mesh is heavy and no sharper.
+    """
+    k = _length_index(surface, length)
+    w = width or 5.5
+    fig = Figure(figsize=(w, w * 0.85), layout="constrained")
+    ax = fig.add_subplot(projection="3d")
+    z = _values(surface, what)[k]
+    norm = color_norm(z, scale)
+    ny, nx = z.shape
+    sy, sx = math.ceil(ny / max_points), math.ceil(nx / max_points)
+    zz = z[::sy, ::sx].astype(float)
+    if scale == "log":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zz = np.where(zz > 0, np.log10(zz), np.nan)
+        lo, hi = math.log10(norm.vmin), math.log10(norm.vmax)
+    else:
+        lo, hi = norm.vmin, norm.vmax
+        if scale == "clip":
+            zz = np.clip(zz, lo, hi)
+    X, Y = np.meshgrid(surface.x[::sx], surface.y[::sy])
+    zm = np.ma.masked_invalid(zz)
+    ax.plot_surface(X, Y, zm, cmap=cmap, vmin=lo, vmax=hi, rstride=1, cstride=1, linewidth=0,
+                    antialiased=False, rasterized=True)
+    floor = lo - 0.15 * (hi - lo)
+    if np.isfinite(zz).sum() > 3:
+        ax.contour(X, Y, zm, zdir="z", offset=floor, cmap=cmap, levels=10, linewidths=0.6)
+    ax.set_zlim(floor, hi)
+    ax.set_xlabel(surface.xlabel)
+    ax.set_ylabel(surface.ylabel)
+    ax.set_zlabel({"log": f"log10 {what}"}.get(scale, what))
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_major_locator(MaxNLocator(4))
+    ax.view_init(elev=elev, azim=azim)
+    ax.set_box_aspect(None, zoom=0.82)  # room inside the axes for the tick and axis labels
+    stride = "" if (sx, sy) == (1, 1) else f", every {max(sx, sy)}th point"
+    ax.set_title(f"L = {int(surface.lengths[k])}" + _panel_note(z, norm, scale) + stride)
+    _title(surface, fig, title)
+    return fig
+
+
+def plot_slices(surface: Surface, *, axis: str = "x", at: float | None = None, what: str = "loss",
+                scale: str = "linear", width: float | None = None, title: bool = True) -> Figure:
+    """1-D slices: ``what`` along one axis of the plane at every length, the other axis held at
+    the grid value nearest ``at`` (default: the middle of its range). Lengths are coloured from
+    light (short) to dark (long); log puts the values on a log axis."""
+    if axis not in ("x", "y"):
+        raise InputError(f"unknown slice axis {axis!r}; valid: x, y")
+    values = _values(surface, what)
+    other = surface.y if axis == "x" else surface.x
+    if at is None:
+        j = len(other) // 2
+    else:
+        if not np.isfinite(at):
+            raise InputError(f"slice position {at!r} must be a finite number")
+        j = int(np.argmin(np.abs(other - at)))
+    along = surface.x if axis == "x" else surface.y
+    w = width or 5.0
+    fig = Figure(figsize=(w, w * 0.7), layout="constrained")
+    ax = fig.subplots()
+    colors = _length_colors(len(surface.lengths))
+    for k, n in enumerate(surface.lengths):
+        line = values[k, j, :] if axis == "x" else values[k, :, j]
+        ax.plot(along, line, color=colors[k], label=f"L = {int(n)}")
+    if scale == "log" and (values > 0).any():
+        ax.set_yscale("log")
+    elif scale == "clip":
+        norm = color_norm(values, "clip")
+        ax.set_ylim(norm.vmin, norm.vmax)
+    names = (surface.xlabel, surface.ylabel) if axis == "x" else (surface.ylabel, surface.xlabel)
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(_label(what, "clip" if scale == "clip" else "linear"))
+    ax.set_title(f"{names[1]} = {other[j]:.4g}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(ncols=2 if len(surface.lengths) > 4 else 1)
+    _title(surface, fig, title)
+    return fig
+
+
+def _length_colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis_r"]
+    return [cmap(0.15 + 0.8 * k / max(n - 1, 1)) for k in range(n)]
+
+
+def plot_cliffs(surface: Surface, *, width: float | None = None, title: bool = True) -> Figure:
     """Cliff steepness against sequence length (log scale), from the surface's cliff metrics."""
     if "cliff_max_jump" not in surface.extra:
         raise InputError("surface has no cliff metrics; compute them with landscape.cliffs.cliff_metrics")
     e, lengths = surface.extra, surface.lengths
-    fig = Figure(figsize=(4.6, 3.2), layout="constrained")
+    fig = Figure(figsize=(4.6, 3.2) if width is None else (width, width * 0.7), layout="constrained")
     ax = fig.subplots()
     if np.isfinite(e["cliff_max_grad"]).any():
         ax.plot(lengths, e["cliff_max_grad"], "o-", label="largest gradient norm")
@@ -135,7 +325,7 @@ def plot_cliffs(surface: Surface) -> Figure:
     ax.set_ylabel("cliff steepness")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
-    if surface.caption():
+    if title and surface.caption():
         ax.set_title(surface.caption(), fontsize="medium")
     return fig
 

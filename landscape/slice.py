@@ -21,7 +21,7 @@ from .evaluate import DEFAULT_MEM
 from .params import center_params, save_checkpoint
 from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, grid_coords, pca_plane, random_plane
 from .plot import SCALES
-from .render import OneLineParser, report_errors, write_figures
+from .render import OneLineParser, add_figure_options, figure_options, report_errors, write_figures
 from .surface import compute_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
 from .train import train_ensemble
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dtype", choices=DTYPES, default="float32")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--mem", default="1G", help="memory budget of one vectorized chunk")
+    add_figure_options(ap)
     ap.add_argument("--out", default="figures", help="output folder")
     ap.add_argument("--name", default=None, help="output file stem (default from the options)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -177,6 +178,7 @@ def run(args: argparse.Namespace) -> list[str]:
     if args.data and not cell.takes_input:
         raise InputError(f"--data gives input sequences, and cell {cell.name!r} takes no input")
     lengths = parse_lengths(args.lengths)
+    fig_opts = figure_options(args)
     res = parse_res(args.res) if args.res else None
     xrange = parse_range(args.xrange, "--xrange") if args.xrange else None
     yrange = parse_range(args.yrange, "--yrange") if args.yrange else None
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace) -> list[str]:
                          f"L{'-'.join(map(str, lengths))}")
     stem = os.path.join(args.out, name)
     # every figure is drawn before any file lands, so a failed drawing leaves nothing behind
-    figures = write_figures(surface, stem, scale=args.scale)
+    figures = write_figures(surface, stem, scale=args.scale, **fig_opts)
     checkpoints = [save_checkpoint(f"{stem}_L{n}.pt", cell, c) for n, c in zip(lengths, centers, strict=True)
                    ] if trained is not None else []
     return [surface.save(stem + ".npz"), *figures, *checkpoints]

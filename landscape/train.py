@@ -1,10 +1,11 @@
-"""Ensemble training: many single-unit models trained at once, as one vectorized computation.
+"""Ensemble training: many small models trained at once, as one vectorized computation.
 
-M models of one cell type, of any mix of sequence lengths and repeats, are rows of one (M, P)
-parameter matrix. Every step, each model draws its own mini-batch from its own shuffled,
-class-balanced training split, the batch runs as one (M, B) state through the longest length
-(a model's state stops changing after its own length), one backward pass gives every model its
-own gradient, and Adam or SGD updates all rows elementwise. No Python loop runs over models.
+M models of one cell type and hidden size (1 by default), of any mix of sequence lengths and
+repeats, are rows of one (M, P) parameter matrix. Every step, each model draws its own mini-batch
+from its own shuffled, class-balanced training split, the batch runs as one (M, H, B) state
+(``landscape.units.forward_logits``: fused gates, each model leaving the batch once its own
+sequence ends), one backward pass gives every model its own gradient, and Adam or SGD updates
+all rows elementwise. No Python loop runs over models.
 
 Adam is torch.optim.Adam's update with Keras' defaults (lr 1e-3, betas 0.9 and 0.999,
 eps 1e-7); SGD is plain ``theta -= lr * g``.
@@ -19,9 +20,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ._errors import InputError
-from .cells import Cell, run
-from .params import init_params, split_params
+from .cells import Cell
 from .tasks import TaskData, balanced_split, classification_loss
+from .units import check_units, forward_logits, init_theta, n_params
 
 __all__ = ["OPTIMIZERS", "TrainResult", "train_ensemble", "make_splits", "make_schedule", "ADAM"]
 
@@ -80,22 +81,21 @@ def make_schedule(n_models: int, n_train: int, epochs: int, *, seed: int) -> tor
 
 
 def _batch_loss(cell: Cell, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                stop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                lengths: torch.Tensor, hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and accuracy on its own batch: x (M, B, T), y (M, B) -> (M,), (M,)."""
-    p = split_params(cell, theta)  # name -> (M, 1)
-    h = run(cell, p, x, x.shape[-1], stop=None if bool((stop == x.shape[-1]).all()) else stop)
-    return classification_loss(p["w_out"] * h + p["b_out"], y)
+    return classification_loss(forward_logits(cell, theta, x, lengths, hidden), y)
 
 
 def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int = 0,
                    epochs: int = 5, batch: int = 16, lr: float = 1e-3, optimizer: str = "adam",
                    val_frac: float = 0.2, keras_split: bool = False, record_every: int = 0,
-                   theta0: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
+                   theta0: torch.Tensor | None = None, hidden: int = 1, dtype: torch.dtype = torch.float32,
                    device: str = "cpu", progress: bool = True) -> TrainResult:
     """Train ``repeats`` models per length (one TaskData per length, all of the same size N).
 
-    Model m = k * repeats + r starts from torch.nn's initialization for seed ``seed + m``
-    (or from ``theta0`` (M, P)). ``record_every`` > 0 records the parameters every that many
+    Model m = k * repeats + r starts from torch.nn's initialization of ``nn.RNN/LSTM/GRU(1, hidden)``
+    and ``nn.Linear(hidden, 1)`` for seed ``seed + m`` (or from ``theta0`` (M, P)).
+    ``record_every`` > 0 records the parameters every that many
     steps (0: at the start and at every epoch's end).
     """
     if optimizer not in OPTIMIZERS:
@@ -107,6 +107,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
             raise InputError(f"--{name} {v} must be a positive integer")
     if not (lr > 0 and np.isfinite(lr)):
         raise InputError(f"--lr {lr} must be a finite number > 0")
+    hidden = check_units(hidden)
     K, M = len(datas), len(datas) * repeats
     lengths = torch.tensor([d.length for d in datas])
     T = int(lengths.max())
@@ -118,14 +119,17 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     Y = torch.stack([d.y for d in datas]).to(dtype)  # (K, N)
     X, Y = X.to(device), Y.to(device)
     kidx = torch.arange(M) // repeats  # (M,)
-    stop = lengths[kidx][:, None].to(device)  # (M, 1)
+    stop = lengths[kidx]  # (M,): each model's own length
     train_idx, val_idx = make_splits(datas, repeats, val_frac=val_frac, seed=seed, keras_split=keras_split)
     n_train = train_idx.shape[1]
     steps_per_epoch = -(-n_train // batch)
     schedule = make_schedule(M, n_train, epochs, seed=seed)
 
     if theta0 is None:
-        theta0 = torch.stack([init_params(cell, seed=seed + m) for m in range(M)])
+        theta0 = torch.stack([init_theta(cell, hidden, seed=seed + m) for m in range(M)])
+    if theta0.shape != (M, n_params(cell, hidden)):
+        raise InputError(f"theta0 has shape {tuple(theta0.shape)}; {M} {cell.name} models with {hidden} "
+                         f"units need ({M}, {n_params(cell, hidden)})")
     theta = theta0.to(device=device, dtype=dtype).clone()  # (M, P)
     m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
     b1, b2 = ADAM["betas"]
@@ -142,7 +146,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                 xb, yb = X[kcol, idx], Y[kcol, idx]  # (M, B, T), (M, B)
                 with torch.enable_grad():
                     th = theta.detach().requires_grad_(True)
-                    loss, acc = _batch_loss(cell, th, xb, yb, stop)
+                    loss, acc = _batch_loss(cell, th, xb, yb, stop, hidden)
                     (g,) = torch.autograd.grad(loss.sum(), th)
                 step += 1
                 if optimizer == "sgd":
@@ -160,27 +164,29 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                 bar.update(1)
             hist["train_loss"][:, epoch] = (tot_loss / n_train).numpy()
             hist["train_acc"][:, epoch] = (tot_acc / n_train).numpy()
-            vl, va = _evaluate_split(cell, theta, X, Y, kcol, val_idx.to(device), stop)
+            vl, va = _evaluate_split(cell, theta, X, Y, kcol, val_idx.to(device), stop, hidden)
             hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = vl, va
             if not record_every:
                 path.append(theta.to(torch.float64).cpu())
                 path_steps.append(step)
-    config = dict(cell=cell.name, lengths=lengths.tolist(), repeats=repeats, seed=seed, epochs=epochs,
-                  batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac, keras_split=keras_split)
+    config = dict(cell=cell.name, hidden=hidden, lengths=lengths.tolist(), repeats=repeats, seed=seed,
+                  epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
+                  keras_split=keras_split)
     return TrainResult(theta0.to(torch.float64).cpu(), theta.to(torch.float64).cpu(), kidx.numpy(),
                        (torch.arange(M) % repeats).numpy(), **hist,
                        path=torch.stack(path, 1).numpy(), path_steps=np.array(path_steps), config=config)
 
 
 def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, kcol: torch.Tensor,
-                    idx: torch.Tensor, stop: torch.Tensor, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+                    idx: torch.Tensor, stop: torch.Tensor, hidden: int,
+                    chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """Mean loss and accuracy of every model on its own index set: (M,), (M,)."""
     M, n = idx.shape
     loss, acc = torch.zeros(M, dtype=theta.dtype), torch.zeros(M, dtype=theta.dtype)
     with torch.no_grad():
         for c0 in range(0, n, chunk):
             part = idx[:, c0 : c0 + chunk]
-            lo, ac = _batch_loss(cell, theta, X[kcol, part], Y[kcol, part], stop)
+            lo, ac = _batch_loss(cell, theta, X[kcol, part], Y[kcol, part], stop, hidden)
             loss += lo.cpu() * part.shape[1]
             acc += ac.cpu() * part.shape[1]
     return (loss / n).numpy(), (acc / n).numpy()

@@ -36,8 +36,17 @@ def test_keras_split_gives_one_class_validation(tmp_path, capsys):
 
 def test_bad_input(tmp_path, capsys):
     for args, needle in ((["--cells", "pascanu"], "pascanu"), (["--tasks", "pascanu"], "pascanu"),
-                         (["--units", "8"], "--units"), (["--lengths", "0"], "0")):
+                         (["--units", "0"], "--units"), (["--units", "100"], "--units"),
+                         (["--lengths", "0"], "0")):
         code = latching.main([*TINY, *args, "--out", str(tmp_path / "o")])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and needle in err
     assert not (tmp_path / "o").exists()
+
+
+def test_multi_unit_models(tmp_path, capsys):
+    """--units 8 on bit relay, as in the reply: the CSV records the size, the title names it."""
+    args = [*TINY, "--tasks", "relay", "--units", "8", "--name", "relay8", "--out", str(tmp_path)]
+    assert latching.main(args) == 0
+    rows = list(csv.DictReader((tmp_path / "relay8.csv").read_text().splitlines()))
+    assert len(rows) == 8 and {r["units"] for r in rows} == {"8"} and {r["task"] for r in rows} == {"relay"}

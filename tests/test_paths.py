@@ -319,23 +319,20 @@ def test_plot_surface_without_paths_option_draws_none():
     assert all(len(ax.lines) == 0 for ax in fig.axes[:2])
 
 
-def test_interactive_figure_has_path_traces_and_consistent_slider():
+def test_interactive_figure_has_path_traces_and_consistent_frames():
     fig = ls.interactive_figure(path_surface())
-    scatters = [t for t in fig.data if isinstance(t, go.Scatter3d)]
-    surfaces = [t for t in fig.data if isinstance(t, go.Surface)]
-    assert len(surfaces) == 2 and len(scatters) == 4  # two paths per length
+    kinds = [type(t).__name__ for t in fig.data]
+    assert kinds == ["Surface", "Heatmap", "Scatter3d", "Scatter", "Scatter3d", "Scatter"]  # two paths
     steps = fig.layout.sliders[0].steps
-    assert len(steps) == 2
-    for k, step in enumerate(steps):
-        visible = step.args[0]["visible"]
-        assert len(visible) == len(fig.data)
-        shown = [t for t, v in zip(fig.data, visible, strict=True) if v]
-        assert sum(isinstance(t, go.Surface) for t in shown) == 1
-        assert sum(isinstance(t, go.Scatter3d) for t in shown) == 2
-        assert shown[0] is surfaces[k]
-    # the exiting plain path (second length) is cut where it leaves
-    exiting = [t for t in scatters if "leaves the window" in (t.name or "")]
-    assert len(exiting) == 1 and len(exiting[0].x) == 2
+    assert len(steps) == len(fig.frames) == 2
+    for step, frame in zip(steps, fig.frames, strict=True):
+        assert step.method == "animate" and list(step.args[0]) == [frame.name]
+        assert [type(t).__name__ for t in frame.data] == kinds  # every frame updates the same traces
+        assert list(frame.traces) == list(range(len(kinds)))
+    # the exiting plain path (second length) is cut where it leaves, in 3-D and on the heatmap
+    exiting = [t for t in fig.frames[1].data if "leaves the window" in (t.name or "")]
+    assert len(exiting) == 2 and all(len(t.x) == 2 for t in exiting)
+    assert not any("leaves the window" in (t.name or "") for t in fig.frames[0].data)
 
 
 # ---------------------------------------------------------------- colour scales
@@ -409,7 +406,7 @@ def test_nonfinite_cells_never_crash_plot_cliffs_or_interactive(tmp_path):
     s = nonfinite_surface()
     _draw(ls.plot_cliffs(s))
     fig = ls.interactive_figure(s)
-    assert len(fig.data) == 3
+    assert len(fig.data) == 2 and len(fig.frames) == 3
     page = ls.write_html(fig, str(tmp_path / "p.html"))
     with open(page, encoding="utf-8") as f:
         assert "<html>" in f.read(200)
@@ -418,7 +415,7 @@ def test_nonfinite_cells_never_crash_plot_cliffs_or_interactive(tmp_path):
                     "path_plain_loss": np.array([[0.1, 0.2, np.nan]] * 3)})
     _draw(ls.plot_surface(s))
     fig = ls.interactive_figure(s)
-    assert sum(isinstance(t, go.Scatter3d) for t in fig.data) == 3
+    assert all(sum(isinstance(t, go.Scatter3d) for t in f.data) == 1 for f in fig.frames)
 
 
 def test_plot_cliffs_on_a_flat_sweep_gives_no_warning():

@@ -158,13 +158,17 @@ def test_renderers_write_files_with_non_finite_values(tmp_path):
 def test_interactive_figure_traces_and_gaps():
     surf = _surface(nan_cells=[(0, 2, 1)], inf_cells=[(1, 3, 0, np.inf)])
     fig = interactive_figure(surf)
-    assert len(fig.data) == 2
-    assert [t.visible for t in fig.data] == [True, False]
-    z0, z1 = np.asarray(fig.data[0].z, dtype=float), np.asarray(fig.data[1].z, dtype=float)
+    assert [type(t).__name__ for t in fig.data] == ["Surface", "Heatmap"]
+    z0, z1 = (np.asarray(f.data[0].z, dtype=float) for f in fig.frames)
     assert z0.shape == (4, 3) and np.isnan(z0[2, 1]) and np.isnan(z1[3, 0])
+    np.testing.assert_array_equal(np.asarray(fig.frames[1].data[1].z, dtype=float), z1)  # heatmap = surface
     finite = surf.loss[np.isfinite(surf.loss)]
-    assert fig.data[0].cmin == finite.min() and fig.data[0].cmax == finite.max()
+    for f in fig.frames:  # one fixed colour and z range for every length
+        assert f.data[0].cmin == finite.min() and f.data[0].cmax == finite.max()
+        assert f.data[1].zmin == finite.min() and f.data[1].zmax == finite.max()
+    assert tuple(fig.layout.scene.zaxis.range) == (finite.min(), finite.max())
     assert [s.label for s in fig.layout.sliders[0].steps] == ["5", "10"]
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["Play", "Pause"]
 
 
 def test_interactive_figure_strides_large_grids():
@@ -172,5 +176,5 @@ def test_interactive_figure_strides_large_grids():
     fig = interactive_figure(surf, max_points=4)
     z = np.asarray(fig.data[0].z, dtype=float)
     assert z.shape == (3, 4)
-    np.testing.assert_array_equal(z, surf.loss[0, ::3, ::2])
+    np.testing.assert_array_equal(z, surf.loss[0, ::3, ::2].astype(np.float32))
     assert "shown at" in fig.layout.title.text

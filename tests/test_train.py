@@ -8,14 +8,15 @@ from torch import nn
 
 import landscape as ls
 from landscape.train import ADAM, make_schedule, make_splits, train_ensemble
+from landscape.units import forward_logits, init_theta, n_params
 
 MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-def reference_train(name, theta0, x, y, train_idx, order, *, lr, optimizer, batch, epochs):
+def reference_train(name, theta0, x, y, train_idx, order, *, lr, optimizer, batch, epochs, hidden=1):
     """One model with torch.nn modules and torch.optim, float64, in the given batch order."""
     torch.manual_seed(0)
-    rnn, head = MODULES[name](1, 1, batch_first=True).double(), nn.Linear(1, 1).double()
+    rnn, head = MODULES[name](1, hidden, batch_first=True).double(), nn.Linear(hidden, 1).double()
     params = [p for m in (rnn, head) for p in m.parameters()]
     with torch.no_grad():
         i = 0
@@ -36,21 +37,23 @@ def reference_train(name, theta0, x, y, train_idx, order, *, lr, optimizer, batc
     return torch.cat([p.detach().reshape(-1) for p in params])
 
 
-@pytest.mark.parametrize("name,optimizer",
-                         [("rnn", "adam"), ("lstm", "adam"), ("gru", "sgd"), ("gru", "adam")])
-def test_ensemble_matches_torch_optim(name, optimizer):
+@pytest.mark.parametrize("name,optimizer,hidden",
+                         [("rnn", "adam", 1), ("lstm", "adam", 1), ("gru", "sgd", 1), ("gru", "adam", 1),
+                          ("rnn", "sgd", 3), ("lstm", "adam", 2), ("gru", "adam", 4)])
+def test_ensemble_matches_torch_optim(name, optimizer, hidden):
     cell = ls.get_cell(name)
-    lengths, repeats, epochs, batch, lr = [3, 7], 2, 2, 8, 0.05
-    datas = [ls.make_data("latching", n, n=40, seed=10 + n) for n in lengths]
+    # lengths out of order and repeated: the forward pass sorts models and lets each leave early
+    lengths, repeats, epochs, batch, lr = [7, 3, 7, 1], 2, 2, 8, 0.05
+    datas = [ls.make_data("latching", n, n=40, seed=10 + k) for k, n in enumerate(lengths)]
     res = train_ensemble(cell, datas, repeats=repeats, seed=3, epochs=epochs, batch=batch, lr=lr,
-                         optimizer=optimizer, dtype=torch.float64, progress=False)
+                         optimizer=optimizer, hidden=hidden, dtype=torch.float64, progress=False)
     train_idx, _ = make_splits(datas, repeats, val_frac=0.2, seed=3)
     schedule = make_schedule(len(lengths) * repeats, train_idx.shape[1], epochs, seed=3)
     for m in range(len(lengths) * repeats):
         d = datas[m // repeats]
         ref = reference_train(name, res.theta0[m], d.x, d.y, train_idx[m],
                               [schedule[e, m] for e in range(epochs)], lr=lr, optimizer=optimizer,
-                              batch=batch, epochs=epochs)
+                              batch=batch, epochs=epochs, hidden=hidden)
         np.testing.assert_allclose(res.theta[m].numpy(), ref.numpy(), rtol=1e-9, atol=1e-11)
     assert not torch.equal(res.theta, res.theta0)
 
@@ -83,3 +86,34 @@ def test_same_seed_same_training():
     b = train_ensemble(ls.get_cell("gru"), datas, repeats=2, epochs=1, batch=8, seed=5, progress=False)
     assert torch.equal(a.theta, b.theta)
     np.testing.assert_array_equal(a.val_acc, b.val_acc)
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("hidden", [1, 5])
+def test_forward_matches_torch_nn_and_init(name, hidden):
+    cell = ls.get_cell(name)
+    lengths = torch.tensor([4, 9, 1, 9, 6])
+    x = torch.randn(len(lengths), 11, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    theta = torch.stack([init_theta(cell, hidden, seed=s) for s in range(len(lengths))])
+    assert theta.shape == (len(lengths), n_params(cell, hidden))
+    logits = forward_logits(cell, theta, x, lengths, hidden)
+    for m, n in enumerate(lengths.tolist()):
+        torch.manual_seed(m)  # init_theta(seed=m) must equal torch.nn's own initialization
+        rnn, head = MODULES[name](1, hidden, batch_first=True).double(), nn.Linear(hidden, 1).double()
+        ref = torch.cat([p.detach().reshape(-1) for p in (*rnn.parameters(), *head.parameters())])
+        assert torch.equal(theta[m], ref)
+        with torch.no_grad():
+            out, _ = rnn(x[m, :, :n, None])
+            ref_logits = head(out[:, -1])[:, 0].numpy()
+            np.testing.assert_allclose(logits[m].numpy(), ref_logits, rtol=1e-12, atol=1e-13)
+    if hidden == 1:
+        assert torch.equal(theta[0], ls.init_params(cell, seed=0))
+
+
+def test_bad_units_and_shapes():
+    datas = [ls.make_data("latching", 3, n=20, seed=0)]
+    for bad in (0, -2, 1.5, 1000):
+        with pytest.raises(ls.InputError, match="--units"):
+            train_ensemble(ls.get_cell("rnn"), datas, hidden=bad, progress=False)
+    with pytest.raises(ls.InputError, match="theta0 has shape"):
+        train_ensemble(ls.get_cell("lstm"), datas, hidden=2, theta0=torch.zeros(1, 10), progress=False)

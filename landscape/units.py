@@ -1,0 +1,153 @@
+"""Models of H hidden units as rows of one parameter matrix, and their fused, batched forward pass.
+
+Training (``landscape.train``) runs M models at once: model m is row m of an (M, P) matrix that
+lists, in ``state_dict`` order, the weights of ``nn.RNN/LSTM/GRU(1, H)`` followed by those of the
+``nn.Linear(H, 1)`` readout. For H = 1 this is the flat vector of ``Cell.param_names``.
+
+The forward pass is written for speed, because training spends its time in it:
+
+- all gates of a step come from one fused multiply-add over a (M, G*H, B) block (a broadcast
+  multiply for H = 1, a batched matrix product for H > 1) instead of one small op per gate;
+- the input terms ``W_ih x_t + b_ih`` of every step are computed before the time loop, in one op;
+- models are ordered by length, and a model leaves the batch once its own sequence has ended,
+  so a mix of lengths 2..200 costs the sum of the lengths, not 200 times the number of models.
+
+The equations, gate order and initialization are torch.nn's; the tests check every cell and
+several hidden sizes against ``nn.RNN/LSTM/GRU`` with copied weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._errors import InputError
+from .cells import Cell
+
+__all__ = ["GATES", "shapes", "n_params", "init_theta", "unpack", "forward_logits", "MAX_UNITS"]
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks of weight_ih_l0, torch.nn's order
+MAX_UNITS = 64
+
+
+def _gates(cell: Cell) -> int:
+    if cell.name not in GATES:
+        raise InputError(f"cell {cell.name!r} cannot be trained; valid cells: {', '.join(GATES)}")
+    return GATES[cell.name]
+
+
+def check_units(hidden: int) -> int:
+    if int(hidden) != hidden or not 1 <= hidden <= MAX_UNITS:
+        raise InputError(f"--units {hidden} must be an integer from 1 to {MAX_UNITS}")
+    return int(hidden)
+
+
+def shapes(cell: Cell, hidden: int = 1) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(module, state_dict key, shape) of every tensor, in the order of the flat vector."""
+    gh = _gates(cell) * hidden
+    return [("rnn", "weight_ih_l0", (gh, 1)), ("rnn", "weight_hh_l0", (gh, hidden)),
+            ("rnn", "bias_ih_l0", (gh,)), ("rnn", "bias_hh_l0", (gh,)),
+            ("head", "weight", (1, hidden)), ("head", "bias", (1,))]
+
+
+def n_params(cell: Cell, hidden: int = 1) -> int:
+    return sum(int(np.prod(s)) for _, _, s in shapes(cell, hidden))
+
+
+def modules(cell: Cell, hidden: int = 1) -> tuple[nn.Module, nn.Module]:
+    """Fresh torch.nn modules of this size, created in this order (as torch.nn users write it)."""
+    _gates(cell)
+    return getattr(nn, cell.module)(1, hidden, batch_first=True), nn.Linear(hidden, 1)
+
+
+def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0) -> torch.Tensor:
+    """torch.nn's default initialization for ``seed`` as a flat (P,) float64 vector, drawn without
+    touching the caller's random state. For H = 1 it equals ``landscape.init_params``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        rnn, head = modules(cell, hidden)
+    sds = {"rnn": rnn.state_dict(), "head": head.state_dict()}
+    return torch.cat([sds[m][k].reshape(-1) for m, k, _ in shapes(cell, hidden)]).to(torch.float64)
+
+
+def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.Tensor]:
+    """(M, P) -> views shaped for the batched step: weight_ih (M, GH, 1), weight_hh (M, GH, H),
+    bias_ih and bias_hh (M, GH, 1), weight (M, 1, H), bias (M, 1)."""
+    out, k = {}, 0
+    M = theta.shape[0]
+    for _, key, shape in shapes(cell, hidden):
+        size = int(np.prod(shape))
+        part = theta[:, k : k + size]
+        k += size
+        out[key] = part.reshape(M, *shape) if len(shape) == 2 else part.reshape(M, shape[0], 1)
+    out["bias"] = out["bias"][:, :, 0]  # (M, 1)
+    if k != theta.shape[1]:
+        raise InputError(f"a {cell.name} model with {hidden} units has {k} parameters, not {theta.shape[1]}")
+    return out
+
+
+def _hh(w: torch.Tensor, h: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
+    """add + W_hh h for a block of models: w (M, GH, H), h (M, H, B), add (M, GH, B)."""
+    if w.shape[2] == 1:
+        return torch.addcmul(add, w, h)  # broadcast multiply: no tiny matrix products
+    return torch.baddbmm(add, w, h)
+
+
+def _segment(cell: str, p: dict, xs: list[torch.Tensor], h: torch.Tensor, c: torch.Tensor | None):
+    """Run the steps whose input terms are ``xs`` from state h, c. Each is (M, GH, B):
+    W_ih x_t + b_ih + b_hh for rnn and lstm, W_ih x_t + b_ih for gru (whose b_hn sits inside r *)."""
+    w, b = p["weight_hh_l0"], p["bias_hh_l0"]
+    H = w.shape[2]
+    if cell == "rnn":
+        for ix in xs:
+            h = torch.tanh(_hh(w, h, ix))
+    elif cell == "lstm":
+        for ix in xs:
+            pre = _hh(w, h, ix)  # (M, 4H, B), gates i, f, g, o
+            s = torch.sigmoid(pre)
+            i, f, o = s[:, :H], s[:, H : 2 * H], s[:, 3 * H :]
+            c = torch.addcmul(f * c, i, torch.tanh(pre[:, 2 * H : 3 * H]))
+            h = o * torch.tanh(c)
+    else:  # gru: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h = (1 - z) n + z h
+        for ix in xs:
+            hh = _hh(w, h, b.expand(-1, -1, h.shape[2]))  # (M, 3H, B)
+            rz = torch.sigmoid(ix[:, : 2 * H] + hh[:, : 2 * H])
+            r, z = rz[:, :H], rz[:, H:]
+            n = torch.tanh(torch.addcmul(ix[:, 2 * H :], r, hh[:, 2 * H :]))
+            h = torch.addcmul(n, z, h - n)
+    return h, c
+
+
+def forward_logits(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
+                   hidden: int = 1) -> torch.Tensor:
+    """Readout logits of M models on their own batches: theta (M, P), x (M, B, T), lengths (M,)
+    with every length <= T -> (M, B). Model m reads x[m, :, :lengths[m]]."""
+    M, B, _ = x.shape
+    lengths = lengths.reshape(-1).cpu()
+    order = torch.argsort(lengths, stable=True)
+    ident = bool((order == torch.arange(M)).all())
+    if not ident:
+        theta, x, lengths = theta[order.to(theta.device)], x[order.to(x.device)], lengths[order]
+    p = unpack(cell, theta, hidden)
+    h = x.new_zeros(M, hidden, B)
+    c = x.new_zeros(M, hidden, B) if cell.name == "lstm" else None
+    done, t, a = [], 0, 0
+    lens = lengths.tolist()
+    for end in sorted(set(lens)):
+        if end > t:
+            seg = {k: v[a:] for k, v in p.items()}
+            bias = seg["bias_ih_l0"] if cell.name == "gru" else seg["bias_ih_l0"] + seg["bias_hh_l0"]
+            ix = torch.addcmul(bias[..., None], seg["weight_ih_l0"][..., None],
+                               x[a:, None, :, t:end])  # (M_a, GH, B, steps): every input term at once
+            h, c = _segment(cell.name, seg, list(ix.unbind(-1)), h, c)
+            t = end
+        n_end = lens.count(end)
+        done.append(h[:n_end])
+        h, c = h[n_end:], None if c is None else c[n_end:]
+        a += n_end
+    h = torch.cat(done)  # (M, H, B), models in length order
+    logits = torch.bmm(p["weight"], h)[:, 0] + p["bias"]  # (M, B)
+    if not ident:
+        logits = logits[torch.argsort(order).to(logits.device)]
+    return logits

@@ -1,0 +1,202 @@
+"""Static renderers and the paper style: every kind draws, sizes match LaTeX column widths, fonts
+are embedded TrueType, PNGs have the asked resolution, and no text overlaps another or leaves
+the figure. PDF checks use poppler's pdffonts and pdfinfo (skipped without them, unless
+LANDSCAPE_REQUIRE_BROWSER=1, which .ci/run sets after installing poppler-utils)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
+
+import landscape as ls
+from landscape import render
+from landscape.render import KINDS, render_static
+from landscape.style import WIDTHS, figure_width, use_style
+
+LENGTHS = (1, 10, 30)
+REQUIRED = os.environ.get("LANDSCAPE_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A Pascanu sweep over three lengths with gradients, paths and cliff metrics, saved."""
+    cell = ls.get_cell("pascanu")
+    datas = [ls.make_data("pascanu", n) for n in LENGTHS]
+    plane = ls.axis_plane(cell, ls.init_params(cell), x="w", y="b", xrange=(4.5, 5.5), yrange=(-3.0, -2.0),
+                          res=(41, 51))
+    surf = ls.compute_surface(cell, plane, datas, grad=True, progress=False,
+                              config={"cell": "pascanu", "task": "pascanu", "plane": "axis"})
+    surf.extra.update(ls.paths_for_lengths(cell, datas, plane, start=(5.0, -2.64), lr=0.01, steps=20,
+                                           clip=1.0))
+    surf.extra.update(ls.cliff_metrics(surf))
+    path = tmp_path_factory.mktemp("sweep") / "p.npz"
+    surf.save(str(path))
+    return surf, path
+
+
+def _shown_ticks(axis) -> list[Text]:
+    lo, hi = sorted(axis.get_view_interval())
+    eps = 1e-9 * max(1.0, abs(hi - lo))
+    return [t.label1 for t in axis.get_major_ticks()
+            if lo - eps <= t.get_loc() <= hi + eps and t.label1.get_visible() and t.label1.get_text()]
+
+
+def layout_texts(fig) -> list[Text]:
+    """Every title, axis label, shown tick label, colourbar label and legend entry."""
+    texts = [fig._suptitle] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title]
+        axes = [ax.xaxis, ax.yaxis] + ([ax.zaxis] if hasattr(ax, "zaxis") else [])
+        if hasattr(ax, "zaxis"):
+            continue  # a 3-D axes projects its own labels; its bounding box is checked below
+        for axis in axes:
+            texts += [axis.label, axis.get_offset_text(), *_shown_ticks(axis)]
+        if ax.get_legend() is not None:
+            texts += list(ax.get_legend().get_texts())
+    return [t for t in texts if t.get_visible() and t.get_text().strip()]
+
+
+def assert_no_overlap(fig) -> None:
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    page = fig.bbox
+    boxes = []
+    for t in layout_texts(fig):
+        b = t.get_window_extent(renderer)
+        assert page.x0 - 1 <= b.x0 and b.x1 <= page.x1 + 1 and page.y0 - 1 <= b.y0 and b.y1 <= page.y1 + 1, (
+            f"{t.get_text()!r} leaves the figure: {b} vs {page}")
+        boxes.append((t.get_text(), Bbox.from_extents(b.x0 + 0.5, b.y0 + 0.5, b.x1 - 0.5, b.y1 - 0.5)))
+    for (ta, a), (tb, b) in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), f"{ta!r} overlaps {tb!r}"
+    for ax in fig.axes:  # 3-D axes: everything they draw stays inside the figure
+        if hasattr(ax, "zaxis"):
+            b = ax.get_tightbbox(renderer)
+            assert page.x0 - 2 <= b.x0 and b.x1 <= page.x1 + 2 and page.y0 - 2 <= b.y0 and b.y1 <= page.y1 + 2
+
+
+@pytest.mark.parametrize("width", ["single", "double"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_paper_figures_fit_and_nothing_overlaps(sweep, kind, width):
+    surf, _ = sweep
+    with use_style("paper"):
+        fig = render_static(surf, kind, style="paper", width=width)
+        assert fig.get_size_inches()[0] == pytest.approx(WIDTHS[width])
+        assert fig.get_size_inches()[1] < 1.3 * WIDTHS[width]  # fits a page
+        assert_no_overlap(fig)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_screen_figures_draw(sweep, kind):
+    surf, _ = sweep
+    with use_style("screen"):
+        assert_no_overlap(render_static(surf, kind, style="screen"))
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if REQUIRED:
+            pytest.fail(f"{name} (poppler-utils) is missing")
+        pytest.skip(f"{name} (poppler-utils) is not installed")
+    return path
+
+
+def _png_size(path) -> tuple[int, int]:
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.mark.parametrize("width", ["single", "double"])
+def test_paper_pdf_embeds_truetype_at_column_width(sweep, tmp_path, capsys, width):
+    _, npz = sweep
+    pdffonts, pdfinfo = _tool("pdffonts"), _tool("pdfinfo")
+    args = [str(npz), "--kind", "facets,contour,slices,surface", "--format", "pdf,svg,png",
+            "--style", "paper", "--width", width, "--out", str(tmp_path)]
+    assert render.main(args) == 0
+    printed = capsys.readouterr().out.split()
+    assert len(printed) == 12 and all(os.path.getsize(p) > 0 for p in printed)
+    for kind in ("facets", "contour", "slices", "surface"):
+        pdf = tmp_path / f"p_{kind}.pdf"
+        fonts = subprocess.run([pdffonts, str(pdf)], capture_output=True, text=True, check=True).stdout
+        rows = fonts.splitlines()[2:]
+        assert rows, fonts
+        for row in rows:
+            assert "TrueType" in row and " yes " in row and "Type 3" not in row, fonts
+        assert any("cmr10" in r.lower() or "cmr10" in r for r in rows), fonts  # LaTeX's face
+        info = subprocess.run([pdfinfo, str(pdf)], capture_output=True, text=True, check=True).stdout
+        size = next(line for line in info.splitlines() if line.startswith("Page size:")).split()
+        assert float(size[2]) == pytest.approx(72 * WIDTHS[width], abs=0.5), info
+        assert float(size[4]) < 72 * 1.3 * WIDTHS[width]
+        w_px, _ = _png_size(tmp_path / f"p_{kind}.png")
+        assert w_px == pytest.approx(300 * WIDTHS[width], abs=2)  # 300 dpi by default in paper style
+        assert (tmp_path / f"p_{kind}.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_dpi_and_screen_style(sweep, tmp_path, capsys):
+    _, npz = sweep
+    assert render.main([str(npz), "--kind", "heatmap", "--format", "png", "--dpi", "100", "--width", "4",
+                        "--out", str(tmp_path)]) == 0
+    assert _png_size(tmp_path / "p_heatmap.png")[0] == pytest.approx(400, abs=2)
+
+
+def test_figures_do_not_leak_style(sweep):
+    import matplotlib as mpl
+
+    before = dict(mpl.rcParams)
+    with use_style("paper"):
+        render_static(sweep[0], "facets", style="paper")
+    assert dict(mpl.rcParams) == before
+
+
+def test_clipped_scale_says_what_was_clipped(sweep):
+    surf, _ = sweep
+    fig = render_static(surf, "heatmap", scale="clip")
+    assert "clipped" in fig.axes[0].get_title()
+    fig = render_static(surf, "facets", scale="clip")
+    assert all("clipped" in ax.get_title() for ax in fig.axes[: len(LENGTHS)])
+
+
+def test_slices_follow_the_surface(sweep):
+    surf, _ = sweep
+    fig = render_static(surf, "slices", axis="y", at=5.0)
+    ax = fig.axes[0]
+    j = int(np.argmin(np.abs(surf.x - 5.0)))
+    assert len(ax.lines) == len(LENGTHS)
+    for k, line in enumerate(ax.lines):
+        np.testing.assert_array_equal(line.get_xdata(), surf.y)
+        np.testing.assert_array_equal(line.get_ydata(), surf.loss[k, :, j])
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--kind", "wireframe"], "wireframe"), (["--format", "gif"], "gif"), (["--style", "poster"], "poster"),
+    (["--width", "wide"], "--width"), (["--width", "0.1"], "--width"), (["--dpi", "0"], "--dpi"),
+    (["--kind", "heatmap", "--length", "7"], "length 7"), (["--kind", "slices", "--at", "nan"], "nan"),
+    (["--what", "energy"], "energy"), (["--kind", ""], "--kind"),
+])
+def test_bad_render_options(sweep, tmp_path, capsys, args, needle):
+    _, npz = sweep
+    try:
+        code = render.main([str(npz), *args, "--out", str(tmp_path / "o")])
+    except SystemExit as e:  # argparse's own choices
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and needle in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_figure_width_parsing():
+    assert figure_width("paper", None) == WIDTHS["single"]
+    assert figure_width("screen", None) is None
+    assert figure_width("paper", "double") == 6.9 and figure_width("screen", "4.5") == 4.5
