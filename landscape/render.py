@@ -35,37 +35,40 @@ from .plot import (
 from .style import STYLES, default_dpi, figure_width, use_style
 from .surface import Surface, load_surface
 
-__all__ = ["write_figures", "render_static", "report_errors", "OneLineParser", "main", "KINDS"]
+__all__ = ["write_figures", "render_static", "report_errors", "OneLineParser", "main", "KINDS",
+           "RENDERERS"]
 
-KINDS = ("surface", "contour", "heatmap", "facets", "slices", "grad", "cliffs")
+# the figure kinds, keyed by the word --kind takes: (surface, common options) -> Figure
+RENDERERS: dict[str, Callable[[Surface, dict], Figure]] = {
+    "surface": lambda s, o: plot_surface3d(s, length=o["length"], what=o["what"], scale=o["scale"],
+                                           **o["size"]),
+    "contour": lambda s, o: plot_contour(s, length=o["length"], what=o["what"], scale=o["scale"],
+                                         **o["size"]),
+    "heatmap": lambda s, o: plot_heatmap(s, length=o["length"], what=o["what"], scale=o["scale"],
+                                         **o["size"]),
+    "facets": lambda s, o: plot_surface(s, what=o["what"], scale=o["scale"], **o["size"]),
+    "slices": lambda s, o: plot_slices(s, axis=o["axis"], at=o["at"], what=o["what"], scale=o["scale"],
+                                       **o["size"]),
+    "grad": lambda s, o: plot_surface(s, what="grad_norm", scale="log" if o["scale"] == "linear"
+                                      else o["scale"], **o["size"]),
+    "cliffs": lambda s, o: plot_cliffs(s, **o["size"]),
+}
+KINDS = tuple(RENDERERS)
 
 
 def render_static(surface: Surface, kind: str, *, style: str = "screen", width: str | float | None = None,
                   scale: str = "linear", what: str = "loss", length: int | None = None, axis: str = "x",
                   at: float | None = None) -> Figure:
     """One static figure of the surface. Draw it (and save it) inside ``use_style(style)``."""
-    if kind not in KINDS:
+    if kind not in RENDERERS:
         raise InputError(f"unknown figure kind {kind!r}; valid: {', '.join(KINDS)}")
-    w = figure_width(style, width)
-    title = style != "paper"  # a paper's caption lives in LaTeX; the PDF keeps it as its Title
-    common = dict(width=w, title=title)
-    if kind == "surface":
-        return plot_surface3d(surface, length=length, what=what, scale=scale, **common)
-    if kind == "contour":
-        return plot_contour(surface, length=length, what=what, scale=scale, **common)
-    if kind == "heatmap":
-        return plot_heatmap(surface, length=length, what=what, scale=scale, **common)
-    if kind == "facets":
-        return plot_surface(surface, what=what, scale=scale, **common)
-    if kind == "slices":
-        return plot_slices(surface, axis=axis, at=at, what=what, scale=scale, **common)
-    if kind == "grad":
-        if "grad_norm" not in surface.maps():
-            raise InputError("surface has no gradient norms; compute it with landscape.slice --grad")
-        return plot_surface(surface, what="grad_norm", scale="log" if scale == "linear" else scale, **common)
-    if "cliff_max_jump" not in surface.extra:
+    if kind == "grad" and "grad_norm" not in surface.maps():
+        raise InputError("surface has no gradient norms; compute it with landscape.slice --grad")
+    if kind == "cliffs" and "cliff_max_jump" not in surface.extra:
         raise InputError("surface has no cliff metrics; a sweep over lengths from landscape.slice has them")
-    return plot_cliffs(surface, width=w, title=title)
+    # a paper's caption lives in LaTeX (the PDF keeps it as its Title), so the paper style has no title
+    size = dict(width=figure_width(style, width), title=style != "paper")
+    return RENDERERS[kind](surface, dict(length=length, what=what, scale=scale, axis=axis, at=at, size=size))
 
 
 def _save(fig: Figure, path: str, *, style: str, dpi: int | None, caption: str) -> str:
@@ -190,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         stem = os.path.join(args.out or os.path.dirname(args.file) or ".", name)
         paths = write_figures(surface, stem, scale=args.scale, what=args.what, length=args.length,
                               axis=args.axis, at=args.at, **opts)
+        for p in paths:
+            if p.endswith(".html"):
+                print(f"explorer page: {page_size(p)}")
         print(*paths, sep="\n")
-        print(*(f"page size: {page_size(p)}" for p in paths if p.endswith(".html")), sep="\n")
 
     return report_errors(ap.prog, body)
 

@@ -18,6 +18,7 @@ from ._errors import InputError
 from .cells import CELLS, get_cell
 from .cliffs import cliff_metrics, cliff_table
 from .evaluate import DEFAULT_MEM
+from .interactive import page_size
 from .params import center_params, save_checkpoint
 from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, grid_coords, pca_plane, random_plane
 from .plot import SCALES
@@ -269,7 +270,14 @@ def run(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
-    return report_errors(ap.prog, lambda: print(*run(args), sep="\n"))
+    def body() -> None:
+        paths = run(args)
+        for p in paths:
+            if p.endswith(".html"):
+                print(f"explorer page: {page_size(p)}")
+        print(*paths, sep="\n")
+
+    return report_errors(ap.prog, body)
 
 
 if __name__ == "__main__":

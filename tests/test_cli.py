@@ -120,8 +120,8 @@ def test_render_rewrites_figures(default_run, tmp_path, capsys):
     assert (code, err) == (0, "")
     paths = out.splitlines()
     stem = str(tmp_path / "r" / Path(npz).stem)
-    assert paths[-1].startswith("page size: ") and paths[-1].endswith(" MB")
-    paths = paths[:-1]
+    assert paths[0].startswith("explorer page: ") and paths[0].endswith(" MB")
+    paths = paths[1:]
     assert paths == [stem + ".png", stem + ".html"]
     assert_png(paths[0])
     assert_self_contained_html(paths[1])
@@ -134,8 +134,8 @@ def test_render_beside_the_file(tmp_path, capsys):
     (tmp_path / "s.html").unlink()
     code, out, err = run_cli(render.main, [str(tmp_path / "s.npz")], capsys)
     assert (code, err) == (0, "")
-    assert out.splitlines()[:2] == [str(tmp_path / "s.png"), str(tmp_path / "s.html")]
-    assert out.splitlines()[2].startswith("page size: ")
+    assert out.splitlines()[1:] == [str(tmp_path / "s.png"), str(tmp_path / "s.html")]
+    assert out.splitlines()[0].startswith("explorer page: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.html", "s.npz", "s.png"]
 
 

@@ -125,7 +125,7 @@ def test_paper_pdf_embeds_truetype_at_column_width(sweep, tmp_path, capsys, widt
     args = [str(npz), "--kind", "facets,contour,slices,surface", "--format", "pdf,svg,png",
             "--style", "paper", "--width", width, "--out", str(tmp_path)]
     assert render.main(args) == 0
-    printed = capsys.readouterr().out.split()
+    printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 12 and all(os.path.getsize(p) > 0 for p in printed)
     for kind in ("facets", "contour", "slices", "surface"):
         pdf = tmp_path / f"p_{kind}.pdf"
