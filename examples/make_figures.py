@@ -1,7 +1,7 @@
 """Regenerate the gallery in figures/ with one command.
 
-    python examples/make_figures.py            # everything, about 6 minutes on 2 cores
-    python examples/make_figures.py --fast     # skip the trained-model examples (about 1 minute)
+    python examples/make_figures.py            # everything, about 1.5 minutes on 2 cores
+    python examples/make_figures.py --fast     # skip the trained-model examples (about 20 s)
 
 Runs, in order:
 - examples/quickstart.py: Pascanu's wall and a one-unit RNN's latching landscape;

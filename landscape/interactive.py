@@ -66,14 +66,18 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
     if zmax <= zmin:
         zmax = zmin + 1.0
     maps = surface.maps()
-    fields = [("loss", loss)] + [(n, maps[n][:, ::sy, ::sx]) for n in ("accuracy", "grad_norm") if n in maps]
+    # hover values beyond z ride in customdata; on a linear z axis the loss is z itself
+    fields = ([("loss", loss)] if z_scale == "log" else []) + [
+        (n, maps[n][:, ::sy, ::sx]) for n in ("accuracy", "grad_norm") if n in maps]
     hover = (f"{surface.xlabel} = %{{x:.4g}}<br>{surface.ylabel} = %{{y:.4g}}"
+             + ("" if z_scale == "log" else "<br>loss = %{z:.5g}")
              + "".join(f"<br>{name} = %{{customdata[{m}]:.5g}}" for m, (name, _) in enumerate(fields)))
     kinds = [n for n in PATH_COLORS if f"path_{n}" in surface.extra]
 
     def traces(k: int) -> list:
         length = int(surface.lengths[k])
-        custom = np.stack([v[k] for _, v in fields], axis=-1).astype(np.float32)  # (ny', nx', m)
+        custom = (np.stack([v[k] for _, v in fields], axis=-1).astype(np.float32)  # (ny', nx', m)
+                  if fields else None)
         z = z_all[k].astype(np.float32)
         out = [
             go.Surface(x=x, y=y, z=z, customdata=custom, cmin=zmin, cmax=zmax, colorscale="Viridis",

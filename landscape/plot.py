@@ -148,8 +148,11 @@ def plot_surface(surface: Surface, *, what: str = "loss", scale: str = "linear",
             ax.set_xlabel(surface.xlabel)
         if k % ncols == 0:
             ax.set_ylabel(surface.ylabel)
+        # the last x tick of a panel would touch the first of its right neighbour's: drop it
+        last_col = k % ncols == ncols - 1 or k == n - 1
+        ax.xaxis.set_major_locator(MaxNLocator(3 if width is not None else "auto",
+                                               prune=None if last_col else "upper"))
         if width is not None:
-            ax.xaxis.set_major_locator(MaxNLocator(3))
             ax.yaxis.set_major_locator(MaxNLocator(4))
             ax.tick_params(labelbottom=k + ncols >= n)
     extend = "both" if scale == "clip" else "neither"
@@ -335,5 +338,6 @@ def save_figure(fig: Figure, path: str, *, dpi: int = 150) -> str:
     ext = os.path.splitext(path)[1].lstrip(".").lower()
     if ext not in FORMATS:
         raise InputError(f"unknown figure format {ext!r}; valid: {', '.join(FORMATS)}")
-    atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=dpi))
+    meta = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(ext)  # same figure, same bytes
+    atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=dpi, metadata=meta))
     return path

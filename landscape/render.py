@@ -73,7 +73,9 @@ def render_static(surface: Surface, kind: str, *, style: str = "screen", width: 
 
 def _save(fig: Figure, path: str, *, style: str, dpi: int | None, caption: str) -> str:
     ext = os.path.splitext(path)[1].lstrip(".").lower()
-    meta = {"pdf": {"Title": caption}, "svg": {"Title": caption}}.get(ext, {"Title": caption})
+    # no creation date: the same surface gives the same file
+    meta = {"pdf": {"Title": caption, "CreationDate": None}, "svg": {"Title": caption, "Date": None}}.get(
+        ext, {"Title": caption})
     with use_style(style):
         atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=dpi or default_dpi(style), metadata=meta))
     return path

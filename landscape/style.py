@@ -14,6 +14,7 @@ such as the PDF font type, when it saves).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 
 import matplotlib as mpl
@@ -67,8 +68,14 @@ def _check(style: str) -> str:
 @contextlib.contextmanager
 def use_style(style: str) -> Iterator[None]:
     """Draw and save inside this block; matplotlib's global settings are restored after it."""
-    with mpl.rc_context(STYLES[_check(style)]):
-        yield
+    fonttools = logging.getLogger("fontTools")  # it logs cmr10's 1990s timestamps while embedding
+    level = fonttools.level
+    fonttools.setLevel(logging.ERROR)
+    try:
+        with mpl.rc_context(STYLES[_check(style)]):
+            yield
+    finally:
+        fonttools.setLevel(level)
 
 
 def figure_width(style: str, width: str | float | None) -> float | None:

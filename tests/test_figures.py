@@ -95,6 +95,23 @@ def test_paper_figures_fit_and_nothing_overlaps(sweep, kind, width):
         assert_no_overlap(fig)
 
 
+@pytest.mark.parametrize("style,width", [("screen", None), ("paper", "single"), ("paper", "double")])
+def test_facets_of_symmetric_ranges_keep_tick_labels_apart(style, width):
+    """Panels side by side over [-1, 1]: a panel with a right neighbour shows no tick label at its
+    right edge, where it would read as one number with the neighbour's first ("1.0-1.0")."""
+    rng = np.random.default_rng(0)
+    s = ls.Surface(rng.random((5, 21, 21)), np.linspace(-1, 1, 21), np.linspace(-1, 1, 21),
+                   np.array([5, 10, 20, 50, 100]), "d1", "d2", config={"cell": "rnn", "task": "latching"})
+    with use_style(style):
+        fig = render_static(s, "facets", style=style, width=width)
+        assert_no_overlap(fig)
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("L = ")]
+    for left, right in zip(panels, panels[1:], strict=False):
+        if abs(left.get_position().y0 - right.get_position().y0) < 1e-6:  # same row
+            assert all(t.label1.get_text() == "" or abs(t.get_loc() - 1.0) > 1e-9 for t in
+                       left.xaxis.get_major_ticks() if -1.0 <= t.get_loc() <= 1.0), style
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_screen_figures_draw(sweep, kind):
     surf, _ = sweep
