@@ -24,7 +24,7 @@ import torch
 from matplotlib.figure import Figure
 
 import landscape as ls
-from landscape.latching import run_experiment, summarize, table
+from landscape.latching import draw_success, run_experiment, summarize, table
 from landscape.train import train_ensemble
 
 LENGTHS = [2, 5, 10, 20, 40, 60]
@@ -52,14 +52,7 @@ def success_curves() -> None:
         print("mean final validation accuracy:")
         for (_, cell), s in summary.items():
             print(f"  {cell:5} " + " ".join(f"{v:6.2f}" for v in s["mean_acc"]))
-        for (_, cell), s in summary.items():
-            line, = ax.plot(s["lengths"], s["success"], "o-", ms=3, label=f"{cell}: success")
-            ax.errorbar(s["lengths"], s["mean_acc"], yerr=s["std_acc"], fmt="--", color=line.get_color(),
-                        capsize=2, lw=1, alpha=0.7, label=f"{cell}: mean val. acc.")
-        ax.set_title(name, fontsize="medium")
-        ax.set_xlabel("sequence length T")
-        ax.set_ylim(-0.03, 1.03)
-        ax.grid(True, alpha=0.3)
+        draw_success(ax, summary, "latching", title=name)
     axes[0].set_ylabel("frequency of success / accuracy")
     axes[1].legend(fontsize="x-small", loc="upper right")
     fig.suptitle(f"information latching, one unit, N = {PROTOCOL['samples']}, {PROTOCOL['repeats']} repeats, "

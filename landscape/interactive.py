@@ -39,11 +39,6 @@ def caption_lines(surface: Surface) -> str:
     return surface.caption() + (f"<br><span style='font-size:11px'>{rest}</span>" if rest else "")
 
 
-def _display(surface: Surface, max_points: int) -> tuple[int, int]:
-    ny, nx = surface.loss.shape[1:]
-    return math.ceil(ny / max_points), math.ceil(nx / max_points)
-
-
 def interactive_figure(surface: Surface, *, z_scale: str = "linear",
                        max_points: int = MAX_DISPLAY) -> go.Figure:
     """The explorer's figure: a surface and a heatmap per length as animation frames."""
@@ -52,7 +47,7 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
     if int(max_points) != max_points or max_points < 2:
         raise InputError(f"max_points {max_points} must be an integer >= 2")
     ny, nx = surface.loss.shape[1:]
-    sy, sx = _display(surface, max_points)
+    sy, sx = math.ceil(ny / max_points), math.ceil(nx / max_points)  # display stride
     x, y = surface.x[::sx], surface.y[::sy]
     loss = np.where(np.isfinite(surface.loss), surface.loss, np.nan)[:, ::sy, ::sx]
     if z_scale == "log":

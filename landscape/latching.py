@@ -35,7 +35,7 @@ from .tasks import get_task, make_data
 from .train import OPTIMIZERS, train_ensemble
 from .units import MAX_UNITS, check_units
 
-__all__ = ["run_experiment", "summarize", "plot_success", "main", "POSTED_LENGTHS"]
+__all__ = ["run_experiment", "summarize", "plot_success", "draw_success", "main", "POSTED_LENGTHS"]
 
 POSTED_LENGTHS = [2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)]
 QUICK = dict(lengths="2,5,10,20,40", samples=4000, repeats=10, epochs=5)
@@ -90,22 +90,28 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def draw_success(ax, summary: dict, task: str, *, title: str | None = None) -> None:
+    """One task's curves on ``ax``: success frequency (solid) and mean final validation accuracy
+    with its standard deviation (dashed, error bars), one colour per cell."""
+    for (t, cell), s in summary.items():
+        if t != task:
+            continue
+        line, = ax.plot(s["lengths"], s["success"], "o-", ms=3, label=f"{cell}: success")
+        ax.errorbar(s["lengths"], s["mean_acc"], yerr=s["std_acc"], fmt="--", color=line.get_color(),
+                    capsize=2, lw=1, alpha=0.7, label=f"{cell}: mean val. acc. +- std")
+    ax.set_title(task if title is None else title, fontsize="medium")
+    ax.set_xlabel("sequence length T")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(True, alpha=0.3)
+
+
 def plot_success(summary: dict, *, title: str = "") -> Figure:
     """Per task: success frequency (solid) and mean final validation accuracy +- std (band)."""
     tasks = list(dict.fromkeys(t for t, _ in summary))
     fig = Figure(figsize=(4.2 * len(tasks) + 0.4, 3.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(tasks), sharey=True))
     for ax, task in zip(axes, tasks, strict=True):
-        for (t, cell), s in summary.items():
-            if t != task:
-                continue
-            line, = ax.plot(s["lengths"], s["success"], "o-", ms=3, label=f"{cell}: success")
-            ax.errorbar(s["lengths"], s["mean_acc"], yerr=s["std_acc"], fmt="--", color=line.get_color(),
-                        capsize=2, lw=1, alpha=0.7, label=f"{cell}: mean val. acc. +- std")
-        ax.set_title(task, fontsize="medium")
-        ax.set_xlabel("sequence length T")
-        ax.set_ylim(-0.03, 1.03)
-        ax.grid(True, alpha=0.3)
+        draw_success(ax, summary, task)
     axes[0].set_ylabel("frequency of success / accuracy")
     axes[-1].legend(fontsize="x-small", loc="lower left")
     if title:

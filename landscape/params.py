@@ -19,6 +19,7 @@ from torch import nn
 from ._errors import InputError
 from ._io import atomic_write
 from .cells import Cell, get_cell
+from .units import init_theta
 
 __all__ = ["init_params", "split_params", "to_state_dicts", "from_state_dicts",
            "load_checkpoint", "save_checkpoint", "to_modules", "center_params", "CENTERS",
@@ -50,10 +51,7 @@ def init_params(cell: Cell | str, *, seed: int = 0) -> torch.Tensor:
     cell = get_cell(cell) if isinstance(cell, str) else cell
     if not cell.module:
         return torch.tensor([PASCANU_CENTER[n] for n in cell.param_names], dtype=torch.float64)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        rnn, head = to_modules(cell)
-    return from_state_dicts(cell, {"rnn": rnn.state_dict(), "head": head.state_dict()})
+    return init_theta(cell, 1, seed=seed)  # the one-unit case of the ensembles' initialization
 
 
 def split_params(cell: Cell, theta: torch.Tensor) -> dict[str, torch.Tensor]:

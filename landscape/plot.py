@@ -6,6 +6,7 @@ import math
 import os
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -305,8 +306,6 @@ def plot_slices(surface: Surface, *, axis: str = "x", at: float | None = None, w
 
 
 def _length_colors(n: int) -> list:
-    from matplotlib import colormaps
-
     cmap = colormaps["viridis_r"]
     return [cmap(0.15 + 0.8 * k / max(n - 1, 1)) for k in range(n)]
 
@@ -333,11 +332,15 @@ def plot_cliffs(surface: Surface, *, width: float | None = None, title: bool = T
     return fig
 
 
-def save_figure(fig: Figure, path: str, *, dpi: int = 150) -> str:
-    """Write a figure atomically in the format its extension names (png, pdf, svg)."""
+def save_figure(fig: Figure, path: str, *, dpi: int = 150, title: str = "") -> str:
+    """Write a figure atomically in the format its extension names (png, pdf, svg); ``title``
+    goes into the file's metadata."""
     ext = os.path.splitext(path)[1].lstrip(".").lower()
     if ext not in FORMATS:
         raise InputError(f"unknown figure format {ext!r}; valid: {', '.join(FORMATS)}")
-    meta = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(ext)  # same figure, same bytes
+    # no creation date: the same figure gives the same bytes
+    meta = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(ext, {})
+    if title:
+        meta["Title"] = title
     atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=dpi, metadata=meta))
     return path

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from matplotlib.figure import Figure
 
 from ._errors import InputError
-from ._io import atomic_write
 from .interactive import MAX_DISPLAY, Z_SCALES, interactive_figure, page_size, write_html
 from .plot import (
     FORMATS,
@@ -31,11 +30,12 @@ from .plot import (
     plot_slices,
     plot_surface,
     plot_surface3d,
+    save_figure,
 )
 from .style import STYLES, default_dpi, figure_width, use_style
 from .surface import Surface, load_surface
 
-__all__ = ["write_figures", "render_static", "report_errors", "OneLineParser", "main", "KINDS",
+__all__ = ["write_figures", "render_static", "print_paths", "report_errors", "OneLineParser", "main", "KINDS",
            "RENDERERS"]
 
 # the figure kinds, keyed by the word --kind takes: (surface, common options) -> Figure
@@ -71,16 +71,6 @@ def render_static(surface: Surface, kind: str, *, style: str = "screen", width: 
     return RENDERERS[kind](surface, dict(length=length, what=what, scale=scale, axis=axis, at=at, size=size))
 
 
-def _save(fig: Figure, path: str, *, style: str, dpi: int | None, caption: str) -> str:
-    ext = os.path.splitext(path)[1].lstrip(".").lower()
-    # no creation date: the same surface gives the same file
-    meta = {"pdf": {"Title": caption, "CreationDate": None}, "svg": {"Title": caption, "Date": None}}.get(
-        ext, {"Title": caption})
-    with use_style(style):
-        atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=dpi or default_dpi(style), metadata=meta))
-    return path
-
-
 def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None = None,
                   formats: tuple[str, ...] = ("png",), style: str = "screen",
                   width: str | float | None = None, dpi: int | None = None, scale: str = "linear",
@@ -108,8 +98,9 @@ def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None 
         for suffix, kind in named.items():
             figs[suffix] = render_static(surface, kind, **opts)
     page = interactive_figure(surface, z_scale=z_scale, max_points=max_points) if html else None
-    out = [_save(fig, f"{stem}{suffix}.{fmt}", style=style, dpi=dpi, caption=surface.caption())
-           for suffix, fig in figs.items() for fmt in formats]
+    with use_style(style):  # matplotlib reads some settings (the PDF font type) when it saves
+        out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style),
+                           title=surface.caption()) for suffix, fig in figs.items() for fmt in formats]
     if page is not None:
         out.append(write_html(page, stem + ".html"))
     return out
@@ -130,6 +121,14 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def print_paths(paths: list[str]) -> None:
+    """The size of each explorer page written, then every path, one per line (paths come last)."""
+    for p in paths:
+        if p.endswith(".html"):
+            print(f"explorer page: {page_size(p)}")
+    print(*paths, sep="\n")
 
 
 def _csv(text: str, valid: tuple[str, ...], option: str) -> tuple[str, ...]:
@@ -193,12 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         surface = load_surface(args.file)
         name = args.name or os.path.splitext(os.path.basename(args.file))[0]
         stem = os.path.join(args.out or os.path.dirname(args.file) or ".", name)
-        paths = write_figures(surface, stem, scale=args.scale, what=args.what, length=args.length,
-                              axis=args.axis, at=args.at, **opts)
-        for p in paths:
-            if p.endswith(".html"):
-                print(f"explorer page: {page_size(p)}")
-        print(*paths, sep="\n")
+        print_paths(write_figures(surface, stem, scale=args.scale, what=args.what, length=args.length,
+                                  axis=args.axis, at=args.at, **opts))
 
     return report_errors(ap.prog, body)
 

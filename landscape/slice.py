@@ -18,11 +18,17 @@ from ._errors import InputError
 from .cells import CELLS, get_cell
 from .cliffs import cliff_metrics, cliff_table
 from .evaluate import DEFAULT_MEM
-from .interactive import page_size
 from .params import center_params, save_checkpoint
 from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, grid_coords, pca_plane, random_plane
 from .plot import SCALES
-from .render import OneLineParser, add_figure_options, figure_options, report_errors, write_figures
+from .render import (
+    OneLineParser,
+    add_figure_options,
+    figure_options,
+    print_paths,
+    report_errors,
+    write_figures,
+)
 from .surface import compute_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
 from .train import train_ensemble
@@ -270,14 +276,7 @@ def run(args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(_join_negative_values(list(sys.argv[1:] if argv is None else argv)))
-    def body() -> None:
-        paths = run(args)
-        for p in paths:
-            if p.endswith(".html"):
-                print(f"explorer page: {page_size(p)}")
-        print(*paths, sep="\n")
-
-    return report_errors(ap.prog, body)
+    return report_errors(ap.prog, lambda: print_paths(run(args)))
 
 
 if __name__ == "__main__":

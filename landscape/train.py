@@ -119,7 +119,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     Y = torch.stack([d.y for d in datas]).to(dtype)  # (K, N)
     X, Y = X.to(device), Y.to(device)
     kidx = torch.arange(M) // repeats  # (M,)
-    stop = lengths[kidx]  # (M,): each model's own length
+    model_lengths = lengths[kidx]  # (M,): each model's own length
     train_idx, val_idx = make_splits(datas, repeats, val_frac=val_frac, seed=seed, keras_split=keras_split)
     n_train = train_idx.shape[1]
     steps_per_epoch = -(-n_train // batch)
@@ -146,7 +146,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                 xb, yb = X[kcol, idx], Y[kcol, idx]  # (M, B, T), (M, B)
                 with torch.enable_grad():
                     th = theta.detach().requires_grad_(True)
-                    loss, acc = _batch_loss(cell, th, xb, yb, stop, hidden)
+                    loss, acc = _batch_loss(cell, th, xb, yb, model_lengths, hidden)
                     (g,) = torch.autograd.grad(loss.sum(), th)
                 step += 1
                 if optimizer == "sgd":
@@ -164,7 +164,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                 bar.update(1)
             hist["train_loss"][:, epoch] = (tot_loss / n_train).numpy()
             hist["train_acc"][:, epoch] = (tot_acc / n_train).numpy()
-            vl, va = _evaluate_split(cell, theta, X, Y, kcol, val_idx.to(device), stop, hidden)
+            vl, va = _evaluate_split(cell, theta, X, Y, kcol, val_idx.to(device), model_lengths, hidden)
             hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = vl, va
             if not record_every:
                 path.append(theta.to(torch.float64).cpu())
@@ -178,7 +178,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
 
 
 def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, kcol: torch.Tensor,
-                    idx: torch.Tensor, stop: torch.Tensor, hidden: int,
+                    idx: torch.Tensor, lengths: torch.Tensor, hidden: int,
                     chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """Mean loss and accuracy of every model on its own index set: (M,), (M,)."""
     M, n = idx.shape
@@ -186,7 +186,7 @@ def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.T
     with torch.no_grad():
         for c0 in range(0, n, chunk):
             part = idx[:, c0 : c0 + chunk]
-            lo, ac = _batch_loss(cell, theta, X[kcol, part], Y[kcol, part], stop, hidden)
+            lo, ac = _batch_loss(cell, theta, X[kcol, part], Y[kcol, part], lengths, hidden)
             loss += lo.cpu() * part.shape[1]
             acc += ac.cpu() * part.shape[1]
     return (loss / n).numpy(), (acc / n).numpy()

@@ -74,6 +74,9 @@ def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0) -> torch.Tensor:
 def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.Tensor]:
     """(M, P) -> views shaped for the batched step: weight_ih (M, GH, 1), weight_hh (M, GH, H),
     bias_ih and bias_hh (M, GH, 1), weight (M, 1, H), bias (M, 1)."""
+    if theta.shape[1] != n_params(cell, hidden):
+        raise InputError(f"a {cell.name} model with {hidden} units has {n_params(cell, hidden)} parameters, "
+                         f"not {theta.shape[1]}")
     out, k = {}, 0
     M = theta.shape[0]
     for _, key, shape in shapes(cell, hidden):
@@ -82,8 +85,6 @@ def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.
         k += size
         out[key] = part.reshape(M, *shape) if len(shape) == 2 else part.reshape(M, shape[0], 1)
     out["bias"] = out["bias"][:, :, 0]  # (M, 1)
-    if k != theta.shape[1]:
-        raise InputError(f"a {cell.name} model with {hidden} units has {k} parameters, not {theta.shape[1]}")
     return out
 
 

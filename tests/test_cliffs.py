@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -10,6 +9,8 @@ import pytest
 
 import landscape as ls
 import landscape.slice as cli
+
+from references import pascanu_grad
 
 KEYS = ("cliff_max_grad", "cliff_max_grad_x", "cliff_max_grad_y", "cliff_max_jump", "cliff_wall_x",
         "cliff_wall_y", "cliff_share", "cliff_nonfinite")
@@ -205,20 +206,6 @@ SWEEP = ["--cell", "pascanu", "--len", "1,50", "--grad", "--xrange", "4.999:5.00
          "-2.7:-2.5", "--res", "3,401", "--dtype", "float64", "--quiet"]
 
 
-def _sig(v: float) -> float:
-    return 1.0 / (1.0 + math.exp(-v))
-
-
-def _pascanu_db(w: float, b: float, length: int) -> float:
-    x, db = 0.5, 0.0
-    for _ in range(length):
-        s = _sig(x)
-        db = 1.0 + w * s * (1.0 - s) * db
-        x = w * s + b
-    s = _sig(x)
-    return 2.0 * (s - 0.7) * s * (1.0 - s) * db
-
-
 def test_cli_grad_sweep_writes_maps_metrics_and_cliff_figure(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main([*SWEEP, "--out", str(out)]) == 0
@@ -244,7 +231,7 @@ def test_cli_grad_sweep_writes_maps_metrics_and_cliff_figure(tmp_path, capsys):
     # the stored maps are the derivatives along w and b (closed form, independent)
     y, x = arrays["y"], arrays["x"]
     for i in (0, 137, 400):
-        assert arrays["grad_y"][1, i, 1] == pytest.approx(_pascanu_db(float(x[1]), float(y[i]), 50),
+        assert arrays["grad_y"][1, i, 1] == pytest.approx(pascanu_grad(float(x[1]), float(y[i]), 50)[2],
                                                            rel=1e-6, abs=1e-12)
     np.testing.assert_allclose(arrays["grad_norm"], np.hypot(arrays["grad_x"], arrays["grad_y"]),
                                rtol=1e-12)

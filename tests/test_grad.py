@@ -19,6 +19,8 @@ from torch import nn
 
 import landscape as ls
 
+from references import pascanu_grad
+
 # ---------------------------------------------------------------- independent references
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # rows per torch tensor (gate order i,f,g,o / r,z,n)
@@ -62,7 +64,7 @@ def module_loss(rnn: nn.Module, head: nn.Module, data) -> torch.Tensor:
 
 def ref_loss(cell: str, theta, data) -> float:
     if cell == "pascanu":
-        return pascanu_ref(float(theta[0]), float(theta[1]), data.length)[0]
+        return pascanu_grad(float(theta[0]), float(theta[1]), data.length)[0]
     with torch.no_grad():
         return float(module_loss(*build_modules(cell, theta), data))
 
@@ -70,7 +72,7 @@ def ref_loss(cell: str, theta, data) -> float:
 def ref_grad(cell: str, theta, data) -> np.ndarray:
     """Autograd through torch.nn, gradients flattened in state_dict order."""
     if cell == "pascanu":
-        _, gw, gb = pascanu_ref(float(theta[0]), float(theta[1]), data.length)
+        _, gw, gb = pascanu_grad(float(theta[0]), float(theta[1]), data.length)
         return np.array([gw, gb])
     rnn, head = build_modules(cell, theta)
     module_loss(rnn, head, data).backward()
@@ -78,23 +80,6 @@ def ref_grad(cell: str, theta, data) -> np.ndarray:
     parts = [sd_rnn[k].grad.reshape(-1) for k in RNN_KEYS] + [head.weight.grad.reshape(-1),
                                                               head.bias.grad.reshape(-1)]
     return torch.cat(parts).numpy()
-
-
-def _sig(v: float) -> float:
-    return 1.0 / (1.0 + math.exp(-v))
-
-
-def pascanu_ref(w: float, b: float, length: int) -> tuple[float, float, float]:
-    """Loss and closed-form (dE/dw, dE/db) of x_t = w sigmoid(x_{t-1}) + b, x_0 = 0.5."""
-    x, dw, db = 0.5, 0.0, 0.0
-    for _ in range(length):
-        s = _sig(x)
-        ds = s * (1.0 - s)
-        dw, db = s + w * ds * dw, 1.0 + w * ds * db
-        x = w * s + b
-    s = _sig(x)
-    c = 2.0 * (s - 0.7) * s * (1.0 - s)
-    return (s - 0.7) ** 2, c * dw, c * db
 
 
 def grid_point(plane, i: int, j: int) -> torch.Tensor:
@@ -233,7 +218,7 @@ def test_pascanu_gradient_matches_closed_form_chain_rule(length):
     loss, acc, grad = ls.loss_and_grad(cell, data, theta)
     assert acc is None
     for r, (w, b) in enumerate(pts):
-        e, gw, gb = pascanu_ref(w, b, length)
+        e, gw, gb = pascanu_grad(w, b, length)
         assert float(loss[r]) == pytest.approx(e, rel=1e-12, abs=1e-15)
         assert float(grad[r, 0]) == pytest.approx(gw, rel=1e-9, abs=1e-13)
         assert float(grad[r, 1]) == pytest.approx(gb, rel=1e-9, abs=1e-13)
@@ -247,7 +232,7 @@ def test_pascanu_grid_gradient_matches_closed_form():
     res = ls.evaluate(cell, data, plane, dtype=torch.float64, grad=True)
     for i, b in enumerate(plane.y):
         for j, w in enumerate(plane.x):
-            e, gw, gb = pascanu_ref(float(w), float(b), 20)
+            e, gw, gb = pascanu_grad(float(w), float(b), 20)
             assert res.loss[i, j] == pytest.approx(e, rel=1e-10, abs=1e-15)
             assert res.grad_x[i, j] == pytest.approx(gw, rel=1e-8, abs=1e-12)
             assert res.grad_y[i, j] == pytest.approx(gb, rel=1e-8, abs=1e-12)
@@ -277,7 +262,7 @@ def test_pascanu_cliff_grows_by_orders_of_magnitude():
     assert g50.max() > 1000 * g1.max()
     # the independent closed form agrees where the map is steepest
     k = int(np.argmax(g50))
-    assert r50.grad_y[k, 1] == pytest.approx(pascanu_ref(5.0, float(plane50.y[k]), 50)[2], rel=1e-6)
+    assert r50.grad_y[k, 1] == pytest.approx(pascanu_grad(5.0, float(plane50.y[k]), 50)[2], rel=1e-6)
 
 
 def test_pascanu_wall_position_at_t50():
@@ -287,7 +272,7 @@ def test_pascanu_wall_position_at_t50():
     wall = 0.5 * (plane.y[k] + plane.y[k + 1])
     assert abs(wall - (-2.612)) < 0.002
     # and the reference loop puts the jump in the same place
-    ref = np.array([pascanu_ref(5.0, float(b), 50)[0] for b in plane.y[k - 2 : k + 4]])
+    ref = np.array([pascanu_grad(5.0, float(b), 50)[0] for b in plane.y[k - 2 : k + 4]])
     np.testing.assert_allclose(col[k - 2 : k + 4], ref, rtol=1e-9, atol=1e-12)
 
 

@@ -7,7 +7,6 @@ loops on the closed-form gradient of Pascanu's map, and loops using autograd thr
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import plotly.graph_objects as go
@@ -19,42 +18,9 @@ import landscape as ls
 import landscape.slice as cli
 from landscape.trajectories import window_exit
 
+from references import pascanu_descent
+
 # ---------------------------------------------------------------- independent references
-
-
-def _sig(v: float) -> float:
-    return 1.0 / (1.0 + math.exp(-v))
-
-
-def pascanu_ref(w: float, b: float, length: int) -> tuple[float, float, float]:
-    """Loss and closed-form (dE/dw, dE/db) of x_t = w sigmoid(x_{t-1}) + b, x_0 = 0.5."""
-    x, dw, db = 0.5, 0.0, 0.0
-    for _ in range(length):
-        s = _sig(x)
-        ds = s * (1.0 - s)
-        dw, db = s + w * ds * dw, 1.0 + w * ds * db
-        x = w * s + b
-    s = _sig(x)
-    c = 2.0 * (s - 0.7) * s * (1.0 - s)
-    return (s - 0.7) ** 2, c * dw, c * db
-
-
-def pascanu_descent(w, b, length, lr, steps, clip=None):
-    """Plain gradient descent on the closed form; with ``clip``, Algorithm 1 (||g|| >= clip)."""
-    coords, losses, norms, clipped = [(w, b)], [], [], []
-    for step in range(steps + 1):
-        e, gw, gb = pascanu_ref(w, b, length)
-        norm = math.hypot(gw, gb)
-        losses.append(e)
-        norms.append(norm)
-        if step == steps:
-            break
-        if clip is not None and norm >= clip:
-            gw, gb = gw * clip / norm, gb * clip / norm
-            clipped.append(step)
-        w, b = w - lr * gw, b - lr * gb
-        coords.append((w, b))
-    return np.array(coords), np.array(losses), np.array(norms), clipped
 
 
 RNN_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")

@@ -18,38 +18,7 @@ from landscape import slice as cli
 from landscape.cliffs import cliff_metrics
 from landscape.trajectories import window_exit
 
-
-def sig(v: float) -> float:
-    return 1.0 / (1.0 + math.exp(-v))
-
-
-def pascanu_loss_grad(w: float, b: float, length: int) -> tuple[float, float, float]:
-    """E = (sigmoid(x_T) - 0.7)^2 and (dE/dw, dE/db), forward-mode in plain Python."""
-    x, dw, db = 0.5, 0.0, 0.0
-    for _ in range(length):
-        s = sig(x)
-        ds = s * (1 - s)
-        x, dw, db = w * s + b, s + w * ds * dw, 1.0 + w * ds * db
-    s = sig(x)
-    e = 2 * (s - 0.7) * s * (1 - s)
-    return (s - 0.7) ** 2, e * dw, e * db
-
-
-def reference_descent(w, b, length, lr, steps, clip=None):
-    """Plain (or Algorithm 1 clipped) gradient descent on (w, b): coords (S + 1, 2), losses, norms."""
-    coords, losses, norms = [], [], []
-    for step in range(steps + 1):
-        loss, gw, gb = pascanu_loss_grad(w, b, length)
-        coords.append((w, b))
-        losses.append(loss)
-        norm = math.hypot(gw, gb)
-        norms.append(norm)
-        if step == steps:
-            break
-        if clip is not None and norm >= clip:
-            gw, gb = clip * gw / norm, clip * gb / norm
-        w, b = w - lr * gw, b - lr * gb
-    return np.array(coords), np.array(losses), np.array(norms)
+from references import pascanu_descent
 
 
 def test_clip_gradient_is_algorithm_1():
@@ -70,7 +39,7 @@ def test_pascanu_descent_matches_hand_derivative(start, length):
     paths = ls.descend(c, ls.make_data("pascanu", length), plane, start=start, lr=0.2, steps=15, clip=0.5)
     assert set(paths) == {"plain", "clip"}
     for name, clip in (("plain", None), ("clip", 0.5)):
-        coords, losses, norms = reference_descent(*start, length, 0.2, 15, clip)
+        coords, losses, norms, _ = pascanu_descent(*start, length, 0.2, 15, clip)
         p = paths[name]
         assert p.coords.shape == (16, 2)
         np.testing.assert_allclose(p.coords, coords, rtol=1e-9, atol=1e-12)
@@ -178,7 +147,7 @@ def test_cli_descent_paths_in_surface_file(tmp_path, capsys):
     assert surf.extra["path_plain"].shape == surf.extra["path_clip"].shape == (2, 9, 2)
     for k, length in enumerate((5, 10)):
         for name, clip in (("plain", None), ("clip", 0.2)):
-            coords, losses, _ = reference_descent(5.2, -2.4, length, 0.3, 8, clip)
+            coords, losses, _, _ = pascanu_descent(5.2, -2.4, length, 0.3, 8, clip)
             np.testing.assert_allclose(surf.extra[f"path_{name}"][k], coords, rtol=1e-9, atol=1e-12)
             np.testing.assert_allclose(surf.extra[f"path_{name}_loss"][k], losses, rtol=1e-9, atol=1e-14)
     assert surf.config["start"] == [5.2, -2.4] and surf.config["clip"] == 0.2
