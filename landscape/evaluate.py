@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .cells import Cell, run
+from .fused import fused_losses, resolve_backend
 from .params import split_params
 from .planes import Plane
 from .tasks import TaskData, classification_loss, pascanu_loss
@@ -25,14 +26,20 @@ DEFAULT_MEM = 1 << 30  # bytes
 # Past about this many (grid point, sample) pairs per chunk, a step's tensors fall out of the CPU
 # caches and a pass gets slower, not faster (benchmarks/bench_grid.py --chunks measures it).
 CHUNK_ELEMENTS = 1 << 18
+FUSED_CHUNK_ELEMENTS = 1 << 21  # lanes per call of the fused kernel: enough to keep every thread busy
 
 
-def losses(cell: Cell, data: TaskData, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
+           backend: str = "reference") -> tuple[torch.Tensor, torch.Tensor | None]:
     """Loss (and accuracy, where defined) of G models: theta (G, P) -> (G,), (G,) or None.
 
-    Pure and differentiable: the gradient of ``losses(...)[0].sum()`` with respect to theta is
-    every model's own gradient, since each row's loss depends only on that row.
+    On the reference path (the default) it is pure and differentiable: the gradient of
+    ``losses(...)[0].sum()`` with respect to theta is every model's own gradient, since each row's
+    loss depends only on that row. ``backend="fused"`` (or "auto") runs the fused kernel instead,
+    which autograd does not see; ``loss_and_grad`` gives its gradients.
     """
+    if resolve_backend(backend, device=theta.device, work=_work(data, theta)) == "fused":
+        return fused_losses(cell, data, theta)
     p = split_params(cell, theta)  # name -> (G, 1)
     h = run(cell, p, data.x, data.length)  # (G, N), or (G, 1) without input
     if data.objective == "pascanu":
@@ -41,11 +48,21 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor) -> tuple[torch.Tenso
     return classification_loss(logits, data.y)
 
 
-def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor) -> tuple:
+def _work(data: TaskData, theta: torch.Tensor) -> float:
+    """Cell-steps of one pass: models x samples x steps."""
+    return float(theta.shape[0] if theta.ndim == 2 else 1) * (1 if data.x is None else data.x.shape[0]) \
+        * data.length
+
+
+def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: str = "auto") -> tuple:
     """Loss, accuracy and the gradient of each model's loss: theta (G, P) -> (G,), (G,)|None, (G, P).
 
-    One backward pass through the batched forward gives every model's own gradient.
+    Reference path: one backward pass through the batched forward gives every model's own
+    gradient. Fused path: backpropagation through time inside the kernel, block by block, without
+    keeping every step of the grid alive (``landscape.fused``).
     """
+    if resolve_backend(backend, device=theta.device, work=3 * _work(data, theta)) == "fused":
+        return fused_losses(cell, data, theta, grad=True)
     with torch.enable_grad():
         theta = theta.detach().requires_grad_(True)
         loss, acc = losses(cell, data, theta)
@@ -53,13 +70,18 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor) -> tuple:
     return loss.detach(), acc, grad
 
 
-def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0) -> int:
+def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0,
+               fused: bool = False) -> int:
     """Grid points per chunk: within ``mem`` bytes of step temporaries, and cache-sized.
 
     With ``length`` > 0 (a backward pass follows), every step's temporaries stay alive, so the
-    budget is shared by ``length`` steps.
+    budget is shared by ``length`` steps. The fused kernel keeps its steps in per-thread buffers,
+    so a chunk only holds its final states and gradients.
     """
     itemsize = torch.empty((), dtype=dtype).element_size()
+    if fused:
+        per_point = 2 * max(n_samples, 1) * itemsize + 4 * 8 * len(cell.param_names)
+        return max(1, min(int(mem) // per_point, FUSED_CHUNK_ELEMENTS // max(n_samples, 1)))
     per_point = (cell.work + 2) * max(n_samples, 1) * itemsize * max(length, 1)
     per_point += 8 * 3 * len(cell.param_names)
     cap = CHUNK_ELEMENTS // max(n_samples, 1) if length == 0 else int(mem)
@@ -76,17 +98,20 @@ class GridResult:
 
 
 def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = torch.float32,
-             device: str = "cpu", mem: int = DEFAULT_MEM, grad: bool = False,
+             device: str = "cpu", mem: int = DEFAULT_MEM, grad: bool = False, backend: str = "auto",
              bar: tqdm | None = None) -> GridResult:
     """Loss and accuracy (and with ``grad``, the gradient maps) over the whole plane, one length.
 
-    ``bar``, if given, is advanced by (grid points x steps) as chunks finish.
+    ``backend``: "reference" (the readable path), "fused" (the compiled kernel) or "auto" (fused
+    where the work repays building the kernel). ``bar``, if given, is advanced by
+    (grid points x steps) as chunks finish.
     """
     ny, nx = plane.shape
     total = ny * nx
     d = data.to(dtype, device)
     n = 1 if d.x is None else d.x.shape[0]
-    g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0)
+    backend = resolve_backend(backend, device=device, work=total * n * data.length * (3 if grad else 1))
+    g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0, fused=backend == "fused")
     loss = np.empty(total, dtype=np.dtype(str(dtype).removeprefix("torch.")))
     acc = np.empty_like(loss) if d.y is not None else None
     gn, gx, gy = (np.empty_like(loss) for _ in range(3)) if grad else (None, None, None)
@@ -96,12 +121,12 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
             k1 = min(total, k0 + g)
             theta = plane.points(k0, k1).to(device=device, dtype=dtype)  # (g, P)
             if grad:
-                lo, a, dl = loss_and_grad(cell, d, theta)  # (g,), (g,), (g, P)
+                lo, a, dl = loss_and_grad(cell, d, theta, backend=backend)  # (g,), (g,), (g, P)
                 gn[k0:k1] = torch.linalg.vector_norm(dl, dim=1).cpu().numpy()
                 gx[k0:k1] = (dl @ d1).cpu().numpy()
                 gy[k0:k1] = (dl @ d2).cpu().numpy()
             else:
-                lo, a = losses(cell, d, theta)  # (g,), (g,)
+                lo, a = losses(cell, d, theta, backend=backend)  # (g,), (g,)
             loss[k0:k1] = lo.cpu().numpy()
             if acc is not None:
                 acc[k0:k1] = a.cpu().numpy()

@@ -21,16 +21,18 @@ import time
 
 import numpy as np
 import plotly.graph_objects as go
+import torch
 from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
 from ._errors import InputError
 from ._io import atomic_write
 from .cells import get_cell
+from .fused import BACKENDS
 from .interactive import write_html
 from .plot import save_figure
 from .render import OneLineParser, report_errors
-from .slice import parse_lengths
+from .slice import DTYPES, parse_lengths
 from .tasks import get_task, make_data
 from .train import OPTIMIZERS, train_ensemble
 from .units import MAX_UNITS, check_units
@@ -47,6 +49,7 @@ COLUMNS = ["task", "cell", "units", "length", "repeat", "seed", "val_acc", "val_
 def run_experiment(*, cells: list[str], tasks: list[str], lengths: list[int], samples: int, repeats: int,
                    epochs: int, batch: int, lr: float, optimizer: str, val_frac: float, noise: float,
                    success: float, seed: int, keras_split: bool, units: int = 1,
+                   dtype: torch.dtype = torch.float32, device: str = "cpu", backend: str = "auto",
                    progress: bool = True) -> list[dict]:
     """Train every (task, cell, length, repeat) model; one dict per model."""
     rows = []
@@ -55,7 +58,8 @@ def run_experiment(*, cells: list[str], tasks: list[str], lengths: list[int], sa
         for name in cells:
             res = train_ensemble(get_cell(name), datas, repeats=repeats, seed=seed, epochs=epochs,
                                  batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
-                                 keras_split=keras_split, hidden=units, progress=progress)
+                                 keras_split=keras_split, hidden=units, dtype=dtype, device=device,
+                                 backend=backend, progress=progress)
             for m in range(len(res.repeat)):
                 acc = float(res.val_acc[m, -1])
                 rows.append(dict(task=task, cell=name, units=units, length=lengths[res.length_index[m]],
@@ -150,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--success", type=float, default=0.9, help="validation accuracy that counts as success")
     ap.add_argument("--units", type=int, default=1, help=f"hidden units per model (1 to {MAX_UNITS})")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", choices=DTYPES, default="float32")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--backend", choices=BACKENDS, default="auto",
+                    help="fused: the compiled kernel (one-unit models on the CPU); reference: the readable "
+                         "torch path; auto: fused where it runs and repays building it")
     ap.add_argument("--keras-split", action="store_true",
                     help="validation = the last 20%% of label-ordered data, as the posted run had it")
     ap.add_argument("--quick", action="store_true",
@@ -174,12 +183,15 @@ def main(argv: list[str] | None = None) -> int:
         if not 0 < args.success <= 1:
             raise InputError(f"--success {args.success} must lie in (0, 1]")
         lengths = parse_lengths(args.lengths)
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available here; valid: cpu")
         t0 = time.perf_counter()
         rows = run_experiment(cells=cells, tasks=tasks, lengths=lengths, samples=args.samples,
                               repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=args.lr,
                               optimizer=args.optimizer, val_frac=args.val, noise=args.noise,
                               success=args.success, seed=args.seed, keras_split=args.keras_split,
-                              units=args.units, progress=not args.quiet)
+                              units=args.units, dtype=DTYPES[args.dtype], device=args.device,
+                              backend=args.backend, progress=not args.quiet)
         elapsed = time.perf_counter() - t0
         summary = summarize(rows)
         split = "Keras' split (last 20% of ordered data)" if args.keras_split else "stratified shuffled split"

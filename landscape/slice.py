@@ -18,6 +18,7 @@ from ._errors import InputError
 from .cells import CELLS, get_cell
 from .cliffs import cliff_metrics, cliff_table
 from .evaluate import DEFAULT_MEM
+from .fused import BACKENDS
 from .params import center_params, save_checkpoint
 from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, grid_coords, pca_plane, random_plane
 from .plot import SCALES
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0, help="seed of the data, the init and the directions")
     ap.add_argument("--dtype", choices=DTYPES, default="float32")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--backend", choices=BACKENDS, default="auto",
+                    help="fused: the compiled kernel on the CPU; reference: the readable torch path; auto: "
+                         "fused where it runs and the work repays building it")
     ap.add_argument("--mem", default="1G", help="memory budget of one vectorized chunk")
     add_figure_options(ap)
     ap.add_argument("--out", default="figures", help="output folder")
@@ -217,7 +221,8 @@ def run(args: argparse.Namespace) -> list[str]:
         if not cell.takes_input:
             raise InputError(f"--center trained trains a classifier; cell {cell.name!r} has no input")
         trained = train_ensemble(cell, datas, seed=args.seed, epochs=args.epochs, batch=args.batch,
-                                 lr=args.lr or TRAIN_LR, record_every=1, progress=not args.quiet)
+                                 lr=args.lr or TRAIN_LR, record_every=1, dtype=DTYPES[args.dtype],
+                                 device=args.device, backend=args.backend, progress=not args.quiet)
         centers = list(trained.theta)
     else:
         centers = [center_params(cell, args.center, seed=args.seed)] * len(lengths)
@@ -258,7 +263,7 @@ def run(args: argparse.Namespace) -> list[str]:
     if trained is not None:
         paths.update(training_paths(cell, datas, planes, trained.path))
     surface = compute_surface(cell, planes, datas, dtype=dtype, device=args.device, mem=mem,
-                              grad=args.grad, progress=not args.quiet, config=config)
+                              grad=args.grad, backend=args.backend, progress=not args.quiet, config=config)
     surface.extra.update(paths)
     surface.extra.update(cliff_metrics(surface, threshold=args.threshold))
     print(cliff_table(surface, surface.extra, threshold=args.threshold))

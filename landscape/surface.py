@@ -97,13 +97,15 @@ def load_surface(path: str) -> Surface:
 
 def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData], *,
                     dtype: torch.dtype = torch.float32, device: str = "cpu", mem: int = DEFAULT_MEM,
-                    grad: bool = False, progress: bool = True, config: dict | None = None) -> Surface:
+                    grad: bool = False, backend: str = "auto", progress: bool = True,
+                    config: dict | None = None) -> Surface:
     """Evaluate the plane at every length (one TaskData per length) into a Surface.
 
     ``plane`` may be one plane for all lengths or one per length (around each length's own
     centre, as for trained models), sharing coordinates and labels.
 
     With ``grad``, ``extra`` holds ``grad_norm``, ``grad_x`` and ``grad_y``, shaped like loss.
+    ``backend`` picks the engine (``landscape.evaluate.evaluate``).
     """
     planes = plane if isinstance(plane, list) else [plane] * len(datas)
     plane = planes[0]
@@ -113,7 +115,8 @@ def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData
     work = sum(ny * nx * d.length for d in datas)
     with tqdm(total=work, unit="step", unit_scale=True, delay=2.0, disable=not progress,
               desc=f"{cell.name} {ny}x{nx}", leave=False) as bar:
-        grids = [evaluate(cell, d, p, dtype=dtype, device=device, mem=mem, grad=grad, bar=bar)
+        grids = [evaluate(cell, d, p, dtype=dtype, device=device, mem=mem, grad=grad, backend=backend,
+                          bar=bar)
                  for p, d in zip(planes, datas, strict=True)]
     acc = None if grids[0].accuracy is None else np.stack([g.accuracy for g in grids])
     extra = {k: np.stack([getattr(g, k) for g in grids]) for k in GRAD_KEYS} if grad else {}

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError
 from .cells import Cell
+from .fused import resolve_backend, run_fused
 from .tasks import TaskData, balanced_split, classification_loss
 from .units import check_units, forward_logits, init_theta, n_params
 
@@ -81,16 +82,33 @@ def make_schedule(n_models: int, n_train: int, epochs: int, *, seed: int) -> tor
 
 
 def _batch_loss(cell: Cell, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                lengths: torch.Tensor, hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
+                lengths: torch.Tensor, hidden: int, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and accuracy on its own batch: x (M, B, T), y (M, B) -> (M,), (M,)."""
+    if fused:
+        hT, _ = run_fused(cell, theta, x, lengths=lengths, steps=x.shape[-1])  # (M, B)
+        return classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], y)
     return classification_loss(forward_logits(cell, theta, x, lengths, hidden), y)
+
+
+def _batch_grad(cell: Cell, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor,
+                hidden: int, fused: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P)."""
+    if fused:  # backpropagation through time inside the kernel
+        hT, g = run_fused(cell, theta, x, y=y, lengths=lengths, steps=x.shape[-1], grad=True)
+        loss, acc = classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], y)
+        return loss, acc, g
+    with torch.enable_grad():
+        th = theta.detach().requires_grad_(True)
+        loss, acc = _batch_loss(cell, th, x, y, lengths, hidden)
+        (g,) = torch.autograd.grad(loss.sum(), th)
+    return loss.detach(), acc, g
 
 
 def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int = 0,
                    epochs: int = 5, batch: int = 16, lr: float = 1e-3, optimizer: str = "adam",
                    val_frac: float = 0.2, keras_split: bool = False, record_every: int = 0,
                    theta0: torch.Tensor | None = None, hidden: int = 1, dtype: torch.dtype = torch.float32,
-                   device: str = "cpu", progress: bool = True) -> TrainResult:
+                   device: str = "cpu", backend: str = "auto", progress: bool = True) -> TrainResult:
     """Train ``repeats`` models per length (one TaskData per length, all of the same size N).
 
     Model m = k * repeats + r starts from torch.nn's initialization of ``nn.RNN/LSTM/GRU(1, hidden)``
@@ -124,6 +142,10 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     n_train = train_idx.shape[1]
     steps_per_epoch = -(-n_train // batch)
     schedule = make_schedule(M, n_train, epochs, seed=seed)
+    work = 3.0 * epochs * n_train * float(model_lengths.sum())
+    if backend == "fused" and hidden != 1:
+        raise InputError(f"backend 'fused' runs one-unit models, not {hidden} units; valid: auto, reference")
+    fused = hidden == 1 and resolve_backend(backend, device=device, work=work) == "fused"
 
     if theta0 is None:
         theta0 = torch.stack([init_theta(cell, hidden, seed=seed + m) for m in range(M)])
@@ -144,10 +166,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
             for s in range(steps_per_epoch):
                 idx = order[:, s * batch : (s + 1) * batch]  # (M, B)
                 xb, yb = X[kcol, idx], Y[kcol, idx]  # (M, B, T), (M, B)
-                with torch.enable_grad():
-                    th = theta.detach().requires_grad_(True)
-                    loss, acc = _batch_loss(cell, th, xb, yb, model_lengths, hidden)
-                    (g,) = torch.autograd.grad(loss.sum(), th)
+                loss, acc, g = _batch_grad(cell, theta, xb, yb, model_lengths, hidden, fused)
                 step += 1
                 if optimizer == "sgd":
                     theta = theta - lr * g
@@ -164,21 +183,22 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                 bar.update(1)
             hist["train_loss"][:, epoch] = (tot_loss / n_train).numpy()
             hist["train_acc"][:, epoch] = (tot_acc / n_train).numpy()
-            vl, va = _evaluate_split(cell, theta, X, Y, kcol, val_idx.to(device), model_lengths, hidden)
+            vl, va = _evaluate_split(cell, theta, X, Y, kcol, val_idx.to(device), model_lengths, hidden,
+                                     fused)
             hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = vl, va
             if not record_every:
                 path.append(theta.to(torch.float64).cpu())
                 path_steps.append(step)
     config = dict(cell=cell.name, hidden=hidden, lengths=lengths.tolist(), repeats=repeats, seed=seed,
                   epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
-                  keras_split=keras_split)
+                  keras_split=keras_split, backend="fused" if fused else "reference")
     return TrainResult(theta0.to(torch.float64).cpu(), theta.to(torch.float64).cpu(), kidx.numpy(),
                        (torch.arange(M) % repeats).numpy(), **hist,
                        path=torch.stack(path, 1).numpy(), path_steps=np.array(path_steps), config=config)
 
 
 def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, kcol: torch.Tensor,
-                    idx: torch.Tensor, lengths: torch.Tensor, hidden: int,
+                    idx: torch.Tensor, lengths: torch.Tensor, hidden: int, fused: bool,
                     chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """Mean loss and accuracy of every model on its own index set: (M,), (M,)."""
     M, n = idx.shape
@@ -186,7 +206,7 @@ def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.T
     with torch.no_grad():
         for c0 in range(0, n, chunk):
             part = idx[:, c0 : c0 + chunk]
-            lo, ac = _batch_loss(cell, theta, X[kcol, part], Y[kcol, part], lengths, hidden)
+            lo, ac = _batch_loss(cell, theta, X[kcol, part], Y[kcol, part], lengths, hidden, fused)
             loss += lo.cpu() * part.shape[1]
             acc += ac.cpu() * part.shape[1]
     return (loss / n).numpy(), (acc / n).numpy()

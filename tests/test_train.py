@@ -37,16 +37,22 @@ def reference_train(name, theta0, x, y, train_idx, order, *, lr, optimizer, batc
     return torch.cat([p.detach().reshape(-1) for p in params])
 
 
-@pytest.mark.parametrize("name,optimizer,hidden",
-                         [("rnn", "adam", 1), ("lstm", "adam", 1), ("gru", "sgd", 1), ("gru", "adam", 1),
-                          ("rnn", "sgd", 3), ("lstm", "adam", 2), ("gru", "adam", 4)])
-def test_ensemble_matches_torch_optim(name, optimizer, hidden):
+@pytest.mark.parametrize("name,optimizer,hidden,backend",
+                         [("rnn", "adam", 1, "reference"), ("lstm", "adam", 1, "reference"),
+                          ("gru", "sgd", 1, "reference"), ("gru", "adam", 1, "reference"),
+                          ("rnn", "adam", 1, "fused"), ("lstm", "sgd", 1, "fused"),
+                          ("gru", "adam", 1, "fused"),
+                          ("rnn", "sgd", 3, "reference"), ("lstm", "adam", 2, "reference"),
+                          ("gru", "adam", 4, "reference")])
+def test_ensemble_matches_torch_optim(name, optimizer, hidden, backend):
     cell = ls.get_cell(name)
     # lengths out of order and repeated: the forward pass sorts models and lets each leave early
     lengths, repeats, epochs, batch, lr = [7, 3, 7, 1], 2, 2, 8, 0.05
     datas = [ls.make_data("latching", n, n=40, seed=10 + k) for k, n in enumerate(lengths)]
     res = train_ensemble(cell, datas, repeats=repeats, seed=3, epochs=epochs, batch=batch, lr=lr,
-                         optimizer=optimizer, hidden=hidden, dtype=torch.float64, progress=False)
+                         optimizer=optimizer, hidden=hidden, dtype=torch.float64, backend=backend,
+                         progress=False)
+    assert res.config["backend"] == backend
     train_idx, _ = make_splits(datas, repeats, val_frac=0.2, seed=3)
     schedule = make_schedule(len(lengths) * repeats, train_idx.shape[1], epochs, seed=3)
     for m in range(len(lengths) * repeats):

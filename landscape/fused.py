@@ -1,0 +1,236 @@
+"""The fused engine: the whole time loop of a cell in one compiled kernel, loss and gradients.
+
+The reference path (``landscape.cells``) runs each elementwise operation of each step as its own
+pass over a (G, N) tensor. The fused kernel (``_fused.c``) instead runs every (model, sample)
+lane's whole sequence with its state in registers, 16 lanes at a time in SIMD, so a step costs its
+arithmetic and nothing else; with gradients, each block of lanes stores its own steps (a few
+kilobytes, in cache) and runs backpropagation through time over them, which gives the gradient
+with respect to every parameter at about twice the cost of the loss, in memory that does not
+grow with the grid.
+
+The kernel is C, built on first use with the machine's C compiler (``$CC``, else ``cc``) into
+``$LANDSCAPE_CACHE`` (default ``~/.cache/landscape``), keyed by its source, flags and CPU, and
+loaded with ctypes, which releases the GIL: the lanes are split over ``torch.get_num_threads()``
+threads by model, so each model's gradient is summed by one thread, in sample order, and results
+do not depend on the thread count or the chunking. Without a compiler the reference path is used.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from ._errors import InputError
+from .cells import Cell
+from .tasks import TaskData
+
+__all__ = ["available", "build", "run_fused", "BACKENDS", "resolve_backend", "unavailable_reason"]
+
+BACKENDS = ("auto", "reference", "fused")
+_CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3}
+_SOURCES = ("_fused.c", "_fused_body.h")
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-fPIC",
+          "-shared"]
+_LIBS = ["-lmvec", "-lm"]
+# Below this many cell-steps (model x sample x step) the reference path finishes in about the time
+# a first build of the kernel takes (about a second), so 'auto' keeps it. The choice depends on
+# the work only, never on whether the kernel is already built, so a command always takes the same
+# path and gives the same arrays.
+COMPILE_WORTH = 2e8
+
+_lock = threading.Lock()
+_state: dict = {}
+
+
+def _cache_dir() -> str:
+    return os.environ.get("LANDSCAPE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "landscape")
+
+
+def _cpu_id() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags"))][:2]
+    except OSError:
+        lines = []
+    return platform.machine() + "".join(lines)
+
+
+def _library_path() -> str:
+    here = os.path.dirname(__file__)
+    h = hashlib.sha256()
+    for name in _SOURCES:
+        with open(os.path.join(here, name), "rb") as f:
+            h.update(f.read())
+    h.update(" ".join(_FLAGS + _LIBS + [os.environ.get("CC", "cc"), _cpu_id()]).encode())
+    return os.path.join(_cache_dir(), f"fused-{h.hexdigest()[:16]}.so")
+
+
+def build() -> str:
+    """Compile the kernel into the cache (once; atomic, so concurrent builds are safe)."""
+    path = _library_path()
+    if os.path.exists(path):
+        return path
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".tmp-fused-", dir=os.path.dirname(path))
+    os.close(fd)
+    src = os.path.join(os.path.dirname(__file__), "_fused.c")
+    cmd = [os.environ.get("CC", "cc"), *_FLAGS, "-o", tmp, src, *_LIBS]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _load():
+    """The loaded library, or None with the reason kept for unavailable_reason()."""
+    with _lock:
+        if "lib" not in _state:
+            try:
+                lib = ctypes.CDLL(build())
+                for suffix in ("f32", "f64"):
+                    fn = getattr(lib, f"ls_run_{suffix}")
+                    real = ctypes.c_float if suffix == "f32" else ctypes.c_double
+                    P, L = ctypes.c_void_p, ctypes.c_long
+                    fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, P, P, L, L, P, L, P, real, L, L, P, P]
+                    fn.restype = ctypes.c_int
+                _state["lib"], _state["why"] = lib, ""
+            except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+                _state["lib"], _state["why"] = None, str(e) or type(e).__name__
+        return _state["lib"]
+
+
+def available() -> bool:
+    """Whether the fused kernel can run here (builds it on first call)."""
+    return _load() is not None
+
+
+def unavailable_reason() -> str:
+    _load()
+    return _state.get("why", "")
+
+
+def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: float = float("inf")) -> str:
+    """'auto' -> 'fused' where the kernel runs and the work (cell-steps) repays building it, else
+    'reference'; 'fused' where it cannot run raises InputError naming the reason."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    on_cpu = torch.device(device).type == "cpu"
+    if backend == "reference":
+        return backend
+    if backend == "fused":
+        if not on_cpu:
+            raise InputError(f"backend 'fused' runs on the CPU, not on {device}; valid here: auto, reference")
+        if not available():
+            raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason()}); "
+                             "valid here: auto, reference")
+        return backend
+    if on_cpu and work >= COMPILE_WORTH and available():
+        return "fused"
+    return "reference"
+
+
+_pool: dict = {}
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    if _pool.get("n") != n:
+        if "ex" in _pool:
+            _pool["ex"].shutdown(wait=False)
+        _pool["ex"], _pool["n"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="landscape"), n
+    return _pool["ex"]
+
+
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: torch.Tensor | None = None,
+              lengths: torch.Tensor | None = None, steps: int, objective: str = "bce",
+              grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Final states of G models, and with ``grad`` each model's gradient of its mean loss.
+
+    theta: (G, P) on the CPU, float32 or float64. x: (N, T) inputs shared by every model, or
+    (G, N, T) each model's own, or None (a cell without input: N = 1). y: (N,) or (G, N) labels,
+    needed with ``grad`` for "bce". lengths: (G,) each model's own length <= T (its state is
+    frozen after it), or None for ``steps`` steps each.
+    Returns hT (G, N) and grad (G, P) or None.
+    """
+    lib = _load()
+    if lib is None:
+        raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason()})")
+    dtype = theta.dtype
+    if dtype not in (torch.float32, torch.float64) or theta.device.type != "cpu":
+        raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
+    theta = theta.detach().contiguous()
+    G, P = theta.shape
+    if x is not None:
+        x = x.detach().to(dtype).contiguous()
+        N, T = x.shape[-2], x.shape[-1]
+        xs_g, xs_n = (N * T if x.ndim == 3 else 0), T
+    else:
+        N, T, xs_g, xs_n = 1, steps, 0, 0
+    if lengths is not None:
+        lengths = lengths.detach().to(torch.long).contiguous()
+        T_run = int(lengths.max()) if G else 0
+    else:
+        T_run = steps
+    if T_run > T or steps > T:
+        raise InputError(f"a length of {max(T_run, steps)} exceeds the inputs' {T} steps")
+    ys_g = 0
+    if y is not None:
+        y = y.detach().to(dtype).contiguous()
+        ys_g = N if y.ndim == 2 else 0
+    elif grad and objective == "bce":
+        raise InputError("gradients of the classification loss need labels y")
+    hT = torch.empty(G, N, dtype=dtype)
+    g_out = torch.zeros(G, P, dtype=dtype) if grad else None
+    fn = lib.ls_run_f32 if dtype == torch.float32 else lib.ls_run_f64
+    x0 = float(cell.x0)
+    obj = 0 if objective == "bce" else 1
+
+    def part(g0: int, g1: int) -> int:
+        return fn(_CELL_CODE[cell.name], obj, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(y), ys_g,
+                  _ptr(lengths), x0, g0, g1, _ptr(hT), _ptr(g_out))
+
+    n_threads = max(1, min(torch.get_num_threads(), G))
+    if n_threads == 1 or G * N * T_run < 20_000:
+        codes = [part(0, G)]
+    else:  # split models by work, so that threads finish together
+        cost = np.cumsum(lengths.numpy() if lengths is not None else np.full(G, T_run))
+        cuts = np.searchsorted(cost, cost[-1] * np.arange(1, n_threads) / n_threads)
+        bounds = [0, *sorted(set(int(c) for c in cuts if 0 < c < G)), G]
+        codes = list(_executor(n_threads).map(part, bounds[:-1], bounds[1:]))
+    if any(codes):
+        raise MemoryError("the fused kernel could not allocate its step buffers")
+    return hT, g_out
+
+
+def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool = False):
+    """Loss and accuracy (and with ``grad`` the gradient) of G models on the fused path:
+    theta (G, P) -> (G,), (G,) or None[, (G, P)]."""
+    from .tasks import classification_loss, pascanu_loss
+
+    if theta.ndim == 1:  # one model
+        out = fused_losses(cell, data, theta[None], grad=grad)
+        return tuple(None if v is None else v[0] for v in out)
+    hT, g = run_fused(cell, theta, data.x, y=data.y, steps=data.length, objective=data.objective, grad=grad)
+    if data.objective == "pascanu":
+        loss, acc = pascanu_loss(hT), None
+    else:
+        loss, acc = classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], data.y)
+    return (loss, acc, g) if grad else (loss, acc)
