@@ -10,25 +10,44 @@ __attribute__((simd("notinbranch"))) float tanhf(float);
 __attribute__((simd("notinbranch"))) double exp(double);
 __attribute__((simd("notinbranch"))) double tanh(double);
 
+#ifndef WIDE_F32
+#define WIDE_F32 32
+#endif
+#ifndef WIDE_F64
+#define WIDE_F64 16
+#endif
 #define MAX_P 18 /* lstm: 16 recurrent parameters and the readout's 2 */
 
+/* Lanes per block: the gated cells keep many values per lane in registers and run best with
+ * two AVX2 vectors of lanes; rnn and pascanu keep one, and hide the latency of each step's
+ * exp/tanh call best with more lanes in flight ("wide"; benchmarks/bench_grid.py). */
 #define REAL float
-#define SUF f32
-#define LB 16 /* two AVX2 vectors of lanes in flight: more did not help on 2 cores */
 #define EXP expf
 #define TANH tanhf
+#define SUF f32
+#define LB 16
 #include "_fused_body.h"
-#undef REAL
 #undef SUF
 #undef LB
+#define SUF f32w
+#define LB WIDE_F32
+#include "_fused_body.h"
+#undef SUF
+#undef LB
+#undef REAL
 #undef EXP
 #undef TANH
 
 #define REAL double
-#define SUF f64
-#define LB 8
 #define EXP exp
 #define TANH tanh
+#define SUF f64
+#define LB 8
+#include "_fused_body.h"
+#undef SUF
+#undef LB
+#define SUF f64w
+#define LB WIDE_F64
 #include "_fused_body.h"
 
 int ls_abi(void) { return 1; }

@@ -33,10 +33,10 @@ static void FN(gather)(FN(block_t) *b, long k0, long total, long g0, long N, lon
                        const REAL *x, long xs_g, long xs_n, REAL *xb) {
     b->valid = (int)(total - k0 < LB ? total - k0 : LB);
     b->steps = 0;
+    long g = g0 + k0 / N, n = k0 % N;  /* one division per block, then counting */
     for (int l = 0; l < LB; l++) {
-        long k = k0 + (l < b->valid ? l : b->valid - 1);
-        b->g[l] = g0 + k / N;
-        b->n[l] = k % N;
+        b->g[l] = g, b->n[l] = n;
+        if (l + 1 < b->valid && ++n == N) n = 0, g++;
         long n_steps = len ? len[b->g[l]] : T;
         b->len[l] = (REAL)n_steps;
         if (n_steps > b->steps) b->steps = n_steps;
@@ -220,11 +220,17 @@ static void FN(pascanu)(FN(block_t) *b, REAL x0, REAL *h, REAL *S) {
     const REAL *w = b->pr[0], *bb = b->pr[1];
     FOR_LANES h[l] = x0;
     for (long t = 0; t < b->steps; t++) {
-        FOR_LANES {
-            REAL s = FN(sig)(h[l]);
-            if (S) S[t * LB + l] = s;
-            h[l] = t < b->len[l] ? w[l] * s + bb[l] : h[l];
-        }
+        if (S)
+            FOR_LANES {
+                REAL s = FN(sig)(h[l]);
+                S[t * LB + l] = s;
+                h[l] = t < b->len[l] ? w[l] * s + bb[l] : h[l];
+            }
+        else
+            FOR_LANES {
+                REAL s = FN(sig)(h[l]);
+                h[l] = t < b->len[l] ? w[l] * s + bb[l] : h[l];
+            }
     }
 }
 

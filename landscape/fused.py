@@ -37,6 +37,7 @@ __all__ = ["available", "build", "run_fused", "BACKENDS", "resolve_backend", "un
 
 BACKENDS = ("auto", "reference", "fused")
 _CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3}
+_WIDE = ("rnn", "pascanu")  # one state value per lane: more lanes per block (see _fused.c)
 _SOURCES = ("_fused.c", "_fused_body.h")
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-fPIC",
           "-shared"]
@@ -102,9 +103,9 @@ def _load():
         if "lib" not in _state:
             try:
                 lib = ctypes.CDLL(build())
-                for suffix in ("f32", "f64"):
+                for suffix in ("f32", "f64", "f32w", "f64w"):
                     fn = getattr(lib, f"ls_run_{suffix}")
-                    real = ctypes.c_float if suffix == "f32" else ctypes.c_double
+                    real = ctypes.c_float if suffix.startswith("f32") else ctypes.c_double
                     P, L = ctypes.c_void_p, ctypes.c_long
                     fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, P, P, L, L, P, L, P, real, L, L, P, P]
                     fn.restype = ctypes.c_int
@@ -199,7 +200,8 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
         raise InputError("gradients of the classification loss need labels y")
     hT = torch.empty(G, N, dtype=dtype)
     g_out = torch.zeros(G, P, dtype=dtype) if grad else None
-    fn = lib.ls_run_f32 if dtype == torch.float32 else lib.ls_run_f64
+    wide = "w" if cell.name in _WIDE else ""
+    fn = getattr(lib, f"ls_run_{'f32' if dtype == torch.float32 else 'f64'}{wide}")
     x0 = float(cell.x0)
     obj = 0 if objective == "bce" else 1
 
