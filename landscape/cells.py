@@ -20,34 +20,47 @@ __all__ = ["Cell", "CELLS", "get_cell", "run"]
 
 Params = dict  # scalar parameter name -> tensor broadcasting against the state
 State = tuple  # one or two tensors, (G, N) each
+Terms = Callable[[int], torch.Tensor]  # gate k -> its input term W_ih,k x + b_ih,k, or hidden term
 
 
-def _rnn(p: Params, s: State, x: torch.Tensor) -> State:
-    (h,) = s
-    return (torch.tanh(p["w_ih"] * x + p["b_ih"] + p["w_hh"] * h + p["b_hh"]),)
+# The equations of torch.nn's cells, written once, for any hidden size and any batch layout: ``xi(k)``
+# is gate k's input term W_ih,k x + b_ih,k and ``hh(k)`` its hidden term W_hh,k h + b_hh,k, each
+# shaped like the state. A grid of one-unit models gives them as (G, 1) columns times (G, N) states
+# (``step`` below); an ensemble of H-unit models as slices of one (M, gates*H, B) product
+# (``landscape.units``).
+
+def rnn_update(xi: Terms, hh: Terms, s: State) -> State:
+    return (torch.tanh(xi(0) + hh(0)),)
 
 
-def _pre(p: Params, gate: str, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """One gate's pre-activation, in nn.LSTM's order of terms."""
-    return p["w_ih_" + gate] * x + p["b_ih_" + gate] + p["w_hh_" + gate] * h + p["b_hh_" + gate]
-
-
-def _lstm(p: Params, s: State, x: torch.Tensor) -> State:
+def lstm_update(xi: Terms, hh: Terms, s: State) -> State:
     h, c = s
-    i = torch.sigmoid(_pre(p, "i", x, h))  # input gate
-    f = torch.sigmoid(_pre(p, "f", x, h))  # forget gate
-    g = torch.tanh(_pre(p, "g", x, h))  # cell candidate
-    o = torch.sigmoid(_pre(p, "o", x, h))  # output gate
+    i = torch.sigmoid(xi(0) + hh(0))  # input gate
+    f = torch.sigmoid(xi(1) + hh(1))  # forget gate
+    g = torch.tanh(xi(2) + hh(2))  # cell candidate
+    o = torch.sigmoid(xi(3) + hh(3))  # output gate
     c = f * c + i * g
     return o * torch.tanh(c), c
 
 
-def _gru(p: Params, s: State, x: torch.Tensor) -> State:
+def gru_update(xi: Terms, hh: Terms, s: State) -> State:
     (h,) = s
-    r = torch.sigmoid(_pre(p, "r", x, h))  # reset gate
-    z = torch.sigmoid(_pre(p, "z", x, h))  # update gate
-    n = torch.tanh(p["w_ih_n"] * x + p["b_ih_n"] + r * (p["w_hh_n"] * h + p["b_hh_n"]))
+    r = torch.sigmoid(xi(0) + hh(0))  # reset gate
+    z = torch.sigmoid(xi(1) + hh(1))  # update gate
+    n = torch.tanh(xi(2) + r * hh(2))  # candidate: the reset gate scales the whole hidden term
     return ((1 - z) * n + z * h,)
+
+
+def _one_unit(update: Callable, gates: str) -> Callable[[Params, State, torch.Tensor], State]:
+    """The step of a grid of one-unit models: scalar parameters by name, broadcast over (G, N)."""
+    wi, bi, wh, bh = (tuple(f"{w}_{g}" if gates else w for g in (gates or " "))
+                      for w in ("w_ih", "b_ih", "w_hh", "b_hh"))
+
+    def step(p: Params, s: State, x: torch.Tensor) -> State:
+        h = s[0]
+        return update(lambda k: p[wi[k]] * x + p[bi[k]], lambda k: p[wh[k]] * h + p[bh[k]], s)
+
+    return step
 
 
 def _pascanu(p: Params, s: State, x: None) -> State:
@@ -75,6 +88,10 @@ _HEAD = (("weight", ("w_out",)), ("bias", ("b_out",)))
 class Cell:
     """A recurrence and the layout of its parameters.
 
+    ``step(params, state, x)`` advances a grid of one-unit models; ``update(xi, hh, state)`` is the
+    same equations in terms of each gate's input and hidden terms, shared with the H-unit
+    ensembles of ``landscape.units``.
+
     ``layout`` maps each module ("rnn" for the recurrent module, "head" for the ``nn.Linear(1, 1)``
     readout) to ``(state_dict key, scalar names)`` pairs, in ``state_dict`` order; the flat
     parameter vector lists the scalars in that order. ``x0`` is the initial state value;
@@ -89,6 +106,7 @@ class Cell:
     x0: float
     work: int
     module: str  # the torch.nn class it mirrors, or "" for none
+    update: Callable | None = None  # the equations in gate terms (torch.nn cells), for any hidden size
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -96,9 +114,12 @@ class Cell:
 
 
 CELLS: dict[str, Cell] = {
-    "rnn": Cell("rnn", _rnn, (("rnn", _gated("")), ("head", _HEAD)), 1, True, 0.0, 6, "RNN"),
-    "lstm": Cell("lstm", _lstm, (("rnn", _gated("ifgo")), ("head", _HEAD)), 2, True, 0.0, 16, "LSTM"),
-    "gru": Cell("gru", _gru, (("rnn", _gated("rzn")), ("head", _HEAD)), 1, True, 0.0, 14, "GRU"),
+    "rnn": Cell("rnn", _one_unit(rnn_update, ""), (("rnn", _gated("")), ("head", _HEAD)), 1, True, 0.0, 6,
+                "RNN", rnn_update),
+    "lstm": Cell("lstm", _one_unit(lstm_update, "ifgo"), (("rnn", _gated("ifgo")), ("head", _HEAD)), 2, True,
+                 0.0, 16, "LSTM", lstm_update),
+    "gru": Cell("gru", _one_unit(gru_update, "rzn"), (("rnn", _gated("rzn")), ("head", _HEAD)), 1, True, 0.0,
+                14, "GRU", gru_update),
     # Pascanu's map has no torch.nn module; its "checkpoint" holds two 1-element tensors.
     "pascanu": Cell("pascanu", _pascanu, (("rnn", (("w", ("w",)), ("b", ("b",)))),), 1, False, 0.5, 4, ""),
 }

@@ -6,8 +6,9 @@ lists, in ``state_dict`` order, the weights of ``nn.RNN/LSTM/GRU(1, H)`` followe
 
 The forward pass is written for speed, because training spends its time in it:
 
-- all gates of a step come from one fused multiply-add over a (M, G*H, B) block (a broadcast
-  multiply for H = 1, a batched matrix product for H > 1) instead of one small op per gate;
+- all gates' hidden terms of a step come from one fused multiply-add over a (M, G*H, B) block (a
+  broadcast multiply for H = 1, a batched matrix product for H > 1), and the cell's equations
+  (``Cell.update``, the same code as the grid's) read each gate as a slice of it;
 - the input terms ``W_ih x_t + b_ih`` of every step are computed before the time loop, in one op;
 - models are ordered by length, and a model leaves the batch once its own sequence has ended,
   so a mix of lengths 2..200 costs the sum of the lengths, not 200 times the number of models.
@@ -89,35 +90,23 @@ def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.
 
 
 def _hh(w: torch.Tensor, h: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
-    """add + W_hh h for a block of models: w (M, GH, H), h (M, H, B), add (M, GH, B)."""
+    """add + W_hh h for a block of models: w (M, GH, H), h (M, H, B), add (M, GH, 1 or B)."""
     if w.shape[2] == 1:
         return torch.addcmul(add, w, h)  # broadcast multiply: no tiny matrix products
-    return torch.baddbmm(add, w, h)
+    return torch.baddbmm(add.expand(-1, -1, h.shape[2]), w, h)
 
 
-def _segment(cell: str, p: dict, xs: list[torch.Tensor], h: torch.Tensor, c: torch.Tensor | None):
-    """Run the steps whose input terms are ``xs`` from state h, c. Each is (M, GH, B):
-    W_ih x_t + b_ih + b_hh for rnn and lstm, W_ih x_t + b_ih for gru (whose b_hn sits inside r *)."""
-    w, b = p["weight_hh_l0"], p["bias_hh_l0"]
+def _segment(cell: Cell, p: dict, xs: list[torch.Tensor], h: torch.Tensor, c: torch.Tensor | None):
+    """Run the steps whose input terms W_ih x_t + b_ih are ``xs`` ((M, GH, B) each) from state h, c,
+    with the cell's own equations (``Cell.update``), each gate a slice of the fused block."""
+    w, b = p["weight_hh_l0"], p["bias_hh_l0"]  # (M, GH, H), (M, GH, 1)
     H = w.shape[2]
-    if cell == "rnn":
-        for ix in xs:
-            h = torch.tanh(_hh(w, h, ix))
-    elif cell == "lstm":
-        for ix in xs:
-            pre = _hh(w, h, ix)  # (M, 4H, B), gates i, f, g, o
-            s = torch.sigmoid(pre)
-            i, f, o = s[:, :H], s[:, H : 2 * H], s[:, 3 * H :]
-            c = torch.addcmul(f * c, i, torch.tanh(pre[:, 2 * H : 3 * H]))
-            h = o * torch.tanh(c)
-    else:  # gru: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h = (1 - z) n + z h
-        for ix in xs:
-            hh = _hh(w, h, b.expand(-1, -1, h.shape[2]))  # (M, 3H, B)
-            rz = torch.sigmoid(ix[:, : 2 * H] + hh[:, : 2 * H])
-            r, z = rz[:, :H], rz[:, H:]
-            n = torch.tanh(torch.addcmul(ix[:, 2 * H :], r, hh[:, 2 * H :]))
-            h = torch.addcmul(n, z, h - n)
-    return h, c
+    s = (h,) if c is None else (h, c)
+    for ix in xs:
+        hh = _hh(w, s[0], b)  # (M, GH, B): every gate's hidden term in one product
+        s = cell.update(lambda k, ix=ix: ix[:, k * H : (k + 1) * H],  # gate k's rows of each block
+                        lambda k, hh=hh: hh[:, k * H : (k + 1) * H], s)
+    return s[0], (s[1] if c is not None else None)
 
 
 def forward_logits(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
@@ -138,10 +127,9 @@ def forward_logits(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: to
     for end in sorted(set(lens)):
         if end > t:
             seg = {k: v[a:] for k, v in p.items()}
-            bias = seg["bias_ih_l0"] if cell.name == "gru" else seg["bias_ih_l0"] + seg["bias_hh_l0"]
-            ix = torch.addcmul(bias[..., None], seg["weight_ih_l0"][..., None],
+            ix = torch.addcmul(seg["bias_ih_l0"][..., None], seg["weight_ih_l0"][..., None],
                                x[a:, None, :, t:end])  # (M_a, GH, B, steps): every input term at once
-            h, c = _segment(cell.name, seg, list(ix.unbind(-1)), h, c)
+            h, c = _segment(cell, seg, list(ix.unbind(-1)), h, c)
             t = end
         n_end = lens.count(end)
         done.append(h[:n_end])
