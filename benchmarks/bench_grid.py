@@ -39,6 +39,8 @@ import torch.nn.functional as F
 import landscape as ls
 from landscape.evaluate import evaluate
 
+from results import write_results
+
 TRANSCENDENTALS = {"rnn": 1, "gru": 3, "lstm": 5, "pascanu": 1}
 
 
@@ -187,24 +189,11 @@ def main() -> None:
         line = peak_memory("1G")
         print(line)
         lines += ["", line]
-    write_results(args.out, args.device, "\n".join(lines) + "\n")
+    write_results(args.out, f"# bench_grid ({args.device})", "\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
 
 HEADER_RULE = "|" + " --- |" * (HEADER.count("|") - 1)
-
-
-def write_results(path: str, device: str, section: str) -> None:
-    """Replace this device's section of results.md, keeping the other sections."""
-    head = f"# bench_grid ({device})"
-    old = open(path).read() if os.path.exists(path) else ""
-    parts = [p for p in old.split("\n# ") if p.strip()]
-    parts = [p if p.startswith("# ") else "# " + p for p in parts]
-    kept = [p.rstrip() + "\n" for p in parts if not p.startswith(head)]
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join([*kept, section]))
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

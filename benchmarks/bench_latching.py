@@ -4,15 +4,20 @@
     python benchmarks/bench_latching.py --lengths 2,50,200 --repeats 5 --samples 2000
 
 Runs landscape.latching.run_experiment (all repeats and lengths of a cell as one vectorized
-ensemble) and times each cell. The baseline trains single models the usual way (torch.nn module,
-torch.optim.Adam, one batch at a time) for --baseline-steps steps at a few lengths, in the same
-run; its time per model-step, times the protocol's model-steps, estimates the one-at-a-time
-run. Prints both and their ratio.
+ensemble, on the fused kernel where it runs: --backend) and times each cell. Two baselines, in
+the same run:
+- one at a time: single models trained the usual way (torch.nn module, torch.optim.Adam, one
+  batch at a time) for --baseline-steps steps at a few lengths; time per model-step, times the
+  protocol's model-steps, estimates the one-at-a-time run;
+- the reference path: the same ensemble through the readable torch path and autograd, on a
+  smaller protocol (--ratio-lengths, 3 repeats, N = 2000) timed both ways.
+Prints the times and ratios and writes them to benchmarks/results.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -21,6 +26,8 @@ import torch.nn.functional as F
 
 import landscape as ls
 from landscape.latching import POSTED_LENGTHS, run_experiment, summarize, table
+
+from results import write_results
 
 
 def baseline_step_time(cell: str, length: int, steps: int, batch: int) -> float:
@@ -49,6 +56,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--baseline-steps", type=int, default=30)
+    ap.add_argument("--backend", default="auto", choices=("auto", "reference", "fused"))
+    ap.add_argument("--ratio-lengths", default="2,50,200",
+                    help="lengths of the smaller protocol timed on both paths")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.md"))
     args = ap.parse_args()
     lengths = [int(v) for v in args.lengths.split(",")]
     steps = args.epochs * -(-int(args.samples * 0.8) // args.batch)
@@ -56,24 +67,48 @@ def main() -> None:
           f"({lengths[0]}..{lengths[-1]}), {args.epochs} epochs, batch {args.batch}: "
           f"{steps} steps per model; {torch.get_num_threads()} threads", flush=True)
     total, total_base = 0.0, 0.0
-    rows = []
+    rows, lines = [], []
     for cell in args.cells.split(","):
         t0 = time.perf_counter()
         rows += run_experiment(cells=[cell], tasks=["latching"], lengths=lengths, samples=args.samples,
                                repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=1e-3,
                                optimizer="adam", val_frac=0.2, noise=0.1, success=0.9, seed=0,
-                               keras_split=False, progress=False)
+                               keras_split=False, backend=args.backend, progress=False)
         t = time.perf_counter() - t0
         probe = sorted({lengths[0], lengths[len(lengths) // 2], lengths[-1]})
         per_step = [baseline_step_time(cell, n, args.baseline_steps, args.batch) for n in probe]
         # a step's cost grows about linearly with length: interpolate the probes over every length
         base = args.repeats * steps * float(np.sum(np.interp(lengths, probe, per_step)))
         total, total_base = total + t, total_base + base
-        print(f"{cell:5} landscape {t:8.1f} s   one-at-a-time torch.nn (estimated) {base:9.0f} s   "
-              f"ratio {base / t:6.1f}", flush=True)
-    print(f"all   landscape {total:8.1f} s ({total / 60:.1f} min)   one-at-a-time {total_base:9.0f} s "
-          f"({total_base / 3600:.1f} h)   ratio {total_base / total:6.1f}")
+        small_lengths = [int(v) for v in args.ratio_lengths.split(",")]
+        small = dict(cells=[cell], tasks=["latching"], lengths=small_lengths, samples=2000, repeats=3,
+                     epochs=args.epochs, batch=args.batch, lr=1e-3, optimizer="adam", val_frac=0.2,
+                     noise=0.1, success=0.9, seed=0, keras_split=False, progress=False)
+        times = {}
+        for backend in ("reference", args.backend):
+            t1 = time.perf_counter()
+            run_experiment(**small, backend=backend)
+            times[backend] = time.perf_counter() - t1
+        line = (f"| {cell} | {t:.1f} | {base:.0f} | {base / t:.0f}x | {times['reference']:.2f} | "
+                f"{times[args.backend]:.2f} | {times['reference'] / times[args.backend]:.1f}x |")
+        lines.append(line)
+        print(line, flush=True)
+    summary = (f"all three cells: {total:.1f} s ({total / 60:.1f} min); one at a time (estimated) "
+               f"{total_base:.0f} s ({total_base / 3600:.1f} h), ratio {total_base / total:.0f}x")
+    print(summary)
     print(table(summarize(rows)))
+    head = ("| cell | protocol s | one-at-a-time s (est.) | ratio | small: reference s | small: fused s "
+            "| ratio |")
+    section = "\n".join([
+        "# bench_latching (cpu)", "",
+        f"`python benchmarks/bench_latching.py` ({torch.get_num_threads()} threads): N = {args.samples}, "
+        f"{args.repeats} repeats, {len(lengths)} lengths ({lengths[0]}..{lengths[-1]}), "
+        f"{args.epochs} epochs, batch {args.batch}, backend {args.backend}. Small protocol: lengths "
+        f"{args.ratio_lengths}, 3 repeats, N = 2000.", "", head, "|" + " --- |" * (head.count("|") - 1),
+        *lines, "", summary, "",
+        "```", table(summarize(rows)), "```", ""])
+    write_results(args.out, "# bench_latching (cpu)", section)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ typedef struct {
 /* Gather the block of lanes k0 .. k0+LB-1 of models g0.. (N samples each, `total` lanes). */
 static void FN(gather)(FN(block_t) *b, long k0, long total, long g0, long N, long T, long P,
                        const REAL *theta, const long *len, const REAL *y, long ys_g,
-                       const REAL *x, long xs_g, long xs_n, REAL *xb) {
+                       const REAL *x, long xs_g, long xs_n, const long *rows, REAL *xb) {
     b->valid = (int)(total - k0 < LB ? total - k0 : LB);
     b->steps = 0;
     long g = g0 + k0 / N, n = k0 % N;  /* one division per block, then counting */
@@ -41,11 +41,13 @@ static void FN(gather)(FN(block_t) *b, long k0, long total, long g0, long N, lon
         b->len[l] = (REAL)n_steps;
         if (n_steps > b->steps) b->steps = n_steps;
         for (long j = 0; j < P; j++) b->pr[j][l] = theta[b->g[l] * P + j];
-        b->y[l] = y ? y[b->g[l] * ys_g + b->n[l]] : 0;
+        long r = rows ? rows[b->g[l] * N + b->n[l]] : -1;  /* the lane's row of x and y, if indexed */
+        b->y[l] = y ? y[rows ? r : b->g[l] * ys_g + b->n[l]] : 0;
     }
     if (x)
         for (int l = 0; l < LB; l++) {
-            const REAL *row = x + b->g[l] * xs_g + b->n[l] * xs_n;
+            long k = rows ? rows[b->g[l] * N + b->n[l]] * xs_n : b->g[l] * xs_g + b->n[l] * xs_n;
+            const REAL *row = x + k;
             for (long t = 0; t < b->steps; t++) xb[t * LB + l] = row[t];
         }
 }
@@ -252,19 +254,22 @@ static void FN(pascanu_back)(FN(block_t) *b, const REAL *S, REAL *gh, REAL ga[][
 /* Run models g0 .. g1-1 (rows of theta, (G, P)) on their N samples each.
  *   cell: 0 rnn, 1 lstm, 2 gru, 3 pascanu; objective: 0 classification, 1 pascanu.
  *   x[g * xs_g + n * xs_n + t] (xs_g = 0: shared by all models), or NULL for no input;
- *   y[g * ys_g + n] labels, or NULL; len[g] each model's length (its state is frozen after it),
+ *   y[g * ys_g + n] labels, or NULL; rows (G, N), or NULL: lane (g, n) reads row rows[g * N + n] of
+ *   x (x + rows[.] * xs_n) and of y instead, so that mini-batches need not be copied out;
+ *   len[g] each model's length (its state is frozen after it),
  *   or NULL for T steps each; x0 the initial state value.
  * Writes hT[g * N + n], the final state. With grad (G, P) non-NULL, also adds to grad[g] the
  * gradient of model g's loss (mean over its N samples) by backpropagation through time over the
  * block's stored steps. Returns 0, or -1 when memory ran out. */
 int FN(ls_run)(int cell, int objective, long N, long T, long P, const REAL *theta,
-               const REAL *x, long xs_g, long xs_n, const REAL *y, long ys_g, const long *len,
+               const REAL *x, long xs_g, long xs_n, const long *rows, const REAL *y, long ys_g,
+               const long *len,
                REAL x0, long g0, long g1, REAL *hT, REAL *grad) {
-    static const int rows[] = {1, 7, 5, 1};  /* stored rows of LB per step, for gradients */
+    static const int stored[] = {1, 7, 5, 1};  /* values of LB lanes stored per step, for gradients */
     long total = (g1 - g0) * N;
     if (total <= 0) return 0;
     REAL *xb = x ? malloc(sizeof(REAL) * LB * (size_t)T) : 0;
-    REAL *S = grad ? malloc(sizeof(REAL) * LB * (size_t)(T + 1) * rows[cell]) : 0;
+    REAL *S = grad ? malloc(sizeof(REAL) * LB * (size_t)(T + 1) * stored[cell]) : 0;
     FN(block_t) *b = malloc(sizeof(FN(block_t)));
     REAL(*ga)[LB] = malloc(sizeof(REAL) * LB * MAX_P);
     if ((x && !xb) || (grad && !S) || !b || !ga) {
@@ -273,7 +278,7 @@ int FN(ls_run)(int cell, int objective, long N, long T, long P, const REAL *thet
     }
     REAL h[LB], gh[LB];
     for (long k0 = 0; k0 < total; k0 += LB) {
-        FN(gather)(b, k0, total, g0, N, T, P, theta, len, y, ys_g, x, xs_g, xs_n, xb);
+        FN(gather)(b, k0, total, g0, N, T, P, theta, len, y, ys_g, x, xs_g, xs_n, rows, xb);
         switch (cell) {
             case 0: FN(rnn)(b, xb, x0, h, S); break;
             case 1: FN(lstm)(b, xb, x0, h, S); break;

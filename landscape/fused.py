@@ -107,7 +107,9 @@ def _load():
                     fn = getattr(lib, f"ls_run_{suffix}")
                     real = ctypes.c_float if suffix.startswith("f32") else ctypes.c_double
                     P, L = ctypes.c_void_p, ctypes.c_long
-                    fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, P, P, L, L, P, L, P, real, L, L, P, P]
+                    # cell, objective, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, x0, g0, g1, hT, grad
+                    fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, P, P, L, L, P, P, L, P, real, L, L,
+                                   P, P]
                     fn.restype = ctypes.c_int
                 _state["lib"], _state["why"] = lib, ""
             except (OSError, RuntimeError, subprocess.SubprocessError) as e:
@@ -161,14 +163,16 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 
 def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: torch.Tensor | None = None,
-              lengths: torch.Tensor | None = None, steps: int, objective: str = "bce",
-              grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+              rows: torch.Tensor | None = None, lengths: torch.Tensor | None = None, steps: int,
+              objective: str = "bce", grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Final states of G models, and with ``grad`` each model's gradient of its mean loss.
 
     theta: (G, P) on the CPU, float32 or float64. x: (N, T) inputs shared by every model, or
     (G, N, T) each model's own, or None (a cell without input: N = 1). y: (N,) or (G, N) labels,
-    needed with ``grad`` for "bce". lengths: (G,) each model's own length <= T (its state is
-    frozen after it), or None for ``steps`` steps each.
+    needed with ``grad`` for "bce". rows: (G, N) integers, or None: model g's sample n is row
+    rows[g, n] of x (R, T) and of y (R,), so that mini-batches are read in place, not copied.
+    lengths: (G,) each model's own length <= T (its state is frozen after it), or None for
+    ``steps`` steps each.
     Returns hT (G, N) and grad (G, P) or None.
     """
     lib = _load()
@@ -179,7 +183,12 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
         raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
     theta = theta.detach().contiguous()
     G, P = theta.shape
-    if x is not None:
+    if rows is not None:
+        rows = rows.detach().to(torch.long).contiguous()
+        x = x.detach().to(dtype).contiguous()
+        N, T = rows.shape[1], x.shape[-1]
+        xs_g, xs_n = 0, T
+    elif x is not None:
         x = x.detach().to(dtype).contiguous()
         N, T = x.shape[-2], x.shape[-1]
         xs_g, xs_n = (N * T if x.ndim == 3 else 0), T
@@ -195,7 +204,7 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     ys_g = 0
     if y is not None:
         y = y.detach().to(dtype).contiguous()
-        ys_g = N if y.ndim == 2 else 0
+        ys_g = N if y.ndim == 2 and rows is None else 0
     elif grad and objective == "bce":
         raise InputError("gradients of the classification loss need labels y")
     hT = torch.empty(G, N, dtype=dtype)
@@ -206,8 +215,8 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     obj = 0 if objective == "bce" else 1
 
     def part(g0: int, g1: int) -> int:
-        return fn(_CELL_CODE[cell.name], obj, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(y), ys_g,
-                  _ptr(lengths), x0, g0, g1, _ptr(hT), _ptr(g_out))
+        return fn(_CELL_CODE[cell.name], obj, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(rows),
+                  _ptr(y), ys_g, _ptr(lengths), x0, g0, g1, _ptr(hT), _ptr(g_out))
 
     n_threads = max(1, min(torch.get_num_threads(), G))
     if n_threads == 1 or G * N * T_run < 20_000:

@@ -81,25 +81,25 @@ def make_schedule(n_models: int, n_train: int, epochs: int, *, seed: int) -> tor
                         for _ in range(epochs)])
 
 
-def _batch_loss(cell: Cell, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+def _batch_loss(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
                 lengths: torch.Tensor, hidden: int, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each model's mean loss and accuracy on its own batch: x (M, B, T), y (M, B) -> (M,), (M,)."""
-    if fused:
-        hT, _ = run_fused(cell, theta, x, lengths=lengths, steps=x.shape[-1])  # (M, B)
-        return classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], y)
-    return classification_loss(forward_logits(cell, theta, x, lengths, hidden), y)
+    """Each model's mean loss and accuracy on its own batch, rows (M, B) of X (R, T) and Y (R,)."""
+    if fused:  # the kernel reads each model's batch in place
+        hT, _ = run_fused(cell, theta, X, rows=rows, lengths=lengths, steps=X.shape[-1])  # (M, B)
+        return classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], Y[rows])
+    return classification_loss(forward_logits(cell, theta, X[rows], lengths, hidden), Y[rows])
 
 
-def _batch_grad(cell: Cell, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor,
-                hidden: int, fused: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
+                lengths: torch.Tensor, hidden: int, fused: bool) -> tuple[torch.Tensor, ...]:
     """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P)."""
     if fused:  # backpropagation through time inside the kernel
-        hT, g = run_fused(cell, theta, x, y=y, lengths=lengths, steps=x.shape[-1], grad=True)
-        loss, acc = classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], y)
+        hT, g = run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[-1], grad=True)
+        loss, acc = classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], Y[rows])
         return loss, acc, g
     with torch.enable_grad():
         th = theta.detach().requires_grad_(True)
-        loss, acc = _batch_loss(cell, th, x, y, lengths, hidden)
+        loss, acc = _batch_loss(cell, th, X, Y, rows, lengths, hidden)
         (g,) = torch.autograd.grad(loss.sum(), th)
     return loss.detach(), acc, g
 
@@ -157,7 +157,8 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     b1, b2 = ADAM["betas"]
     hist = {k: np.zeros((M, epochs)) for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
     path, path_steps, step = [theta0.to(torch.float64).cpu()], [0], 0
-    kcol = kidx.to(device)[:, None]  # (M, 1)
+    X, Y = X.reshape(-1, T), Y.reshape(-1)  # (K * N, T), (K * N,): model m's sample i is row k_m N + i
+    base = kidx.to(device)[:, None] * (Y.shape[0] // K)  # (M, 1): first row of each model's length
     with tqdm(total=epochs * steps_per_epoch, delay=2.0, disable=not progress, leave=False,
               desc=f"train {M} {cell.name}") as bar:
         for epoch in range(epochs):
@@ -165,8 +166,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
             tot_loss, tot_acc = torch.zeros(M, dtype=dtype), torch.zeros(M, dtype=dtype)
             for s in range(steps_per_epoch):
                 idx = order[:, s * batch : (s + 1) * batch]  # (M, B)
-                xb, yb = X[kcol, idx], Y[kcol, idx]  # (M, B, T), (M, B)
-                loss, acc, g = _batch_grad(cell, theta, xb, yb, model_lengths, hidden, fused)
+                loss, acc, g = _batch_grad(cell, theta, X, Y, base + idx, model_lengths, hidden, fused)
                 step += 1
                 if optimizer == "sgd":
                     theta = theta - lr * g
@@ -183,7 +183,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                 bar.update(1)
             hist["train_loss"][:, epoch] = (tot_loss / n_train).numpy()
             hist["train_acc"][:, epoch] = (tot_acc / n_train).numpy()
-            vl, va = _evaluate_split(cell, theta, X, Y, kcol, val_idx.to(device), model_lengths, hidden,
+            vl, va = _evaluate_split(cell, theta, X, Y, base + val_idx.to(device), model_lengths, hidden,
                                      fused)
             hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = vl, va
             if not record_every:
@@ -197,16 +197,16 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                        path=torch.stack(path, 1).numpy(), path_steps=np.array(path_steps), config=config)
 
 
-def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, kcol: torch.Tensor,
-                    idx: torch.Tensor, lengths: torch.Tensor, hidden: int, fused: bool,
+def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
+                    lengths: torch.Tensor, hidden: int, fused: bool,
                     chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Mean loss and accuracy of every model on its own index set: (M,), (M,)."""
-    M, n = idx.shape
+    """Mean loss and accuracy of every model on its own rows (M, n) of X and Y: (M,), (M,)."""
+    M, n = rows.shape
     loss, acc = torch.zeros(M, dtype=theta.dtype), torch.zeros(M, dtype=theta.dtype)
     with torch.no_grad():
         for c0 in range(0, n, chunk):
-            part = idx[:, c0 : c0 + chunk]
-            lo, ac = _batch_loss(cell, theta, X[kcol, part], Y[kcol, part], lengths, hidden, fused)
+            part = rows[:, c0 : c0 + chunk]
+            lo, ac = _batch_loss(cell, theta, X, Y, part, lengths, hidden, fused)
             loss += lo.cpu() * part.shape[1]
             acc += ac.cpu() * part.shape[1]
     return (loss / n).numpy(), (acc / n).numpy()
