@@ -10,7 +10,7 @@ the same run:
   batch at a time) for --baseline-steps steps at a few lengths; time per model-step, times the
   protocol's model-steps, estimates the one-at-a-time run;
 - the reference path: the same ensemble through the readable torch path and autograd, on a
-  smaller protocol (--ratio-lengths, 3 repeats, N = 2000) timed both ways.
+  smaller protocol (--ratio-lengths, --repeats, N = 2000) timed both ways.
 Prints the times and ratios and writes them to benchmarks/results.md.
 """
 
@@ -81,9 +81,9 @@ def main() -> None:
         base = args.repeats * steps * float(np.sum(np.interp(lengths, probe, per_step)))
         total, total_base = total + t, total_base + base
         small_lengths = [int(v) for v in args.ratio_lengths.split(",")]
-        small = dict(cells=[cell], tasks=["latching"], lengths=small_lengths, samples=2000, repeats=3,
-                     epochs=args.epochs, batch=args.batch, lr=1e-3, optimizer="adam", val_frac=0.2,
-                     noise=0.1, success=0.9, seed=0, keras_split=False, progress=False)
+        small = dict(cells=[cell], tasks=["latching"], lengths=small_lengths, samples=2000,
+                     repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=1e-3,
+                     optimizer="adam", val_frac=0.2, noise=0.1, success=0.9, seed=0, keras_split=False, progress=False)
         times = {}
         for backend in ("reference", args.backend):
             t1 = time.perf_counter()
@@ -104,8 +104,8 @@ def main() -> None:
         f"`python benchmarks/bench_latching.py` ({torch.get_num_threads()} threads): N = {args.samples}, "
         f"{args.repeats} repeats, {len(lengths)} lengths ({lengths[0]}..{lengths[-1]}), "
         f"{args.epochs} epochs, batch {args.batch}, backend {args.backend}. Small protocol: lengths "
-        f"{args.ratio_lengths}, 3 repeats, N = 2000.", "", head, "|" + " --- |" * (head.count("|") - 1),
-        *lines, "", summary, "",
+        f"{args.ratio_lengths}, {args.repeats} repeats, N = 2000.", "", head,
+        "|" + " --- |" * (head.count("|") - 1), *lines, "", summary, "",
         "```", table(summarize(rows)), "```", ""])
     write_results(args.out, "# bench_latching (cpu)", section)
     print(f"wrote {args.out}")
