@@ -83,7 +83,8 @@ def main() -> None:
         small_lengths = [int(v) for v in args.ratio_lengths.split(",")]
         small = dict(cells=[cell], tasks=["latching"], lengths=small_lengths, samples=2000,
                      repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=1e-3,
-                     optimizer="adam", val_frac=0.2, noise=0.1, success=0.9, seed=0, keras_split=False, progress=False)
+                     optimizer="adam", val_frac=0.2, noise=0.1, success=0.9, seed=0,
+                     keras_split=False, progress=False)
         times = {}
         for backend in ("reference", args.backend):
             t1 = time.perf_counter()
