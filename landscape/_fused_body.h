@@ -64,14 +64,18 @@ static void FN(scatter)(const FN(block_t) *b, long N, long P, const REAL *h, REA
 }
 
 /* The loss's derivative with respect to each lane's final state; fills the readout's own
- * gradient. Classification: logit z = w_out h + b_out, binary cross-entropy; Pascanu:
- * (sigmoid(v) - 0.7)^2. Both per sample, before the mean over samples. */
+ * gradient. Classification (objective 0): logit z = w_out h + b_out, binary cross-entropy;
+ * objective 2: the same with the true class's probability clipped to [1e-7, 1 - 1e-7] as Keras
+ * does; Pascanu (1): (sigmoid(v) - 0.7)^2. Per sample, before the mean over samples. */
 static void FN(seed)(const FN(block_t) *b, int objective, long P, const REAL *h, REAL ga[][LB],
                      REAL *gh) {
-    if (objective == 0) {
+    if (objective == 0 || objective == 2) {
         const REAL *wo = b->pr[P - 2], *bo = b->pr[P - 1];
+        const REAL eps = objective == 2 ? (REAL)1e-7 : 0;  /* Keras: log(clip(p, eps, 1 - eps)) */
         FOR_LANES {
-            REAL dz = FN(sig)(wo[l] * h[l] + bo[l]) - b->y[l];
+            REAL s = FN(sig)(wo[l] * h[l] + bo[l]);
+            REAL py = b->y[l] > (REAL)0.5 ? s : 1 - s;  /* the true class's probability */
+            REAL dz = (eps == 0 || (py > eps && py < 1 - eps)) ? s - b->y[l] : 0;
             ga[P - 2][l] = dz * h[l];
             ga[P - 1][l] = dz;
             gh[l] = dz * wo[l];
@@ -252,7 +256,8 @@ static void FN(pascanu_back)(FN(block_t) *b, const REAL *S, REAL *gh, REAL ga[][
 /* ---- the entry point ---------------------------------------------------------------------- */
 
 /* Run models g0 .. g1-1 (rows of theta, (G, P)) on their N samples each.
- *   cell: 0 rnn, 1 lstm, 2 gru, 3 pascanu; objective: 0 classification, 1 pascanu.
+ *   cell: 0 rnn, 1 lstm, 2 gru, 3 pascanu; objective: 0 classification, 1 pascanu, 2 Keras's
+ *   clipped classification loss.
  *   x[g * xs_g + n * xs_n + t] (xs_g = 0: shared by all models), or NULL for no input;
  *   y[g * ys_g + n] labels, or NULL; rows (G, N), or NULL: lane (g, n) reads row rows[g * N + n] of
  *   x (x + rows[.] * xs_n) and of y instead, so that mini-batches need not be copied out;

@@ -10,13 +10,14 @@ al. 2013, section 2.3, which has no input.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from ._errors import InputError
+from .tasks import KERAS_EPSILON
 
-__all__ = ["Cell", "CELLS", "get_cell", "run"]
+__all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "get_cell", "run"]
 
 Params = dict  # scalar parameter name -> tensor broadcasting against the state
 State = tuple  # one or two tensors, (G, N) each
@@ -51,6 +52,16 @@ def gru_update(xi: Terms, hh: Terms, s: State) -> State:
     return ((1 - z) * n + z * h,)
 
 
+def gru_reset_before_update(xi: Terms, hh: Terms, s: State) -> State:
+    """Keras before 2.3 (``reset_after=False``): the reset gate scales the state before the
+    recurrent product, n = tanh(W_in x + b_in + W_hn (r h) + b_hn)."""
+    (h,) = s
+    r = torch.sigmoid(xi(0) + hh(0))  # reset gate
+    z = torch.sigmoid(xi(1) + hh(1))  # update gate
+    n = torch.tanh(xi(2) + hh(2, r * h))  # candidate: the hidden term of the reset state
+    return ((1 - z) * n + z * h,)
+
+
 def _one_unit(update: Callable, gates: str) -> Callable[[Params, State, torch.Tensor], State]:
     """The step of a grid of one-unit models: scalar parameters by name, broadcast over (G, N)."""
     wi, bi, wh, bh = (tuple(f"{w}_{g}" if gates else w for g in (gates or " "))
@@ -58,7 +69,8 @@ def _one_unit(update: Callable, gates: str) -> Callable[[Params, State, torch.Te
 
     def step(p: Params, s: State, x: torch.Tensor) -> State:
         h = s[0]
-        return update(lambda k: p[wi[k]] * x + p[bi[k]], lambda k: p[wh[k]] * h + p[bh[k]], s)
+        return update(lambda k: p[wi[k]] * x + p[bi[k]],
+                      lambda k, v=h: p[wh[k]] * v + p[bh[k]], s)  # v: the state, unless given
 
     return step
 
@@ -81,7 +93,13 @@ def _gated(gates: str) -> tuple:
     )
 
 
-_HEAD = (("weight", ("w_out",)), ("bias", ("b_out",)))
+# Readouts: one logit (nn.Linear(H, 1), binary cross-entropy), or Keras's Dense(2, softmax) with
+# sparse categorical cross-entropy (nn.Linear(H, 2)); the second is the first with the logit
+# z_1 - z_0, reparametrized, and is what the posted Keras models used.
+HEADS = {"logit": (("weight", ("w_out",)), ("bias", ("b_out",))),
+         "softmax2": (("weight", ("w_out_0", "w_out_1")), ("bias", ("b_out_0", "b_out_1")))}
+_HEAD = HEADS["logit"]
+GRU_RESETS = ("after", "before")  # torch.nn and Keras >= 2.3; Keras before 2.3 (reset_after=False)
 
 
 @dataclass(frozen=True)
@@ -107,10 +125,28 @@ class Cell:
     work: int
     module: str  # the torch.nn class it mirrors, or "" for none
     update: Callable | None = None  # the equations in gate terms (torch.nn cells), for any hidden size
+    head: str = "logit"  # the readout: a key of HEADS, or "" for a cell without one
+    reset: str = "after"  # gru only: where the reset gate acts (GRU_RESETS)
 
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(n for _, pairs in self.layout for _, names in pairs for n in names)
+
+    @property
+    def n_out(self) -> int:
+        """Outputs of the readout: 1 (logit) or 2 (softmax2)."""
+        return 2 if self.head == "softmax2" else 1
+
+    @property
+    def clip(self) -> float:
+        """Probability clip of the loss: Keras's for its softmax readout, none for a logit."""
+        return KERAS_EPSILON if self.head == "softmax2" else 0.0
+
+    def logit(self, p: Params, h: torch.Tensor) -> torch.Tensor:
+        """The classification logit (class 1 against class 0) of final states h, by parameter name."""
+        if self.head == "softmax2":
+            return (p["w_out_1"] * h + p["b_out_1"]) - (p["w_out_0"] * h + p["b_out_0"])
+        return p["w_out"] * h + p["b_out"]
 
 
 CELLS: dict[str, Cell] = {
@@ -121,15 +157,29 @@ CELLS: dict[str, Cell] = {
     "gru": Cell("gru", _one_unit(gru_update, "rzn"), (("rnn", _gated("rzn")), ("head", _HEAD)), 1, True, 0.0,
                 14, "GRU", gru_update),
     # Pascanu's map has no torch.nn module; its "checkpoint" holds two 1-element tensors.
-    "pascanu": Cell("pascanu", _pascanu, (("rnn", (("w", ("w",)), ("b", ("b",)))),), 1, False, 0.5, 4, ""),
+    "pascanu": Cell("pascanu", _pascanu, (("rnn", (("w", ("w",)), ("b", ("b",)))),), 1, False, 0.5, 4, "",
+                    head=""),
 }
 
 
-def get_cell(name: str) -> Cell:
-    """The cell registered under ``name``; an unknown name raises InputError with the valid ones."""
+def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after") -> Cell:
+    """The cell registered under ``name``, with its readout ``head`` (HEADS) and, for gru, where
+    the reset gate acts (GRU_RESETS); an unknown name raises InputError with the valid ones."""
     if name not in CELLS:
         raise InputError(f"unknown cell {name!r}; valid cells: {', '.join(CELLS)}")
-    return CELLS[name]
+    if head not in HEADS:
+        raise InputError(f"unknown head {head!r}; valid heads: {', '.join(HEADS)}")
+    if gru_reset not in GRU_RESETS:
+        raise InputError(f"unknown GRU reset {gru_reset!r}; valid: {', '.join(GRU_RESETS)}")
+    cell = CELLS[name]
+    if not cell.module:
+        return cell  # Pascanu's map has no readout and no gates
+    if head != cell.head:
+        cell = replace(cell, layout=(cell.layout[0], ("head", HEADS[head])), head=head)
+    if name == "gru" and gru_reset == "before":
+        cell = replace(cell, step=_one_unit(gru_reset_before_update, "rzn"), update=gru_reset_before_update,
+                       reset="before")
+    return cell
 
 
 def run(cell: Cell, p: Params, x: torch.Tensor | None, length: int,

@@ -31,7 +31,8 @@ import torch
 
 from ._errors import InputError
 from .cells import Cell
-from .tasks import TaskData
+from .params import split_params
+from .tasks import TaskData, classification_loss, pascanu_loss
 
 __all__ = ["available", "build", "run_fused", "BACKENDS", "resolve_backend", "unavailable_reason"]
 
@@ -127,22 +128,27 @@ def unavailable_reason() -> str:
     return _state.get("why", "")
 
 
-def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: float = float("inf")) -> str:
+def resolve_backend(backend: str, *, cell: Cell | None = None, device: str | torch.device = "cpu",
+                    work: float = float("inf")) -> str:
     """'auto' -> 'fused' where the kernel runs and the work (cell-steps) repays building it, else
     'reference'; 'fused' where it cannot run raises InputError naming the reason."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     on_cpu = torch.device(device).type == "cpu"
+    supported = cell is None or cell.reset == "after"  # the kernel has torch.nn's GRU only
     if backend == "reference":
         return backend
     if backend == "fused":
+        if not supported:
+            raise InputError("backend 'fused' has no GRU with the reset gate before the product "
+                             "(--gru-reset before); valid here: auto, reference")
         if not on_cpu:
             raise InputError(f"backend 'fused' runs on the CPU, not on {device}; valid here: auto, reference")
         if not available():
             raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason()}); "
                              "valid here: auto, reference")
         return backend
-    if on_cpu and work >= COMPILE_WORTH and available():
+    if on_cpu and supported and work >= COMPILE_WORTH and available():
         return "fused"
     return "reference"
 
@@ -181,7 +187,8 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     dtype = theta.dtype
     if dtype not in (torch.float32, torch.float64) or theta.device.type != "cpu":
         raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
-    theta = theta.detach().contiguous()
+    resolve_backend("fused", cell=cell)
+    theta = _one_logit(cell, theta.detach()).contiguous()
     G, P = theta.shape
     if rows is not None:
         rows = rows.detach().to(torch.long).contiguous()
@@ -212,7 +219,7 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     wide = "w" if cell.name in _WIDE else ""
     fn = getattr(lib, f"ls_run_{'f32' if dtype == torch.float32 else 'f64'}{wide}")
     x0 = float(cell.x0)
-    obj = 0 if objective == "bce" else 1
+    obj = 1 if objective == "pascanu" else 2 if cell.clip else 0
 
     def part(g0: int, g1: int) -> int:
         return fn(_CELL_CODE[cell.name], obj, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(rows),
@@ -228,14 +235,28 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
         codes = list(_executor(n_threads).map(part, bounds[:-1], bounds[1:]))
     if any(codes):
         raise MemoryError("the fused kernel could not allocate its step buffers")
-    return hT, g_out
+    return hT, (None if g_out is None else _two_logit_grad(cell, g_out))
+
+
+def _one_logit(cell: Cell, theta: torch.Tensor) -> torch.Tensor:
+    """A softmax2 readout as the one logit z_1 - z_0 = (w_1 - w_0) h + (b_1 - b_0) the kernel reads."""
+    if cell.head != "softmax2":
+        return theta
+    w0, w1, b0, b1 = theta[:, -4:].unbind(1)
+    return torch.cat([theta[:, :-4], (w1 - w0)[:, None], (b1 - b0)[:, None]], 1)
+
+
+def _two_logit_grad(cell: Cell, g: torch.Tensor) -> torch.Tensor:
+    """The chain rule back through _one_logit: (dw, db) -> (-dw, dw, -db, db)."""
+    if cell.head != "softmax2":
+        return g
+    dw, db = g[:, -2], g[:, -1]
+    return torch.cat([g[:, :-2], torch.stack([-dw, dw, -db, db], 1)], 1)
 
 
 def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool = False):
     """Loss and accuracy (and with ``grad`` the gradient) of G models on the fused path:
     theta (G, P) -> (G,), (G,) or None[, (G, P)]."""
-    from .tasks import classification_loss, pascanu_loss
-
     if theta.ndim == 1:  # one model
         out = fused_losses(cell, data, theta[None], grad=grad)
         return tuple(None if v is None else v[0] for v in out)
@@ -243,5 +264,5 @@ def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool 
     if data.objective == "pascanu":
         loss, acc = pascanu_loss(hT), None
     else:
-        loss, acc = classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], data.y)
+        loss, acc = classification_loss(cell.logit(split_params(cell, theta), hT), data.y, clip=cell.clip)
     return (loss, acc, g) if grad else (loss, acc)

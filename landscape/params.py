@@ -34,7 +34,7 @@ def to_modules(cell: Cell | str, theta: torch.Tensor | None = None) -> tuple[nn.
     cell = get_cell(cell) if isinstance(cell, str) else cell
     if not cell.module:
         raise InputError(f"cell {cell.name!r} has no torch.nn module")
-    rnn, head = getattr(nn, cell.module)(1, 1, batch_first=True), nn.Linear(1, 1)
+    rnn, head = getattr(nn, cell.module)(1, 1, batch_first=True), nn.Linear(1, cell.n_out)
     if theta is not None:
         sds = to_state_dicts(cell, theta)
         rnn.load_state_dict(sds["rnn"])
@@ -42,16 +42,18 @@ def to_modules(cell: Cell | str, theta: torch.Tensor | None = None) -> tuple[nn.
     return rnn, head
 
 
-def init_params(cell: Cell | str, *, seed: int = 0) -> torch.Tensor:
-    """torch.nn's default initialization for ``seed``: (P,) float64.
+def init_params(cell: Cell | str, *, seed: int = 0, init: str = "torch") -> torch.Tensor:
+    """The default initialization of torch.nn (``init="torch"``) or Keras (``"keras"``) for
+    ``seed``: (P,) float64.
 
-    The same values as ``torch.manual_seed(seed); nn.LSTM(1, 1); nn.Linear(1, 1)``, drawn without
-    touching the caller's global random state.
+    torch: the same values as ``torch.manual_seed(seed); nn.LSTM(1, 1); nn.Linear(1, 1)``, drawn
+    without touching the caller's global random state. keras: Keras's initializers
+    (``landscape.inits``) in torch.nn's layout.
     """
     cell = get_cell(cell) if isinstance(cell, str) else cell
     if not cell.module:
         return torch.tensor([PASCANU_CENTER[n] for n in cell.param_names], dtype=torch.float64)
-    return init_theta(cell, 1, seed=seed)  # the one-unit case of the ensembles' initialization
+    return init_theta(cell, 1, seed=seed, init=init)  # the one-unit case of the ensembles' initialization
 
 
 def split_params(cell: Cell, theta: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -128,11 +130,12 @@ def save_checkpoint(path: str, cell: Cell | str, theta: torch.Tensor) -> str:
 CENTERS = ("init", "trained")  # words --center accepts besides a checkpoint path
 
 
-def center_params(cell: Cell | str, spec: str, *, seed: int = 0) -> torch.Tensor:
-    """The centre named on the command line: "init" (torch.nn's init for ``seed``) or a FILE.pt."""
+def center_params(cell: Cell | str, spec: str, *, seed: int = 0, init: str = "torch") -> torch.Tensor:
+    """The centre named on the command line: "init" (``init``'s initialization for ``seed``) or a
+    FILE.pt."""
     cell = get_cell(cell) if isinstance(cell, str) else cell
     if spec == "init":
-        return init_params(cell, seed=seed)
+        return init_params(cell, seed=seed, init=init)
     if spec == "trained":
         raise InputError("--center trained is made by training (landscape.train.train_ensemble), "
                          "not loaded")

@@ -23,7 +23,7 @@ from ._io import load_npz
 
 __all__ = [
     "TaskData", "Task", "TASKS", "get_task", "make_data", "load_data", "data_from_arrays",
-    "balanced_labels", "balanced_split", "classification_loss", "pascanu_loss",
+    "balanced_labels", "balanced_split", "classification_loss", "pascanu_loss", "KERAS_EPSILON",
 ]
 
 PASCANU_TARGET = 0.7
@@ -161,9 +161,23 @@ def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
                     length, "bce")
 
 
-def classification_loss(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean binary cross-entropy and accuracy over samples: logits (G, N), y (N,) -> (G,), (G,)."""
-    loss = F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none")
+KERAS_EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] before taking their log
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor, *,
+                        clip: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and accuracy over samples: logits (G, N), y (N,) or (G, N) -> (G,), (G,).
+
+    ``logits`` is the logit of class 1 against class 0 (for two softmax outputs, z_1 - z_0).
+    ``clip`` > 0 computes the loss as Keras does, -log(clip(p_y, clip, 1 - clip)): equal to the
+    exact cross-entropy except for a sample whose class has probability below ``clip``, whose loss
+    stops at -log(clip) and whose gradient vanishes.
+    """
+    if clip:
+        p = torch.sigmoid(torch.where(y > 0.5, logits, -logits))  # probability of the true class
+        loss = -torch.log(torch.clamp(p, clip, 1 - clip))
+    else:
+        loss = F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none")
     acc = ((logits > 0) == (y > 0.5)).to(logits.dtype)  # (G, N)
     return loss.mean(-1), acc.mean(-1)
 

@@ -13,6 +13,7 @@ eps 1e-7); SGD is plain ``theta -= lr * g``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,12 +23,13 @@ from tqdm.auto import tqdm
 from ._errors import InputError
 from .cells import Cell
 from .fused import resolve_backend, run_fused
+from .params import split_params
 from .tasks import TaskData, balanced_split, classification_loss
-from .units import check_units, forward_logits, init_theta, n_params
+from .units import check_units, forward_logits, init_theta, n_params, shapes
 
 __all__ = ["OPTIMIZERS", "TrainResult", "train_ensemble", "make_splits", "make_schedule", "ADAM"]
 
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "adam-keras", "sgd")
 ADAM = dict(betas=(0.9, 0.999), eps=1e-7)  # Keras' defaults
 
 
@@ -48,24 +50,38 @@ class TrainResult:
     config: dict = field(default_factory=dict)
 
 
+SPLITS = ("stratified", "shuffled", "ordered")
+
+
 def make_splits(datas: list[TaskData], repeats: int, *, val_frac: float, seed: int,
-                keras_split: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                keras_split: bool = False, split: str = "stratified") -> tuple[torch.Tensor, torch.Tensor]:
     """Train and validation indices of every model, (M, n_train) and (M, n_val).
 
-    Model m = k * repeats + r trains on length k. Each gets its own stratified, shuffled split;
-    with ``keras_split``, the posted artifact instead: the data ordered by label (positives
-    first) and the validation set its last ``val_frac``, as Keras' ``validation_split`` takes it.
+    Model m = k * repeats + r trains on length k. Each gets its own split:
+    "stratified" (the default) shuffles each class and splits it in proportion; "shuffled" is
+    what Keras's ``validation_split`` gives on shuffled data, the last ``val_frac`` of a random
+    permutation; "ordered" (or ``keras_split``) is the posted artifact: the data ordered by label
+    (positives first) and the validation set its last ``val_frac``, so one class only. Keras's
+    split point is ceil(N (1 - val_frac)).
     """
+    if keras_split:
+        split = "ordered"
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     train, val = [], []
     for k, d in enumerate(datas):
         y = d.y.numpy()
+        at = math.ceil(len(y) * (1.0 - val_frac))  # Keras's split point
         for r in range(repeats):
-            if keras_split:
+            rseed = seed * 1_000_003 + k * 1009 + r
+            if split == "ordered":
                 order = np.argsort(-y, kind="stable")  # all positives first, as posted
-                n_val = int(round(val_frac * len(y)))
-                tr, va = order[: len(y) - n_val], order[len(y) - n_val :]
+                tr, va = order[:at], order[at:]
+            elif split == "shuffled":
+                order = np.random.default_rng(rseed).permutation(len(y))
+                tr, va = order[:at], order[at:]
             else:
-                tr, va = balanced_split(y, val_frac, seed=seed * 1_000_003 + k * 1009 + r)
+                tr, va = balanced_split(y, val_frac, seed=rseed)
             train.append(tr)
             val.append(va)
     if len({len(t) for t in train}) != 1:
@@ -86,8 +102,8 @@ def _batch_loss(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tenso
     """Each model's mean loss and accuracy on its own batch, rows (M, B) of X (R, T) and Y (R,)."""
     if fused:  # the kernel reads each model's batch in place
         hT, _ = run_fused(cell, theta, X, rows=rows, lengths=lengths, steps=X.shape[-1])  # (M, B)
-        return classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], Y[rows])
-    return classification_loss(forward_logits(cell, theta, X[rows], lengths, hidden), Y[rows])
+        return classification_loss(cell.logit(split_params(cell, theta), hT), Y[rows], clip=cell.clip)
+    return classification_loss(forward_logits(cell, theta, X[rows], lengths, hidden), Y[rows], clip=cell.clip)
 
 
 def _batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
@@ -95,7 +111,7 @@ def _batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tenso
     """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P)."""
     if fused:  # backpropagation through time inside the kernel
         hT, g = run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[-1], grad=True)
-        loss, acc = classification_loss(theta[:, -2:-1] * hT + theta[:, -1:], Y[rows])
+        loss, acc = classification_loss(cell.logit(split_params(cell, theta), hT), Y[rows], clip=cell.clip)
         return loss, acc, g
     with torch.enable_grad():
         th = theta.detach().requires_grad_(True)
@@ -106,13 +122,17 @@ def _batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tenso
 
 def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int = 0,
                    epochs: int = 5, batch: int = 16, lr: float = 1e-3, optimizer: str = "adam",
-                   val_frac: float = 0.2, keras_split: bool = False, record_every: int = 0,
-                   theta0: torch.Tensor | None = None, hidden: int = 1, dtype: torch.dtype = torch.float32,
-                   device: str = "cpu", backend: str = "auto", progress: bool = True) -> TrainResult:
+                   val_frac: float = 0.2, keras_split: bool = False, split: str = "stratified",
+                   record_every: int = 0, theta0: torch.Tensor | None = None, hidden: int = 1,
+                   init: str = "torch", dtype: torch.dtype = torch.float32, device: str = "cpu",
+                   backend: str = "auto", progress: bool = True) -> TrainResult:
     """Train ``repeats`` models per length (one TaskData per length, all of the same size N).
 
-    Model m = k * repeats + r starts from torch.nn's initialization of ``nn.RNN/LSTM/GRU(1, hidden)``
-    and ``nn.Linear(hidden, 1)`` for seed ``seed + m`` (or from ``theta0`` (M, P)).
+    Model m = k * repeats + r starts from the ``init`` ("torch" or "keras") initialization of
+    ``nn.RNN/LSTM/GRU(1, hidden)`` and its readout for seed ``seed + m`` (or from ``theta0``
+    (M, P)). ``optimizer``: "adam" (torch.optim.Adam's update with Keras's epsilon), "adam-keras"
+    (Keras's own update, whose epsilon is added before the bias correction), or "sgd"; ``split``
+    as in ``make_splits``.
     ``record_every`` > 0 records the parameters every that many
     steps (0: at the start and at every epoch's end).
     """
@@ -138,21 +158,23 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     X, Y = X.to(device), Y.to(device)
     kidx = torch.arange(M) // repeats  # (M,)
     model_lengths = lengths[kidx]  # (M,): each model's own length
-    train_idx, val_idx = make_splits(datas, repeats, val_frac=val_frac, seed=seed, keras_split=keras_split)
+    train_idx, val_idx = make_splits(datas, repeats, val_frac=val_frac, seed=seed, keras_split=keras_split,
+                                     split=split)
     n_train = train_idx.shape[1]
     steps_per_epoch = -(-n_train // batch)
     schedule = make_schedule(M, n_train, epochs, seed=seed)
     work = 3.0 * epochs * n_train * float(model_lengths.sum())
     if backend == "fused" and hidden != 1:
         raise InputError(f"backend 'fused' runs one-unit models, not {hidden} units; valid: auto, reference")
-    fused = hidden == 1 and resolve_backend(backend, device=device, work=work) == "fused"
+    fused = hidden == 1 and resolve_backend(backend, cell=cell, device=device, work=work) == "fused"
 
     if theta0 is None:
-        theta0 = torch.stack([init_theta(cell, hidden, seed=seed + m) for m in range(M)])
+        theta0 = torch.stack([init_theta(cell, hidden, seed=seed + m, init=init) for m in range(M)])
     if theta0.shape != (M, n_params(cell, hidden)):
         raise InputError(f"theta0 has shape {tuple(theta0.shape)}; {M} {cell.name} models with {hidden} "
                          f"units need ({M}, {n_params(cell, hidden)})")
     theta = theta0.to(device=device, dtype=dtype).clone()  # (M, P)
+    keep = _trained(cell, hidden, init).to(device=device, dtype=dtype)  # (P,): 0 where a parameter stays
     m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
     b1, b2 = ADAM["betas"]
     hist = {k: np.zeros((M, epochs)) for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
@@ -167,9 +189,15 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
             for s in range(steps_per_epoch):
                 idx = order[:, s * batch : (s + 1) * batch]  # (M, B)
                 loss, acc, g = _batch_grad(cell, theta, X, Y, base + idx, model_lengths, hidden, fused)
+                g = g * keep
                 step += 1
                 if optimizer == "sgd":
                     theta = theta - lr * g
+                elif optimizer == "adam-keras":  # keras.optimizers.Adam.update_step
+                    m1 = m1 + (g - m1) * (1 - b1)
+                    m2 = m2 + (g * g - m2) * (1 - b2)
+                    alpha = lr * math.sqrt(1 - b2**step) / (1 - b1**step)
+                    theta = theta - m1 * alpha / (m2.sqrt() + ADAM["eps"])
                 else:  # torch.optim.Adam's update, elementwise over every model's parameters
                     m1 = b1 * m1 + (1 - b1) * g
                     m2 = b2 * m2 + (1 - b2) * g * g
@@ -191,10 +219,27 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                 path_steps.append(step)
     config = dict(cell=cell.name, hidden=hidden, lengths=lengths.tolist(), repeats=repeats, seed=seed,
                   epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
-                  keras_split=keras_split, backend="fused" if fused else "reference")
+                  keras_split=keras_split, split="ordered" if keras_split else split, init=init,
+                  head=cell.head, gru_reset=cell.reset if cell.name == "gru" else None,
+                  backend="fused" if fused else "reference")
     return TrainResult(theta0.to(torch.float64).cpu(), theta.to(torch.float64).cpu(), kidx.numpy(),
                        (torch.arange(M) % repeats).numpy(), **hist,
                        path=torch.stack(path, 1).numpy(), path_steps=np.array(path_steps), config=config)
+
+
+def _trained(cell: Cell, hidden: int, init: str) -> torch.Tensor:
+    """1 for every trained parameter, 0 for those that stay. Keras's SimpleRNN, LSTM and GRU with
+    reset_after=False have one bias per gate where torch.nn has two; with ``init="keras"`` the
+    second (bias_hh, 0 at the start) stays 0, so that the model trained is Keras's."""
+    keep = torch.ones(n_params(cell, hidden))
+    if init == "keras" and not (cell.name == "gru" and cell.reset == "after"):
+        k = 0
+        for _, key, shape in shapes(cell, hidden):
+            size = int(np.prod(shape))
+            if key == "bias_hh_l0":
+                keep[k : k + size] = 0
+            k += size
+    return keep
 
 
 def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,

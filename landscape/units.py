@@ -25,6 +25,7 @@ from torch import nn
 
 from ._errors import InputError
 from .cells import Cell
+from .inits import INITS, keras_theta
 
 __all__ = ["GATES", "shapes", "n_params", "init_theta", "unpack", "forward_logits", "MAX_UNITS"]
 
@@ -49,7 +50,7 @@ def shapes(cell: Cell, hidden: int = 1) -> list[tuple[str, str, tuple[int, ...]]
     gh = _gates(cell) * hidden
     return [("rnn", "weight_ih_l0", (gh, 1)), ("rnn", "weight_hh_l0", (gh, hidden)),
             ("rnn", "bias_ih_l0", (gh,)), ("rnn", "bias_hh_l0", (gh,)),
-            ("head", "weight", (1, hidden)), ("head", "bias", (1,))]
+            ("head", "weight", (cell.n_out, hidden)), ("head", "bias", (cell.n_out,))]
 
 
 def n_params(cell: Cell, hidden: int = 1) -> int:
@@ -59,12 +60,17 @@ def n_params(cell: Cell, hidden: int = 1) -> int:
 def modules(cell: Cell, hidden: int = 1) -> tuple[nn.Module, nn.Module]:
     """Fresh torch.nn modules of this size, created in this order (as torch.nn users write it)."""
     _gates(cell)
-    return getattr(nn, cell.module)(1, hidden, batch_first=True), nn.Linear(hidden, 1)
+    return getattr(nn, cell.module)(1, hidden, batch_first=True), nn.Linear(hidden, cell.n_out)
 
 
-def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0) -> torch.Tensor:
-    """torch.nn's default initialization for ``seed`` as a flat (P,) float64 vector, drawn without
-    touching the caller's random state. For H = 1 it equals ``landscape.init_params``."""
+def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0, init: str = "torch") -> torch.Tensor:
+    """The default initialization of torch.nn (``init="torch"``) or of Keras (``"keras"``,
+    ``landscape.inits``) for ``seed``, as a flat (P,) float64 vector, drawn without touching the
+    caller's random state. For H = 1 it equals ``landscape.init_params``."""
+    if init == "keras":
+        return keras_theta(cell, hidden, seed=seed)
+    if init != "torch":
+        raise InputError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         rnn, head = modules(cell, hidden)
@@ -74,7 +80,7 @@ def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0) -> torch.Tensor:
 
 def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.Tensor]:
     """(M, P) -> views shaped for the batched step: weight_ih (M, GH, 1), weight_hh (M, GH, H),
-    bias_ih and bias_hh (M, GH, 1), weight (M, 1, H), bias (M, 1)."""
+    bias_ih and bias_hh (M, GH, 1), weight (M, K, H), bias (M, K), K the readout's outputs."""
     if theta.shape[1] != n_params(cell, hidden):
         raise InputError(f"a {cell.name} model with {hidden} units has {n_params(cell, hidden)} parameters, "
                          f"not {theta.shape[1]}")
@@ -85,7 +91,7 @@ def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.
         part = theta[:, k : k + size]
         k += size
         out[key] = part.reshape(M, *shape) if len(shape) == 2 else part.reshape(M, shape[0], 1)
-    out["bias"] = out["bias"][:, :, 0]  # (M, 1)
+    out["bias"] = out["bias"][:, :, 0]  # (M, K)
     return out
 
 
@@ -136,7 +142,8 @@ def forward_logits(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: to
         h, c = h[n_end:], None if c is None else c[n_end:]
         a += n_end
     h = torch.cat(done)  # (M, H, B), models in length order
-    logits = torch.bmm(p["weight"], h)[:, 0] + p["bias"]  # (M, B)
+    z = torch.bmm(p["weight"], h) + p["bias"][..., None]  # (M, K, B)
+    logits = z[:, 0] if cell.n_out == 1 else z[:, 1] - z[:, 0]  # (M, B): class 1 against class 0
     if not ident:
         logits = logits[torch.argsort(order).to(logits.device)]
     return logits
