@@ -172,6 +172,11 @@ def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after") -> Cel
     if gru_reset not in GRU_RESETS:
         raise InputError(f"unknown GRU reset {gru_reset!r}; valid: {', '.join(GRU_RESETS)}")
     cell = CELLS[name]
+    if not cell.module and head != "logit":
+        raise InputError(f"cell {name!r} has no readout, so no head {head!r}; "
+                         "valid cells for it: rnn, lstm, gru")
+    if name != "gru" and gru_reset != "after":
+        raise InputError(f"the reset gate {gru_reset!r} is a GRU's; cell {name!r} has none (valid: gru)")
     if not cell.module:
         return cell  # Pascanu's map has no readout and no gates
     if head != cell.head:

@@ -27,19 +27,29 @@ from plotly.subplots import make_subplots
 
 from ._errors import InputError
 from ._io import atomic_write
-from .cells import get_cell
+from .cells import GRU_RESETS, HEADS, get_cell
 from .fused import BACKENDS
+from .inits import INITS
 from .interactive import write_html
 from .plot import save_figure
 from .render import OneLineParser, report_errors
 from .slice import DTYPES, parse_lengths
 from .tasks import get_task, make_data
-from .train import OPTIMIZERS, train_ensemble
+from .train import OPTIMIZERS, SPLITS, train_ensemble
 from .units import MAX_UNITS, check_units
 
 __all__ = ["run_experiment", "summarize", "plot_success", "draw_success", "main", "POSTED_LENGTHS"]
 
 POSTED_LENGTHS = [2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)]
+# The protocols --protocol names: torch.nn's models (the default), or the posted Keras models:
+# Keras's initializers, Dense(2, softmax) with sparse categorical cross-entropy, Keras's Adam, the
+# GRU of Keras before 2.3, and Keras's validation_split on shuffled data (with --keras-split, on
+# the label-ordered data, as posted).
+PROTOCOLS = {
+    "torch": dict(init="torch", head="logit", optimizer="adam", gru_reset="after", split="stratified"),
+    "keras": dict(init="keras", head="softmax2", optimizer="adam-keras", gru_reset="before",
+                  split="shuffled"),
+}
 QUICK = dict(lengths="2,5,10,20,40", samples=4000, repeats=10, epochs=5)
 COLUMNS = ["task", "cell", "units", "length", "repeat", "seed", "val_acc", "val_loss", "train_acc",
            "train_loss",
@@ -48,18 +58,21 @@ COLUMNS = ["task", "cell", "units", "length", "repeat", "seed", "val_acc", "val_
 
 def run_experiment(*, cells: list[str], tasks: list[str], lengths: list[int], samples: int, repeats: int,
                    epochs: int, batch: int, lr: float, optimizer: str, val_frac: float, noise: float,
-                   success: float, seed: int, keras_split: bool, units: int = 1,
+                   success: float, seed: int, keras_split: bool, units: int = 1, init: str = "torch",
+                   head: str = "logit", gru_reset: str = "after", split: str = "stratified",
                    dtype: torch.dtype = torch.float32, device: str = "cpu", backend: str = "auto",
                    progress: bool = True) -> list[dict]:
-    """Train every (task, cell, length, repeat) model; one dict per model."""
+    """Train every (task, cell, length, repeat) model; one dict per model. ``init``, ``head``,
+    ``gru_reset`` (gru only), ``split`` and ``optimizer`` choose the protocol (PROTOCOLS)."""
     rows = []
     for task in tasks:
         datas = [make_data(task, n, n=samples, noise=noise, seed=seed + n) for n in lengths]
         for name in cells:
-            res = train_ensemble(get_cell(name), datas, repeats=repeats, seed=seed, epochs=epochs,
+            cell = get_cell(name, head=head, gru_reset=gru_reset if name == "gru" else "after")
+            res = train_ensemble(cell, datas, repeats=repeats, seed=seed, epochs=epochs,
                                  batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
-                                 keras_split=keras_split, hidden=units, dtype=dtype, device=device,
-                                 backend=backend, progress=progress)
+                                 keras_split=keras_split, split=split, hidden=units, init=init, dtype=dtype,
+                                 device=device, backend=backend, progress=progress)
             for m in range(len(res.repeat)):
                 acc = float(res.val_acc[m, -1])
                 rows.append(dict(task=task, cell=name, units=units, length=lengths[res.length_index[m]],
@@ -149,7 +162,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    ap.add_argument("--protocol", choices=PROTOCOLS, default="torch",
+                    help="torch: torch.nn models, one logit, torch's Adam, stratified split; keras: the "
+                         "posted Keras models (Keras's init, Dense(2, softmax), Keras's Adam, reset-before "
+                         "GRU, validation_split on shuffled data); the options below override single parts")
+    ap.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
+    ap.add_argument("--init", choices=INITS, default=None, help="torch.nn's or Keras's initialization")
+    ap.add_argument("--head", choices=HEADS, default=None,
+                    help="logit (binary cross-entropy) or softmax2 (Keras's Dense(2, softmax))")
+    ap.add_argument("--gru-reset", choices=GRU_RESETS, default=None,
+                    help="gru: reset gate after the recurrent product (torch.nn) or before it (Keras < 2.3)")
+    ap.add_argument("--split", choices=SPLITS, default=None,
+                    help="stratified, shuffled (Keras on shuffled data) or ordered (the posted artifact)")
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--success", type=float, default=0.9, help="validation accuracy that counts as success")
     ap.add_argument("--units", type=int, default=1, help=f"hidden units per model (1 to {MAX_UNITS})")
@@ -164,11 +188,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help=f"a one-minute preset: {', '.join(f'--{k} {v}' for k, v in QUICK.items())}")
     ap.add_argument("--out", default="figures")
-    ap.add_argument("--name", default=None, help="output stem (default latching, or latching_keras)")
+    ap.add_argument("--name", default=None,
+                    help="output stem (default latching, latching_keras with --keras-split; "
+                         "keras_protocol, keras_protocol_split)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
         for k, v in QUICK.items():
+            setattr(args, k, v)
+    for k, v in PROTOCOLS[args.protocol].items():  # the preset fills what was not given
+        if getattr(args, k) is None:
             setattr(args, k, v)
     def body() -> None:
         cells = args.cells.split(",")
@@ -190,17 +219,22 @@ def main(argv: list[str] | None = None) -> int:
                               repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=args.lr,
                               optimizer=args.optimizer, val_frac=args.val, noise=args.noise,
                               success=args.success, seed=args.seed, keras_split=args.keras_split,
-                              units=args.units, dtype=DTYPES[args.dtype], device=args.device,
+                              units=args.units, init=args.init, head=args.head, gru_reset=args.gru_reset,
+                              split=args.split, dtype=DTYPES[args.dtype], device=args.device,
                               backend=args.backend, progress=not args.quiet)
         elapsed = time.perf_counter() - t0
         summary = summarize(rows)
-        split = "Keras' split (last 20% of ordered data)" if args.keras_split else "stratified shuffled split"
+        split = {"ordered": "Keras' split (last 20% of ordered data)",
+                 "shuffled": "last 20% of shuffled data",
+                 "stratified": "stratified shuffled split"}["ordered" if args.keras_split else args.split]
         size = "one-unit models" if args.units == 1 else f"{args.units}-unit models"
-        title = (f"{size}, N = {args.samples}, {args.repeats} repeats, {args.epochs} epochs, "
-                 f"{args.optimizer} lr {args.lr:g}, {split}")
+        title = (f"{args.protocol} protocol, {size}, N = {args.samples}, {args.repeats} repeats, "
+                 f"{args.epochs} epochs, {args.optimizer} lr {args.lr:g}, {split}")
         print(f"frequency of success (val. acc. >= {args.success}), trained in {elapsed:.1f} s:")
         print(table(summary))
-        stem = os.path.join(args.out, args.name or ("latching_keras" if args.keras_split else "latching"))
+        default = ("keras_protocol" if args.protocol == "keras" else "latching") + (
+            ("_split" if args.protocol == "keras" else "_keras") if args.keras_split else "")
+        stem = os.path.join(args.out, args.name or default)
         fig, page = plot_success(summary, title=title), success_page(summary, title=title)
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS)

@@ -15,10 +15,11 @@ from dataclasses import replace
 import torch
 
 from ._errors import InputError
-from .cells import CELLS, get_cell
+from .cells import CELLS, GRU_RESETS, HEADS, get_cell
 from .cliffs import cliff_metrics, cliff_table
 from .evaluate import DEFAULT_MEM
 from .fused import BACKENDS
+from .inits import INITS
 from .params import center_params, save_checkpoint
 from .planes import DEFAULT_AXES, MAX_COORD, NORMS, axis_plane, grid_coords, pca_plane, random_plane
 from .plot import SCALES
@@ -132,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--center", default="init", metavar="init|trained|FILE.pt",
                     help="the model at the plane's centre: torch.nn's init for --seed, that model trained "
                          "at each length (saved as <name>_L<n>.pt), or a checkpoint")
+    ap.add_argument("--init", choices=INITS, default="torch",
+                    help="the initialization of --center init (and of --center trained's start): torch.nn's "
+                         "defaults, or Keras's (orthogonal recurrent weights, forget bias 1, glorot inputs)")
+    ap.add_argument("--head", choices=HEADS, default="logit",
+                    help="the readout: one logit with binary cross-entropy, or Keras's Dense(2, softmax) "
+                         "with sparse categorical cross-entropy (axes w_out_0, w_out_1, b_out_0, b_out_1)")
+    ap.add_argument("--gru-reset", choices=GRU_RESETS, default="after",
+                    help="gru: the reset gate after the recurrent product (torch.nn, Keras >= 2.3) or before "
+                         "it (Keras before 2.3, reset_after=False)")
     ap.add_argument("--epochs", type=int, default=5, help="epochs of --center trained")
     ap.add_argument("--batch", type=int, default=16, help="batch size of --center trained")
     ap.add_argument("--grad", action="store_true",
@@ -179,7 +189,7 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> list[str]:
     """Validate every option, compute the surface, then write the three files; returns the paths."""
-    cell = get_cell(args.cell)
+    cell = get_cell(args.cell, head=args.head, gru_reset=args.gru_reset)
     task_name = args.task or DEFAULT_TASK[cell.name]
     task = get_task(task_name)
     if task.takes_input != cell.takes_input:
@@ -222,10 +232,11 @@ def run(args: argparse.Namespace) -> list[str]:
             raise InputError(f"--center trained trains a classifier; cell {cell.name!r} has no input")
         trained = train_ensemble(cell, datas, seed=args.seed, epochs=args.epochs, batch=args.batch,
                                  lr=args.lr or TRAIN_LR, record_every=1, dtype=DTYPES[args.dtype],
-                                 device=args.device, backend=args.backend, progress=not args.quiet)
+                                 device=args.device, backend=args.backend, init=args.init,
+                                 progress=not args.quiet)
         centers = list(trained.theta)
     else:
-        centers = [center_params(cell, args.center, seed=args.seed)] * len(lengths)
+        centers = [center_params(cell, args.center, seed=args.seed, init=args.init)] * len(lengths)
     if args.plane == "axis":
         planes = [axis_plane(cell, c, x=args.x, y=args.y, xrange=xrange, yrange=yrange, res=res)
                   for c in centers]
@@ -251,7 +262,9 @@ def run(args: argparse.Namespace) -> list[str]:
                   yrange=[float(plane.y[0]), float(plane.y[-1])], res=[len(plane.x), len(plane.y)],
                   norm=args.norm if args.plane == "random" else None, center=args.center,
                   samples=None if arrays is not None else args.samples, noise=args.noise,
-                  seed=args.seed, dtype=args.dtype, device=args.device, mem=mem, grad=args.grad,
+                  seed=args.seed, init=args.init, head=cell.head,
+                  gru_reset=cell.reset if cell.name == "gru" else None, dtype=args.dtype, device=args.device,
+                  mem=mem, grad=args.grad,
                   threshold=args.threshold, start=start, lr=(args.lr or PATH_LR) if start else None,
                   steps=args.steps if start else None, clip=args.clip if start else None,
                   train=dict(epochs=args.epochs, batch=args.batch, lr=args.lr or TRAIN_LR, optimizer="adam",
@@ -268,7 +281,10 @@ def run(args: argparse.Namespace) -> list[str]:
     surface.extra.update(cliff_metrics(surface, threshold=args.threshold))
     print(cliff_table(surface, surface.extra, threshold=args.threshold))
 
-    name = args.name or (f"{cell.name}_{task_name}_{plane.xlabel}-{plane.ylabel}_"
+    variant = "".join(f"_{v}" for v, on in (("keras-init", args.init == "keras"),
+                                            ("softmax2", cell.head == "softmax2"),
+                                            ("reset-before", cell.reset == "before")) if on)
+    name = args.name or (f"{cell.name}{variant}_{task_name}_{plane.xlabel}-{plane.ylabel}_"
                          f"L{'-'.join(map(str, lengths))}")
     stem = os.path.join(args.out, name)
     # every figure is drawn before any file lands, so a failed drawing leaves nothing behind

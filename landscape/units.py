@@ -108,10 +108,15 @@ def _segment(cell: Cell, p: dict, xs: list[torch.Tensor], h: torch.Tensor, c: to
     w, b = p["weight_hh_l0"], p["bias_hh_l0"]  # (M, GH, H), (M, GH, 1)
     H = w.shape[2]
     s = (h,) if c is None else (h, c)
+    gate = lambda k, t: t[:, k * H : (k + 1) * H]  # noqa: E731 - gate k's rows of a (M, GH, .) block
     for ix in xs:
         hh = _hh(w, s[0], b)  # (M, GH, B): every gate's hidden term in one product
-        s = cell.update(lambda k, ix=ix: ix[:, k * H : (k + 1) * H],  # gate k's rows of each block
-                        lambda k, hh=hh: hh[:, k * H : (k + 1) * H], s)
+
+        def hidden(k: int, v: torch.Tensor | None = None, hh=hh) -> torch.Tensor:
+            """Gate k's hidden term: of the state (from the fused product), or of another vector v."""
+            return gate(k, hh) if v is None else _hh(gate(k, w), v, gate(k, b))
+
+        s = cell.update(lambda k, ix=ix: gate(k, ix), hidden, s)
     return s[0], (s[1] if c is not None else None)
 
 
