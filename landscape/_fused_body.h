@@ -218,6 +218,47 @@ static void FN(gru_back)(FN(block_t) *b, const REAL *xb, const REAL *S, REAL *gh
     }
 }
 
+/* ---- gru, reset gate before the product (Keras < 2.3): n = tanh(w_in x + b_in + w_hn (r h) + b_hn) */
+
+static void FN(gru_before)(FN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
+    REAL *wi[3], *wh[3], *bi[3], *bh[3];
+    for (int k = 0; k < 3; k++) wi[k] = b->pr[k], wh[k] = b->pr[3 + k], bi[k] = b->pr[6 + k],
+                                bh[k] = b->pr[9 + k];
+    FOR_LANES h[l] = x0;
+    /* stored per step t (4 rows of LB): h_t, then step t's r, z, n */
+    for (long t = 0; t < b->steps; t++) {
+        const REAL *xt = xb + t * LB;
+        REAL *st = S ? S + t * 4 * LB : 0;
+        FOR_LANES {
+            REAL r = FN(sig)(PRE(0)), z = FN(sig)(PRE(1));
+            REAL n = TANH(wi[2][l] * xt[l] + bi[2][l] + (wh[2][l] * (r * h[l]) + bh[2][l]));
+            if (S) st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = z, st[3 * LB + l] = n;
+            h[l] = t < b->len[l] ? (1 - z) * n + z * h[l] : h[l];
+        }
+    }
+}
+
+static void FN(gru_before_back)(FN(block_t) *b, const REAL *xb, const REAL *S, REAL *gh, REAL ga[][LB]) {
+    const REAL *wh[3];
+    for (int k = 0; k < 3; k++) wh[k] = b->pr[3 + k];
+    for (long t = b->steps - 1; t >= 0; t--) {
+        const REAL *xt = xb + t * LB, *st = S + t * 4 * LB;
+        FOR_LANES {
+            REAL on = t < b->len[l] ? 1 : 0;
+            REAL hp = st[l], r = st[LB + l], z = st[2 * LB + l], n = st[3 * LB + l];
+            REAL dh = on * gh[l];
+            REAL pn = dh * (1 - z) * (1 - n * n);  /* d loss / d (pre-activation of n) */
+            REAL drh = pn * wh[2][l];  /* d loss / d (r h) */
+            REAL pr_ = drh * hp * r * (1 - r), pz = dh * (hp - n) * z * (1 - z);
+            ga[0][l] += pr_ * xt[l], ga[3][l] += pr_ * hp, ga[6][l] += pr_, ga[9][l] += pr_;
+            ga[1][l] += pz * xt[l], ga[4][l] += pz * hp, ga[7][l] += pz, ga[10][l] += pz;
+            ga[2][l] += pn * xt[l], ga[5][l] += pn * r * hp, ga[8][l] += pn, ga[11][l] += pn;
+            REAL back = dh * z + pr_ * wh[0][l] + pz * wh[1][l] + drh * r;
+            gh[l] = on ? back : gh[l];
+        }
+    }
+}
+
 #undef PRE
 
 /* ---- pascanu: v' = w sigmoid(v) + b, no input ---------------------------------------------- */
@@ -256,7 +297,7 @@ static void FN(pascanu_back)(FN(block_t) *b, const REAL *S, REAL *gh, REAL ga[][
 /* ---- the entry point ---------------------------------------------------------------------- */
 
 /* Run models g0 .. g1-1 (rows of theta, (G, P)) on their N samples each.
- *   cell: 0 rnn, 1 lstm, 2 gru, 3 pascanu; objective: 0 classification, 1 pascanu, 2 Keras's
+ *   cell: 0 rnn, 1 lstm, 2 gru, 3 pascanu, 4 gru with the reset gate before the product; objective: 0 classification, 1 pascanu, 2 Keras's
  *   clipped classification loss.
  *   x[g * xs_g + n * xs_n + t] (xs_g = 0: shared by all models), or NULL for no input;
  *   y[g * ys_g + n] labels, or NULL; rows (G, N), or NULL: lane (g, n) reads row rows[g * N + n] of
@@ -270,7 +311,7 @@ int FN(ls_run)(int cell, int objective, long N, long T, long P, const REAL *thet
                const REAL *x, long xs_g, long xs_n, const long *rows, const REAL *y, long ys_g,
                const long *len,
                REAL x0, long g0, long g1, REAL *hT, REAL *grad) {
-    static const int stored[] = {1, 7, 5, 1};  /* values of LB lanes stored per step, for gradients */
+    static const int stored[] = {1, 7, 5, 1, 4};  /* values of LB lanes stored per step, for gradients */
     long total = (g1 - g0) * N;
     if (total <= 0) return 0;
     REAL *xb = x ? malloc(sizeof(REAL) * LB * (size_t)T) : 0;
@@ -288,6 +329,7 @@ int FN(ls_run)(int cell, int objective, long N, long T, long P, const REAL *thet
             case 0: FN(rnn)(b, xb, x0, h, S); break;
             case 1: FN(lstm)(b, xb, x0, h, S); break;
             case 2: FN(gru)(b, xb, x0, h, S); break;
+            case 4: FN(gru_before)(b, xb, x0, h, S); break;
             default: FN(pascanu)(b, x0, h, S); break;
         }
         if (grad) {
@@ -297,6 +339,7 @@ int FN(ls_run)(int cell, int objective, long N, long T, long P, const REAL *thet
                 case 0: FN(rnn_back)(b, xb, S, gh, ga); break;
                 case 1: FN(lstm_back)(b, xb, S, gh, ga); break;
                 case 2: FN(gru_back)(b, xb, S, gh, ga); break;
+                case 4: FN(gru_before_back)(b, xb, S, gh, ga); break;
                 default: FN(pascanu_back)(b, S, gh, ga); break;
             }
         }

@@ -38,7 +38,7 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
     loss depends only on that row. ``backend="fused"`` (or "auto") runs the fused kernel instead,
     which autograd does not see; ``loss_and_grad`` gives its gradients.
     """
-    if resolve_backend(backend, cell=cell, device=theta.device, work=_work(data, theta)) == "fused":
+    if resolve_backend(backend, device=theta.device, work=_work(data, theta)) == "fused":
         return fused_losses(cell, data, theta)
     p = split_params(cell, theta)  # name -> (G, 1)
     h = run(cell, p, data.x, data.length)  # (G, N), or (G, 1) without input
@@ -60,7 +60,7 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
     gradient. Fused path: backpropagation through time inside the kernel, block by block, without
     keeping every step of the grid alive (``landscape.fused``).
     """
-    if resolve_backend(backend, cell=cell, device=theta.device, work=3 * _work(data, theta)) == "fused":
+    if resolve_backend(backend, device=theta.device, work=3 * _work(data, theta)) == "fused":
         return fused_losses(cell, data, theta, grad=True)
     with torch.enable_grad():
         theta = theta.detach().requires_grad_(True)
@@ -110,7 +110,7 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
     d = data.to(dtype, device)
     n = 1 if d.x is None else d.x.shape[0]
     work = total * n * data.length * (3 if grad else 1)  # cell-steps, a backward pass counted twice
-    backend = resolve_backend(backend, cell=cell, device=device, work=work)
+    backend = resolve_backend(backend, device=device, work=work)
     g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0, fused=backend == "fused")
     loss = np.empty(total, dtype=np.dtype(str(dtype).removeprefix("torch.")))
     acc = np.empty_like(loss) if d.y is not None else None

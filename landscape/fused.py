@@ -128,27 +128,22 @@ def unavailable_reason() -> str:
     return _state.get("why", "")
 
 
-def resolve_backend(backend: str, *, cell: Cell | None = None, device: str | torch.device = "cpu",
-                    work: float = float("inf")) -> str:
+def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: float = float("inf")) -> str:
     """'auto' -> 'fused' where the kernel runs and the work (cell-steps) repays building it, else
     'reference'; 'fused' where it cannot run raises InputError naming the reason."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     on_cpu = torch.device(device).type == "cpu"
-    supported = cell is None or cell.reset == "after"  # the kernel has torch.nn's GRU only
     if backend == "reference":
         return backend
     if backend == "fused":
-        if not supported:
-            raise InputError("backend 'fused' has no GRU with the reset gate before the product "
-                             "(--gru-reset before); valid here: auto, reference")
         if not on_cpu:
             raise InputError(f"backend 'fused' runs on the CPU, not on {device}; valid here: auto, reference")
         if not available():
             raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason()}); "
                              "valid here: auto, reference")
         return backend
-    if on_cpu and supported and work >= COMPILE_WORTH and available():
+    if on_cpu and work >= COMPILE_WORTH and available():
         return "fused"
     return "reference"
 
@@ -187,7 +182,7 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     dtype = theta.dtype
     if dtype not in (torch.float32, torch.float64) or theta.device.type != "cpu":
         raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
-    resolve_backend("fused", cell=cell)
+    resolve_backend("fused")
     theta = _one_logit(cell, theta.detach()).contiguous()
     G, P = theta.shape
     if rows is not None:
@@ -222,7 +217,8 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     obj = 1 if objective == "pascanu" else 2 if cell.clip else 0
 
     def part(g0: int, g1: int) -> int:
-        return fn(_CELL_CODE[cell.name], obj, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(rows),
+        code = 4 if cell.reset == "before" else _CELL_CODE[cell.name]
+        return fn(code, obj, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(rows),
                   _ptr(y), ys_g, _ptr(lengths), x0, g0, g1, _ptr(hT), _ptr(g_out))
 
     n_threads = max(1, min(torch.get_num_threads(), G))

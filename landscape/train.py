@@ -166,7 +166,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     work = 3.0 * epochs * n_train * float(model_lengths.sum())
     if backend == "fused" and hidden != 1:
         raise InputError(f"backend 'fused' runs one-unit models, not {hidden} units; valid: auto, reference")
-    fused = hidden == 1 and resolve_backend(backend, cell=cell, device=device, work=work) == "fused"
+    fused = hidden == 1 and resolve_backend(backend, device=device, work=work) == "fused"
 
     if theta0 is None:
         theta0 = torch.stack([init_theta(cell, hidden, seed=seed + m, init=init) for m in range(M)])

@@ -26,7 +26,8 @@ def random_theta(cell, G, dtype, scale=1.5):
     return (base + scale * torch.randn(G, len(base), generator=GEN, dtype=torch.float64)).to(dtype)
 
 
-def task_data(name, length, n):
+def task_data(cell, length, n):
+    name = cell if isinstance(cell, str) else cell.name
     return ls.make_data("pascanu" if name == "pascanu" else "latching", length, n=n, seed=length)
 
 
@@ -60,12 +61,21 @@ def _rel_err(a, truth):
     return ((a.double() - truth).abs() / (truth.abs() + 1e-3)).max().item()
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "pascanu"])
+def variant(name):
+    """'gru-before' is the GRU of Keras before 2.3; 'lstm2' an LSTM with Keras's two-logit readout."""
+    return {"gru-before": ls.get_cell("gru", gru_reset="before"),
+            "lstm2": ls.get_cell("lstm", head="softmax2")}.get(name) or ls.get_cell(name)
+
+
+CELLS = ["rnn", "lstm", "gru", "pascanu", "gru-before", "lstm2"]
+
+
+@pytest.mark.parametrize("name", CELLS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_equals_reference_path(name, dtype):
-    cell = ls.get_cell(name)
+    cell = variant(name)
     for length, n, G in ((1, 5, 3), (19, 33, 21), (50, 200, 4)):
-        d = task_data(name, length, n).to(dtype, "cpu")
+        d = task_data(cell, length, n).to(dtype, "cpu")
         theta = random_theta(cell, G, dtype)
         lr, ar, gr = loss_and_grad(cell, d, theta, backend="reference")
         lf, af, gf = loss_and_grad(cell, d, theta, backend="fused")
@@ -83,10 +93,10 @@ def test_fused_equals_reference_path(name, dtype):
         assert torch.equal(lo, lf)  # the loss does not depend on whether gradients are asked
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "pascanu"])
+@pytest.mark.parametrize("name", CELLS)
 def test_gradient_matches_finite_differences(name):
-    cell = ls.get_cell(name)
-    d = task_data(name, 12, 9).to(torch.float64, "cpu")
+    cell = variant(name)
+    d = task_data(cell, 12, 9).to(torch.float64, "cpu")
     theta = random_theta(cell, 2, torch.float64, scale=0.7)
     _, _, g = loss_and_grad(cell, d, theta, backend="fused")
     eps = 1e-6

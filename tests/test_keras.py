@@ -73,8 +73,6 @@ def to_keras(name, theta, reset="after"):
 @pytest.mark.parametrize("backend", ["reference", "fused"])
 def test_forward_loss_equals_keras(name, reset, backend):
     cell = ls.get_cell(name, head="softmax2", gru_reset=reset)
-    if backend == "fused" and reset == "before":
-        pytest.skip("the fused kernel has torch.nn's GRU only")
     data = ls.make_data("latching", 9, n=64, seed=3)
     gen = torch.Generator().manual_seed(11)
     noise = 0.8 * torch.randn(4, len(cell.param_names), generator=gen, dtype=torch.float64)
@@ -140,19 +138,22 @@ def test_keras_initializers_statistics():
     assert set(col("gru", "b_ih_z")) == {0.0} and set(col("rnn", "b_out_0")) == {0.0}
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm"])
-def test_keras_protocol_training_equals_keras(name):
-    """train_ensemble with the Keras protocol against Keras's own Adam, step by step, same batches."""
-    cell = ls.get_cell(name, head="softmax2")
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_keras_protocol_training_equals_keras(name, backend):
+    """train_ensemble with the Keras protocol against Keras's own Adam, step by step, same batches
+    (the GRU of the posted Keras version: reset gate before the product, one bias)."""
+    reset = "before" if name == "gru" else "after"
+    cell = ls.get_cell(name, head="softmax2", gru_reset=reset)
     datas = [ls.make_data("latching", 5, n=40, seed=2)]
     epochs, batch = 2, 16  # 32 training samples: 2 batches per epoch, the last one short
     res = train_ensemble(cell, datas, repeats=1, seed=4, epochs=epochs, batch=batch, lr=1e-2,
                          optimizer="adam-keras", init="keras", split="shuffled", dtype=torch.float64,
-                         backend="reference", progress=False)
+                         backend=backend, progress=False)
     tr, _ = make_splits(datas, 1, val_frac=0.2, seed=4, split="shuffled")
     schedule = make_schedule(1, tr.shape[1], epochs, seed=4)
-    model = keras_model(name, 5)
-    model.set_weights(to_keras(name, res.theta0[0].tolist()))
+    model = keras_model(name, 5, reset)
+    model.set_weights(to_keras(name, res.theta0[0].tolist(), reset))
     opt = keras.optimizers.Adam(learning_rate=1e-2)
     x, y = datas[0].x.numpy()[:, :, None], datas[0].y.numpy().astype(np.int64)
     for e in range(epochs):
@@ -164,9 +165,9 @@ def test_keras_protocol_training_equals_keras(name):
             with torch.enable_grad():
                 keras_loss(torch.from_numpy(y[b]), model(torch.from_numpy(x[b]))).backward()
             opt.apply_gradients([(v.value.grad, v) for v in model.trainable_weights])
-    want = to_keras(name, res.theta[0].tolist())
+    want = to_keras(name, res.theta[0].tolist(), reset)
     # Adam normalizes each step, so a gradient near 0 (a bias) carries Keras's own ~1e-8 rounding
     # into ~1e-6 of its parameter; 4 steps of lr 1e-2 move the parameters by ~4e-2
     for got_w, want_w in zip(model.get_weights(), want, strict=True):
         np.testing.assert_allclose(got_w, want_w, rtol=1e-6, atol=1e-5)
-    assert not np.allclose(to_keras(name, res.theta0[0].tolist())[1], want[1])
+    assert not np.allclose(to_keras(name, res.theta0[0].tolist(), reset)[1], want[1])
