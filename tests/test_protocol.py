@@ -25,8 +25,8 @@ def one_line_error(capsys, call, *needles):
 
 def test_slice_keras_init_softmax_head(tmp_path):
     assert slice_main(["--cell", "lstm", "--len", "6", "--init", "keras", "--head", "softmax2",
-                       "--x", "w_out_0", "--y", "b_out_1", "--res", "5", "--samples", "40", "--seed", "3", "--quiet",
-                       "--format", "png", "--out", str(tmp_path), "--name", "k"]) == 0
+                       "--x", "w_out_0", "--y", "b_out_1", "--res", "5", "--samples", "40", "--seed", "3",
+                       "--quiet", "--format", "png", "--out", str(tmp_path), "--name", "k"]) == 0
     surf = ls.load_surface(str(tmp_path / "k.npz"))
     assert surf.config["init"] == "keras" and surf.config["head"] == "softmax2"
     assert (surf.xlabel, surf.ylabel) == ("w_out_0", "b_out_1")
