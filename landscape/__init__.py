@@ -16,6 +16,7 @@ from .cliffs import cliff_metrics, cliff_table
 from .evaluate import evaluate, loss_and_grad, losses
 from .interactive import interactive_figure, write_html
 from .params import init_params, load_checkpoint, save_checkpoint, to_modules
+from .pipeline import SliceConfig, slice_surface
 from .planes import Plane, axis_plane, random_plane
 from .plot import plot_cliffs, plot_surface, save_figure
 from .surface import Surface, compute_surface, load_surface
@@ -28,5 +29,5 @@ __all__ = [
     "load_checkpoint", "save_checkpoint", "to_modules", "Plane", "axis_plane", "random_plane",
     "Surface", "compute_surface", "load_surface", "plot_surface", "save_figure",
     "interactive_figure", "write_html", "loss_and_grad", "cliff_metrics", "cliff_table",
-    "plot_cliffs", "descend", "clip_gradient", "paths_for_lengths",
+    "plot_cliffs", "descend", "clip_gradient", "paths_for_lengths", "SliceConfig", "slice_surface",
 ]

@@ -127,6 +127,10 @@ class Cell:
     update: Callable | None = None  # the equations in gate terms (torch.nn cells), for any hidden size
     head: str = "logit"  # the readout: a key of HEADS, or "" for a cell without one
     reset: str = "after"  # gru only: where the reset gate acts (GRU_RESETS)
+    gates: int = 1  # gate blocks of torch.nn's weight_ih_l0 (0: no torch.nn module)
+    default_task: str = "latching"  # the task a slice uses unless told
+    default_plane: tuple = ()  # (x name, y name, x range, y range, (nx, ny)) of the default axis plane
+    center: tuple | None = None  # the "initial" parameters of a cell without torch.nn's init
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -149,16 +153,26 @@ class Cell:
         return p["w_out"] * h + p["b_out"]
 
 
+def _torch_cell(name: str, module: str, gates: str, update: Callable, n_state: int, work: int,
+                plane: tuple) -> Cell:
+    return Cell(name, _one_unit(update, gates), (("rnn", _gated(gates)), ("head", _HEAD)), n_state, True, 0.0,
+                work, module, update, gates=max(len(gates), 1), default_task="latching", default_plane=plane)
+
+
+# Every per-cell fact lives here: adding a cell is one entry. Default planes: the recurrent
+# weight against the bias of the gate that decides what is kept, centred on torch.nn's init.
 CELLS: dict[str, Cell] = {
-    "rnn": Cell("rnn", _one_unit(rnn_update, ""), (("rnn", _gated("")), ("head", _HEAD)), 1, True, 0.0, 6,
-                "RNN", rnn_update),
-    "lstm": Cell("lstm", _one_unit(lstm_update, "ifgo"), (("rnn", _gated("ifgo")), ("head", _HEAD)), 2, True,
-                 0.0, 16, "LSTM", lstm_update),
-    "gru": Cell("gru", _one_unit(gru_update, "rzn"), (("rnn", _gated("rzn")), ("head", _HEAD)), 1, True, 0.0,
-                14, "GRU", gru_update),
-    # Pascanu's map has no torch.nn module; its "checkpoint" holds two 1-element tensors.
+    "rnn": _torch_cell("rnn", "RNN", "", rnn_update, 1, 6,
+                       ("w_hh", "b_hh", (-4.0, 4.0), (-4.0, 4.0), (51, 51))),
+    "lstm": _torch_cell("lstm", "LSTM", "ifgo", lstm_update, 2, 16,
+                        ("w_hh_g", "b_hh_f", (-4.0, 4.0), (-4.0, 4.0), (51, 51))),
+    "gru": _torch_cell("gru", "GRU", "rzn", gru_update, 1, 14,
+                       ("w_hh_n", "b_hh_z", (-4.0, 4.0), (-4.0, 4.0), (51, 51))),
+    # Pascanu's map has no torch.nn module and no readout; its "checkpoint" holds two 1-element
+    # tensors, and its "initial" centre is the middle of Fig. 6, around the wall at w = 5.
     "pascanu": Cell("pascanu", _pascanu, (("rnn", (("w", ("w",)), ("b", ("b",)))),), 1, False, 0.5, 4, "",
-                    head=""),
+                    head="", gates=0, default_task="pascanu",
+                    default_plane=("w", "b", (4.5, 5.5), (-3.0, -2.0), (101, 1001)), center=(5.0, -2.5)),
 }
 
 

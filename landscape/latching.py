@@ -25,6 +25,7 @@ import torch
 from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
+from ._cli import DTYPES, OneLineParser, parse_lengths, report_errors
 from ._errors import InputError
 from ._io import atomic_write
 from .cells import GRU_RESETS, HEADS, get_cell
@@ -32,8 +33,6 @@ from .fused import BACKENDS
 from .inits import INITS
 from .interactive import write_html
 from .plot import save_figure
-from .render import OneLineParser, report_errors
-from .slice import DTYPES, parse_lengths
 from .tasks import get_task, make_data
 from .train import OPTIMIZERS, SPLITS, train_ensemble
 from .units import MAX_UNITS, check_units

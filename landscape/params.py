@@ -23,10 +23,8 @@ from .units import init_theta
 
 __all__ = ["init_params", "split_params", "to_state_dicts", "from_state_dicts",
            "load_checkpoint", "save_checkpoint", "to_modules", "center_params", "CENTERS",
-           "PASCANU_CENTER"]
+]
 
-# Pascanu's map has no torch.nn initialization: its "initial" centre is the middle of Fig. 6.
-PASCANU_CENTER = {"w": 5.0, "b": -2.5}
 
 
 def to_modules(cell: Cell | str, theta: torch.Tensor | None = None) -> tuple[nn.Module, nn.Module]:
@@ -52,7 +50,7 @@ def init_params(cell: Cell | str, *, seed: int = 0, init: str = "torch") -> torc
     """
     cell = get_cell(cell) if isinstance(cell, str) else cell
     if not cell.module:
-        return torch.tensor([PASCANU_CENTER[n] for n in cell.param_names], dtype=torch.float64)
+        return torch.tensor(cell.center, dtype=torch.float64)  # no torch.nn init: the cell's own centre
     return init_theta(cell, 1, seed=seed, init=init)  # the one-unit case of the ensembles' initialization
 
 

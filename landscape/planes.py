@@ -22,19 +22,11 @@ import torch
 from ._errors import InputError
 from .cells import Cell
 
-__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS", "DEFAULT_AXES"]
+__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS"]
 
 NORMS = ("filter", "model", "none")
 MAX_COORD = 1e300  # keeps sums of two coordinates (cell edges, midpoints) from overflowing
 
-# Per cell: (x name, y name, x range, y range, resolution (nx, ny)) of the default axis plane.
-# The recurrent weight against the bias of the gate that decides what is kept.
-DEFAULT_AXES = {
-    "rnn": ("w_hh", "b_hh", (-4.0, 4.0), (-4.0, 4.0), (51, 51)),
-    "lstm": ("w_hh_g", "b_hh_f", (-4.0, 4.0), (-4.0, 4.0), (51, 51)),
-    "gru": ("w_hh_n", "b_hh_z", (-4.0, 4.0), (-4.0, 4.0), (51, 51)),
-    "pascanu": ("w", "b", (4.5, 5.5), (-3.0, -2.0), (101, 1001)),
-}
 
 
 @dataclass(frozen=True)
@@ -87,7 +79,7 @@ def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str
                xrange: tuple[float, float] | None = None, yrange: tuple[float, float] | None = None,
                res: tuple[int, int] | None = None) -> Plane:
     """The plane of two named parameters over absolute ranges; the others stay at ``center``."""
-    dx, dy, dxr, dyr, dres = DEFAULT_AXES[cell.name]
+    dx, dy, dxr, dyr, dres = cell.default_plane
     x, y = x or dx, y or dy
     names = cell.param_names
     for name in (x, y):

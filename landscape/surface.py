@@ -37,6 +37,7 @@ class Surface:
     config: dict = field(default_factory=dict)
     accuracy: np.ndarray | None = None  # like loss, where the task defines it
     extra: dict = field(default_factory=dict)  # further arrays shaped like loss (or per length)
+    notes: list = field(default_factory=list)  # lines the computation has to tell (not saved)
 
     def __post_init__(self) -> None:
         shape = (len(self.lengths), len(self.y), len(self.x))

@@ -24,19 +24,19 @@ import torch
 from torch import nn
 
 from ._errors import InputError
-from .cells import Cell
+from .cells import CELLS, Cell
 from .inits import INITS, keras_theta
 
-__all__ = ["GATES", "shapes", "n_params", "init_theta", "unpack", "forward_logits", "MAX_UNITS"]
+__all__ = ["shapes", "n_params", "init_theta", "unpack", "forward_logits", "MAX_UNITS"]
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks of weight_ih_l0, torch.nn's order
 MAX_UNITS = 64
 
 
 def _gates(cell: Cell) -> int:
-    if cell.name not in GATES:
-        raise InputError(f"cell {cell.name!r} cannot be trained; valid cells: {', '.join(GATES)}")
-    return GATES[cell.name]
+    if not cell.gates:
+        raise InputError(f"cell {cell.name!r} cannot be trained; valid cells: "
+                         f"{', '.join(n for n, c in CELLS.items() if c.gates)}")
+    return cell.gates
 
 
 def check_units(hidden: int) -> int:

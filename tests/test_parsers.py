@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from landscape import InputError
+from landscape._cli import parse_lengths, parse_range, parse_res
 from landscape.planes import MAX_COORD
-from landscape.slice import parse_lengths, parse_range, parse_res
 
 FEW = settings(max_examples=60, deadline=None, database=None)  # no .hypothesis/ folder
 finite = st.floats(allow_nan=False, allow_infinity=False)

@@ -1,0 +1,92 @@
+"""The figure registry: every figure kind by the word ``--kind`` takes, and the one writer of
+figure files (``write_figures``: every figure drawn before any file is written)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from matplotlib.figure import Figure
+
+from ._errors import InputError
+from .interactive import MAX_DISPLAY, interactive_figure, write_html
+from .plot import (
+    FORMATS,
+    plot_cliffs,
+    plot_contour,
+    plot_heatmap,
+    plot_slices,
+    plot_surface,
+    plot_surface3d,
+    save_figure,
+)
+from .style import default_dpi, figure_width, use_style
+from .surface import Surface
+
+__all__ = ["RENDERERS", "KINDS", "render_static", "write_figures"]
+
+# the figure kinds, keyed by the word --kind takes: (surface, common options) -> Figure
+RENDERERS: dict[str, Callable[[Surface, dict], Figure]] = {
+    "surface": lambda s, o: plot_surface3d(s, length=o["length"], what=o["what"], scale=o["scale"],
+                                           **o["size"]),
+    "contour": lambda s, o: plot_contour(s, length=o["length"], what=o["what"], scale=o["scale"],
+                                         **o["size"]),
+    "heatmap": lambda s, o: plot_heatmap(s, length=o["length"], what=o["what"], scale=o["scale"],
+                                         **o["size"]),
+    "facets": lambda s, o: plot_surface(s, what=o["what"], scale=o["scale"], **o["size"]),
+    "slices": lambda s, o: plot_slices(s, axis=o["axis"], at=o["at"], what=o["what"], scale=o["scale"],
+                                       **o["size"]),
+    "grad": lambda s, o: plot_surface(s, what="grad_norm", scale="log" if o["scale"] == "linear"
+                                      else o["scale"], **o["size"]),
+    "cliffs": lambda s, o: plot_cliffs(s, **o["size"]),
+}
+KINDS = tuple(RENDERERS)
+
+
+def render_static(surface: Surface, kind: str, *, style: str = "screen", width: str | float | None = None,
+                  scale: str = "linear", what: str = "loss", length: int | None = None, axis: str = "x",
+                  at: float | None = None) -> Figure:
+    """One static figure of the surface. Draw it (and save it) inside ``use_style(style)``."""
+    if kind not in RENDERERS:
+        raise InputError(f"unknown figure kind {kind!r}; valid: {', '.join(KINDS)}")
+    if kind == "grad" and "grad_norm" not in surface.maps():
+        raise InputError("surface has no gradient norms; compute it with landscape.slice --grad")
+    if kind == "cliffs" and "cliff_max_jump" not in surface.extra:
+        raise InputError("surface has no cliff metrics; a sweep over lengths from landscape.slice has them")
+    # a paper's caption lives in LaTeX (the PDF keeps it as its Title), so the paper style has no title
+    size = dict(width=figure_width(style, width), title=style != "paper")
+    return RENDERERS[kind](surface, dict(length=length, what=what, scale=scale, axis=axis, at=at, size=size))
+
+
+def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None = None,
+                  formats: tuple[str, ...] = ("png",), style: str = "screen",
+                  width: str | float | None = None, dpi: int | None = None, scale: str = "linear",
+                  what: str = "loss", length: int | None = None,
+                  axis: str = "x", at: float | None = None, html: bool = True, z_scale: str = "linear",
+                  max_points: int = MAX_DISPLAY) -> list[str]:
+    """Draw every figure first, then write them; returns the paths.
+
+    Without ``kinds``: ``stem.<fmt>`` (the facets), ``stem_cliffs.<fmt>`` for a sweep with cliff
+    metrics, and ``stem.html``. With ``kinds``: ``stem_<kind>.<fmt>`` for each kind and format.
+    """
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise InputError(f"unknown figure format {fmt!r}; valid: {', '.join((*FORMATS, 'html'))}")
+    opts = dict(style=style, width=width, scale=scale, what=what, length=length, axis=axis, at=at)
+    named: dict[str, str] = {}
+    if kinds is None:
+        named[""] = "facets"
+        if len(surface.lengths) > 1 and "cliff_max_jump" in surface.extra:
+            named["_cliffs"] = "cliffs"
+    else:
+        named = {f"_{k}": k for k in kinds}
+    figs = {}
+    with use_style(style):
+        for suffix, kind in named.items():
+            figs[suffix] = render_static(surface, kind, **opts)
+    page = interactive_figure(surface, z_scale=z_scale, max_points=max_points) if html else None
+    with use_style(style):  # matplotlib reads some settings (the PDF font type) when it saves
+        out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style),
+                           title=surface.caption()) for suffix, fig in figs.items() for fmt in formats]
+    if page is not None:
+        out.append(write_html(page, stem + ".html"))
+    return out

@@ -1,0 +1,235 @@
+"""One slice, from its configuration to its result: ``slice_surface(SliceConfig(...)) -> Surface``.
+
+The recipe every caller used to assemble by hand (data -> centres, trained or not -> planes ->
+descent and training paths -> the surface -> cliff metrics) in one function, over one frozen,
+validated configuration. ``python -m landscape.slice`` parses its options into a SliceConfig and
+calls this; notebooks and examples do the same::
+
+    >>> import landscape as ls
+    >>> cfg = ls.SliceConfig(cell="pascanu", lengths=(10, 50), res=(3, 5), xrange=(4.9, 5.1))
+    >>> ls.slice_surface(cfg).loss.shape  # (lengths, ny, nx)
+    (2, 5, 3)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from ._errors import InputError
+from .cells import CELLS, GRU_RESETS, HEADS, get_cell
+from .cliffs import cliff_metrics
+from .evaluate import DEFAULT_MEM
+from .fused import BACKENDS
+from .inits import INITS
+from .params import center_params
+from .planes import MAX_COORD, NORMS, axis_plane, grid_coords, pca_plane, random_plane
+from .surface import Surface, compute_surface
+from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
+from .train import train_ensemble
+from .trajectories import paths_for_lengths, training_paths
+
+__all__ = ["SliceConfig", "slice_surface", "PLANES", "DTYPES"]
+
+PLANES = ("axis", "random", "pca")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+PATH_LR, TRAIN_LR = 0.01, 1e-3  # default learning rates of descent paths and of --center trained
+
+
+class ConfigError(InputError):
+    """A bad configuration value. ``param`` names the field; the message may name others as
+    ``{field}`` or ``{field=value}``. The library says them as fields (``center='trained'``); a
+    command line says them as its flags with ``render`` (``--center trained``)."""
+
+    def __init__(self, param: str, message: str):
+        self.param, self.template = param, "{" + param + "} " + message
+        super().__init__(self.render(lambda name: name, lambda name, value: f"{name}={value!r}"))
+
+    def render(self, name: Callable[[str], str], pair: Callable[[str, str], str] | None = None) -> str:
+        pair = pair or (lambda n, v: f"{name(n)} {v}")
+        return re.sub(r"\{(\w+)(?:=([^}]*))?\}",
+                      lambda m: pair(m[1], m[2]) if m[2] is not None else name(m[1]), self.template)
+
+
+def _check(ok: bool, param: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(param, message)
+
+
+def _finite_pair(v, param: str, *, ordered: bool) -> None:
+    ok = v is None or (len(v) == 2 and all(math.isfinite(a) and abs(a) <= MAX_COORD for a in v)
+                       and (not ordered or v[0] < v[1]))
+    order = ", LO < HI" if ordered else ""
+    _check(ok, param, f"{v!r} must be two finite numbers within +-{MAX_COORD:g}{order}")
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    """Everything that decides a slice's numbers; validated once, here."""
+
+    cell: str = "rnn"  # rnn, lstm, gru or pascanu
+    task: str | None = None  # latching, relay or pascanu; None: the cell's default task
+    lengths: tuple[int, ...] = (50,)  # sequence lengths: one, or a sweep
+    data: str | None = None  # a .npz of the user's own x (N, T) and y (N,) in {0, 1}; None: generated
+    plane: str = "axis"  # axis (two named parameters), random (Li et al.'s directions) or pca
+    x: str | None = None  # axis plane: x parameter; None: the cell's default plane
+    y: str | None = None  # axis plane: y parameter
+    xrange: tuple[float, float] | None = None  # None: the cell's default, or -1:1 on a random plane
+    yrange: tuple[float, float] | None = None
+    res: tuple[int, int] | None = None  # (nx, ny); None: the cell's default, or 51 x 51
+    norm: str = "filter"  # random directions: filter, model or none
+    center: str = "init"  # init, trained, or a checkpoint FILE.pt
+    init: str = "torch"  # the initialization of an init centre: torch or keras
+    head: str = "logit"  # readout: logit, or softmax2 (Keras's Dense(2, softmax))
+    gru_reset: str = "after"  # gru: reset gate after (torch.nn) or before (Keras < 2.3) the product
+    epochs: int = 5  # center trained: epochs
+    batch: int = 16  # center trained: batch size
+    grad: bool = False  # also gradient maps: grad_norm, grad_x, grad_y
+    threshold: float = 1.0  # gradient norm above which a cell counts as steep
+    start: tuple[float, float] | None = None  # start of a plain and a clipped descent path
+    lr: float | None = None  # descent paths' (0.01) and center trained's Adam's (1e-3) rate
+    steps: int = 50  # descent path steps
+    clip: float = 1.0  # gradient-norm threshold of the clipped path
+    samples: int = 1000  # generated sequences (N)
+    noise: float = 0.1  # std of the generated inputs' noise
+    seed: int = 0  # of the data, the init, the directions and the training
+    dtype: str = "float32"  # float32 or float64
+    device: str = "cpu"  # cpu or cuda
+    backend: str = "auto"  # auto, reference or fused
+    mem: int = DEFAULT_MEM  # bytes of one vectorized chunk
+
+    def __post_init__(self) -> None:
+        for param, value, valid in (("cell", self.cell, CELLS), ("plane", self.plane, PLANES),
+                                    ("norm", self.norm, NORMS), ("init", self.init, INITS),
+                                    ("head", self.head, HEADS), ("gru_reset", self.gru_reset, GRU_RESETS),
+                                    ("dtype", self.dtype, DTYPES), ("device", self.device, ("cpu", "cuda")),
+                                    ("backend", self.backend, BACKENDS)):
+            _check(value in valid, param, f"{value!r} is unknown; valid: {', '.join(valid)}")
+        get_cell(self.cell, head=self.head, gru_reset=self.gru_reset)  # a head or reset the cell has
+        _check(self.task is None or self.task in TASKS, "task",
+               f"{self.task!r} is unknown; valid: {', '.join(TASKS)}")
+        _check(len(self.lengths) > 0, "lengths", "is empty; give at least one length")
+        for n in self.lengths:
+            _check(int(n) == n and n >= 1, "lengths", f"{n!r} must be a positive integer")
+        _finite_pair(self.xrange, "xrange", ordered=True)
+        _finite_pair(self.yrange, "yrange", ordered=True)
+        _finite_pair(self.start, "start", ordered=False)
+        _check(self.res is None or (len(self.res) == 2 and min(self.res) >= 2), "res",
+               f"{self.res!r} must be (nx, ny), each an integer >= 2")
+        _check(self.lr is None or 0 < self.lr < math.inf, "lr", f"{self.lr} must be a finite number > 0")
+        _check(self.steps >= 1, "steps", f"{self.steps} must be a positive integer")
+        _check(0 < self.clip < math.inf, "clip", f"{self.clip} must be a finite number > 0")
+        _check(self.threshold > 0, "threshold", f"{self.threshold} must be a number > 0")
+        _check(self.samples >= 2, "samples", f"{self.samples} must be at least 2")
+        _check(self.mem > 0, "mem", f"{self.mem} must be a positive number of bytes")
+        cell = self.model_cell
+        task = get_task(self.task_name)
+        if task.takes_input != cell.takes_input:
+            valid = [t for t, v in TASKS.items() if v.takes_input == cell.takes_input]
+            raise ConfigError("task", f"{self.task_name!r} does not fit cell {cell.name!r}; "
+                                      f"valid tasks for it: {', '.join(valid)}")
+        _check(not (self.data and not cell.takes_input), "data",
+               f"gives input sequences, and cell {cell.name!r} takes no input")
+        _check(self.plane == "axis" or not (self.x or self.y), "x",
+               f"and {{y}} name the axes of {{plane=axis}}; a {self.plane} plane has none")
+        _check(self.plane != "pca" or self.center == "trained", "plane",
+               "pca is the plane of a training path: it needs {center=trained}")
+        _check(self.center != "trained" or cell.takes_input, "center",
+               f"trained trains a classifier; cell {cell.name!r} has no input")
+        _check(self.device != "cuda" or torch.cuda.is_available(), "device",
+               "cuda: no CUDA device is available here; valid: cpu")
+
+    @property
+    def model_cell(self):
+        return get_cell(self.cell, head=self.head, gru_reset=self.gru_reset)
+
+    @property
+    def task_name(self) -> str:
+        return self.task or CELLS[self.cell].default_task
+
+
+def _centers(cfg: SliceConfig, cell, datas) -> tuple[list[torch.Tensor], object]:
+    """Each length's centre, and the training result where the centres are trained models."""
+    if cfg.center != "trained":
+        return [center_params(cell, cfg.center, seed=cfg.seed, init=cfg.init)] * len(datas), None
+    trained = train_ensemble(cell, datas, seed=cfg.seed, epochs=cfg.epochs, batch=cfg.batch,
+                             lr=cfg.lr or TRAIN_LR, record_every=1, dtype=DTYPES[cfg.dtype],
+                             device=cfg.device, backend=cfg.backend, init=cfg.init, progress=False)
+    return list(trained.theta), trained
+
+
+def _planes(cfg: SliceConfig, cell, centers, trained) -> tuple[list, list[str]]:
+    """Each length's plane (same grid and labels), and lines to tell the user."""
+    res, notes = cfg.res, []
+    if cfg.plane == "axis":
+        return [axis_plane(cell, c, x=cfg.x, y=cfg.y, xrange=cfg.xrange, yrange=cfg.yrange, res=res)
+                for c in centers], notes
+    if cfg.plane == "random":
+        return [random_plane(cell, c, seed=cfg.seed, norm=cfg.norm, xrange=cfg.xrange or (-1.0, 1.0),
+                             yrange=cfg.yrange or (-1.0, 1.0), res=res or (51, 51)) for c in centers], notes
+    # pca: one window for all lengths, the widest that covers every length's path
+    fits = [pca_plane(cell, torch.from_numpy(p), res=res or (51, 51), xrange=cfg.xrange, yrange=cfg.yrange)
+            for p in trained.path]
+    span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
+    planes = [replace(pl, x=pl.x if cfg.xrange else grid_coords(-span, span, len(pl.x)),
+                      y=pl.y if cfg.yrange else grid_coords(-span, span, len(pl.y))) for pl, _ in fits]
+    for n, (_, var) in zip(cfg.lengths, fits, strict=True):
+        notes.append(f"L = {n}: pc1 and pc2 explain {var[0]:.1%} and {var[1]:.1%} of the training path's "
+                     "variance")
+    return planes, notes
+
+
+def slice_surface(cfg: SliceConfig, *, progress: bool = False) -> Surface:
+    """Compute the slice ``cfg`` describes: the loss (and accuracy, gradient maps, paths, cliff
+    metrics) over the plane at every length. ``surface.config`` records the configuration;
+    with trained centres, ``surface.extra["trained_centers"]`` (n_len, P) holds them, and
+    ``surface.notes`` what the run has to tell (explained variance of a PCA plane)."""
+    cell = cfg.model_cell
+    arrays = load_data(cfg.data) if cfg.data else None
+    datas = [data_from_arrays(*arrays, n) if arrays else
+             make_data(cfg.task_name, n, n=cfg.samples, noise=cfg.noise, seed=cfg.seed)
+             for n in cfg.lengths]
+    centers, trained = _centers(cfg, cell, datas)
+    planes, notes = _planes(cfg, cell, centers, trained)
+    plane = planes[0]
+    if cfg.start and not (plane.x[0] <= cfg.start[0] <= plane.x[-1]
+                          and plane.y[0] <= cfg.start[1] <= plane.y[-1]):
+        raise ConfigError("start", f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
+                                   f"{plane.x[0]:g}:{plane.x[-1]:g} x {plane.y[0]:g}:{plane.y[-1]:g}")
+    dtype = DTYPES[cfg.dtype]
+    paths = paths_for_lengths(cell, datas, planes, start=cfg.start, lr=cfg.lr or PATH_LR, steps=cfg.steps,
+                              clip=cfg.clip, dtype=dtype, device=cfg.device) if cfg.start else {}
+    if trained is not None:
+        paths.update(training_paths(cell, datas, planes, trained.path))
+    surface = compute_surface(cell, planes, datas, dtype=dtype, device=cfg.device, mem=cfg.mem,
+                              grad=cfg.grad, backend=cfg.backend, progress=progress,
+                              config=_record(cfg, plane, arrays, trained))
+    surface.extra.update(paths)
+    surface.extra.update(cliff_metrics(surface, threshold=cfg.threshold))
+    if trained is not None:
+        surface.extra["trained_centers"] = np.stack([c.numpy() for c in centers])
+    surface.notes.extend(notes)
+    return surface
+
+
+def _record(cfg: SliceConfig, plane, arrays, trained) -> dict:
+    """The configuration as the surface file keeps it (JSON), with what the defaults resolved to."""
+    c = asdict(cfg)
+    c.update(task=cfg.task_name, lengths=list(cfg.lengths), x=plane.xlabel, y=plane.ylabel,
+             xrange=[float(plane.x[0]), float(plane.x[-1])], yrange=[float(plane.y[0]), float(plane.y[-1])],
+             res=[len(plane.x), len(plane.y)], norm=cfg.norm if cfg.plane == "random" else None,
+             samples=None if arrays is not None else cfg.samples, head=cfg.model_cell.head,
+             gru_reset=cfg.gru_reset if cfg.cell == "gru" else None,
+             start=list(cfg.start) if cfg.start else None, lr=(cfg.lr or PATH_LR) if cfg.start else None,
+             steps=cfg.steps if cfg.start else None, clip=cfg.clip if cfg.start else None,
+             train=dict(epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr or TRAIN_LR, optimizer="adam",
+                        val_frac=0.2, final_val_acc=trained.val_acc[:, -1].tolist())
+             if trained is not None else None)
+    for k in ("epochs", "batch"):
+        c.pop(k)
+    return c
