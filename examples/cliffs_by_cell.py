@@ -52,7 +52,7 @@ def main() -> None:
         ax.set_title(f"{name}, latching", fontsize="medium")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="x-small")
-        save(ls.plot_surface(steepest_surf, ncols=5), f"latching_{name}")
+        save(ls.plot_facets(steepest_surf, ncols=5), f"latching_{name}")
         print(f"  {name}: steepest at L = {LENGTHS[-1]}: {steepest_surf.config['plane']}, "
               f"share of cells with |grad| > 1: {np.round(steepest_surf.extra['cliff_share'], 3)}")
     axes[0].set_ylabel("largest gradient norm")

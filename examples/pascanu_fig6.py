@@ -49,11 +49,11 @@ def main() -> None:
         far = float(np.max(np.abs(c - c[0]).max(axis=1)))
         print(f"{name:5} path from (w, b) = {START}: largest gradient norm {np.nanmax(g):.3g}, "
               f"ends at ({c[-1, 0]:.3f}, {c[-1, 1]:.3f}), farthest {far:.3f} from the start")
-    save(ls.plot_surface(surf), "pascanu_fig6")
+    save(ls.plot_facets(surf), "pascanu_fig6")
 
     surf = sweep([1, 5, 10, 20, 30, 50, 75, 100])
     print(ls.cliff_table(surf, surf.extra))
-    save(ls.plot_surface(surf, ncols=4), "pascanu_wall_by_length")
+    save(ls.plot_facets(surf, ncols=4), "pascanu_wall_by_length")
     save(ls.plot_cliffs(surf), "pascanu_cliffs")
 
 

@@ -15,7 +15,7 @@ def main() -> None:
     col = surf.loss[0, :, 50]  # the column w = 5
     k = abs(col[1:] - col[:-1]).argmax()
     print(f"pascanu T=50, w=5: wall between b={surf.y[k]:.4f} and b={surf.y[k + 1]:.4f}")
-    ls.save_figure(ls.plot_surface(surf), "figures/quickstart_pascanu.png")
+    ls.save_figure(ls.plot_facets(surf), "figures/quickstart_pascanu.png")
 
     # A one-unit tanh RNN at torch.nn's initialization, on information latching, L = 5 to 100.
     cell = ls.get_cell("rnn")
@@ -23,7 +23,7 @@ def main() -> None:
                           xrange=(-4, 4), yrange=(-4, 4), res=(61, 61))
     datas = [ls.make_data("latching", n, n=500, seed=0) for n in (5, 20, 100)]
     surf = ls.compute_surface(cell, plane, datas, config={"cell": "rnn", "task": "latching"})
-    ls.save_figure(ls.plot_surface(surf), "figures/quickstart_rnn.png")
+    ls.save_figure(ls.plot_facets(surf), "figures/quickstart_rnn.png")
     ls.write_html(ls.interactive_figure(surf), "figures/quickstart_rnn.html")
     print("wrote figures/quickstart_pascanu.png, figures/quickstart_rnn.png and .html")
 

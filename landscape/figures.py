@@ -13,9 +13,9 @@ from .plot import (
     FORMATS,
     plot_cliffs,
     plot_contour,
+    plot_facets,
     plot_heatmap,
     plot_slices,
-    plot_surface,
     plot_surface3d,
     save_figure,
 )
@@ -32,10 +32,10 @@ RENDERERS: dict[str, Callable[[Surface, dict], Figure]] = {
                                          **o["size"]),
     "heatmap": lambda s, o: plot_heatmap(s, length=o["length"], what=o["what"], scale=o["scale"],
                                          **o["size"]),
-    "facets": lambda s, o: plot_surface(s, what=o["what"], scale=o["scale"], **o["size"]),
+    "facets": lambda s, o: plot_facets(s, what=o["what"], scale=o["scale"], **o["size"]),
     "slices": lambda s, o: plot_slices(s, axis=o["axis"], at=o["at"], what=o["what"], scale=o["scale"],
                                        **o["size"]),
-    "grad": lambda s, o: plot_surface(s, what="grad_norm", scale="log" if o["scale"] == "linear"
+    "grad": lambda s, o: plot_facets(s, what="grad_norm", scale="log" if o["scale"] == "linear"
                                       else o["scale"], **o["size"]),
     "cliffs": lambda s, o: plot_cliffs(s, **o["size"]),
 }

@@ -29,7 +29,7 @@ __all__ = ["interactive_figure", "write_html", "page_size", "caption_lines", "MA
 MAX_DISPLAY = 101  # points per axis shown in the page; the surface file keeps full resolution
 Z_SCALES = ("linear", "log")
 PATH_COLORS = {"plain": "crimson", "clip": "white", "train": "orange"}
-_CONFIG_KEYS = ("samples", "noise", "center", "norm", "seed", "dtype", "epochs", "lr", "steps", "clip")
+_CONFIG_KEYS = ("samples", "noise", "center", "norm", "seed", "dtype", "lr", "steps", "clip")
 
 
 def caption_lines(surface: Surface) -> str:

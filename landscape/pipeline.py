@@ -170,10 +170,10 @@ def _planes(cfg: SliceConfig, cell, centers, trained) -> tuple[list, list[str]]:
         return [axis_plane(cell, c, x=cfg.x, y=cfg.y, xrange=cfg.xrange, yrange=cfg.yrange, res=res)
                 for c in centers], notes
     if cfg.plane == "random":
-        return [random_plane(cell, c, seed=cfg.seed, norm=cfg.norm, xrange=cfg.xrange or (-1.0, 1.0),
+        return [random_plane(c, seed=cfg.seed, norm=cfg.norm, xrange=cfg.xrange or (-1.0, 1.0),
                              yrange=cfg.yrange or (-1.0, 1.0), res=res or (51, 51)) for c in centers], notes
     # pca: one window for all lengths, the widest that covers every length's path
-    fits = [pca_plane(cell, torch.from_numpy(p), res=res or (51, 51), xrange=cfg.xrange, yrange=cfg.yrange)
+    fits = [pca_plane(torch.from_numpy(p), res=res or (51, 51), xrange=cfg.xrange, yrange=cfg.yrange)
             for p in trained.path]
     span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
     planes = [replace(pl, x=pl.x if cfg.xrange else grid_coords(-span, span, len(pl.x)),

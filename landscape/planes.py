@@ -106,7 +106,7 @@ def _normalize(d: torch.Tensor, theta: torch.Tensor, norm: str) -> torch.Tensor:
     return d * (theta.abs() / d.abs())  # filter: each scalar is one row of a torch tensor
 
 
-def random_plane(cell: Cell, center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
+def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
                  xrange: tuple[float, float] = (-1.0, 1.0), yrange: tuple[float, float] = (-1.0, 1.0),
                  res: tuple[int, int] = (51, 51)) -> Plane:
     """Seeded Gaussian directions, normalized, then d2 made orthogonal to d1 (keeping its norm).
@@ -136,7 +136,7 @@ def random_plane(cell: Cell, center: torch.Tensor, *, seed: int = 0, norm: str =
                  "d1", "d2", "random")
 
 
-def pca_plane(cell: Cell, path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
+def pca_plane(path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
               xrange: tuple[float, float] | None = None, yrange: tuple[float, float] | None = None,
               margin: float = 0.25) -> tuple[Plane, np.ndarray]:
     """The plane of a training path's first two principal components (Li et al. 2018).

@@ -16,7 +16,7 @@ from ._io import atomic_write
 from .surface import Surface
 from .trajectories import window_exit
 
-__all__ = ["plot_surface", "plot_facets", "plot_heatmap", "plot_contour", "plot_surface3d", "plot_slices",
+__all__ = ["plot_facets", "plot_heatmap", "plot_contour", "plot_surface3d", "plot_slices",
            "plot_cliffs", "save_figure", "color_norm", "SCALES", "FORMATS"]
 
 SCALES = ("linear", "log", "clip")
@@ -107,7 +107,7 @@ def _title(surface: Surface, fig: Figure, title: bool) -> None:
         fig.suptitle(surface.caption())
 
 
-def plot_surface(surface: Surface, *, what: str = "loss", scale: str = "linear", ncols: int = 3,
+def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", ncols: int = 3,
                  cmap: str = "viridis", paths: bool = True, width: float | None = None,
                  title: bool = True) -> Figure:
     """The facet grid: a heatmap per length, on one shared colour scale, with labelled axes and
@@ -162,7 +162,6 @@ def plot_surface(surface: Surface, *, what: str = "loss", scale: str = "linear",
     return fig
 
 
-plot_facets = plot_surface
 
 
 def plot_heatmap(surface: Surface, *, length: int | None = None, what: str = "loss", scale: str = "linear",

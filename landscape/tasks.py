@@ -98,17 +98,12 @@ class Task:
     name: str
     make: Callable[..., TaskData]
     takes_input: bool
-    has_accuracy: bool
-    description: str
 
 
 TASKS: dict[str, Task] = {
-    "latching": Task("latching", _latching, True, True,
-                     "class in the sign of the first step, noise on every step"),
-    "relay": Task("relay", _relay, True, True,
-                  "positive iff the signs at step 0 and step L//2 agree, noise elsewhere"),
-    "pascanu": Task("pascanu", _pascanu, False, False,
-                    "x_0 = 0.5, loss (sigmoid(x_L) - 0.7)^2, no input"),
+    "latching": Task("latching", _latching, True),  # the class is the sign of the first step
+    "relay": Task("relay", _relay, True),  # positive iff the signs at steps 0 and L // 2 agree
+    "pascanu": Task("pascanu", _pascanu, False),  # x_0 = 0.5, loss (sigmoid(x_L) - 0.7)^2, no input
 }
 
 

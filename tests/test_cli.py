@@ -464,7 +464,7 @@ def test_overflowed_losses_end_to_end(tmp_path, capsys):
     surf = ls.load_surface(str(tmp_path / "inf.npz"))
     bad = [int(np.count_nonzero(~np.isfinite(z))) for z in surf.loss]
     assert all(bad)
-    titles = [ax.get_title() for ax in ls.plot_surface(surf).axes if ax.get_title()]
+    titles = [ax.get_title() for ax in ls.plot_facets(surf).axes if ax.get_title()]
     assert titles == [f"L = {n} ({b} non-finite)" for n, b in zip((3, 4), bad, strict=True)]
 
 

@@ -140,7 +140,7 @@ def test_own_inputs_and_lengths_per_model(name, ref):
 def test_grid_maps_equal_reference_and_do_not_depend_on_chunks_or_threads():
     cell = ls.get_cell("gru")
     d = ls.make_data("latching", 17, n=50, seed=2)
-    plane = ls.random_plane(cell, ls.init_params(cell, seed=1), seed=4, res=(9, 7))
+    plane = ls.random_plane(ls.init_params(cell, seed=1), seed=4, res=(9, 7))
     ref = evaluate(cell, d, plane, dtype=torch.float64, grad=True, backend="reference")
     out = evaluate(cell, d, plane, dtype=torch.float64, grad=True, backend="fused")
     for key in ("loss", "accuracy", "grad_norm", "grad_x", "grad_y"):

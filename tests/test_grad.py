@@ -111,13 +111,13 @@ def make_plane(cell: str, kind: str):
         theta = torch.tensor([5.0, -2.5], dtype=torch.float64)
         if kind == "axis":
             return ls.axis_plane(c, theta, x="w", y="b", xrange=(4.6, 5.4), yrange=(-2.9, -2.1), res=(3, 3))
-        return ls.random_plane(c, theta, seed=1, norm="none", xrange=(-0.3, 0.3), yrange=(-0.3, 0.3),
+        return ls.random_plane(theta, seed=1, norm="none", xrange=(-0.3, 0.3), yrange=(-0.3, 0.3),
                                res=(3, 3))
     theta = center(cell)
     if kind == "axis":
         x, y = {"rnn": ("w_hh", "b_hh"), "lstm": ("w_hh_g", "b_hh_f"), "gru": ("w_hh_n", "b_hh_z")}[cell]
         return ls.axis_plane(c, theta, x=x, y=y, xrange=(-2.0, 2.0), yrange=(-1.5, 1.5), res=(3, 4))
-    return ls.random_plane(c, theta, seed=2, norm="filter", xrange=(-1.0, 1.0), yrange=(-1.0, 1.0),
+    return ls.random_plane(theta, seed=2, norm="filter", xrange=(-1.0, 1.0), yrange=(-1.0, 1.0),
                            res=(3, 4))
 
 

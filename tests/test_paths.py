@@ -157,7 +157,7 @@ def test_random_plane_path_projects_and_measures_off_plane_distance():
     cell = ls.get_cell("rnn")
     data = ls.make_data("relay", 8, n=12, noise=0.2, seed=4)
     center = torch.tensor([0.7, 0.4, -0.3, 0.2, 1.5, -0.1], dtype=torch.float64)
-    plane = ls.random_plane(cell, center, seed=5, norm="filter", res=(3, 3))
+    plane = ls.random_plane(center, seed=5, norm="filter", res=(3, 3))
     runs = ls.descend(cell, data, plane, start=(0.3, -0.2), lr=1.0, steps=4, clip=0.1)
     o, d1, d2 = (v.numpy() for v in (plane.origin, plane.d1, plane.d2))
     for name, clip in (("plain", None), ("clip", 0.1)):
@@ -262,7 +262,7 @@ def _draw(fig) -> None:
 
 
 def test_plot_surface_draws_paths_and_marks_the_exit():
-    fig = ls.plot_surface(path_surface())
+    fig = ls.plot_facets(path_surface())
     _draw(fig)
     ax0, ax1 = fig.axes[:2]
     assert not any(line.get_marker() == "X" for line in ax0.lines)
@@ -281,7 +281,7 @@ def test_plot_surface_draws_paths_and_marks_the_exit():
 
 
 def test_plot_surface_without_paths_option_draws_none():
-    fig = ls.plot_surface(path_surface(), paths=False)
+    fig = ls.plot_facets(path_surface(), paths=False)
     assert all(len(ax.lines) == 0 for ax in fig.axes[:2])
 
 
@@ -314,7 +314,7 @@ def test_clip_scale_counts_clipped_cells_in_titles():
     loss[0, 3, 3] = 1e6
     loss[1, 0, 0] = -1e6
     s = ls.Surface(loss, np.arange(10.0), np.arange(10.0), np.array([1, 2]), "a", "b")
-    fig = ls.plot_surface(s, scale="clip")
+    fig = ls.plot_facets(s, scale="clip")
     _draw(fig)
     # the documented colour range: 1st to 99th percentile of all finite values
     lo, hi = np.percentile(loss, [1, 99])
@@ -322,7 +322,7 @@ def test_clip_scale_counts_clipped_cells_in_titles():
         n_out = int(np.count_nonzero((loss[k] < lo) | (loss[k] > hi)))
         assert n_out >= 1
         assert f"{n_out} clipped" in title
-    lin = ls.plot_surface(s, scale="linear")
+    lin = ls.plot_facets(s, scale="linear")
     assert not any("clipped" in t for t in panel_titles(lin, 2))
 
 
@@ -330,7 +330,7 @@ def test_log_scale_says_how_many_cells_are_hidden():
     loss = np.full((2, 3, 4), 0.5)
     loss[0, 0, :3] = [0.0, -1.0, -0.0]
     s = ls.Surface(loss, np.arange(4.0), np.arange(3.0), np.array([5, 6]), "a", "b")
-    fig = ls.plot_surface(s, scale="log")
+    fig = ls.plot_facets(s, scale="log")
     _draw(fig)
     t0, t1 = panel_titles(fig, 2)
     assert "3 <= 0 hidden" in t0
@@ -340,7 +340,7 @@ def test_log_scale_says_how_many_cells_are_hidden():
 def test_unknown_scale_is_an_input_error():
     s = ls.Surface(np.ones((1, 2, 2)), np.arange(2.0), np.arange(2.0), np.array([1]), "a", "b")
     with pytest.raises(ls.InputError, match="scale"):
-        ls.plot_surface(s, scale="cubic")
+        ls.plot_facets(s, scale="cubic")
 
 
 def nonfinite_surface() -> ls.Surface:
@@ -361,11 +361,11 @@ def nonfinite_surface() -> ls.Surface:
 @pytest.mark.parametrize("scale", ["linear", "log", "clip"])
 def test_nonfinite_cells_never_crash_plot_surface(scale):
     s = nonfinite_surface()
-    fig = ls.plot_surface(s, scale=scale)
+    fig = ls.plot_facets(s, scale=scale)
     _draw(fig)
     titles = panel_titles(fig, 3)
     assert "2 non-finite" in titles[0] and "1 non-finite" in titles[1] and "20 non-finite" in titles[2]
-    _draw(ls.plot_surface(s, what="grad_norm", scale=scale))
+    _draw(ls.plot_facets(s, what="grad_norm", scale=scale))
 
 
 def test_nonfinite_cells_never_crash_plot_cliffs_or_interactive(tmp_path):
@@ -379,7 +379,7 @@ def test_nonfinite_cells_never_crash_plot_cliffs_or_interactive(tmp_path):
     # a path that stopped on a non-finite loss is drawn up to where it stopped
     s.extra.update({"path_plain": np.array([[[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan]]] * 3),
                     "path_plain_loss": np.array([[0.1, 0.2, np.nan]] * 3)})
-    _draw(ls.plot_surface(s))
+    _draw(ls.plot_facets(s))
     fig = ls.interactive_figure(s)
     assert all(sum(isinstance(t, go.Scatter3d) for t in f.data) == 1 for f in fig.frames)
 

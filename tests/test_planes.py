@@ -21,7 +21,7 @@ def _dot_ok(d1, d2):
 def test_random_directions_orthogonal(cell, norm):
     c = ls.get_cell(cell)
     for seed in range(5):
-        plane = ls.random_plane(c, ls.init_params(c, seed=seed), seed=seed, norm=norm, res=(3, 3))
+        plane = ls.random_plane(ls.init_params(c, seed=seed), seed=seed, norm=norm, res=(3, 3))
         assert plane.d1.dtype == torch.float64 and plane.d1.shape == (len(c.param_names),)
         assert _dot_ok(plane.d1, plane.d2)
         assert plane.kind == "random" and (plane.xlabel, plane.ylabel) == ("d1", "d2")
@@ -32,7 +32,7 @@ def test_filter_norm_matches_each_scalar(cell):
     c = ls.get_cell(cell)
     theta = ls.init_params(c, seed=4)
     theta[2] = 0.0  # a zero parameter gets a zero direction
-    plane = ls.random_plane(c, theta, seed=1, norm="filter", res=(3, 3))
+    plane = ls.random_plane(theta, seed=1, norm="filter", res=(3, 3))
     np.testing.assert_allclose(plane.d1.abs().numpy(), theta.abs().numpy(), rtol=1e-12, atol=0)
     assert plane.d1[2] == 0.0
     # Gram-Schmidt keeps d2's norm, which filter normalization made ||theta||
@@ -44,7 +44,7 @@ def test_filter_norm_matches_each_scalar(cell):
 def test_model_norm(cell):
     c = ls.get_cell(cell)
     theta = ls.init_params(c, seed=6)
-    plane = ls.random_plane(c, theta, seed=2, norm="model", res=(3, 3))
+    plane = ls.random_plane(theta, seed=2, norm="model", res=(3, 3))
     tn = float(torch.linalg.vector_norm(theta))
     np.testing.assert_allclose(float(torch.linalg.vector_norm(plane.d1)), tn, rtol=1e-12)
     np.testing.assert_allclose(float(torch.linalg.vector_norm(plane.d2)), tn, rtol=1e-12)
@@ -53,7 +53,7 @@ def test_model_norm(cell):
 def test_directions_are_gaussian_not_uniform():
     c = ls.get_cell("lstm")  # 18 parameters
     theta = ls.init_params(c)
-    vals = torch.cat([ls.random_plane(c, theta, seed=s, norm="none", res=(2, 2)).d1 for s in range(60)])
+    vals = torch.cat([ls.random_plane(theta, seed=s, norm="none", res=(2, 2)).d1 for s in range(60)])
     vals = vals.numpy()  # 1080 draws of N(0, 1)
     assert (vals < 0).any() and (vals > 0).any()
     assert abs(vals.mean()) < 0.15
@@ -66,8 +66,8 @@ def test_directions_are_gaussian_not_uniform():
 def test_random_plane_is_seeded():
     c = ls.get_cell("gru")
     theta = ls.init_params(c)
-    a, b = (ls.random_plane(c, theta, seed=3, res=(3, 3)) for _ in range(2))
-    other = ls.random_plane(c, theta, seed=4, res=(3, 3))
+    a, b = (ls.random_plane(theta, seed=3, res=(3, 3)) for _ in range(2))
+    other = ls.random_plane(theta, seed=4, res=(3, 3))
     assert torch.equal(a.d1, b.d1) and torch.equal(a.d2, b.d2)
     assert not torch.equal(a.d1, other.d1)
 
@@ -75,7 +75,7 @@ def test_random_plane_is_seeded():
 def test_random_plane_does_not_touch_global_rng():
     c = ls.get_cell("rnn")
     state = torch.get_rng_state()
-    ls.random_plane(c, ls.init_params(c), seed=0, res=(3, 3))
+    ls.random_plane(ls.init_params(c), seed=0, res=(3, 3))
     assert torch.equal(state, torch.get_rng_state())
 
 
@@ -87,7 +87,7 @@ def test_random_plane_centre_is_theta0_exactly(cell, task, norm, res):
     c = ls.get_cell(cell)
     theta0 = ls.init_params(c, seed=2)
     data = ls.make_data(task, 6, n=12, seed=1)
-    plane = ls.random_plane(c, theta0, seed=5, norm=norm, res=res)
+    plane = ls.random_plane(theta0, seed=5, norm=norm, res=res)
     ny, nx = plane.shape
     assert plane.x[nx // 2] == 0.0 and plane.y[ny // 2] == 0.0
     assert torch.equal(plane.points(0, nx * ny)[(ny // 2) * nx + nx // 2], theta0)
@@ -99,7 +99,7 @@ def test_random_plane_centre_is_theta0_exactly(cell, task, norm, res):
 def test_points_orientation_non_square():
     """Flat index k = i * nx + j is (x[j], y[i])."""
     c = ls.get_cell("rnn")
-    plane = ls.random_plane(c, ls.init_params(c), seed=0, xrange=(-1.0, 2.0), yrange=(-3.0, 0.5), res=(3, 5))
+    plane = ls.random_plane(ls.init_params(c), seed=0, xrange=(-1.0, 2.0), yrange=(-3.0, 0.5), res=(3, 5))
     assert plane.shape == (5, 3) and len(plane.x) == 3 and len(plane.y) == 5
     pts = plane.points(0, 15).reshape(5, 3, -1)
     for i in range(5):
@@ -155,13 +155,13 @@ def test_axis_plane_rejects_bad_input(kwargs):
 def test_random_plane_rejects_bad_input():
     c = ls.get_cell("rnn")
     with pytest.raises(ls.InputError, match="nope"):
-        ls.random_plane(c, ls.init_params(c), norm="nope")
+        ls.random_plane(ls.init_params(c), norm="nope")
     one_nonzero = torch.zeros(len(c.param_names), dtype=torch.float64)
     one_nonzero[0] = 1.0
     for norm in ("filter", "model"):
         with pytest.raises(ls.InputError, match="none"):
-            ls.random_plane(c, one_nonzero, norm=norm)
-    plane = ls.random_plane(c, one_nonzero, norm="none", res=(3, 3))  # fine without normalization
+            ls.random_plane(one_nonzero, norm=norm)
+    plane = ls.random_plane(one_nonzero, norm="none", res=(3, 3))  # fine without normalization
     assert _dot_ok(plane.d1, plane.d2)
 
 
@@ -179,7 +179,7 @@ def test_grid_coords(lo, hi, n):
 
 def test_project_recovers_coordinates():
     c = ls.get_cell("gru")
-    plane = ls.random_plane(c, ls.init_params(c), seed=3, norm="filter", res=(4, 3))
+    plane = ls.random_plane(ls.init_params(c), seed=3, norm="filter", res=(4, 3))
     pts = plane.points(0, 12)
     a, b, off = plane.project(pts)
     np.testing.assert_allclose(a.numpy(), np.tile(plane.x, 3), atol=1e-12)

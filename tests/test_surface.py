@@ -107,7 +107,7 @@ def _titles(fig: Figure) -> list[str]:
 
 def test_plot_surface_counts_non_finite_cells():
     surf = _surface(nan_cells=[(0, 0, 0), (0, 3, 2)], inf_cells=[(0, 1, 1, np.inf), (1, 2, 0, -np.inf)])
-    fig = ls.plot_surface(surf)
+    fig = ls.plot_facets(surf)
     assert isinstance(fig, Figure)
     titles = _titles(fig)
     assert titles[0] == "L = 5 (3 non-finite)"
@@ -119,7 +119,7 @@ def test_plot_surface_counts_non_finite_cells():
 def test_plot_surface_finite_titles_and_log_scale():
     surf = _surface(lengths=(3, 6, 9, 12))
     surf.loss[2, 0, 0] = 0.0  # hidden on a log scale
-    fig = ls.plot_surface(surf, scale="log", ncols=3)
+    fig = ls.plot_facets(surf, scale="log", ncols=3)
     assert _titles(fig) == ["L = 3", "L = 6", "L = 9 (1 <= 0 hidden)", "L = 12"]
     assert "rnn" in fig._suptitle.get_text()
 
@@ -129,24 +129,24 @@ def test_plot_surface_all_non_finite():
     surf.loss[:] = np.nan
     surf.loss[0, 0, 0] = np.inf
     for scale in ("linear", "log"):
-        fig = ls.plot_surface(surf, scale=scale)
+        fig = ls.plot_facets(surf, scale=scale)
         assert _titles(fig) == ["L = 4 (12 non-finite)"]
 
 
 def test_plot_surface_rejects_bad_options():
     with pytest.raises(ls.InputError):
-        ls.plot_surface(_surface(), scale="cubic")
+        ls.plot_facets(_surface(), scale="cubic")
     with pytest.raises(ls.InputError):
-        ls.plot_surface(_surface(accuracy=False), what="accuracy")
+        ls.plot_facets(_surface(accuracy=False), what="accuracy")
 
 
 def test_renderers_write_files_with_non_finite_values(tmp_path):
     surf = _surface(nan_cells=[(0, 0, 0)], inf_cells=[(1, 3, 2, np.inf), (1, 0, 1, -np.inf)])
-    png = ls.save_figure(ls.plot_surface(surf), str(tmp_path / "a.png"))
+    png = ls.save_figure(ls.plot_facets(surf), str(tmp_path / "a.png"))
     assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    ls.save_figure(ls.plot_surface(surf), str(tmp_path / "a.svg"))
+    ls.save_figure(ls.plot_facets(surf), str(tmp_path / "a.svg"))
     with pytest.raises(ls.InputError, match="bmp"):
-        ls.save_figure(ls.plot_surface(surf), str(tmp_path / "a.bmp"))
+        ls.save_figure(ls.plot_facets(surf), str(tmp_path / "a.bmp"))
     page = ls.interactive_figure(surf)
     html = Path(ls.write_html(page, str(tmp_path / "a.html"))).read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*\bsrc\s*=", html, flags=re.I)

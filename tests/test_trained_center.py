@@ -19,7 +19,7 @@ def test_pca_plane_against_covariance_eigenvectors():
     scale = torch.tensor([3.0, 1.5, 0.2, 0.1, 0.05, 0.01], dtype=torch.float64)
     steps = torch.randn(30, 6, generator=gen, dtype=torch.float64) * scale
     path = torch.cumsum(steps, 0)  # (R, P): a random walk, the last row the centre
-    plane, var = pca_plane(ls.get_cell("rnn"), path, res=(5, 7))
+    plane, var = pca_plane(path, res=(5, 7))
     diff = (path - path[-1]).numpy()
     cov = np.cov(diff.T)
     w, v = np.linalg.eigh(cov)
@@ -36,7 +36,7 @@ def test_pca_plane_against_covariance_eigenvectors():
 def test_pca_plane_rejects_a_degenerate_path():
     path = torch.linspace(0, 1, 10, dtype=torch.float64)[:, None] * torch.ones(1, 6, dtype=torch.float64)
     with pytest.raises(ls.InputError, match="fewer than two directions"):
-        pca_plane(ls.get_cell("rnn"), path)
+        pca_plane(path)
 
 
 def test_center_trained_saves_checkpoints_that_reload(tmp_path, capsys):

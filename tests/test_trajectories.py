@@ -81,7 +81,7 @@ def test_rnn_axis_descent_moves_only_the_plane_parameters(ref):
 
 def test_random_plane_descent_leaves_the_plane():
     c = ls.get_cell("gru")
-    plane = ls.random_plane(c, ls.init_params(c, seed=2), seed=0, res=(3, 3))
+    plane = ls.random_plane(ls.init_params(c, seed=2), seed=0, res=(3, 3))
     p = ls.descend(c, ls.make_data("relay", 5, n=16), plane, start=(0.0, 0.0), lr=0.5, steps=4)["plain"]
     np.testing.assert_array_equal(p.coords[0], [0.0, 0.0])
     assert p.off[0] == 0.0 and p.off[-1] > 0.0  # every parameter moves, not only the two directions
