@@ -14,11 +14,13 @@ from ._errors import InputError
 from .cells import CELLS, get_cell, run
 from .cliffs import cliff_metrics, cliff_table
 from .evaluate import evaluate, loss_and_grad, losses
+from .figures import save_figure
 from .interactive import interactive_figure, write_html
 from .params import init_params, load_checkpoint, save_checkpoint, to_modules
 from .pipeline import SliceConfig, slice_surface
 from .planes import Plane, axis_plane, random_plane
-from .plot import plot_cliffs, plot_facets, save_figure
+from .plot import plot_cliffs, plot_facets
+from .plot3d import plot_surface3d
 from .surface import Surface, compute_surface, load_surface
 from .tasks import TASKS, balanced_split, data_from_arrays, get_task, load_data, make_data
 from .trajectories import clip_gradient, descend, paths_for_lengths
@@ -27,7 +29,7 @@ __all__ = [
     "__version__", "InputError", "CELLS", "TASKS", "get_cell", "get_task", "run", "losses",
     "evaluate", "make_data", "load_data", "data_from_arrays", "balanced_split", "init_params",
     "load_checkpoint", "save_checkpoint", "to_modules", "Plane", "axis_plane", "random_plane",
-    "Surface", "compute_surface", "load_surface", "plot_facets", "save_figure",
+    "Surface", "compute_surface", "load_surface", "plot_facets", "plot_surface3d", "save_figure",
     "interactive_figure", "write_html", "loss_and_grad", "cliff_metrics", "cliff_table",
     "plot_cliffs", "descend", "clip_gradient", "paths_for_lengths", "SliceConfig", "slice_surface",
 ]

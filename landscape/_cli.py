@@ -12,9 +12,9 @@ from collections.abc import Callable
 import torch
 
 from ._errors import InputError
+from .figures import FORMATS
 from .interactive import MAX_DISPLAY, Z_SCALES, page_size
 from .planes import MAX_COORD
-from .plot import FORMATS
 from .style import STYLES, figure_width
 
 __all__ = ["OneLineParser", "report_errors", "print_paths", "choices", "parse_lengths", "parse_range",

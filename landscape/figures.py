@@ -1,28 +1,25 @@
 """The figure registry: every figure kind by the word ``--kind`` takes, and the one writer of
-figure files (``write_figures``: every figure drawn before any file is written)."""
+figure files (``write_figures`` for a surface, ``write_pages`` for any drawn figures: every
+figure drawn before any file is written; ``save_figure`` writes one, atomically)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from matplotlib.figure import Figure
 
 from ._errors import InputError
+from ._io import atomic_write
 from .interactive import MAX_DISPLAY, interactive_figure, write_html
-from .plot import (
-    FORMATS,
-    plot_cliffs,
-    plot_contour,
-    plot_facets,
-    plot_heatmap,
-    plot_slices,
-    plot_surface3d,
-    save_figure,
-)
+from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_slices
+from .plot3d import plot_surface3d
 from .style import default_dpi, figure_width, use_style
 from .surface import Surface
 
-__all__ = ["RENDERERS", "KINDS", "render_static", "write_figures"]
+__all__ = ["RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "save_figure", "write_pages"]
+
+FORMATS = ("png", "pdf", "svg")
 
 # the figure kinds, keyed by the word --kind takes: (surface, common options) -> Figure
 RENDERERS: dict[str, Callable[[Surface, dict], Figure]] = {
@@ -87,6 +84,30 @@ def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None 
     with use_style(style):  # matplotlib reads some settings (the PDF font type) when it saves
         out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style),
                            title=surface.caption()) for suffix, fig in figs.items() for fmt in formats]
+    if page is not None:
+        out.append(write_html(page, stem + ".html"))
+    return out
+
+
+def save_figure(fig: Figure, path: str, *, dpi: int = 150, title: str = "") -> str:
+    """Write a figure atomically in the format its extension names (png, pdf, svg); ``title``
+    goes into the file's metadata."""
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    if ext not in FORMATS:
+        raise InputError(f"unknown figure format {ext!r}; valid: {', '.join(FORMATS)}")
+    # no creation date: the same figure gives the same bytes
+    meta = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(ext, {})
+    if title:
+        meta["Title"] = title
+    atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=dpi, metadata=meta))
+    return path
+
+
+def write_pages(stem: str, fig: Figure | None, page=None, *, formats: tuple[str, ...] = ("png",),
+                dpi: int = 150, title: str = "") -> list[str]:
+    """Write figures already drawn: ``fig`` as ``stem.<fmt>`` for each format, ``page`` (a plotly
+    figure) as ``stem.html``; returns the paths."""
+    out = [] if fig is None else [save_figure(fig, f"{stem}.{fmt}", dpi=dpi, title=title) for fmt in formats]
     if page is not None:
         out.append(write_html(page, stem + ".html"))
     return out

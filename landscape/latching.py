@@ -29,10 +29,9 @@ from ._cli import DTYPES, OneLineParser, parse_lengths, report_errors
 from ._errors import InputError
 from ._io import atomic_write
 from .cells import GRU_RESETS, HEADS, get_cell
+from .figures import write_pages
 from .fused import BACKENDS
 from .inits import INITS
-from .interactive import write_html
-from .plot import save_figure
 from .tasks import get_task, make_data
 from .train import OPTIMIZERS, SPLITS, train_ensemble
 from .units import MAX_UNITS, check_units
@@ -241,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         writer.writerows(rows)
         atomic_write(stem + ".csv", lambda f: f.write(buf.getvalue().encode()))
         print(stem + ".csv")
-        for ext in ("png", "pdf"):
-            print(save_figure(fig, f"{stem}.{ext}", dpi=200))
-        print(write_html(page, stem + ".html"))
+        print(*write_pages(stem, fig, page, formats=("png", "pdf"), dpi=200), sep="\n")
 
     return report_errors(ap.prog, body)
 
