@@ -13,6 +13,7 @@ and mean accuracy with a standard-deviation band, against length) and ``<name>.h
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import os
@@ -149,16 +150,21 @@ def success_page(summary: dict, *, title: str = "") -> go.Figure:
     return fig
 
 
-def main(argv: list[str] | None = None) -> int:
+FULL = dict(lengths=",".join(map(str, POSTED_LENGTHS)), samples=10000, repeats=30, epochs=5)
+
+
+def build_parser() -> OneLineParser:
+    """The options: one add_argument each (a flat list, longer than a function should be)."""
     ap = OneLineParser(prog="python -m landscape.latching", description=__doc__)
     ap.add_argument("--cells", default="rnn,lstm,gru")
     ap.add_argument("--tasks", default="latching,relay")
-    ap.add_argument("--lengths", default=",".join(map(str, POSTED_LENGTHS)))
-    ap.add_argument("--samples", type=int, default=10000, help="sequences per length (N)")
+    ap.add_argument("--lengths", default=None, help=f"default {FULL['lengths']}")
+    ap.add_argument("--samples", type=int, default=None,
+                    help=f"sequences per length (N; default {FULL['samples']})")
     ap.add_argument("--val", type=float, default=0.2, help="validation fraction")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=None, help=f"default {FULL['epochs']}")
+    ap.add_argument("--repeats", type=int, default=None, help=f"default {FULL['repeats']}")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--protocol", choices=PROTOCOLS, default="torch",
                     help="torch: torch.nn models, one logit, torch's Adam, stratified split; keras: the "
@@ -184,65 +190,85 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keras-split", action="store_true",
                     help="validation = the last 20%% of label-ordered data, as the posted run had it")
     ap.add_argument("--quick", action="store_true",
-                    help=f"a one-minute preset: {', '.join(f'--{k} {v}' for k, v in QUICK.items())}")
+                    help=f"a one-minute preset: {', '.join(f'--{k} {v}' for k, v in QUICK.items())} "
+                         "(options given explicitly win)")
     ap.add_argument("--out", default="figures")
     ap.add_argument("--name", default=None,
                     help="output stem (default latching, latching_keras with --keras-split; "
                          "keras_protocol, keras_protocol_split)")
     ap.add_argument("--quiet", action="store_true")
-    args = ap.parse_args(argv)
-    if args.quick:
-        for k, v in QUICK.items():
-            setattr(args, k, v)
-    for k, v in PROTOCOLS[args.protocol].items():  # the preset fills what was not given
+    return ap
+
+
+def _unique(text: str, what: str, check) -> list[str]:
+    items = text.split(",")
+    for v in items:
+        check(v)
+    seen = {v for v in items if items.count(v) > 1}
+    if seen:
+        raise InputError(f"--{what} {text!r} names {', '.join(sorted(seen))} more than once")
+    return items
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The options, with the presets filled in (an option given explicitly wins) and checked."""
+    args = build_parser().parse_args(argv)
+    for k, v in {**(QUICK if args.quick else FULL), **PROTOCOLS[args.protocol]}.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
-    def body() -> None:
-        cells = args.cells.split(",")
-        for c in cells:
-            if get_cell(c).name == "pascanu":
-                raise InputError("cell 'pascanu' takes no input; valid cells here: rnn, lstm, gru")
-        tasks = args.tasks.split(",")
-        for t in tasks:
-            if not get_task(t).takes_input:
-                raise InputError(f"task {t!r} has no labels to learn; valid tasks here: latching, relay")
-        check_units(args.units)
-        if not 0 < args.success <= 1:
-            raise InputError(f"--success {args.success} must lie in (0, 1]")
-        lengths = parse_lengths(args.lengths)
-        if args.device == "cuda" and not torch.cuda.is_available():
-            raise InputError("--device cuda: no CUDA device is available here; valid: cpu")
-        t0 = time.perf_counter()
-        rows = run_experiment(cells=cells, tasks=tasks, lengths=lengths, samples=args.samples,
-                              repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=args.lr,
-                              optimizer=args.optimizer, val_frac=args.val, noise=args.noise,
-                              success=args.success, seed=args.seed, keras_split=args.keras_split,
-                              units=args.units, init=args.init, head=args.head, gru_reset=args.gru_reset,
-                              split=args.split, dtype=DTYPES[args.dtype], device=args.device,
-                              backend=args.backend, progress=not args.quiet)
-        elapsed = time.perf_counter() - t0
-        summary = summarize(rows)
-        split = {"ordered": "Keras' split (last 20% of ordered data)",
-                 "shuffled": "last 20% of shuffled data",
-                 "stratified": "stratified shuffled split"}["ordered" if args.keras_split else args.split]
-        size = "one-unit models" if args.units == 1 else f"{args.units}-unit models"
-        title = (f"{args.protocol} protocol, {size}, N = {args.samples}, {args.repeats} repeats, "
-                 f"{args.epochs} epochs, {args.optimizer} lr {args.lr:g}, {split}")
-        print(f"frequency of success (val. acc. >= {args.success}), trained in {elapsed:.1f} s:")
-        print(table(summary))
-        default = ("keras_protocol" if args.protocol == "keras" else "latching") + (
-            ("_split" if args.protocol == "keras" else "_keras") if args.keras_split else "")
-        stem = os.path.join(args.out, args.name or default)
-        fig, page = plot_success(summary, title=title), success_page(summary, title=title)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write(stem + ".csv", lambda f: f.write(buf.getvalue().encode()))
-        print(stem + ".csv")
-        print(*write_pages(stem, fig, page, formats=("png", "pdf"), dpi=200), sep="\n")
 
-    return report_errors(ap.prog, body)
+    def training_cell(c: str) -> None:
+        if not get_cell(c).takes_input:
+            raise InputError(f"cell {c!r} takes no input; valid cells here: rnn, lstm, gru")
+
+    def labelled_task(t: str) -> None:
+        if not get_task(t).takes_input:
+            raise InputError(f"task {t!r} has no labels to learn; valid tasks here: latching, relay")
+
+    args.cells = _unique(args.cells, "cells", training_cell)
+    args.tasks = _unique(args.tasks, "tasks", labelled_task)
+    args.lengths = parse_lengths(args.lengths)
+    check_units(args.units)
+    if not 0 < args.success <= 1:
+        raise InputError(f"--success {args.success} must lie in (0, 1]")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available here; valid: cpu")
+    return args
+
+
+def run(args: argparse.Namespace) -> list[str]:
+    """Train every model, print the success table, write the CSV and the figures; the paths."""
+    t0 = time.perf_counter()
+    rows = run_experiment(cells=args.cells, tasks=args.tasks, lengths=args.lengths, samples=args.samples,
+                          repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=args.lr,
+                          optimizer=args.optimizer, val_frac=args.val, noise=args.noise,
+                          success=args.success, seed=args.seed, keras_split=args.keras_split,
+                          units=args.units, init=args.init, head=args.head, gru_reset=args.gru_reset,
+                          split=args.split, dtype=DTYPES[args.dtype], device=args.device,
+                          backend=args.backend, progress=not args.quiet)
+    elapsed = time.perf_counter() - t0
+    summary = summarize(rows)
+    split = {"ordered": "Keras' split (last 20% of ordered data)", "shuffled": "last 20% of shuffled data",
+             "stratified": "stratified shuffled split"}["ordered" if args.keras_split else args.split]
+    size = "one-unit models" if args.units == 1 else f"{args.units}-unit models"
+    title = (f"{args.protocol} protocol, {size}, N = {args.samples}, {args.repeats} repeats, "
+             f"{args.epochs} epochs, {args.optimizer} lr {args.lr:g}, {split}")
+    print(f"frequency of success (val. acc. >= {args.success}), trained in {elapsed:.1f} s:")
+    print(table(summary))
+    default = ("keras_protocol" if args.protocol == "keras" else "latching") + (
+        ("_split" if args.protocol == "keras" else "_keras") if args.keras_split else "")
+    stem = os.path.join(args.out, args.name or default)
+    fig, page = plot_success(summary, title=title), success_page(summary, title=title)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return [atomic_write(stem + ".csv", lambda f: f.write(buf.getvalue().encode())),
+            *write_pages(stem, fig, page, formats=("png", "pdf"), dpi=200)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    return report_errors("python -m landscape.latching", lambda: print(*run(parse(argv)), sep="\n"))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ FLAGS = {"lengths": "--len", "gru_reset": "--gru-reset"}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The options: one add_argument each (a flat list, longer than a function should be)."""
     axes = "; ".join(f"{n}: {c.default_plane[0]} x {c.default_plane[1]}" for n, c in CELLS.items())
     ap = OneLineParser(prog="python -m landscape.slice", description=__doc__,
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)

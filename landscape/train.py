@@ -120,6 +120,52 @@ def _batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tenso
     return loss.detach(), acc, g
 
 
+class _Optimizer:
+    """One update of every model's parameters at once: sgd, torch.optim.Adam's Adam, or Keras's."""
+
+    def __init__(self, kind: str, lr: float, theta: torch.Tensor):
+        self.kind, self.lr, self.t = kind, lr, 0
+        self.m1, self.m2 = torch.zeros_like(theta), torch.zeros_like(theta)
+
+    def __call__(self, theta: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        self.t += 1
+        (b1, b2), eps, lr, t = ADAM["betas"], ADAM["eps"], self.lr, self.t
+        if self.kind == "sgd":
+            return theta - lr * g
+        if self.kind == "adam-keras":  # keras.optimizers.Adam.update_step
+            self.m1 = self.m1 + (g - self.m1) * (1 - b1)
+            self.m2 = self.m2 + (g * g - self.m2) * (1 - b2)
+            return theta - self.m1 * (lr * math.sqrt(1 - b2**t) / (1 - b1**t)) / (self.m2.sqrt() + eps)
+        self.m1 = b1 * self.m1 + (1 - b1) * g  # torch.optim.Adam's update
+        self.m2 = b2 * self.m2 + (1 - b2) * g * g
+        return theta - (lr / (1 - b1**t)) * self.m1 / ((self.m2 / (1 - b2**t)).sqrt() + eps)
+
+
+def _check_options(cell: Cell, datas: list[TaskData], optimizer: str, lr: float, **counts: int) -> None:
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if not cell.takes_input or any(d.objective != "bce" for d in datas):
+        raise InputError(f"training needs a classification task and an input-taking cell, not {cell.name!r}")
+    for name, v in counts.items():
+        if int(v) != v or v < 1:
+            raise InputError(f"--{name} {v} must be a positive integer")
+    if not (lr > 0 and np.isfinite(lr)):
+        raise InputError(f"--lr {lr} must be a finite number > 0")
+    if len({d.x.shape[0] for d in datas}) != 1:
+        raise InputError("every length needs the same number of samples to train as one ensemble")
+
+
+def _stack(datas: list[TaskData], dtype: torch.dtype, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every length's data as rows of one table: X (K * N, T) zero-padded, Y (K * N,); sample i of
+    length k is row k N + i."""
+    T = max(d.length for d in datas)
+    X = torch.zeros(len(datas), datas[0].x.shape[0], T, dtype=dtype)  # (K, N, T)
+    for k, d in enumerate(datas):
+        X[k, :, : d.length] = d.x.to(dtype)
+    Y = torch.stack([d.y for d in datas]).to(dtype)  # (K, N)
+    return X.reshape(-1, T).to(device), Y.reshape(-1).to(device)
+
+
 def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int = 0,
                    epochs: int = 5, batch: int = 16, lr: float = 1e-3, optimizer: str = "adam",
                    val_frac: float = 0.2, keras_split: bool = False, split: str = "stratified",
@@ -136,38 +182,23 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     ``record_every`` > 0 records the parameters every that many
     steps (0: at the start and at every epoch's end).
     """
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-    if not cell.takes_input or any(d.objective != "bce" for d in datas):
-        raise InputError(f"training needs a classification task and an input-taking cell, not {cell.name!r}")
-    for name, v in (("epochs", epochs), ("batch", batch), ("repeats", repeats)):
-        if int(v) != v or v < 1:
-            raise InputError(f"--{name} {v} must be a positive integer")
-    if not (lr > 0 and np.isfinite(lr)):
-        raise InputError(f"--lr {lr} must be a finite number > 0")
+    _check_options(cell, datas, optimizer, lr, epochs=epochs, batch=batch, repeats=repeats)
     hidden = check_units(hidden)
     K, M = len(datas), len(datas) * repeats
     lengths = torch.tensor([d.length for d in datas])
-    T = int(lengths.max())
-    X = torch.zeros(K, datas[0].x.shape[0], T, dtype=dtype)  # (K, N, T), zero-padded
-    for k, d in enumerate(datas):
-        if d.x.shape[0] != X.shape[1]:
-            raise InputError("every length needs the same number of samples to train as one ensemble")
-        X[k, :, : d.length] = d.x.to(dtype)
-    Y = torch.stack([d.y for d in datas]).to(dtype)  # (K, N)
-    X, Y = X.to(device), Y.to(device)
+    X, Y = _stack(datas, dtype, device)
     kidx = torch.arange(M) // repeats  # (M,)
     model_lengths = lengths[kidx]  # (M,): each model's own length
+    base = kidx.to(device)[:, None] * (Y.shape[0] // K)  # (M, 1): first row of each model's length
     train_idx, val_idx = make_splits(datas, repeats, val_frac=val_frac, seed=seed, keras_split=keras_split,
                                      split=split)
     n_train = train_idx.shape[1]
     steps_per_epoch = -(-n_train // batch)
     schedule = make_schedule(M, n_train, epochs, seed=seed)
-    work = 3.0 * epochs * n_train * float(model_lengths.sum())
     if backend == "fused" and hidden != 1:
         raise InputError(f"backend 'fused' runs one-unit models, not {hidden} units; valid: auto, reference")
+    work = 3.0 * epochs * n_train * float(model_lengths.sum())
     fused = hidden == 1 and resolve_backend(backend, device=device, work=work) == "fused"
-
     if theta0 is None:
         theta0 = torch.stack([init_theta(cell, hidden, seed=seed + m, init=init) for m in range(M)])
     if theta0.shape != (M, n_params(cell, hidden)):
@@ -175,12 +206,9 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                          f"units need ({M}, {n_params(cell, hidden)})")
     theta = theta0.to(device=device, dtype=dtype).clone()  # (M, P)
     keep = _trained(cell, hidden, init).to(device=device, dtype=dtype)  # (P,): 0 where a parameter stays
-    m1, m2 = torch.zeros_like(theta), torch.zeros_like(theta)
-    b1, b2 = ADAM["betas"]
+    update = _Optimizer(optimizer, lr, theta)
     hist = {k: np.zeros((M, epochs)) for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
-    path, path_steps, step = [theta0.to(torch.float64).cpu()], [0], 0
-    X, Y = X.reshape(-1, T), Y.reshape(-1)  # (K * N, T), (K * N,): model m's sample i is row k_m N + i
-    base = kidx.to(device)[:, None] * (Y.shape[0] // K)  # (M, 1): first row of each model's length
+    path, path_steps = [theta0.to(torch.float64).cpu()], [0]
     with tqdm(total=epochs * steps_per_epoch, delay=2.0, disable=not progress, leave=False,
               desc=f"train {M} {cell.name}") as bar:
         for epoch in range(epochs):
@@ -189,34 +217,18 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
             for s in range(steps_per_epoch):
                 idx = order[:, s * batch : (s + 1) * batch]  # (M, B)
                 loss, acc, g = _batch_grad(cell, theta, X, Y, base + idx, model_lengths, hidden, fused)
-                g = g * keep
-                step += 1
-                if optimizer == "sgd":
-                    theta = theta - lr * g
-                elif optimizer == "adam-keras":  # keras.optimizers.Adam.update_step
-                    m1 = m1 + (g - m1) * (1 - b1)
-                    m2 = m2 + (g * g - m2) * (1 - b2)
-                    alpha = lr * math.sqrt(1 - b2**step) / (1 - b1**step)
-                    theta = theta - m1 * alpha / (m2.sqrt() + ADAM["eps"])
-                else:  # torch.optim.Adam's update, elementwise over every model's parameters
-                    m1 = b1 * m1 + (1 - b1) * g
-                    m2 = b2 * m2 + (1 - b2) * g * g
-                    denom = (m2 / (1 - b2**step)).sqrt() + ADAM["eps"]
-                    theta = theta - (lr / (1 - b1**step)) * m1 / denom
+                theta = update(theta, g * keep)
                 tot_loss += loss.detach().cpu() * idx.shape[1]
                 tot_acc += acc.detach().cpu() * idx.shape[1]
-                if record_every and step % record_every == 0:
+                at_epoch_end = s == steps_per_epoch - 1
+                if (update.t % record_every == 0) if record_every else at_epoch_end:
                     path.append(theta.to(torch.float64).cpu())
-                    path_steps.append(step)
+                    path_steps.append(update.t)
                 bar.update(1)
             hist["train_loss"][:, epoch] = (tot_loss / n_train).numpy()
             hist["train_acc"][:, epoch] = (tot_acc / n_train).numpy()
-            vl, va = _evaluate_split(cell, theta, X, Y, base + val_idx.to(device), model_lengths, hidden,
-                                     fused)
-            hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = vl, va
-            if not record_every:
-                path.append(theta.to(torch.float64).cpu())
-                path_steps.append(step)
+            hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = _evaluate_split(
+                cell, theta, X, Y, base + val_idx.to(device), model_lengths, hidden, fused)
     config = dict(cell=cell.name, hidden=hidden, lengths=lengths.tolist(), repeats=repeats, seed=seed,
                   epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
                   keras_split=keras_split, split="ordered" if keras_split else split, init=init,
