@@ -174,7 +174,8 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     rows[g, n] of x (R, T) and of y (R,), so that mini-batches are read in place, not copied.
     lengths: (G,) each model's own length <= T (its state is frozen after it), or None for
     ``steps`` steps each.
-    Returns hT (G, N) and grad (G, P) or None.
+    Returns hT (G, N) and grad (G, P) or None. (Most of its length is checking and laying out the
+    arguments for the C entry point, which trusts them.)
     """
     lib = _load()
     if lib is None:
@@ -185,17 +186,7 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     resolve_backend("fused")
     theta = _one_logit(cell, theta.detach()).contiguous()
     G, P = theta.shape
-    if rows is not None:
-        rows = rows.detach().to(torch.long).contiguous()
-        x = x.detach().to(dtype).contiguous()
-        N, T = rows.shape[1], x.shape[-1]
-        xs_g, xs_n = 0, T
-    elif x is not None:
-        x = x.detach().to(dtype).contiguous()
-        N, T = x.shape[-2], x.shape[-1]
-        xs_g, xs_n = (N * T if x.ndim == 3 else 0), T
-    else:
-        N, T, xs_g, xs_n = 1, steps, 0, 0
+    x, rows, (N, T, xs_g, xs_n) = _input_layout(x, rows, dtype, steps)
     if lengths is not None:
         lengths = lengths.detach().to(torch.long).contiguous()
         T_run = int(lengths.max()) if G else 0
@@ -248,6 +239,19 @@ def _two_logit_grad(cell: Cell, g: torch.Tensor) -> torch.Tensor:
         return g
     dw, db = g[:, -2], g[:, -1]
     return torch.cat([g[:, :-2], torch.stack([-dw, dw, -db, db], 1)], 1)
+
+
+def _input_layout(x: torch.Tensor | None, rows: torch.Tensor | None, dtype: torch.dtype, steps: int):
+    """Contiguous inputs and where lane (g, n) finds its row: (N samples, T steps per row,
+    stride between models (0: shared), stride between samples)."""
+    if rows is not None:  # rows of a table (R, T)
+        rows, x = rows.detach().to(torch.long).contiguous(), x.detach().to(dtype).contiguous()
+        return x, rows, (rows.shape[1], x.shape[-1], 0, x.shape[-1])
+    if x is not None:  # (N, T) shared, or (G, N, T) each model's own
+        x = x.detach().to(dtype).contiguous()
+        N, T = x.shape[-2], x.shape[-1]
+        return x, None, (N, T, N * T if x.ndim == 3 else 0, T)
+    return None, None, (1, steps, 0, 0)  # no input
 
 
 def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool = False):

@@ -91,17 +91,26 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
     names = [str(int(n)) for n in surface.lengths]
     fig.frames = [go.Frame(name=names[k], data=traces(k), traces=list(range(len(first))))
                   for k in range(len(names))]
+    note = "" if (sx, sy) == (1, 1) else f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
+    _layout(fig, surface, names, title=caption_lines(surface) + note, zname=zname, zrange=[zmin, zmax],
+            xrange=[x[0], x[-1]], yrange=[y[0], y[-1]])
+    return fig
+
+
+def _layout(fig: go.Figure, surface: Surface, names: list[str], *, title: str, zname: str, zrange: list,
+            xrange: list, yrange: list) -> None:
+    """The page around the traces: the 3-D scene and the heatmap side by side, a slider over the
+    lengths and Play/Pause buttons under them."""
     anim = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
     steps = [dict(method="animate", label=n, args=[[n], anim]) for n in names]
     play = dict(frame=dict(duration=900, redraw=True), transition=dict(duration=0), fromcurrent=True,
                 mode="immediate")
-    note = "" if (sx, sy) == (1, 1) else f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
     fig.update_layout(
-        title=dict(text=caption_lines(surface) + note, x=0.01, y=0.98, yanchor="top"),
+        title=dict(text=title, x=0.01, y=0.98, yanchor="top"),
         scene=dict(domain=dict(x=[0.0, 0.55], y=[0.12, 1.0]), xaxis_title=surface.xlabel,
-                   yaxis_title=surface.ylabel, zaxis=dict(title=dict(text=zname), range=[zmin, zmax])),
-        xaxis=dict(domain=[0.66, 1.0], title=dict(text=surface.xlabel), range=[x[0], x[-1]]),
-        yaxis=dict(domain=[0.22, 0.9], title=dict(text=surface.ylabel), range=[y[0], y[-1]]),
+                   yaxis_title=surface.ylabel, zaxis=dict(title=dict(text=zname), range=zrange)),
+        xaxis=dict(domain=[0.66, 1.0], title=dict(text=surface.xlabel), range=xrange),
+        yaxis=dict(domain=[0.22, 0.9], title=dict(text=surface.ylabel), range=yrange),
         sliders=[dict(active=0, currentvalue=dict(prefix="sequence length L = "), steps=steps,
                       x=0.1, len=0.9, y=0.0, pad=dict(t=10))],
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=0.0, xanchor="left", yanchor="top",
@@ -110,7 +119,6 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
                                    dict(label="Pause", method="animate", args=[[None], anim])])],
         margin=dict(l=10, r=10, t=70, b=10), height=620, legend=dict(x=0.66, y=1.0, yanchor="bottom"),
     )
-    return fig
 
 
 def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str) -> list:

@@ -181,6 +181,9 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     as in ``make_splits``.
     ``record_every`` > 0 records the parameters every that many
     steps (0: at the start and at every epoch's end).
+
+    (Longer than a function should be: the body is the training protocol itself, set up, then
+    epochs of steps and a validation, and reads best in one piece.)
     """
     _check_options(cell, datas, optimizer, lr, epochs=epochs, batch=batch, repeats=repeats)
     hidden = check_units(hidden)
