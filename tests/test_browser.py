@@ -18,6 +18,8 @@ import pytest
 import landscape as ls
 from landscape import render
 
+pytestmark = pytest.mark.browser  # python -m pytest -m "not browser" skips these
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 REQUIRED = os.environ.get("LANDSCAPE_REQUIRE_BROWSER") == "1"

@@ -476,15 +476,16 @@ BIG = repr(float(np.finfo(np.float64).max))
     "1e308:1.7e308",  # regression: accepted, then overflowed in cliff_metrics and matplotlib
 ])
 def test_extreme_finite_ranges(xrange, tmp_path, capsys):
-    """A range both of whose ends are finite either works quietly or is one line and exit 2."""
+    """A range with finite ends beyond +-1e300 (where sums of coordinates overflow) is one line
+    naming it and exit 2; one just inside works and has finite, increasing coordinates."""
     args = [*SMALL, "--out", str(tmp_path / "out"), "--xrange", xrange]
     code, out, err = run_cli(cli.main, args, capsys)
-    if code == 2:  # rejecting it is fine, as a one-line error naming the range
-        assert_one_line_error(code, out, err, [xrange.split(":")[1]], tmp_path / "out")
-    else:
-        assert (code, err) == (0, "")
-        a = load_npz(printed_paths(out)[0])
-        assert np.all(np.isfinite(a["x"])) and np.all(np.diff(a["x"]) > 0)
+    assert_one_line_error(code, out, err, [xrange.split(":")[1], "1e+300"], tmp_path / "out")
+    code, out, err = run_cli(cli.main, [*SMALL, "--out", str(tmp_path / "ok"), "--xrange", "9e299:1e300"],
+                             capsys)
+    assert (code, err) == (0, "")
+    a = load_npz(printed_paths(out)[0])
+    assert np.all(np.isfinite(a["x"])) and np.all(np.diff(a["x"]) > 0)
 
 
 def test_out_folder_that_is_a_file(tmp_path, capsys):

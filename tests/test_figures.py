@@ -135,6 +135,7 @@ def _png_size(path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
+@pytest.mark.pdf
 @pytest.mark.parametrize("width", ["single", "double"])
 def test_paper_pdf_embeds_truetype_at_column_width(sweep, tmp_path, capsys, width):
     _, npz = sweep
