@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 import torch
@@ -24,13 +26,34 @@ __all__ = ["OneLineParser", "report_errors", "print_paths", "choices", "parse_le
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+class Terminated(Exception):
+    """SIGTERM, raised where the program stands so that every temporary file is cleaned up."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def report_errors(prog: str, body: Callable[[], None]) -> int:
-    """Run a command's body: bad input (or an unwritable output) is one line on stderr, status 2."""
+    """Run a command's body: bad input (or an unwritable output) is one line on stderr, status 2;
+    Ctrl-C and SIGTERM are one line and status 130 and 143, after the writes under way have
+    removed their temporary files (``_io.atomic_write``)."""
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _terminate) if main else None
     try:
         body()
     except (InputError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; files being written were not kept", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"{prog}: terminated; files being written were not kept", file=sys.stderr)
+        return 143
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old)
     return 0
 
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
-from ._errors import InputError
+from ._errors import MAX_SEED, InputError
 from .cells import CELLS, GRU_RESETS, HEADS, get_cell
 from .cliffs import cliff_metrics
 from .evaluate import DEFAULT_MEM
@@ -127,6 +127,10 @@ class SliceConfig:
         _check(self.threshold > 0, "threshold", f"{self.threshold} must be a number > 0")
         _check(self.samples >= 2, "samples", f"{self.samples} must be at least 2")
         _check(self.mem > 0, "mem", f"{self.mem} must be a positive number of bytes")
+        _check(not isinstance(self.seed, bool) and isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
+               "seed", f"{self.seed} must be an integer from 0 to {MAX_SEED}")
+        _check(self.epochs >= 1 and self.batch >= 1, "epochs", f"{self.epochs} and {{batch}} {self.batch} "
+               "must be positive integers")
         cell = self.model_cell
         task = get_task(self.task_name)
         if task.takes_input != cell.takes_input:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._errors import InputError
+from ._errors import InputError, check_seed
 from .cells import Cell
 
 __all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS"]
@@ -120,7 +120,7 @@ def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
     if norm != "none" and int((theta != 0).sum()) < 2:
         raise InputError(f"--norm {norm} needs at least two nonzero parameters at the centre; "
                          "use --norm none")
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     for _ in range(1000):
         d1 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm)
         d2 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm)

@@ -117,10 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
 def parse(argv: list[str]) -> tuple[SliceConfig, argparse.Namespace]:
     """The command line -> the slice's configuration (validated) and the output options."""
     args = build_parser().parse_args(join_negative_values(list(argv), _NEGATIVE_VALUES))
-    text = dict(lengths=parse_lengths(args.lengths), res=parse_res(args.res) if args.res else None,
-                xrange=parse_range(args.xrange, "--xrange") if args.xrange else None,
-                yrange=parse_range(args.yrange, "--yrange") if args.yrange else None,
-                start=parse_point(args.start, "--start") if args.start else None, mem=parse_mem(args.mem))
+    given = lambda v: v is not None  # noqa: E731 - an empty value is a bad value, not the default
+    text = dict(lengths=parse_lengths(args.lengths), res=parse_res(args.res) if given(args.res) else None,
+                xrange=parse_range(args.xrange, "--xrange") if given(args.xrange) else None,
+                yrange=parse_range(args.yrange, "--yrange") if given(args.yrange) else None,
+                start=parse_point(args.start, "--start") if given(args.start) else None,
+                mem=parse_mem(args.mem))
     fields = SliceConfig.__dataclass_fields__
     given = {k: v for k, v in vars(args).items() if k in fields and k not in text}
     try:
@@ -134,9 +136,33 @@ def _flags(e: ConfigError) -> str:
     return e.render(lambda name: FLAGS.get(name, "--" + name.replace("_", "-")))
 
 
+def default_name(cfg: SliceConfig) -> str:
+    """The output stem the options give: cell, variant, task, plane axes and lengths."""
+    cell = cfg.model_cell
+    variant = "".join(f"_{v}" for v, on in (("keras-init", cfg.init == "keras"),
+                                            ("softmax2", cell.head == "softmax2"),
+                                            ("reset-before", cell.reset == "before")) if on)
+    axes = {"axis": (cfg.x or cell.default_plane[0], cfg.y or cell.default_plane[1]),
+            "random": ("d1", "d2"), "pca": ("pc1", "pc2")}[cfg.plane]
+    n = cfg.lengths
+    lengths = "-".join(map(str, n)) if len(n) <= 6 else f"{n[0]}-to-{n[-1]}-{len(n)}-lengths"
+    return f"{cell.name}{variant}_{cfg.task_name}_{axes[0]}-{axes[1]}_L{lengths}"
+
+
+def _check_name(name: str) -> str:
+    """A file stem inside --out: no folders, no '..', short enough for every suffix written."""
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise InputError(f"--name {name!r} must be a file stem inside --out (no '/', not '.' or '..')")
+    if len(name.encode()) > 200:  # NAME_MAX is 255 bytes; '_cliffs.html' and '_L<n>.pt' follow
+        raise InputError(f"--name is {len(name.encode())} bytes long; give at most 200")
+    return name
+
+
 def run(cfg: SliceConfig, args: argparse.Namespace) -> list[str]:
     """Compute the slice, then write the surface, its figures and any trained models; the paths."""
     fig_opts = figure_options(args)  # checked before the work, so a bad option costs nothing
+    name = _check_name(default_name(cfg) if args.name is None else args.name)
+    stem = os.path.join(args.out, name)
     try:
         surface = slice_surface(cfg, progress=not args.quiet)
     except ConfigError as e:
@@ -145,12 +171,6 @@ def run(cfg: SliceConfig, args: argparse.Namespace) -> list[str]:
         print(line)
     print(cliff_table(surface, surface.extra, threshold=cfg.threshold))
     cell = cfg.model_cell
-    variant = "".join(f"_{v}" for v, on in (("keras-init", cfg.init == "keras"),
-                                            ("softmax2", cell.head == "softmax2"),
-                                            ("reset-before", cell.reset == "before")) if on)
-    name = args.name or (f"{cell.name}{variant}_{cfg.task_name}_{surface.xlabel}-{surface.ylabel}_"
-                         f"L{'-'.join(map(str, cfg.lengths))}")
-    stem = os.path.join(args.out, name)
     # every figure is drawn before any file lands, so a failed drawing leaves nothing behind
     figures = write_figures(surface, stem, scale=args.scale, **fig_opts)
     centers = surface.extra.get("trained_centers")

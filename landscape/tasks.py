@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._errors import InputError
+from ._errors import InputError, check_seed
 from ._io import load_npz
 
 __all__ = [
@@ -122,7 +122,7 @@ def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed
         raise InputError(f"number of samples {n} must be at least 2")
     if noise < 0 or not np.isfinite(noise):
         raise InputError(f"noise std {noise} must be a finite number >= 0")
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     return t.make(length, n=n, noise=noise, gen=gen)
 
 
@@ -149,11 +149,20 @@ def load_data(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
     """A user's data at one length: the first ``length`` steps of every sequence."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise InputError(f"data must be x (N, T) and y (N,); got x {x.shape} and y {y.shape}")
+    if x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
+        raise InputError(f"x and y must hold real numbers, not {x.dtype} and {y.dtype}")
+    if not np.all(np.isin(y, (0, 1))):
+        raise InputError(f"y must hold only 0 and 1, found {np.unique(y)[:5]}")
+    if length < 1:
+        raise InputError(f"length {length} must be a positive integer")
     if length > x.shape[1]:
         raise InputError(f"length {length} exceeds the data's {x.shape[1]} steps; "
                          f"valid lengths: 1 to {x.shape[1]}")
-    return TaskData(torch.from_numpy(np.ascontiguousarray(x[:, :length])), torch.from_numpy(y),
-                    length, "bce")
+    return TaskData(torch.from_numpy(np.ascontiguousarray(x[:, :length], dtype=np.float64)),
+                    torch.from_numpy(y.astype(np.float64)), length, "bce")
 
 
 KERAS_EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] before taking their log
@@ -174,6 +183,7 @@ def classification_loss(logits: torch.Tensor, y: torch.Tensor, *,
     else:
         loss = F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none")
     acc = ((logits > 0) == (y > 0.5)).to(logits.dtype)  # (G, N)
+    acc = acc.masked_fill(torch.isnan(logits), float("nan"))  # a NaN logit is no answer, not "negative"
     return loss.mean(-1), acc.mean(-1)
 
 

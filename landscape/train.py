@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._errors import InputError
+from ._errors import InputError, check_seed
 from .cells import Cell
 from .fused import resolve_backend, run_fused
 from .params import split_params
@@ -86,13 +86,17 @@ def make_splits(datas: list[TaskData], repeats: int, *, val_frac: float, seed: i
             val.append(va)
     if len({len(t) for t in train}) != 1:
         raise InputError("every length needs the same number of samples to train as one ensemble")
+    if min(len(v) for v in val) == 0 or min(len(t) for t in train) == 0:
+        n = len(datas[0].y)
+        raise InputError(f"{n} samples split at validation fraction {val_frac} leave an empty training or "
+                         "validation set; give more samples (at least 5 at 0.2)")
     return torch.from_numpy(np.stack(train)), torch.from_numpy(np.stack(val))
 
 
 def make_schedule(n_models: int, n_train: int, epochs: int, *, seed: int) -> torch.Tensor:
     """Each model's own shuffle of its training split for every epoch: (epochs, M, n_train)
     positions into that model's row of train indices."""
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(check_seed(seed))
     return torch.stack([torch.argsort(torch.rand(n_models, n_train, generator=gen), dim=1)
                         for _ in range(epochs)])
 
@@ -186,6 +190,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     epochs of steps and a validation, and reads best in one piece.)
     """
     _check_options(cell, datas, optimizer, lr, epochs=epochs, batch=batch, repeats=repeats)
+    seed = check_seed(seed)
     hidden = check_units(hidden)
     K, M = len(datas), len(datas) * repeats
     lengths = torch.tensor([d.length for d in datas])

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._errors import InputError
+from ._errors import InputError, check_seed
 from .cells import CELLS, Cell
 from .inits import INITS, keras_theta
 
@@ -67,6 +67,7 @@ def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0, init: str = "torch
     """The default initialization of torch.nn (``init="torch"``) or of Keras (``"keras"``,
     ``landscape.inits``) for ``seed``, as a flat (P,) float64 vector, drawn without touching the
     caller's random state. For H = 1 it equals ``landscape.init_params``."""
+    seed = check_seed(seed)
     if init == "keras":
         return keras_theta(cell, hidden, seed=seed)
     if init != "torch":
