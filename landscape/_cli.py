@@ -5,6 +5,7 @@ and the figure options. The commands import this module and the library, never e
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import sys
@@ -24,6 +25,7 @@ __all__ = ["OneLineParser", "report_errors", "print_paths", "choices", "parse_le
            "figure_options", "DTYPES"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+MAX_PIXELS = 20000  # width of a raster figure
 
 
 class Terminated(Exception):
@@ -44,6 +46,9 @@ def report_errors(prog: str, body: Callable[[], None]) -> int:
         body()
     except (InputError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"{prog}: error: out of memory; give a smaller --mem, --res or --samples", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; files being written were not kept", file=sys.stderr)
@@ -144,6 +149,10 @@ def parse_mem(text: str) -> int:
     n = int(float(m.group(1)) * scale[m.group(2).lower()]) if m else 0
     if n <= 0:
         raise InputError(f"--mem {text!r}: give a positive size such as 1G, 512M or 65536")
+    ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 0
+    if ram and n > ram // 2:
+        raise InputError(f"--mem {text!r} is more than half of this machine's {ram / 2**30:.0f} GiB; "
+                         f"give at most {ram // 2 >> 20}M")
     return n
 
 
@@ -179,6 +188,10 @@ def figure_options(args: argparse.Namespace, *, kinds: tuple[str, ...] | None = 
     fmts = ("png", "html") if args.format is None else choices(args.format, (*FORMATS, "html"), "--format")
     if args.dpi is not None and not 20 <= args.dpi <= 2400:
         raise InputError(f"--dpi {args.dpi} must lie between 20 and 2400")
+    inches = figure_width(args.style, args.width) or 8.0
+    if args.dpi is not None and inches * args.dpi > MAX_PIXELS:
+        raise InputError(f"--width {args.width} at --dpi {args.dpi} is {inches * args.dpi:.0f} pixels wide; "
+                         f"the limit is {MAX_PIXELS}")
     if args.max_points < 2:
         raise InputError(f"--max-points {args.max_points} must be at least 2")
     figure_width(args.style, args.width)

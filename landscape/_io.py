@@ -36,8 +36,35 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> str:
     return path
 
 
+MAX_LOAD = 4 << 30  # bytes an .npz may unpack to: a 3 MB file can inflate to 3 GB
+
+
+def npz_size(path: str) -> int:
+    """Bytes the arrays of an .npz archive take once loaded, read from their headers alone."""
+    total = 0
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            with z.open(name) as member:
+                version = np.lib.format.read_magic(member)
+                read = {(1, 0): np.lib.format.read_array_header_1_0,
+                        (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                if read is None:
+                    raise ValueError(f"{name}: .npy format version {version} is not supported")
+                shape, _, dtype = read(member)
+                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    return total
+
+
 def load_npz(path: str, what: str) -> dict:
-    """Every array of an .npz archive, read without pickle; anything else raises InputError."""
+    """Every array of an .npz archive, read without pickle; anything else raises InputError, and
+    so does an archive whose arrays would take more than MAX_LOAD bytes, before any is loaded."""
+    try:
+        size = npz_size(path)
+    except (OSError, ValueError, EOFError, TypeError, zipfile.BadZipFile, zlib.error) as e:
+        raise InputError(f"cannot read {what} {path}: {e}") from None
+    if size > MAX_LOAD:
+        raise InputError(f"{what} {path} would take {size / 2**30:.1f} GiB once loaded; the limit is "
+                         f"{MAX_LOAD / 2**30:.0f} GiB")
     try:
         f = np.load(path, allow_pickle=False)
         if not isinstance(f, np.lib.npyio.NpzFile):

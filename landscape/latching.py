@@ -27,14 +27,15 @@ from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
 from ._cli import DTYPES, OneLineParser, parse_lengths, report_errors
-from ._errors import InputError
+from ._errors import InputError, check_seed
 from ._io import atomic_write
 from .cells import GRU_RESETS, HEADS, get_cell
 from .figures import write_pages
 from .fused import BACKENDS
 from .inits import INITS
+from .pipeline import MAX_RESULT
 from .tasks import get_task, make_data
-from .train import OPTIMIZERS, SPLITS, train_ensemble
+from .train import MAX_STEPS, MAX_TRAIN_WORK, OPTIMIZERS, SPLITS, train_ensemble
 from .units import MAX_UNITS, check_units
 
 __all__ = ["run_experiment", "summarize", "plot_success", "draw_success", "main", "POSTED_LENGTHS"]
@@ -228,6 +229,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.cells = _unique(args.cells, "cells", training_cell)
     args.tasks = _unique(args.tasks, "tasks", labelled_task)
     args.lengths = parse_lengths(args.lengths)
+    if args.samples < 5:
+        raise InputError(f"--samples {args.samples} must be at least 5, so that both splits hold samples")
+    data = args.samples * sum(args.lengths) * 8 * 2  # float64 data and the training table
+    if data > MAX_RESULT:
+        raise InputError(f"--samples {args.samples} of lengths up to {max(args.lengths)} make "
+                         f"{data / 2**30:.1f} GiB of data; the limit is {MAX_RESULT / 2**30:.0f} GiB")
+    check_seed(args.seed, "--seed")
+    steps = args.epochs * -(-int(args.samples * (1 - args.val)) // max(args.batch, 1))
+    if steps > MAX_STEPS:
+        raise InputError(f"--epochs {args.epochs} of {args.samples} samples in batches of {args.batch} are "
+                         f"{steps:.1e} optimizer steps; the limit is {MAX_STEPS:.0e}")
+    work = 3.0 * args.epochs * args.samples * sum(args.lengths) * args.repeats * args.units ** 2
+    if work > MAX_TRAIN_WORK:
+        raise InputError(f"--epochs {args.epochs} over {args.repeats} repeats of {len(args.lengths)} lengths "
+                         f"are about {work:.1e} cell-steps per cell; the limit is {MAX_TRAIN_WORK:.0e}")
     check_units(args.units)
     if not 0 < args.success <= 1:
         raise InputError(f"--success {args.success} must lie in (0, 1]")

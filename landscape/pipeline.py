@@ -39,6 +39,8 @@ __all__ = ["SliceConfig", "slice_surface", "PLANES", "DTYPES"]
 PLANES = ("axis", "random", "pca")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 PATH_LR, TRAIN_LR = 0.01, 1e-3  # default learning rates of descent paths and of --center trained
+MAX_RESULT = 4 << 30  # bytes of the surface's arrays, or of the data
+MAX_WORK = 1e14  # cell-steps of one slice: about a day at 1e9 a second
 
 
 class ConfigError(InputError):
@@ -147,6 +149,25 @@ class SliceConfig:
                f"trained trains a classifier; cell {cell.name!r} has no input")
         _check(self.device != "cuda" or torch.cuda.is_available(), "device",
                "cuda: no CUDA device is available here; valid: cpu")
+        self._check_size()
+
+    def _check_size(self) -> None:
+        """Refuse, before any allocation, a result or data too big for memory or a run too long."""
+        cell, (nx, ny) = self.model_cell, self.res or (51, 51)
+        if self.plane == "axis" and self.res is None:
+            nx, ny = cell.default_plane[4]
+        maps = 2 + (3 if self.grad else 0)  # loss, accuracy, gradient maps
+        result = len(self.lengths) * nx * ny * maps * 8
+        _check(result <= MAX_RESULT, "res", f"{nx},{ny} over {len(self.lengths)} length(s) makes a "
+               f"result of {result / 2**30:.1f} GiB; the limit is {MAX_RESULT / 2**30:.0f} GiB")
+        n = 1 if not cell.takes_input else self.samples
+        data = n * sum(self.lengths) * 8 * 2  # float64 inputs, and their cast
+        _check(data <= MAX_RESULT, "samples", f"{self.samples} sequences of {max(self.lengths)} steps "
+               f"make {data / 2**30:.1f} GiB of data; the limit is {MAX_RESULT / 2**30:.0f} GiB")
+        work = nx * ny * n * sum(self.lengths) * (3 if self.grad else 1)
+        _check(work <= MAX_WORK, "lengths", f"{list(self.lengths)[:5]} on a {nx} x {ny} grid of {n} "
+               f"sequences is {work:.1e} cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
+               f"the limit is {MAX_WORK:.0e}")
 
     @property
     def model_cell(self):

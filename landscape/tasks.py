@@ -182,6 +182,9 @@ def classification_loss(logits: torch.Tensor, y: torch.Tensor, *,
         loss = -torch.log(torch.clamp(p, clip, 1 - clip))
     else:
         loss = F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none")
+        # an infinite logit is a certain answer: its loss is 0 or +inf, where the formula gives NaN
+        certain = torch.where((logits > 0) == (y > 0.5), 0.0, float("inf")).to(loss.dtype)
+        loss = torch.where(torch.isinf(logits), certain, loss)
     acc = ((logits > 0) == (y > 0.5)).to(logits.dtype)  # (G, N)
     acc = acc.masked_fill(torch.isnan(logits), float("nan"))  # a NaN logit is no answer, not "negative"
     return loss.mean(-1), acc.mean(-1)

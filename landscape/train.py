@@ -31,6 +31,8 @@ __all__ = ["OPTIMIZERS", "TrainResult", "train_ensemble", "make_splits", "make_s
 
 OPTIMIZERS = ("adam", "adam-keras", "sgd")
 ADAM = dict(betas=(0.9, 0.999), eps=1e-7)  # Keras' defaults
+MAX_TRAIN_WORK = 1e14  # cell-steps of one training run: about a day at 1e9 a second
+MAX_STEPS = 10**7  # optimizer steps of one training run: hours at a millisecond a step
 
 
 @dataclass
@@ -202,11 +204,18 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                                      split=split)
     n_train = train_idx.shape[1]
     steps_per_epoch = -(-n_train // batch)
-    schedule = make_schedule(M, n_train, epochs, seed=seed)
     if backend == "fused" and hidden != 1:
         raise InputError(f"backend 'fused' runs one-unit models, not {hidden} units; valid: auto, reference")
     work = 3.0 * epochs * n_train * float(model_lengths.sum())
+    if epochs * steps_per_epoch > MAX_STEPS:
+        raise InputError(f"{epochs} epochs of {steps_per_epoch} steps are {epochs * steps_per_epoch:.1e} "
+                         f"optimizer steps; the limit is {MAX_STEPS:.0e}")
+    if work > MAX_TRAIN_WORK:
+        raise InputError(f"{epochs} epochs of {M} models on {n_train} sequences are {work:.1e} "
+                         f"cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
+                         f"the limit is {MAX_TRAIN_WORK:.0e}")
     fused = hidden == 1 and resolve_backend(backend, device=device, work=work) == "fused"
+    schedule = make_schedule(M, n_train, epochs, seed=seed)
     if theta0 is None:
         theta0 = torch.stack([init_theta(cell, hidden, seed=seed + m, init=init) for m in range(M)])
     if theta0.shape != (M, n_params(cell, hidden)):

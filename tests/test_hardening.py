@@ -1,0 +1,153 @@
+"""Hostile input through the command lines and the API: one line, exit 2 (130/143 for signals),
+no traceback, and no file left behind."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+import landscape as ls
+from landscape import latching, render
+from landscape import slice as cli
+from landscape.tasks import classification_loss
+
+
+def one_line(capsys, code, *needles):
+    out = capsys.readouterr()
+    err = out.err.strip().splitlines()
+    assert code == 2, (code, out)
+    assert len(err) == 1 and "Traceback" not in out.err, out.err
+    for n in needles:
+        assert n in err[0], (n, err[0])
+    return err[0]
+
+
+SMALL = ["--res", "3", "--len", "3", "--samples", "20", "--quiet", "--format", "png"]
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["--seed", "18446744073709551616"], ["--seed", "4294967295"]),
+    (["--seed", str(2**70)], ["--seed"]),
+    (["--seed", "-1", "--center", "trained"], ["--seed"]),
+    (["--res", "100000"], ["GiB", "limit"]),
+    (["--len", "1000000", "--samples", "1000"], ["GiB", "limit"]),
+    (["--len", "30000", "--samples", "1000", "--res", "4000"], ["cell-steps", "limit"]),
+    (["--samples", "1000000000"], ["--samples", "GiB"]),
+    (["--res", ""], ["--res"]), (["--mem", ""], ["--mem"]), (["--xrange", ""], ["--xrange"]),
+    (["--mem", "100000G"], ["--mem", "GiB"]),
+    (["--name", "../x"], ["--name"]), (["--name", "/abs/x"], ["--name"]), (["--name", "n" * 300], ["--name"]),
+    (["--width", "20", "--dpi", "2400"], ["pixels", "20000"]),
+    (["--center", "trained", "--samples", "2"], ["empty", "samples"]),
+])
+def test_slice_refuses(argv, needles, tmp_path, capsys):
+    code = cli.main([*SMALL, *argv, "--out", str(tmp_path / "o")])
+    one_line(capsys, code, *needles)
+    assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["--seed", "-1"], ["--seed"]), (["--samples", "2"], ["--samples"]), (["--cells", "rnn,rnn"], ["rnn"]),
+    (["--epochs", "1000000000"], ["optimizer steps", "limit"]), (["--samples", "1000000000"], ["GiB"]),
+])
+def test_latching_refuses(argv, needles, tmp_path, capsys):
+    code = latching.main(["--cells", "rnn", "--tasks", "latching", "--lengths", "3", "--samples", "20",
+                          "--repeats", "1", "--epochs", "1", "--quiet", *argv, "--out", str(tmp_path / "o")])
+    one_line(capsys, code, *needles)
+    assert not (tmp_path / "o").exists()
+
+
+def test_quick_keeps_what_is_given(tmp_path, capsys):
+    assert latching.main(["--quick", "--lengths", "7", "--cells", "rnn", "--tasks", "latching",
+                          "--samples", "20", "--repeats", "1", "--quiet", "--out", str(tmp_path)]) == 0
+    assert "L=7" in capsys.readouterr().out
+
+
+def test_api_raises_input_error():
+    cell = ls.get_cell("rnn")
+    for bad in (-1, 2**64, 1.5, "3"):
+        with pytest.raises(ls.InputError, match="seed"):
+            ls.init_params(cell, seed=bad)
+        with pytest.raises(ls.InputError, match="seed"):
+            ls.make_data("latching", 5, seed=bad)
+    with pytest.raises(ls.InputError, match="seed"):
+        ls.random_plane(ls.init_params(cell), seed=-3)
+    x = np.zeros((4, 5))
+    with pytest.raises(ls.InputError, match="0 and 1"):
+        ls.data_from_arrays(x, np.array([0, 1, 2, 1]), 3)
+    with pytest.raises(ls.InputError, match="real"):
+        ls.data_from_arrays(x + 1j, np.array([0, 1, 0, 1]), 3)
+    with pytest.raises(ls.InputError, match="empty"):
+        ls.train.train_ensemble(cell, [ls.make_data("latching", 3, n=2)], progress=False)
+    with pytest.raises(ls.InputError, match="valid"):
+        ls.SliceConfig(cell="transformer")
+    with pytest.raises(ls.InputError, match="lengths"):
+        ls.SliceConfig(lengths=(5, -1))
+
+
+def test_nan_logits_give_nan_accuracy():
+    logits = torch.tensor([[1.0, float("nan"), -2.0], [0.5, -0.5, 2.0]])
+    loss, acc = classification_loss(logits, torch.tensor([1.0, 0.0, 0.0]))
+    assert torch.isnan(acc[0]) and torch.isnan(loss[0])
+    assert acc[1].item() == pytest.approx(2 / 3)
+    # an infinite logit is a certain answer, right (loss 0) or wrong (loss inf), never NaN
+    loss, acc = classification_loss(torch.tensor([[float("inf"), float("-inf")]]), torch.tensor([1.0, 1.0]))
+    assert loss.item() == float("inf") and acc.item() == 0.5
+
+
+def test_overflowing_logits(tmp_path, capsys):
+    """Readout weights of +-1e300 (+-inf in float32): an infinite logit is a certain answer (loss 0
+    or +inf, accuracy a number); a NaN logit (inf - inf) gives NaN loss and NaN accuracy."""
+    assert cli.main(["--x", "w_out", "--y", "b_out", "--xrange=-1e300:1e300", "--yrange=-1e300:1e300",
+                     *SMALL, "--res", "9", "--out", str(tmp_path), "--name", "s"]) == 0
+    with np.load(tmp_path / "s.npz") as f:
+        loss, acc = f["loss"], f["accuracy"]
+    np.testing.assert_array_equal(np.isnan(acc), np.isnan(loss))
+    assert np.isinf(loss).any() and np.isnan(loss).any() and np.isfinite(acc).any()
+
+
+def inflating_npz(path, shape=(100000, 100000)):
+    """An .npz whose one array claims 80 GB in its header (a zip bomb's cheap cousin)."""
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", head.getvalue() + b"\0" * 64)
+        z.writestr("y.npy", head.getvalue() + b"\0" * 64)
+
+
+def test_files_that_would_inflate_are_refused_before_loading(tmp_path, capsys):
+    bomb = tmp_path / "bomb.npz"
+    inflating_npz(bomb)
+    one_line(capsys, cli.main([*SMALL, "--data", str(bomb), "--out", str(tmp_path / "o")]), "GiB", "limit")
+    one_line(capsys, render.main([str(bomb), "--out", str(tmp_path / "o")]), "GiB", "limit")
+    assert not (tmp_path / "o").exists()
+
+
+def test_long_sweep_has_a_short_default_name(tmp_path, capsys):
+    lengths = ",".join(str(n) for n in range(1, 62))
+    assert cli.main(["--cell", "pascanu", "--len", lengths, "--res", "3", "--quiet", "--format", "png",
+                     "--out", str(tmp_path)]) == 0
+    names = os.listdir(tmp_path)
+    assert names and max(len(n) for n in names) < 100 and any("61-lengths" in n for n in names)
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"),
+                                           (signal.SIGTERM, 143, "terminated")])
+def test_signals_are_one_line_and_leave_no_file(sig, code, word, tmp_path):
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "landscape.slice", "--cell", "lstm", "--len", "400",
+                             "--res", "301", "--backend", "reference", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)  # past the imports, inside the computation
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip() and "it/s" not in ln and "step" not in ln]
+    assert proc.returncode == code, err
+    assert len(lines) == 1 and word in lines[0] and "Traceback" not in err
+    assert not out.exists() or list(out.iterdir()) == []
