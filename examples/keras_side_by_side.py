@@ -95,7 +95,8 @@ def main() -> None:
         ax.set(title=cell, xlabel="sequence length T", ylim=(-0.05, 1.05), xscale="log")
         ax.set_ylabel("frequency of success")
         ax.legend(fontsize=7)
-    path = os.path.join(args.out, "keras_side_by_side" + ("_split" if args.keras_split else "") + ".png")
+    stem = "keras_side_by_side" + ("_split" if args.keras_split else "")
+    path = os.path.normpath(os.path.join(args.out, stem + ".png"))
     ls.save_figure(fig, path, dpi=150)
     print(path)
 
