@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 
 from ._errors import InputError
 from ._io import atomic_write
+from .style import html_name
 from .surface import Surface
 from .trajectories import window_exit
 
@@ -64,7 +65,8 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
     # hover values beyond z ride in customdata; on a linear z axis the loss is z itself
     fields = ([("loss", loss)] if z_scale == "log" else []) + [
         (n, maps[n][:, ::sy, ::sx]) for n in ("accuracy", "grad_norm") if n in maps]
-    hover = (f"{surface.xlabel} = %{{x:.4g}}<br>{surface.ylabel} = %{{y:.4g}}"
+    xname, yname = html_name(surface.xlabel), html_name(surface.ylabel)
+    hover = (f"{xname} = %{{x:.4g}}<br>{yname} = %{{y:.4g}}"
              + ("" if z_scale == "log" else "<br>loss = %{z:.5g}")
              + "".join(f"<br>{name} = %{{customdata[{m}]:.5g}}" for m, (name, _) in enumerate(fields)))
     kinds = [n for n in PATH_COLORS if f"path_{n}" in surface.extra]
@@ -107,10 +109,10 @@ def _layout(fig: go.Figure, surface: Surface, names: list[str], *, title: str, z
                 mode="immediate")
     fig.update_layout(
         title=dict(text=title, x=0.01, y=0.98, yanchor="top"),
-        scene=dict(domain=dict(x=[0.0, 0.55], y=[0.12, 1.0]), xaxis_title=surface.xlabel,
-                   yaxis_title=surface.ylabel, zaxis=dict(title=dict(text=zname), range=zrange)),
-        xaxis=dict(domain=[0.66, 1.0], title=dict(text=surface.xlabel), range=xrange),
-        yaxis=dict(domain=[0.22, 0.9], title=dict(text=surface.ylabel), range=yrange),
+        scene=dict(domain=dict(x=[0.0, 0.55], y=[0.12, 1.0]), xaxis_title=html_name(surface.xlabel),
+                   yaxis_title=html_name(surface.ylabel), zaxis=dict(title=dict(text=zname), range=zrange)),
+        xaxis=dict(domain=[0.66, 1.0], title=dict(text=html_name(surface.xlabel)), range=xrange),
+        yaxis=dict(domain=[0.22, 0.9], title=dict(text=html_name(surface.ylabel)), range=yrange),
         sliders=[dict(active=0, currentvalue=dict(prefix="sequence length L = "), steps=steps,
                       x=0.1, len=0.9, y=0.0, pad=dict(t=10))],
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=0.0, xanchor="left", yanchor="top",
@@ -135,8 +137,8 @@ def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str) -> list:
                 z = np.where(z > 0, np.log10(z), np.nan)
         label = f"{name} GD" + ("" if step is None else f" (leaves the window at step {step})")
         line = dict(color=PATH_COLORS[name], width=4, dash="solid" if name == "plain" else "dash")
-        tip = (f"{name} step %{{customdata}}<br>{surface.xlabel} = %{{x:.4g}}"
-               f"<br>{surface.ylabel} = %{{y:.4g}}<extra></extra>")
+        tip = (f"{name} step %{{customdata}}<br>{html_name(surface.xlabel)} = %{{x:.4g}}"
+               f"<br>{html_name(surface.ylabel)} = %{{y:.4g}}<extra></extra>")
         out.append(go.Scatter3d(x=c[:end, 0], y=c[:end, 1], z=z[:end], mode="lines+markers", name=label,
                                 line=line, marker=dict(size=2, color=PATH_COLORS[name]), legendgroup=name,
                                 customdata=np.arange(end), hovertemplate=tip, scene="scene"))

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ._errors import InputError
+from .style import math_name
 from .surface import Surface
 from .trajectories import window_exit
 
@@ -143,9 +144,9 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
         ax.set_ylim(surface.y[0], surface.y[-1])
         ax.set_title(f"L = {int(surface.lengths[k])}" + _panel_note(z, norm, scale))
         if k // ncols == nrows - 1 or k + ncols >= n:
-            ax.set_xlabel(surface.xlabel)
+            ax.set_xlabel(math_name(surface.xlabel))
         if k % ncols == 0:
-            ax.set_ylabel(surface.ylabel)
+            ax.set_ylabel(math_name(surface.ylabel))
         # the last x tick of a panel would touch the first of its right neighbour's: drop it
         last_col = k % ncols == ncols - 1 or k == n - 1
         ax.xaxis.set_major_locator(MaxNLocator(3 if width is not None else "auto",
@@ -184,8 +185,8 @@ def plot_heatmap(surface: Surface, *, length: int | None = None, what: str = "lo
 def _frame(ax, surface: Surface, k: int, norm: Normalize, z: np.ndarray, scale: str) -> None:
     ax.set_xlim(surface.x[0], surface.x[-1])
     ax.set_ylim(surface.y[0], surface.y[-1])
-    ax.set_xlabel(surface.xlabel)
-    ax.set_ylabel(surface.ylabel)
+    ax.set_xlabel(math_name(surface.xlabel))
+    ax.set_ylabel(math_name(surface.ylabel))
     ax.set_title(f"L = {int(surface.lengths[k])}" + _panel_note(z, norm, scale))
 
 
@@ -246,7 +247,7 @@ def plot_slices(surface: Surface, *, axis: str = "x", at: float | None = None, w
         norm = color_norm(values, "clip")
         ax.set_ylim(norm.vmin, norm.vmax)
     names = (surface.xlabel, surface.ylabel) if axis == "x" else (surface.ylabel, surface.xlabel)
-    ax.set_xlabel(names[0])
+    ax.set_xlabel(math_name(names[0]))
     ax.set_ylabel(_label(what, "clip" if scale == "clip" else "linear"))
     ax.set_title(f"{names[1]} = {other[j]:.4g}")
     ax.grid(True, alpha=0.3)

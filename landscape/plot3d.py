@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .plot import _length_index, _panel_note, _title, _values, color_norm
+from .style import math_name
 from .surface import Surface
 
 __all__ = ["plot_surface3d"]
@@ -47,8 +48,8 @@ def plot_surface3d(surface: Surface, *, length: int | None = None, what: str = "
     if np.isfinite(zz).sum() > 3:
         ax.contour(X, Y, zm, zdir="z", offset=floor, cmap=cmap, levels=10, linewidths=0.6)
     ax.set_zlim(floor, hi)
-    ax.set_xlabel(surface.xlabel)
-    ax.set_ylabel(surface.ylabel)
+    ax.set_xlabel(math_name(surface.xlabel))
+    ax.set_ylabel(math_name(surface.ylabel))
     ax.set_zlabel({"log": f"log10 {what}"}.get(scale, what))
     for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
         axis.set_major_locator(MaxNLocator(4))

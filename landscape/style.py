@@ -21,7 +21,7 @@ import matplotlib as mpl
 
 from ._errors import InputError
 
-__all__ = ["STYLES", "WIDTHS", "use_style", "figure_width", "default_dpi"]
+__all__ = ["STYLES", "WIDTHS", "use_style", "figure_width", "default_dpi", "math_name", "html_name"]
 
 _COMMON = {"pdf.fonttype": 42, "ps.fonttype": 42, "image.cmap": "viridis", "savefig.bbox": None}
 
@@ -96,3 +96,31 @@ def figure_width(style: str, width: str | float | None) -> float | None:
 
 def default_dpi(style: str) -> int:
     return int(STYLES[_check(style)]["savefig.dpi"])
+
+
+def _parts(name: str) -> tuple[str, str, str]:
+    """'w_hh_g' -> ('w', 'hh', 'g'); 'b_out_1' -> ('b', 'out', '1'); 'd1' -> ('d', '1', '');
+    'pc2' -> ('PC', '2', ''); 'w' -> ('w', '', '')."""
+    if name.startswith("pc") and name[2:].isdigit():
+        return "PC", name[2:], ""
+    if name.startswith("d") and name[1:].isdigit():
+        return "d", name[1:], ""
+    head, *rest = name.split("_")
+    return head, rest[0] if rest else "", rest[1] if len(rest) > 1 else ""
+
+
+def math_name(name: str) -> str:
+    """A parameter name as matplotlib mathtext: 'w_hh_g' -> '$w_{hh}^{(g)}$'. Every style uses
+    it: an underscore is a glyph Computer Modern lacks, and a subscript reads as one anyway."""
+    base, sub, sup = _parts(name)
+    if base == "PC":
+        return f"PC {sub}"
+    return "$" + base + (f"_{{{sub}}}" if sub else "") + (f"^{{({sup})}}" if sup else "") + "$"
+
+
+def html_name(name: str) -> str:
+    """The same name for a web page (Plotly draws HTML, not TeX, offline): 'w<sub>hh</sub><sup>(g)</sup>'."""
+    base, sub, sup = _parts(name)
+    if base == "PC":
+        return f"PC {sub}"
+    return f"<i>{base}</i>" + (f"<sub>{sub}</sub>" if sub else "") + (f"<sup>({sup})</sup>" if sup else "")

@@ -218,3 +218,41 @@ def test_figure_width_parsing():
     assert figure_width("paper", None) == WIDTHS["single"]
     assert figure_width("screen", None) is None
     assert figure_width("paper", "double") == 6.9 and figure_width("screen", "4.5") == 4.5
+
+
+def test_every_parameter_name_typesets_in_the_paper_style():
+    """In Computer Modern (cmr10) the underscore's code point holds a dot accent, so a raw
+    'w_hh_g' axis label reads 'w˙hh˙g'. Every name of every cell, readout and plane is typeset as
+    mathtext instead, whose glyphs are the name's letters and digits, and no dot accent."""
+    from matplotlib import font_manager, ft2font
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.mathtext import MathTextParser
+
+    from landscape.style import html_name, math_name
+
+    cmr10 = ft2font.FT2Font(font_manager.findfont("cmr10"))
+    assert cmr10.get_glyph_name(cmr10.get_char_index(ord("_"))) == "dotaccent"  # the bug, shown
+    names = {n for c in ("rnn", "lstm", "gru", "pascanu") for n in ls.get_cell(c).param_names}
+    names |= set(ls.get_cell("lstm", head="softmax2").param_names) | {"d1", "d2", "pc1", "pc2"}
+    parser = MathTextParser("path")
+    with use_style("paper"):
+        for name in sorted(names):
+            label = math_name(name)
+            if not label.startswith("$"):
+                assert "_" not in label
+                continue
+            glyphs = parser.parse(label, 72, FontProperties()).glyphs
+            drawn = [g[0].get_glyph_name(g[0].get_char_index(g[2])) for g in glyphs]
+            assert "dotaccent" not in drawn and "underscore" not in drawn, (name, drawn)
+            digits = {"zero": "0", "one": "1", "two": "2"}
+            chars = sorted(digits.get(d, d) for d in drawn if len(digits.get(d, d)) == 1)
+            assert chars == sorted(c for c in name if c.isalnum()), (name, drawn)
+            assert "_" not in html_name(name).replace("<sub>", "").replace("</sub>", "")
+    assert math_name("w_hh_g") == "$w_{hh}^{(g)}$" and math_name("b_out_1") == "$b_{out}^{(1)}$"
+    assert html_name("w_ih_n") == "<i>w</i><sub>ih</sub><sup>(n)</sup>" and math_name("w") == "$w$"
+    surf = ls.compute_surface(ls.get_cell("lstm"), ls.axis_plane(ls.get_cell("lstm"), ls.init_params("lstm"),
+                                                                   res=(3, 3)),
+                              [ls.make_data("latching", 3, n=10)], progress=False)
+    with use_style("paper"):
+        ax = [a for a in ls.plot_facets(surf).axes if a.get_xlabel()][0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("$w_{hh}^{(g)}$", "$b_{hh}^{(f)}$")

@@ -113,7 +113,7 @@ def test_plot_surface_counts_non_finite_cells():
     assert titles[0] == "L = 5 (3 non-finite)"
     assert titles[1] == "L = 10 (1 non-finite)"
     panels = [ax for ax in fig.axes if ax.get_title()]
-    assert panels[0].get_xlabel() == "w_hh" and panels[0].get_ylabel() == "b_hh"
+    assert panels[0].get_xlabel() == "$w_{hh}$" and panels[0].get_ylabel() == "$b_{hh}$"
 
 
 def test_plot_surface_finite_titles_and_log_scale():
