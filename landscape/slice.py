@@ -174,7 +174,9 @@ def run(cfg: SliceConfig, args: argparse.Namespace) -> list[str]:
     # every figure is drawn before any file lands, so a failed drawing leaves nothing behind
     figures = write_figures(surface, stem, scale=args.scale, **fig_opts)
     centers = surface.extra.get("trained_centers")
-    checkpoints = [] if centers is None else [save_checkpoint(f"{stem}_L{n}.pt", cell, torch.from_numpy(c))
+    # a default name already ends in its lengths: each model is <name without them>_L<n>.pt
+    base = stem.rsplit("_L", 1)[0] if args.name is None else stem
+    checkpoints = [] if centers is None else [save_checkpoint(f"{base}_L{n}.pt", cell, torch.from_numpy(c))
                                               for n, c in zip(cfg.lengths, centers, strict=True)]
     return [surface.save(stem + ".npz"), *figures, *checkpoints]
 

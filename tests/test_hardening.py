@@ -151,3 +151,10 @@ def test_signals_are_one_line_and_leave_no_file(sig, code, word, tmp_path):
     assert proc.returncode == code, err
     assert len(lines) == 1 and word in lines[0] and "Traceback" not in err
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_trained_checkpoints_by_default_name_do_not_repeat_the_length(tmp_path, capsys):
+    assert cli.main(["--center", "trained", "--len", "4", "--res", "3", "--samples", "20", "--epochs", "1",
+                     "--quiet", "--format", "png", "--out", str(tmp_path)]) == 0
+    pts = sorted(p.name for p in tmp_path.glob("*.pt"))
+    assert pts == ["rnn_latching_w_hh-b_hh_L4.pt"], pts
