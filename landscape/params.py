@@ -88,6 +88,9 @@ def from_state_dicts(cell: Cell, sds: dict) -> torch.Tensor:
                              f"{cell.name!r} needs {sorted(expected)} (hidden size 1)")
         for key, names in pairs:
             t = sd[key]
+            if isinstance(t, torch.Tensor) and (t.layout != torch.strided or t.device.type == "meta"):
+                raise InputError(f"checkpoint tensor {module}.{key} is a {t.layout} tensor on "
+                                 f"{t.device.type}; a checkpoint holds dense tensors with values")
             if not isinstance(t, torch.Tensor) or t.numel() != len(names) or not t.is_floating_point():
                 shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
                 raise InputError(f"checkpoint tensor {module}.{key} has shape {shape}; cell "

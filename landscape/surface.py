@@ -82,18 +82,45 @@ def load_surface(path: str) -> Surface:
         config = json.loads(str(arrays["config"]))
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: config is not valid JSON ({e})") from None
-    for key in ("loss", "x", "y", "lengths"):
-        if not np.issubdtype(arrays[key].dtype, np.number):
-            raise InputError(f"{path}: {key} must be numeric, not {arrays[key].dtype}")
-    x, y, lengths = arrays["x"], arrays["y"], arrays["lengths"]
-    for key, v in (("x", x), ("y", y)):
-        if v.ndim != 1 or len(v) < 2 or not np.all(np.isfinite(v)):
-            raise InputError(f"{path}: {key} must hold at least 2 finite coordinates")
-    if lengths.ndim != 1 or len(lengths) < 1 or np.any(lengths < 1):
-        raise InputError(f"{path}: lengths must hold at least one positive length")
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: config must be a JSON object, not {type(config).__name__}")
+    _check_arrays(path, arrays)
     return Surface(arrays["loss"], arrays["x"], arrays["y"], arrays["lengths"],
                    str(arrays["xlabel"]), str(arrays["ylabel"]), config, arrays.get("accuracy"),
                    {k: v for k, v in arrays.items() if k not in _KNOWN})
+
+
+def _check_arrays(path: str, arrays: dict) -> None:
+    """Every array a renderer reads, checked as a file from anywhere must be: real numbers, the
+    shapes the keys promise, finite increasing coordinates, positive whole lengths."""
+    for key, v in arrays.items():
+        if key not in ("xlabel", "ylabel", "config") and v.dtype.kind not in "fiub":
+            raise InputError(f"{path}: {key} must hold real numbers, not {v.dtype}")
+    x, y, lengths = arrays["x"], arrays["y"], arrays["lengths"]
+    for key, v in (("x", x), ("y", y)):
+        if v.ndim != 1 or len(v) < 2 or not np.all(np.isfinite(v)) or np.any(np.abs(v) > 1e300) \
+                or np.any(np.diff(v) <= 0):
+            raise InputError(f"{path}: {key} must hold at least 2 increasing, finite coordinates "
+                             "within +-1e300")
+    if lengths.ndim != 1 or len(lengths) < 1 or not np.all(np.isfinite(lengths)) or np.any(lengths < 1) \
+            or np.any(lengths != np.round(lengths)):
+        raise InputError(f"{path}: lengths must hold at least one positive whole length")
+    n = len(lengths)
+    shape = (n, len(y), len(x))
+    for key, v in arrays.items():
+        if key in ("accuracy", *GRAD_KEYS) and v.shape != shape:
+            raise InputError(f"{path}: {key} has shape {v.shape}, expected {shape}")
+        if key.startswith(("cliff_", "path_")) and (v.ndim < 1 or v.shape[0] != n):
+            raise InputError(f"{path}: {key} has shape {v.shape}; its first axis must be the {n} lengths")
+        if key.startswith("path_") and v.ndim == 3:  # coordinates (n, S, 2), with their loss (n, S)
+            partner = arrays.get(key + "_loss")
+            if v.shape[2] != 2 or partner is None or partner.shape != v.shape[:2]:
+                raise InputError(f"{path}: path {key} needs shape (n, S, 2) and {key}_loss of shape (n, S)")
+        elif key.startswith("path_") and v.ndim != 2:
+            raise InputError(f"{path}: {key} has shape {v.shape}, expected (n, S)")
+    for key in [k for k in arrays if k.startswith("path_") and k.endswith("_loss")]:
+        if key.removesuffix("_loss") not in arrays:
+            raise InputError(f"{path}: {key} has no path {key.removesuffix('_loss')} beside it")
 
 
 def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData], *,

@@ -158,3 +158,41 @@ def test_trained_checkpoints_by_default_name_do_not_repeat_the_length(tmp_path, 
                      "--quiet", "--format", "png", "--out", str(tmp_path)]) == 0
     pts = sorted(p.name for p in tmp_path.glob("*.pt"))
     assert pts == ["rnn_latching_w_hh-b_hh_L4.pt"], pts
+
+
+def good_surface(tmp_path):
+    surf = ls.slice_surface(ls.SliceConfig(cell="pascanu", lengths=(3, 5), res=(3, 4), start=(5.0, -2.5),
+                                           steps=3))
+    with np.load(surf.save(str(tmp_path / "good.npz"))) as f:
+        return dict(f)
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda a: a.update(lengths=np.array([3.0, np.nan])), "lengths"),
+    (lambda a: a.update(lengths=np.array([3.0, np.inf])), "lengths"),
+    (lambda a: a.update(loss=a["loss"] + 1j), "real"),
+    (lambda a: a.update(config=np.array("5")), "JSON object"),
+    (lambda a: a.update(config=np.array("null")), "JSON object"),
+    (lambda a: a.pop("path_plain"), "path_plain_loss"),
+    (lambda a: a.update(path_plain=a["path_plain"][:, :, :1]), "path_plain"),
+    (lambda a: a.update(cliff_max_jump=np.zeros(7)), "cliff_max_jump"),
+    (lambda a: a.update(x=np.array([1.0, 1.7e308, 1.79e308])), "x"),
+])
+def test_render_refuses_crafted_surface_files(change, needle, tmp_path, capsys):
+    arrays = good_surface(tmp_path)
+    change(arrays)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    one_line(capsys, render.main([str(bad), "--out", str(tmp_path / "o")]), needle)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("tensor", [
+    lambda: torch.tensor([0.5]).to_sparse(), lambda: torch.empty(1, device="meta")])
+def test_checkpoints_with_sparse_or_meta_tensors(tensor, tmp_path, capsys):
+    rnn, head = ls.to_modules("rnn")
+    sd = rnn.state_dict()
+    sd["bias_hh_l0"] = tensor()
+    torch.save({"cell": "rnn", "rnn": sd, "head": head.state_dict()}, tmp_path / "c.pt")
+    code = cli.main([*SMALL, "--center", str(tmp_path / "c.pt"), "--out", str(tmp_path / "o")])
+    one_line(capsys, code, "bias_hh_l0")
