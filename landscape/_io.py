@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import tempfile
 import zipfile
@@ -13,27 +15,92 @@ import numpy as np
 
 from ._errors import InputError
 
+_STAGED: contextvars.ContextVar[list | None] = contextvars.ContextVar("staged", default=None)
+_PREFIX = ".tmp-landscape-"  # + pid + "-": a killed run's leftovers are known by their dead pid
+
 
 def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> str:
-    """Call ``write(f)`` on a temporary file beside ``path`` and rename it into place.
+    """Call ``write(f)`` on a temporary file beside ``path`` and rename it into place (inside
+    ``one_run``, at the run's end, with every other file of the run).
 
     On any error the temporary file is removed and ``path`` is left as it was.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+    prefix, suffix = f"{_PREFIX}{os.getpid()}-", os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise a reader
-        os.replace(tmp, path)
+        staged = _STAGED.get()
+        if staged is None:
+            os.replace(tmp, path)
+        else:
+            staged.append((tmp, path))
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
     return path
+
+
+@contextlib.contextmanager
+def one_run(folder: str | None = None):
+    """Every atomic_write inside lands together at the end, or none does: the targets are
+    checked (no folder in the way, names the file system takes) before the first rename, and
+    on any error or signal every temporary file is removed. ``folder``: where a killed run's
+    leftovers are cleared first."""
+    if folder:
+        clean_stale(folder)
+    staged: list = []
+    token = _STAGED.set(staged)
+    try:
+        yield
+        for _, path in staged:
+            if os.path.isdir(path):
+                raise InputError(f"{path} is a folder; give another --name or --out")
+            if len(os.path.basename(path).encode()) > 255:
+                raise InputError(f"{os.path.basename(path)[:40]}... is longer than a file name may be; "
+                                 "give a shorter --name")
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        staged.clear()
+    finally:
+        _STAGED.reset(token)
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def clean_stale(folder: str) -> list[str]:
+    """Remove temporary files left in ``folder`` by runs that were killed (their process is gone)."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(_PREFIX):
+            continue
+        pid = name[len(_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))
+                removed.append(name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 MAX_LOAD = 4 << 30  # bytes an .npz may unpack to: a 3 MB file can inflate to 3 GB

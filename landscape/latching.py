@@ -28,7 +28,7 @@ from plotly.subplots import make_subplots
 
 from ._cli import DTYPES, OneLineParser, parse_lengths, report_errors
 from ._errors import InputError, check_seed
-from ._io import atomic_write
+from ._io import atomic_write, one_run
 from .cells import GRU_RESETS, HEADS, get_cell
 from .figures import write_pages
 from .fused import BACKENDS
@@ -284,7 +284,13 @@ def run(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return report_errors("python -m landscape.latching", lambda: print(*run(parse(argv)), sep="\n"))
+    def body() -> None:
+        args = parse(argv)
+        with one_run(args.out):  # the CSV and the figures land together, or none does
+            paths = run(args)
+        print(*paths, sep="\n")
+
+    return report_errors("python -m landscape.latching", body)
 
 
 if __name__ == "__main__":

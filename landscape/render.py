@@ -17,6 +17,7 @@ import os
 import sys
 
 from ._cli import OneLineParser, add_figure_options, choices, figure_options, print_paths, report_errors
+from ._io import one_run
 from .figures import KINDS, render_static, write_figures
 from .plot import SCALES
 from .surface import load_surface
@@ -48,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         surface = load_surface(args.file)
         name = args.name or os.path.splitext(os.path.basename(args.file))[0]
         stem = os.path.join(args.out or os.path.dirname(args.file) or ".", name)
-        print_paths(write_figures(surface, stem, scale=args.scale, what=args.what, length=args.length,
-                                  axis=args.axis, at=args.at, **opts))
+        with one_run(os.path.dirname(stem) or "."):
+            paths = write_figures(surface, stem, scale=args.scale, what=args.what, length=args.length,
+                                  axis=args.axis, at=args.at, **opts)
+        print_paths(paths)
 
     return report_errors(ap.prog, body)
 

@@ -29,6 +29,7 @@ from ._cli import (
     report_errors,
 )
 from ._errors import InputError
+from ._io import one_run
 from .cells import CELLS, GRU_RESETS, HEADS
 from .cliffs import cliff_table
 from .figures import write_figures
@@ -184,7 +185,9 @@ def run(cfg: SliceConfig, args: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     def body() -> None:
         cfg, args = parse(list(sys.argv[1:] if argv is None else argv))
-        print_paths(run(cfg, args))
+        with one_run(args.out):  # the surface, figures and models land together, or none does
+            paths = run(cfg, args)
+        print_paths(paths)
 
     return report_errors("python -m landscape.slice", body)
 

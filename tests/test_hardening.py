@@ -196,3 +196,22 @@ def test_checkpoints_with_sparse_or_meta_tensors(tensor, tmp_path, capsys):
     torch.save({"cell": "rnn", "rnn": sd, "head": head.state_dict()}, tmp_path / "c.pt")
     code = cli.main([*SMALL, "--center", str(tmp_path / "c.pt"), "--out", str(tmp_path / "o")])
     one_line(capsys, code, "bias_hh_l0")
+
+
+def test_a_run_lands_whole_or_not_at_all(tmp_path, capsys):
+    """A folder named like the .npz: nothing of the run is kept, not even the figures drawn before."""
+    (tmp_path / "s.npz").mkdir()
+    code = cli.main([*SMALL, "--format", "png,html", "--out", str(tmp_path), "--name", "s"])
+    one_line(capsys, code, "s.npz", "folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]
+
+
+def test_a_killed_runs_temporaries_are_cleared(tmp_path, capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    stale = tmp_path / f".tmp-landscape-{dead.pid}-abc.npz"
+    stale.write_bytes(b"half")
+    other = tmp_path / f".tmp-landscape-{os.getpid()}-mine.png"  # this process's own: kept
+    other.write_bytes(b"x")
+    assert cli.main([*SMALL, "--out", str(tmp_path), "--name", "s"]) == 0
+    assert not stale.exists() and other.exists()
