@@ -8,7 +8,8 @@ surface has them, the accuracy and gradient norm. Descent and training paths are
 surface and on the heatmap. A caption names the cell, task, plane and configuration.
 
 Grids larger than ``max_points`` per axis are shown with a stride (the .npz keeps full
-resolution), and the numbers are embedded as float32, so a 201 x 201 sweep stays a few MB.
+resolution), and the numbers are embedded as float32, so a 201 x 201 sweep stays a few MB
+(float64 where a value would overflow float32, so no finite loss shows as infinite).
 """
 
 from __future__ import annotations
@@ -70,12 +71,16 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
              + ("" if z_scale == "log" else "<br>loss = %{z:.5g}")
              + "".join(f"<br>{name} = %{{customdata[{m}]:.5g}}" for m, (name, _) in enumerate(fields)))
     kinds = [n for n in PATH_COLORS if f"path_{n}" in surface.extra]
+    # float32 halves the page; where a value would overflow it, the page keeps float64 instead
+    big = max([float(np.nanmax(np.abs(np.where(np.isfinite(v), v, 0.0)), initial=0.0))
+               for v in (z_all, *(v for _, v in fields))])
+    page_dtype = np.float64 if big > float(np.finfo(np.float32).max) else np.float32
 
     def traces(k: int) -> list:
         length = int(surface.lengths[k])
-        custom = (np.stack([v[k] for _, v in fields], axis=-1).astype(np.float32)  # (ny', nx', m)
+        custom = (np.stack([v[k] for _, v in fields], axis=-1).astype(page_dtype)  # (ny', nx', m)
                   if fields else None)
-        z = z_all[k].astype(np.float32)
+        z = z_all[k].astype(page_dtype)
         out = [
             go.Surface(x=x, y=y, z=z, customdata=custom, cmin=zmin, cmax=zmax, colorscale="Viridis",
                        colorbar=dict(title=dict(text=zname), x=0.56, len=0.75), name=f"L = {length}",

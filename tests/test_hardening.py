@@ -215,3 +215,14 @@ def test_a_killed_runs_temporaries_are_cleared(tmp_path, capsys):
     other.write_bytes(b"x")
     assert cli.main([*SMALL, "--out", str(tmp_path), "--name", "s"]) == 0
     assert not stale.exists() and other.exists()
+
+
+def test_page_keeps_values_beyond_float32():
+    """A float64 loss of 1e300 must not show as +Inf on the page (float32 overflows at 3.4e38)."""
+    surf = ls.slice_surface(ls.SliceConfig(cell="pascanu", lengths=(3,), res=(3, 4), dtype="float64"))
+    surf.loss[0, 1, 1] = 1e300
+    fig = ls.interactive_figure(surf)
+    z = np.asarray(fig.data[0].z, dtype=np.float64)
+    assert z[1, 1] == 1e300 and np.isfinite(z).all()
+    small = ls.interactive_figure(ls.slice_surface(ls.SliceConfig(cell="pascanu", lengths=(3,), res=(3, 4))))
+    assert np.asarray(small.data[0].z).dtype == np.float32  # the compact page where nothing overflows
