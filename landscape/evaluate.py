@@ -26,6 +26,7 @@ DEFAULT_MEM = 1 << 30  # bytes
 # Past about this many (grid point, sample) pairs per chunk, a step's tensors fall out of the CPU
 # caches and a pass gets slower, not faster (benchmarks/bench_grid.py --chunks measures it).
 CHUNK_ELEMENTS = 1 << 18
+GRAD_BLOCK = 64  # grid points per backward pass on the reference path, whatever the chunk
 FUSED_CHUNK_ELEMENTS = 1 << 21  # lanes per call of the fused kernel: enough to keep every thread busy
 
 
@@ -112,6 +113,8 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
     work = total * n * data.length * (3 if grad else 1)  # cell-steps, a backward pass counted twice
     backend = resolve_backend(backend, device=device, work=work)
     g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0, fused=backend == "fused")
+    if grad and backend != "fused" and g >= GRAD_BLOCK:
+        g -= g % GRAD_BLOCK  # whole blocks, so that every block is the same rows whatever --mem is
     loss = np.empty(total, dtype=np.dtype(str(dtype).removeprefix("torch.")))
     acc = np.empty_like(loss) if d.y is not None else None
     gn, gx, gy = (np.empty_like(loss) for _ in range(3)) if grad else (None, None, None)
@@ -120,8 +123,11 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
         for k0 in range(0, total, g):
             k1 = min(total, k0 + g)
             theta = plane.points(k0, k1).to(device=device, dtype=dtype)  # (g, P)
-            if grad:
-                lo, a, dl = loss_and_grad(cell, d, theta, backend=backend)  # (g,), (g,), (g, P)
+            if grad:  # autograd's reductions round by batch shape: blocks of fixed rows keep it fixed
+                parts = [loss_and_grad(cell, d, theta[b0 : b0 + GRAD_BLOCK], backend=backend)
+                         for b0 in range(0, len(theta), GRAD_BLOCK if backend != "fused" else len(theta))]
+                lo, dl = torch.cat([p[0] for p in parts]), torch.cat([p[2] for p in parts])  # (g,), (g, P)
+                a = None if parts[0][1] is None else torch.cat([p[1] for p in parts])  # (g,)
                 gn[k0:k1] = torch.linalg.vector_norm(dl, dim=1).cpu().numpy()
                 gx[k0:k1] = (dl @ d1).cpu().numpy()
                 gy[k0:k1] = (dl @ d2).cpu().numpy()

@@ -226,3 +226,19 @@ def test_page_keeps_values_beyond_float32():
     assert z[1, 1] == 1e300 and np.isfinite(z).all()
     small = ls.interactive_figure(ls.slice_surface(ls.SliceConfig(cell="pascanu", lengths=(3,), res=(3, 4))))
     assert np.asarray(small.data[0].z).dtype == np.float32  # the compact page where nothing overflows
+
+
+def test_gradient_maps_do_not_depend_on_mem():
+    """Chunking by --mem must not change the numbers: the reference path runs its backward passes
+    on fixed blocks of grid points (the fused path is chunk-independent by construction)."""
+    from landscape.evaluate import chunk_size, evaluate
+
+    cell = ls.get_cell("lstm")
+    data = ls.make_data("latching", 20, n=100, seed=1)
+    plane = ls.axis_plane(cell, ls.init_params(cell), res=(19, 17))
+    mems = (1 << 30, 20_000_000, 10_000_000)
+    assert len({chunk_size(cell, 100, torch.float32, m, length=20) for m in mems}) == 3
+    runs = [evaluate(cell, data, plane, grad=True, backend="reference", mem=m) for m in mems]
+    for key in ("loss", "accuracy", "grad_norm", "grad_x", "grad_y"):
+        for r in runs[1:]:
+            np.testing.assert_array_equal(getattr(r, key), getattr(runs[0], key))
