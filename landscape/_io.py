@@ -19,9 +19,10 @@ _STAGED: contextvars.ContextVar[list | None] = contextvars.ContextVar("staged", 
 _PREFIX = ".tmp-landscape-"  # + pid + "-": a killed run's leftovers are known by their dead pid
 
 
-def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> str:
+def atomic_write(path: str, write: Callable[[IO[bytes]], None], *, now: bool = False) -> str:
     """Call ``write(f)`` on a temporary file beside ``path`` and rename it into place (inside
-    ``one_run``, at the run's end, with every other file of the run).
+    ``one_run``, at the run's end, with every other file of the run, unless ``now``: a file
+    that must outlive an interruption, such as a finished tile).
 
     On any error the temporary file is removed and ``path`` is left as it was.
     """
@@ -35,7 +36,7 @@ def atomic_write(path: str, write: Callable[[IO[bytes]], None]) -> str:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would surprise a reader
-        staged = _STAGED.get()
+        staged = None if now else _STAGED.get()
         if staged is None:
             os.replace(tmp, path)
         else:

@@ -21,16 +21,18 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
+from . import __version__
 from ._errors import MAX_SEED, InputError
 from .cells import CELLS, GRU_RESETS, HEADS, get_cell
 from .cliffs import cliff_metrics
 from .evaluate import DEFAULT_MEM
-from .fused import BACKENDS
+from .fused import BACKENDS, resolve_backend
 from .inits import INITS
 from .params import center_params
 from .planes import MAX_COORD, NORMS, axis_plane, grid_coords, pca_plane, random_plane
 from .surface import Surface, compute_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
+from .tiles import RunDir, default_rows, run_tiles
 from .train import train_ensemble
 from .trajectories import paths_for_lengths, training_paths
 
@@ -104,6 +106,9 @@ class SliceConfig:
     device: str = "cpu"  # cpu or cuda
     backend: str = "auto"  # auto, reference or fused
     mem: int = DEFAULT_MEM  # bytes of one vectorized chunk
+    tile_rows: int | None = None  # split the sweep into tiles of this many grid rows (resumable)
+    workers: int | None = None  # run the tiles on a local Dask cluster of this many processes
+    scheduler: str | None = None  # run the tiles on the Dask scheduler at this address
 
     def __post_init__(self) -> None:
         for param, value, valid in (("cell", self.cell, CELLS), ("plane", self.plane, PLANES),
@@ -150,6 +155,16 @@ class SliceConfig:
         _check(self.device != "cuda" or torch.cuda.is_available(), "device",
                "cuda: no CUDA device is available here; valid: cpu")
         self._check_size()
+        _check(self.tile_rows is None or self.tile_rows >= 1, "tile_rows", f"{self.tile_rows} must be >= 1")
+        _check(self.workers is None or 1 <= self.workers <= 256, "workers",
+               f"{self.workers} must be an integer from 1 to 256")
+        _check(not (self.workers and self.scheduler), "workers",
+               "starts a local cluster; {scheduler} names an existing one: give one of them")
+
+    @property
+    def tiled(self) -> bool:
+        """Whether the sweep runs as tiles (resumable, and on Dask with workers or a scheduler)."""
+        return bool(self.tile_rows or self.workers or self.scheduler)
 
     def _check_size(self) -> None:
         """Refuse, before any allocation, a result or data too big for memory or a run too long."""
@@ -209,11 +224,12 @@ def _planes(cfg: SliceConfig, cell, centers, trained) -> tuple[list, list[str]]:
     return planes, notes
 
 
-def slice_surface(cfg: SliceConfig, *, progress: bool = False) -> Surface:
+def slice_surface(cfg: SliceConfig, *, progress: bool = False, run_dir: str | None = None) -> Surface:
     """Compute the slice ``cfg`` describes: the loss (and accuracy, gradient maps, paths, cliff
     metrics) over the plane at every length. ``surface.config`` records the configuration;
     with trained centres, ``surface.extra["trained_centers"]`` (n_len, P) holds them, and
-    ``surface.notes`` what the run has to tell (explained variance of a PCA plane)."""
+    ``surface.notes`` what the run has to tell (explained variance of a PCA plane). A tiled
+    configuration keeps its finished tiles in ``run_dir`` (``landscape.tiles``)."""
     cell = cfg.model_cell
     arrays = load_data(cfg.data) if cfg.data else None
     datas = [data_from_arrays(*arrays, n) if arrays else
@@ -231,15 +247,40 @@ def slice_surface(cfg: SliceConfig, *, progress: bool = False) -> Surface:
                               clip=cfg.clip, dtype=dtype, device=cfg.device) if cfg.start else {}
     if trained is not None:
         paths.update(training_paths(cell, datas, planes, trained.path))
-    surface = compute_surface(cell, planes, datas, dtype=dtype, device=cfg.device, mem=cfg.mem,
-                              grad=cfg.grad, backend=cfg.backend, progress=progress,
-                              config=_record(cfg, plane, arrays, trained))
+    record = _record(cfg, plane, arrays, trained)
+    if cfg.tiled:
+        surface = _tiled(cfg, cell, planes, datas, record, run_dir, progress)
+    else:
+        surface = compute_surface(cell, planes, datas, dtype=dtype, device=cfg.device, mem=cfg.mem,
+                                  grad=cfg.grad, backend=cfg.backend, progress=progress, config=record)
     surface.extra.update(paths)
     surface.extra.update(cliff_metrics(surface, threshold=cfg.threshold))
     if trained is not None:
         surface.extra["trained_centers"] = np.stack([c.numpy() for c in centers])
     surface.notes.extend(notes)
     return surface
+
+
+def _tiled(cfg: SliceConfig, cell, planes, datas, record: dict, run_dir: str | None,
+           progress: bool) -> Surface:
+    """The surface computed as tiles, each saved in ``run_dir`` as it is done (resumable)."""
+    if run_dir is None:
+        raise ConfigError("tile_rows", "and {workers}, {scheduler} need a run directory for the tiles")
+    plane = planes[0]
+    rows = cfg.tile_rows or default_rows(plane.shape[0], cfg.workers)
+    manifest = {k: v for k, v in {**record, "tile_rows": rows, "version": __version__}.items()
+                if k not in ("workers", "scheduler")}  # where tiles run does not change them
+    ny, nx = plane.shape
+    n = 1 if datas[0].x is None else datas[0].x.shape[0]
+    work = ny * nx * n * sum(cfg.lengths) * (3 if cfg.grad else 1)  # the sweep's, not a tile's, decides
+    opts = dict(dtype=DTYPES[cfg.dtype], device=cfg.device, mem=cfg.mem, grad=cfg.grad,
+                backend=resolve_backend(cfg.backend, device=cfg.device, work=work),
+                threads=1 if cfg.workers else None)  # a local worker process per core
+    maps = run_tiles(cell, planes, datas, RunDir(run_dir, manifest), rows=rows, opts=opts,
+                     scheduler=cfg.scheduler, workers=cfg.workers, progress=progress)
+    extra = {k: maps[k] for k in ("grad_norm", "grad_x", "grad_y") if k in maps}
+    return Surface(maps["loss"], plane.x, plane.y, np.array(cfg.lengths, dtype=np.int64), plane.xlabel,
+                   plane.ylabel, {**record, "version": __version__}, maps.get("accuracy"), extra)
 
 
 def _record(cfg: SliceConfig, plane, arrays, trained) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 
 import torch
@@ -108,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fused: the compiled kernel on the CPU; reference: the readable torch path; auto: "
                          "fused where it runs and the work repays building it")
     ap.add_argument("--mem", default="1G", help="memory budget of one vectorized chunk")
+    ap.add_argument("--tile-rows", type=int, default=None, metavar="R",
+                    help="split the sweep into tiles of R grid rows per length, each saved in <name>.tiles/ "
+                         "as it is done: run the same command again after an interruption to resume")
+    ap.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="compute the tiles on a local Dask cluster of N processes (pip install "
+                         "'rnn-landscape[distributed]')")
+    ap.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                    help="compute the tiles on an existing Dask cluster")
     add_figure_options(ap)
     ap.add_argument("--out", default="figures", help="output folder")
     ap.add_argument("--name", default=None, help="output file stem (default from the options)")
@@ -159,13 +168,16 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _stem(cfg: SliceConfig, args: argparse.Namespace) -> str:
+    return os.path.join(args.out, _check_name(default_name(cfg) if args.name is None else args.name))
+
+
 def run(cfg: SliceConfig, args: argparse.Namespace) -> list[str]:
     """Compute the slice, then write the surface, its figures and any trained models; the paths."""
     fig_opts = figure_options(args)  # checked before the work, so a bad option costs nothing
-    name = _check_name(default_name(cfg) if args.name is None else args.name)
-    stem = os.path.join(args.out, name)
+    stem = _stem(cfg, args)
     try:
-        surface = slice_surface(cfg, progress=not args.quiet)
+        surface = slice_surface(cfg, progress=not args.quiet, run_dir=stem + ".tiles")
     except ConfigError as e:
         raise InputError(_flags(e)) from None
     for line in surface.notes:
@@ -187,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg, args = parse(list(sys.argv[1:] if argv is None else argv))
         with one_run(args.out):  # the surface, figures and models land together, or none does
             paths = run(cfg, args)
+        if cfg.tiled:  # the run is whole: its tiles have served
+            shutil.rmtree(_stem(cfg, args) + ".tiles", ignore_errors=True)
         print_paths(paths)
 
     return report_errors("python -m landscape.slice", body)

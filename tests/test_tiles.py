@@ -1,0 +1,87 @@
+"""Tiled sweeps: a local Dask cluster of worker processes equals the in-process run; a run killed
+with SIGKILL resumes, recomputing only the missing (or broken) tiles, into the same surface file;
+a run directory of another configuration is refused.
+
+Dask is the optional extra ``distributed``; these tests skip without it, and fail instead where
+``LANDSCAPE_REQUIRE_DASK`` is set (CI)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from landscape import slice as cli
+
+JOB = ["--cell", "gru", "--len", "60,100", "--res", "61", "--samples", "400", "--grad", "--quiet",
+       "--format", "png", "--backend", "reference"]
+
+
+def arrays(path):
+    with np.load(path) as f:
+        return {k: f[k] for k in ("loss", "accuracy", "grad_norm", "grad_x", "grad_y")}
+
+
+def assert_same(a, b):
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_local_cluster_equals_in_process(tmp_path, capsys):
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        if os.environ.get("LANDSCAPE_REQUIRE_DASK"):
+            pytest.fail("dask.distributed must be installed here", pytrace=False)
+        pytest.skip("dask.distributed is not installed (pip install 'rnn-landscape[distributed]')")
+    small = ["--cell", "lstm", "--len", "5,9", "--res", "9,7", "--samples", "30", "--grad", "--quiet",
+             "--format", "png", "--tile-rows", "2", "--out", str(tmp_path)]
+    assert cli.main([*small, "--name", "here"]) == 0
+    assert cli.main([*small, "--name", "dask", "--workers", "2"]) == 0
+    assert_same(arrays(tmp_path / "here.npz"), arrays(tmp_path / "dask.npz"))
+    assert not (tmp_path / "dask.tiles").exists()  # the finished run's tiles are cleared
+
+
+def test_killed_run_resumes_and_recomputes_only_missing_tiles(tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = [*JOB, "--tile-rows", "1", "--out", str(out), "--name", "s"]
+    proc = subprocess.Popen([sys.executable, "-m", "landscape.slice", *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tiles = out / "s.tiles"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(tiles.glob("tile_*.npz"))) < 5:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = sorted(tiles.glob("tile_*.npz"))
+    assert 5 <= len(finished) < 122, len(finished)  # killed mid-way: 2 lengths x 61 rows in all
+    assert not (out / "s.npz").exists()
+    finished[0].write_bytes(b"not a tile")  # a damaged tile is found and computed again
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    said = capsys.readouterr().out
+    assert f"tiles: {len(finished) - 1} of 122 already done" in said, said
+    assert cli.main([*JOB, "--tile-rows", "1", "--out", str(tmp_path / "whole"), "--name", "s"]) == 0
+    assert_same(arrays(out / "s.npz"), arrays(tmp_path / "whole" / "s.npz"))
+
+
+def test_another_configuration_is_refused(tmp_path, capsys):
+    out = tmp_path / "o"
+    tiles = out / "s.tiles"
+    tiles.mkdir(parents=True)
+    (tiles / "manifest.json").write_text('{"cell": "gru", "samples": 123}')
+    code = cli.main([*JOB, "--tile-rows", "4", "--out", str(out), "--name", "s"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "another configuration" in err[0] and "samples" in err[0]
+    assert sorted(p.name for p in tiles.iterdir()) == ["manifest.json"]
+
+
+def test_bad_tile_options(tmp_path, capsys):
+    for argv, needle in ((["--tile-rows", "0"], "--tile-rows"), (["--workers", "0"], "--workers"),
+                         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler")):
+        code = cli.main(["--res", "3", "--len", "3", "--quiet", *argv, "--out", str(tmp_path)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and needle in err[0], err
