@@ -14,6 +14,7 @@ calls this; notebooks and examples do the same::
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -111,6 +112,13 @@ class SliceConfig:
     scheduler: str | None = None  # run the tiles on the Dask scheduler at this address
 
     def __post_init__(self) -> None:
+        # numpy numbers and lists are welcome from Python callers; the record keeps plain ones
+        if isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool):
+            object.__setattr__(self, "seed", int(self.seed))
+        if isinstance(self.lengths, numbers.Integral):
+            object.__setattr__(self, "lengths", (int(self.lengths),))
+        elif all(isinstance(n, numbers.Integral) for n in self.lengths):
+            object.__setattr__(self, "lengths", tuple(int(n) for n in self.lengths))
         for param, value, valid in (("cell", self.cell, CELLS), ("plane", self.plane, PLANES),
                                     ("norm", self.norm, NORMS), ("init", self.init, INITS),
                                     ("head", self.head, HEADS), ("gru_reset", self.gru_reset, GRU_RESETS),
@@ -134,8 +142,8 @@ class SliceConfig:
         _check(self.threshold > 0, "threshold", f"{self.threshold} must be a number > 0")
         _check(self.samples >= 2, "samples", f"{self.samples} must be at least 2")
         _check(self.mem > 0, "mem", f"{self.mem} must be a positive number of bytes")
-        _check(not isinstance(self.seed, bool) and isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
-               "seed", f"{self.seed} must be an integer from 0 to {MAX_SEED}")
+        _check(not isinstance(self.seed, bool) and isinstance(self.seed, numbers.Integral)
+               and 0 <= self.seed <= MAX_SEED, "seed", f"{self.seed} must be an integer from 0 to {MAX_SEED}")
         _check(self.epochs >= 1 and self.batch >= 1, "epochs", f"{self.epochs} and {{batch}} {self.batch} "
                "must be positive integers")
         cell = self.model_cell

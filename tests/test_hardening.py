@@ -242,3 +242,10 @@ def test_gradient_maps_do_not_depend_on_mem():
     for key in ("loss", "accuracy", "grad_norm", "grad_x", "grad_y"):
         for r in runs[1:]:
             np.testing.assert_array_equal(getattr(r, key), getattr(runs[0], key))
+
+
+def test_numpy_numbers_are_welcome_from_python():
+    cfg = ls.SliceConfig(cell="pascanu", seed=np.int64(2), lengths=np.array([3, 5]), res=(3, 3))
+    assert cfg.seed == 2 and cfg.lengths == (3, 5) and type(cfg.seed) is int
+    assert torch.equal(ls.init_params("rnn", seed=np.int64(3)), ls.init_params("rnn", seed=3))
+    assert ls.slice_surface(cfg).config["lengths"] == [3, 5]  # a JSON-ready record
