@@ -28,7 +28,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MAX_PIXELS = 20000  # width of a raster figure
 
 
-class Terminated(Exception):
+class Terminated(BaseException):  # not an Exception: no broad handler may swallow it
     """SIGTERM, raised where the program stands so that every temporary file is cleaned up."""
 
 

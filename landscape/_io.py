@@ -104,6 +104,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# what a damaged archive raises: zip flags read as encryption or an unknown compression included
+_BROKEN = (OSError, ValueError, EOFError, TypeError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+           zlib.error)
 MAX_LOAD = 4 << 30  # bytes an .npz may unpack to: a 3 MB file can inflate to 3 GB
 
 
@@ -128,7 +131,7 @@ def load_npz(path: str, what: str) -> dict:
     so does an archive whose arrays would take more than MAX_LOAD bytes, before any is loaded."""
     try:
         size = npz_size(path)
-    except (OSError, ValueError, EOFError, TypeError, zipfile.BadZipFile, zlib.error) as e:
+    except _BROKEN as e:
         raise InputError(f"cannot read {what} {path}: {e}") from None
     if size > MAX_LOAD:
         raise InputError(f"{what} {path} would take {size / 2**30:.1f} GiB once loaded; the limit is "
@@ -139,5 +142,5 @@ def load_npz(path: str, what: str) -> dict:
             raise ValueError("not an .npz archive")
         with f:
             return {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError, TypeError, zipfile.BadZipFile, zlib.error) as e:
+    except _BROKEN as e:
         raise InputError(f"cannot read {what} {path}: {e}") from None

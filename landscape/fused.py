@@ -152,6 +152,11 @@ _pool: dict = {}
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
+    with _lock:
+        return _pool_of(n)
+
+
+def _pool_of(n: int) -> ThreadPoolExecutor:
     if _pool.get("n") != n:
         if "ex" in _pool:
             _pool["ex"].shutdown(wait=False)
@@ -184,6 +189,7 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     if dtype not in (torch.float32, torch.float64) or theta.device.type != "cpu":
         raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
     resolve_backend("fused")
+    _check_arguments(cell, theta, x, y, rows, lengths, steps)
     theta = _one_logit(cell, theta.detach()).contiguous()
     G, P = theta.shape
     x, rows, (N, T, xs_g, xs_n) = _input_layout(x, rows, dtype, steps)
@@ -239,6 +245,32 @@ def _two_logit_grad(cell: Cell, g: torch.Tensor) -> torch.Tensor:
         return g
     dw, db = g[:, -2], g[:, -1]
     return torch.cat([g[:, :-2], torch.stack([-dw, dw, -db, db], 1)], 1)
+
+
+def _check_arguments(cell: Cell, theta, x, y, rows, lengths, steps: int) -> None:
+    """The C entry point trusts its arguments: every shape and index is checked here."""
+    P = len(cell.param_names)
+    if theta.ndim != 2 or theta.shape[1] != P:
+        raise InputError(f"theta must be (G, {P}) for cell {cell.name!r}, not {tuple(theta.shape)}")
+    G = theta.shape[0]
+    if int(steps) != steps or steps < 1:
+        raise InputError(f"steps {steps} must be a positive integer")
+    if x is not None and (x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[0] != G)):
+        raise InputError(f"x must be (N, T) or ({G}, N, T), not {tuple(x.shape)}")
+    if x is None and cell.takes_input:
+        raise InputError(f"cell {cell.name!r} needs inputs x")
+    if lengths is not None and (lengths.shape != (G,) or (G and (int(lengths.min()) < 0))):
+        raise InputError(f"lengths must be ({G},) non-negative integers, not {tuple(lengths.shape)}")
+    if rows is not None:
+        if x is None or x.ndim != 2 or rows.ndim != 2 or rows.shape[0] != G:
+            raise InputError(f"rows must be ({G}, N) indices into the rows of a 2-D x")
+        if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= x.shape[0]):
+            raise InputError(f"rows must lie in [0, {x.shape[0]})")
+    if y is not None:
+        n = rows.shape[1] if rows is not None else (1 if x is None else x.shape[-2])
+        need = (x.shape[0],) if rows is not None else ((n,), (G, n))
+        if (rows is not None and y.shape != need) or (rows is None and y.shape not in need):
+            raise InputError(f"y has shape {tuple(y.shape)}; it must match the samples, {need}")
 
 
 def _input_layout(x: torch.Tensor | None, rows: torch.Tensor | None, dtype: torch.dtype, steps: int):

@@ -13,8 +13,10 @@ calls this; notebooks and examples do the same::
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
+import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -275,8 +277,10 @@ def _tiled(cfg: SliceConfig, cell, planes, datas, record: dict, run_dir: str | N
     if run_dir is None:
         raise ConfigError("tile_rows", "and {workers}, {scheduler} need a run directory for the tiles")
     plane = planes[0]
-    rows = cfg.tile_rows or default_rows(plane.shape[0], cfg.workers)
-    manifest = {k: v for k, v in {**record, "tile_rows": rows, "version": __version__}.items()
+    rows = cfg.tile_rows or default_rows(plane.shape[0])
+    files = {f"{k}_sha256": _sha256(getattr(cfg, k)) for k in ("data", "center")
+             if os.path.isfile(getattr(cfg, k) or "")}  # the inputs' contents, not just their names
+    manifest = {k: v for k, v in {**record, **files, "tile_rows": rows, "version": __version__}.items()
                 if k not in ("workers", "scheduler")}  # where tiles run does not change them
     ny, nx = plane.shape
     n = 1 if datas[0].x is None else datas[0].x.shape[0]
@@ -289,6 +293,15 @@ def _tiled(cfg: SliceConfig, cell, planes, datas, record: dict, run_dir: str | N
     extra = {k: maps[k] for k in ("grad_norm", "grad_x", "grad_y") if k in maps}
     return Surface(maps["loss"], plane.x, plane.y, np.array(cfg.lengths, dtype=np.int64), plane.xlabel,
                    plane.ylabel, {**record, "version": __version__}, maps.get("accuracy"), extra)
+
+
+def _sha256(path: str) -> str:
+    """A file's content, for a manifest: a file changed under the same name is another input."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _record(cfg: SliceConfig, plane, arrays, trained) -> dict:

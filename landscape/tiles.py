@@ -167,9 +167,10 @@ def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run: RunDir, *, 
     return out
 
 
-def default_rows(ny: int, workers: int | None) -> int:
-    """Rows per tile: about 16 tiles per length, more with more workers."""
-    return max(1, math.ceil(ny / max(16, 4 * (workers or 1))))
+def default_rows(ny: int) -> int:
+    """Rows per tile: about 32 tiles per length (never where they run: a run resumed on another
+    number of workers keeps its tiles)."""
+    return max(1, math.ceil(ny / 32))
 
 
 def dtype_name(dtype: torch.dtype) -> str:

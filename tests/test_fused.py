@@ -195,3 +195,21 @@ def test_slice_command_with_fused_backend(tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "quick" in err[0] and "fused" in err[0]
+
+
+def test_bad_arguments_are_refused_before_the_kernel():
+    """The C entry point trusts its arguments; run_fused checks every shape and index first."""
+    cell = ls.get_cell("lstm")
+    x, y = torch.randn(4, 5, dtype=torch.float64), torch.zeros(4, dtype=torch.float64)
+    good = random_theta(cell, 3, torch.float64)
+    for kwargs, needle in ((dict(theta=torch.randn(3, 40, dtype=torch.float64)), "theta"),
+                           (dict(theta=good[:, :5]), "theta"),
+                           (dict(lengths=torch.tensor([3])), "lengths"),
+                           (dict(rows=torch.tensor([[0, 9]] * 3)), "rows"),
+                           (dict(y=torch.zeros(2, dtype=torch.float64)), "y"),
+                           (dict(x=torch.randn(5, dtype=torch.float64)), "x"),
+                           (dict(steps=-3), "steps")):
+        args = dict(theta=good, x=x, y=y, steps=5, grad=True) | kwargs
+        theta = args.pop("theta")
+        with pytest.raises(ls.InputError, match=needle):
+            fused.run_fused(cell, theta, args.pop("x"), **args)
