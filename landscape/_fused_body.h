@@ -120,14 +120,21 @@ static void FN(rnn_back)(FN(block_t) *b, const REAL *xb, const REAL *Hs, REAL *g
     }
 }
 
+/* The parameters of G gates in torch.nn's layout: w_ih (G), w_hh (G), b_ih (G), b_hh (G). */
+#define GATE_PARAMS(G)                                                                         \
+    REAL *wi[G], *wh[G], *bi[G], *bh[G];                                                       \
+    for (int k = 0; k < G; k++)                                                                \
+        wi[k] = b->pr[k], wh[k] = b->pr[G + k], bi[k] = b->pr[2 * G + k], bh[k] = b->pr[3 * G + k]
+#define HIDDEN_WEIGHTS(G) \
+    const REAL *wh[G];     \
+    for (int k = 0; k < G; k++) wh[k] = b->pr[G + k]
+
 /* ---- lstm (gates i, f, g, o): c' = f c + i g, h' = o tanh(c') ------------------------------ */
 
 #define PRE(k) (wi[k][l] * xt[l] + bi[k][l] + wh[k][l] * h[l] + bh[k][l])
 
 static void FN(lstm)(FN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
-    REAL *wi[4], *wh[4], *bi[4], *bh[4];
-    for (int k = 0; k < 4; k++) wi[k] = b->pr[k], wh[k] = b->pr[4 + k], bi[k] = b->pr[8 + k],
-                                bh[k] = b->pr[12 + k];
+    GATE_PARAMS(4);
     REAL c[LB];
     FOR_LANES h[l] = x0, c[l] = x0;
     /* stored per step t (7 rows of LB): h_t, c_t, then step t's i, f, g, o, tanh(c_{t+1}) */
@@ -148,8 +155,7 @@ static void FN(lstm)(FN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) 
 }
 
 static void FN(lstm_back)(FN(block_t) *b, const REAL *xb, const REAL *S, REAL *gh, REAL ga[][LB]) {
-    const REAL *wh[4];
-    for (int k = 0; k < 4; k++) wh[k] = b->pr[4 + k];
+    HIDDEN_WEIGHTS(4);
     REAL gc[LB];
     FOR_LANES gc[l] = 0;
     for (long t = b->steps - 1; t >= 0; t--) {
@@ -179,9 +185,7 @@ static void FN(lstm_back)(FN(block_t) *b, const REAL *xb, const REAL *S, REAL *g
 /* ---- gru (gates r, z, n): n = tanh(w_in x + b_in + r (w_hn h + b_hn)), h' = (1 - z) n + z h --- */
 
 static void FN(gru)(FN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
-    REAL *wi[3], *wh[3], *bi[3], *bh[3];
-    for (int k = 0; k < 3; k++) wi[k] = b->pr[k], wh[k] = b->pr[3 + k], bi[k] = b->pr[6 + k],
-                                bh[k] = b->pr[9 + k];
+    GATE_PARAMS(3);
     FOR_LANES h[l] = x0;
     /* stored per step t (5 rows of LB): h_t, then step t's r, z, n, w_hn h_t + b_hn */
     for (long t = 0; t < b->steps; t++) {
@@ -199,8 +203,7 @@ static void FN(gru)(FN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
 }
 
 static void FN(gru_back)(FN(block_t) *b, const REAL *xb, const REAL *S, REAL *gh, REAL ga[][LB]) {
-    const REAL *wh[3];
-    for (int k = 0; k < 3; k++) wh[k] = b->pr[3 + k];
+    HIDDEN_WEIGHTS(3);
     for (long t = b->steps - 1; t >= 0; t--) {
         const REAL *xt = xb + t * LB, *st = S + t * 5 * LB;
         FOR_LANES {
@@ -221,9 +224,7 @@ static void FN(gru_back)(FN(block_t) *b, const REAL *xb, const REAL *S, REAL *gh
 /* ---- gru, reset gate before the product (Keras < 2.3): n = tanh(w_in x + b_in + w_hn (r h) + b_hn) */
 
 static void FN(gru_before)(FN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
-    REAL *wi[3], *wh[3], *bi[3], *bh[3];
-    for (int k = 0; k < 3; k++) wi[k] = b->pr[k], wh[k] = b->pr[3 + k], bi[k] = b->pr[6 + k],
-                                bh[k] = b->pr[9 + k];
+    GATE_PARAMS(3);
     FOR_LANES h[l] = x0;
     /* stored per step t (4 rows of LB): h_t, then step t's r, z, n */
     for (long t = 0; t < b->steps; t++) {
@@ -239,8 +240,7 @@ static void FN(gru_before)(FN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REA
 }
 
 static void FN(gru_before_back)(FN(block_t) *b, const REAL *xb, const REAL *S, REAL *gh, REAL ga[][LB]) {
-    const REAL *wh[3];
-    for (int k = 0; k < 3; k++) wh[k] = b->pr[3 + k];
+    HIDDEN_WEIGHTS(3);
     for (long t = b->steps - 1; t >= 0; t--) {
         const REAL *xt = xb + t * LB, *st = S + t * 4 * LB;
         FOR_LANES {
@@ -349,6 +349,8 @@ int FN(ls_run)(int cell, int objective, long N, long T, long P, const REAL *thet
     return 0;
 }
 
+#undef GATE_PARAMS
+#undef HIDDEN_WEIGHTS
 #undef CAT2
 #undef CAT
 #undef FN

@@ -34,7 +34,8 @@ from .cells import Cell
 from .params import split_params
 from .tasks import TaskData, classification_loss, pascanu_loss
 
-__all__ = ["available", "build", "run_fused", "BACKENDS", "resolve_backend", "unavailable_reason"]
+__all__ = ["available", "build", "run_fused", "readout_loss", "BACKENDS", "resolve_backend",
+           "unavailable_reason"]
 
 BACKENDS = ("auto", "reference", "fused")
 _CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3}
@@ -286,6 +287,12 @@ def _input_layout(x: torch.Tensor | None, rows: torch.Tensor | None, dtype: torc
     return None, None, (1, steps, 0, 0)  # no input
 
 
+def readout_loss(cell: Cell, theta: torch.Tensor, hT: torch.Tensor, y: torch.Tensor):
+    """Each model's mean loss and accuracy from the kernel's final states: theta (G, P),
+    hT (G, N), y (N,) or (G, N) -> (G,), (G,), through the cell's own readout and loss."""
+    return classification_loss(cell.logit(split_params(cell, theta), hT), y, clip=cell.clip)
+
+
 def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool = False):
     """Loss and accuracy (and with ``grad`` the gradient) of G models on the fused path:
     theta (G, P) -> (G,), (G,) or None[, (G, P)]."""
@@ -296,5 +303,5 @@ def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool 
     if data.objective == "pascanu":
         loss, acc = pascanu_loss(hT), None
     else:
-        loss, acc = classification_loss(cell.logit(split_params(cell, theta), hT), data.y, clip=cell.clip)
+        loss, acc = readout_loss(cell, theta, hT, data.y)
     return (loss, acc, g) if grad else (loss, acc)

@@ -172,6 +172,3 @@ def default_rows(ny: int) -> int:
     number of workers keeps its tiles)."""
     return max(1, math.ceil(ny / 32))
 
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")

@@ -22,8 +22,7 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError, check_seed
 from .cells import Cell
-from .fused import resolve_backend, run_fused
-from .params import split_params
+from .fused import readout_loss, resolve_backend, run_fused
 from .tasks import TaskData, balanced_split, classification_loss
 from .units import check_units, forward_logits, init_theta, n_params, shapes
 
@@ -108,7 +107,7 @@ def _batch_loss(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tenso
     """Each model's mean loss and accuracy on its own batch, rows (M, B) of X (R, T) and Y (R,)."""
     if fused:  # the kernel reads each model's batch in place
         hT, _ = run_fused(cell, theta, X, rows=rows, lengths=lengths, steps=X.shape[-1])  # (M, B)
-        return classification_loss(cell.logit(split_params(cell, theta), hT), Y[rows], clip=cell.clip)
+        return readout_loss(cell, theta, hT, Y[rows])
     return classification_loss(forward_logits(cell, theta, X[rows], lengths, hidden), Y[rows], clip=cell.clip)
 
 
@@ -117,7 +116,7 @@ def _batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tenso
     """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P)."""
     if fused:  # backpropagation through time inside the kernel
         hT, g = run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[-1], grad=True)
-        loss, acc = classification_loss(cell.logit(split_params(cell, theta), hT), Y[rows], clip=cell.clip)
+        loss, acc = readout_loss(cell, theta, hT, Y[rows])
         return loss, acc, g
     with torch.enable_grad():
         th = theta.detach().requires_grad_(True)
