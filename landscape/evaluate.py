@@ -124,8 +124,9 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
             k1 = min(total, k0 + g)
             theta = plane.points(k0, k1).to(device=device, dtype=dtype)  # (g, P)
             if grad:  # autograd's reductions round by batch shape: blocks of fixed rows keep it fixed
-                parts = [loss_and_grad(cell, d, theta[b0 : b0 + GRAD_BLOCK], backend=backend)
-                         for b0 in range(0, len(theta), GRAD_BLOCK if backend != "fused" else len(theta))]
+                block = GRAD_BLOCK if backend != "fused" else len(theta)  # the kernel needs no blocks
+                parts = [loss_and_grad(cell, d, theta[b0 : b0 + block], backend=backend)
+                         for b0 in range(0, len(theta), block)]
                 lo, dl = torch.cat([p[0] for p in parts]), torch.cat([p[2] for p in parts])  # (g,), (g, P)
                 a = None if parts[0][1] is None else torch.cat([p[1] for p in parts])  # (g,)
                 gn[k0:k1] = torch.linalg.vector_norm(dl, dim=1).cpu().numpy()

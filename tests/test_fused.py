@@ -213,3 +213,14 @@ def test_bad_arguments_are_refused_before_the_kernel():
         theta = args.pop("theta")
         with pytest.raises(ls.InputError, match=needle):
             fused.run_fused(cell, theta, args.pop("x"), **args)
+
+
+def test_gradient_maps_of_a_grid_larger_than_a_block():
+    """A chunk of many grid points on the fused path (regression: only its first 64 were kept)."""
+    cell = ls.get_cell("rnn")
+    d = ls.make_data("latching", 6, n=20, seed=0)
+    plane = ls.axis_plane(cell, ls.init_params(cell), res=(13, 11))  # 143 points in one chunk
+    ref = evaluate(cell, d, plane, dtype=torch.float64, grad=True, backend="reference")
+    out = evaluate(cell, d, plane, dtype=torch.float64, grad=True, backend="fused")
+    for key in ("loss", "accuracy", "grad_norm", "grad_x", "grad_y"):
+        np.testing.assert_allclose(getattr(out, key), getattr(ref, key), rtol=1e-11, atol=1e-13)
