@@ -10,6 +10,10 @@
 
 __version__ = "0.1.0"
 
+from . import _signals
+
+_signals.install()  # before the heavy imports below: a command stopped while starting says one line
+
 from ._errors import InputError
 from .cells import CELLS, get_cell, run
 from .cliffs import cliff_metrics, cliff_table

@@ -12,9 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-import torch
-
-from ._errors import InputError
+from ._errors import DTYPES, InputError
 from .figures import FORMATS
 from .interactive import MAX_DISPLAY, Z_SCALES, page_size
 from .planes import MAX_COORD
@@ -24,7 +22,6 @@ __all__ = ["OneLineParser", "report_errors", "print_paths", "choices", "parse_le
            "parse_res", "parse_point", "parse_mem", "join_negative_values", "add_figure_options",
            "figure_options", "DTYPES"]
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 MAX_PIXELS = 20000  # width of a raster figure
 
 
@@ -42,6 +39,7 @@ def report_errors(prog: str, body: Callable[[], None]) -> int:
     removed their temporary files (``_io.atomic_write``)."""
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _terminate) if main else None
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
     try:
         body()
     except (InputError, OSError) as e:
@@ -59,6 +57,7 @@ def report_errors(prog: str, body: Callable[[], None]) -> int:
     finally:
         if main:
             signal.signal(signal.SIGTERM, old)
+            signal.signal(signal.SIGINT, old_int)
     return 0
 
 

@@ -17,7 +17,7 @@ import torch
 from ._errors import InputError
 from .tasks import KERAS_EPSILON
 
-__all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "get_cell", "run"]
+__all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "get_cell", "as_cell", "run"]
 
 Params = dict  # scalar parameter name -> tensor broadcasting against the state
 State = tuple  # one or two tensors, (G, N) each
@@ -179,7 +179,7 @@ CELLS: dict[str, Cell] = {
 def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after") -> Cell:
     """The cell registered under ``name``, with its readout ``head`` (HEADS) and, for gru, where
     the reset gate acts (GRU_RESETS); an unknown name raises InputError with the valid ones."""
-    if name not in CELLS:
+    if not isinstance(name, str) or name not in CELLS:
         raise InputError(f"unknown cell {name!r}; valid cells: {', '.join(CELLS)}")
     if head not in HEADS:
         raise InputError(f"unknown head {head!r}; valid heads: {', '.join(HEADS)}")
@@ -199,6 +199,11 @@ def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after") -> Cel
         cell = replace(cell, step=_one_unit(gru_reset_before_update, "rzn"), update=gru_reset_before_update,
                        reset="before")
     return cell
+
+
+def as_cell(cell: Cell | str) -> Cell:
+    """A Cell as given, or the one registered under a name; anything else is an InputError."""
+    return cell if isinstance(cell, Cell) else get_cell(cell)
 
 
 def run(cell: Cell, p: Params, x: torch.Tensor | None, length: int,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._errors import check_type
 from .surface import Surface
 
 __all__ = ["cliff_metrics", "cliff_table", "CLIFF_KEYS"]
@@ -26,6 +27,7 @@ def _nanargmax(a: np.ndarray) -> tuple[int, ...] | None:
 
 def cliff_metrics(surface: Surface, *, threshold: float = 1.0) -> dict[str, np.ndarray]:
     """Per-length metrics, each an (n_len,) float array (NaN where undefined)."""
+    check_type(surface, Surface, "surface")
     n = len(surface.lengths)
     out = {k: np.full(n, np.nan) for k in CLIFF_KEYS}
     x, y = surface.x, surface.y
@@ -54,6 +56,8 @@ def cliff_metrics(surface: Surface, *, threshold: float = 1.0) -> dict[str, np.n
 
 def cliff_table(surface: Surface, metrics: dict[str, np.ndarray], *, threshold: float = 1.0) -> str:
     """The metrics as a small fixed-width table, one row per length."""
+    check_type(surface, Surface, "surface")
+    check_type(surface, Surface, "surface")
     xl, yl = surface.xlabel, surface.ylabel
     head = (f"{'L':>5} {'max |grad|':>11} {'at (' + xl + ', ' + yl + ')':>24} {'max jump':>10} "
             f"{'wall at (' + xl + ', ' + yl + ')':>26} {'|grad|>' + format(threshold, 'g'):>10} "

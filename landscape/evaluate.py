@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .cells import Cell, run
+from ._errors import InputError, check_device, check_dtype, check_int, check_type
+from .cells import Cell, as_cell, run
 from .fused import fused_losses, resolve_backend
 from .params import split_params
 from .planes import Plane
@@ -39,6 +40,7 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
     loss depends only on that row. ``backend="fused"`` (or "auto") runs the fused kernel instead,
     which autograd does not see; ``loss_and_grad`` gives its gradients.
     """
+    cell, theta = _checked(cell, data, theta)
     if resolve_backend(backend, device=theta.device, work=_work(data, theta)) == "fused":
         return fused_losses(cell, data, theta)
     p = split_params(cell, theta)  # name -> (G, 1)
@@ -46,6 +48,19 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
     if data.objective == "pascanu":
         return pascanu_loss(h), None
     return classification_loss(cell.logit(p, h), data.y, clip=cell.clip)  # logits (G, N)
+
+
+def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cell, torch.Tensor]:
+    """The public functions' boundary: a cell, a TaskData, and (P,) or (G, P) real parameters."""
+    cell = as_cell(cell)
+    check_type(data, TaskData, "data")
+    P = len(cell.param_names)
+    if not isinstance(theta, torch.Tensor) or theta.ndim not in (1, 2) or theta.shape[-1] != P \
+            or not theta.is_floating_point():
+        shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
+        raise InputError(f"theta must be a real tensor of shape (G, {P}) or ({P},) for a {cell.name} "
+                         f"model, not {shape}")
+    return cell, theta
 
 
 def _work(data: TaskData, theta: torch.Tensor) -> float:
@@ -61,6 +76,7 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
     gradient. Fused path: backpropagation through time inside the kernel, block by block, without
     keeping every step of the grid alive (``landscape.fused``).
     """
+    cell, theta = _checked(cell, data, theta)
     if resolve_backend(backend, device=theta.device, work=3 * _work(data, theta)) == "fused":
         return fused_losses(cell, data, theta, grad=True)
     with torch.enable_grad():
@@ -106,6 +122,14 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
     where the work repays building the kernel). ``bar``, if given, is advanced by
     (grid points x steps) as chunks finish.
     """
+    cell = as_cell(cell)
+    check_type(data, TaskData, "data")
+    check_type(plane, Plane, "plane")
+    if plane.d1.numel() != len(cell.param_names):
+        raise InputError(f"the plane's models have {plane.d1.numel()} parameters; a {cell.name} model "
+                         f"has {len(cell.param_names)}")
+    dtype, device = check_dtype(dtype), check_device(device)
+    mem = check_int(mem, "mem", lo=1)
     ny, nx = plane.shape
     total = ny * nx
     d = data.to(dtype, device)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from matplotlib.figure import Figure
 
-from ._errors import InputError
+from ._errors import InputError, check_type
 from ._io import atomic_write
 from .interactive import MAX_DISPLAY, interactive_figure, write_html
 from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_slices
@@ -43,6 +43,8 @@ def render_static(surface: Surface, kind: str, *, style: str = "screen", width: 
                   scale: str = "linear", what: str = "loss", length: int | None = None, axis: str = "x",
                   at: float | None = None) -> Figure:
     """One static figure of the surface. Draw it (and save it) inside ``use_style(style)``."""
+    check_type(surface, Surface, "surface")
+    check_type(surface, Surface, "surface")
     if kind not in RENDERERS:
         raise InputError(f"unknown figure kind {kind!r}; valid: {', '.join(KINDS)}")
     if kind == "grad" and "grad_norm" not in surface.maps():
@@ -65,6 +67,8 @@ def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None 
     Without ``kinds``: ``stem.<fmt>`` (the facets), ``stem_cliffs.<fmt>`` for a sweep with cliff
     metrics, and ``stem.html``. With ``kinds``: ``stem_<kind>.<fmt>`` for each kind and format.
     """
+    check_type(surface, Surface, "surface")
+    check_type(surface, Surface, "surface")
     for fmt in formats:
         if fmt not in FORMATS:
             raise InputError(f"unknown figure format {fmt!r}; valid: {', '.join((*FORMATS, 'html'))}")
@@ -92,6 +96,8 @@ def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None 
 def save_figure(fig: Figure, path: str, *, dpi: int = 150, title: str = "") -> str:
     """Write a figure atomically in the format its extension names (png, pdf, svg); ``title``
     goes into the file's metadata."""
+    check_type(fig, Figure, "fig")
+    check_type(fig, Figure, "fig")
     ext = os.path.splitext(path)[1].lstrip(".").lower()
     if ext not in FORMATS:
         raise InputError(f"unknown figure format {ext!r}; valid: {', '.join(FORMATS)}")

@@ -20,7 +20,7 @@ import os
 import numpy as np
 import plotly.graph_objects as go
 
-from ._errors import InputError
+from ._errors import InputError, check_type
 from ._io import atomic_write
 from .style import html_name
 from .surface import Surface
@@ -44,6 +44,8 @@ def caption_lines(surface: Surface) -> str:
 def interactive_figure(surface: Surface, *, z_scale: str = "linear",
                        max_points: int = MAX_DISPLAY) -> go.Figure:
     """The explorer's figure: a surface and a heatmap per length as animation frames."""
+    check_type(surface, Surface, "surface")
+    check_type(surface, Surface, "surface")
     if z_scale not in Z_SCALES:
         raise InputError(f"unknown z scale {z_scale!r}; valid: {', '.join(Z_SCALES)}")
     if int(max_points) != max_points or max_points < 2:
@@ -154,6 +156,8 @@ def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str) -> list:
 
 def write_html(fig: go.Figure, path: str) -> str:
     """Write a self-contained page (plotly.js inlined, no CDN, no MathJax) atomically."""
+    check_type(fig, go.Figure, "fig")
+    check_type(fig, go.Figure, "fig")
     html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
                        div_id="landscape", config={"displaylogo": False, "responsive": True})
     atomic_write(path, lambda f: f.write(html.encode("utf-8")))

@@ -16,9 +16,9 @@ import os
 import torch
 from torch import nn
 
-from ._errors import InputError
+from ._errors import InputError, check_vector
 from ._io import atomic_write
-from .cells import Cell, get_cell
+from .cells import Cell, as_cell
 from .units import init_theta
 
 __all__ = ["init_params", "split_params", "to_state_dicts", "from_state_dicts",
@@ -29,12 +29,12 @@ __all__ = ["init_params", "split_params", "to_state_dicts", "from_state_dicts",
 
 def to_modules(cell: Cell | str, theta: torch.Tensor | None = None) -> tuple[nn.Module, nn.Module]:
     """Fresh ``nn.RNN/LSTM/GRU(1, 1)`` and ``nn.Linear(1, 1)`` modules, holding theta if given."""
-    cell = get_cell(cell) if isinstance(cell, str) else cell
+    cell = as_cell(cell)
     if not cell.module:
         raise InputError(f"cell {cell.name!r} has no torch.nn module")
     rnn, head = getattr(nn, cell.module)(1, 1, batch_first=True), nn.Linear(1, cell.n_out)
     if theta is not None:
-        sds = to_state_dicts(cell, theta)
+        sds = to_state_dicts(cell, check_vector(theta, len(cell.param_names), "theta"))
         rnn.load_state_dict(sds["rnn"])
         head.load_state_dict(sds["head"])
     return rnn, head
@@ -48,7 +48,7 @@ def init_params(cell: Cell | str, *, seed: int = 0, init: str = "torch") -> torc
     without touching the caller's global random state. keras: Keras's initializers
     (``landscape.inits``) in torch.nn's layout.
     """
-    cell = get_cell(cell) if isinstance(cell, str) else cell
+    cell = as_cell(cell)
     if not cell.module:
         return torch.tensor(cell.center, dtype=torch.float64)  # no torch.nn init: the cell's own centre
     return init_theta(cell, 1, seed=seed, init=init)  # the one-unit case of the ensembles' initialization
@@ -104,7 +104,7 @@ def from_state_dicts(cell: Cell, sds: dict) -> torch.Tensor:
 
 def load_checkpoint(path: str, cell: Cell | str) -> torch.Tensor:
     """Read a checkpoint for ``cell`` (weights only, no code executed): flat (P,) float64."""
-    cell = get_cell(cell) if isinstance(cell, str) else cell
+    cell = as_cell(cell)
     if not os.path.isfile(path):
         raise InputError(f"checkpoint {path} does not exist; give --center init or a FILE.pt")
     try:
@@ -122,7 +122,8 @@ def load_checkpoint(path: str, cell: Cell | str) -> torch.Tensor:
 
 def save_checkpoint(path: str, cell: Cell | str, theta: torch.Tensor) -> str:
     """Write theta in the checkpoint format, atomically; returns the path."""
-    cell = get_cell(cell) if isinstance(cell, str) else cell
+    cell = as_cell(cell)
+    theta = check_vector(theta, len(cell.param_names), "theta")
     ck = {"cell": cell.name, **to_state_dicts(cell, theta.to(torch.float32))}
     atomic_write(path, lambda f: torch.save(ck, f))
     return path
@@ -134,7 +135,7 @@ CENTERS = ("init", "trained")  # words --center accepts besides a checkpoint pat
 def center_params(cell: Cell | str, spec: str, *, seed: int = 0, init: str = "torch") -> torch.Tensor:
     """The centre named on the command line: "init" (``init``'s initialization for ``seed``) or a
     FILE.pt."""
-    cell = get_cell(cell) if isinstance(cell, str) else cell
+    cell = as_cell(cell)
     if spec == "init":
         return init_params(cell, seed=seed, init=init)
     if spec == "trained":

@@ -17,50 +17,32 @@ import hashlib
 import math
 import numbers
 import os
-import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
 
 from . import __version__
-from ._errors import MAX_SEED, InputError
+from ._errors import DTYPES, MAX_SEED, ConfigError, InputError, check_type
 from .cells import CELLS, GRU_RESETS, HEADS, get_cell
 from .cliffs import cliff_metrics
 from .evaluate import DEFAULT_MEM
 from .fused import BACKENDS, resolve_backend
 from .inits import INITS
 from .params import center_params
-from .planes import MAX_COORD, NORMS, axis_plane, grid_coords, pca_plane, random_plane
+from .planes import MAX_COORD, NORMS, axis_plane, check_res, grid_coords, pca_plane, random_plane
 from .surface import Surface, compute_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
 from .tiles import RunDir, default_rows, run_tiles
 from .train import train_ensemble
-from .trajectories import paths_for_lengths, training_paths
+from .trajectories import MAX_STEPS, paths_for_lengths, training_paths
 
 __all__ = ["SliceConfig", "slice_surface", "PLANES", "DTYPES"]
 
 PLANES = ("axis", "random", "pca")
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
 PATH_LR, TRAIN_LR = 0.01, 1e-3  # default learning rates of descent paths and of --center trained
 MAX_RESULT = 4 << 30  # bytes of the surface's arrays, or of the data
 MAX_WORK = 1e14  # cell-steps of one slice: about a day at 1e9 a second
-
-
-class ConfigError(InputError):
-    """A bad configuration value. ``param`` names the field; the message may name others as
-    ``{field}`` or ``{field=value}``. The library says them as fields (``center='trained'``); a
-    command line says them as its flags with ``render`` (``--center trained``)."""
-
-    def __init__(self, param: str, message: str):
-        self.param, self.template = param, "{" + param + "} " + message
-        super().__init__(self.render(lambda name: name, lambda name, value: f"{name}={value!r}"))
-
-    def render(self, name: Callable[[str], str], pair: Callable[[str, str], str] | None = None) -> str:
-        pair = pair or (lambda n, v: f"{name(n)} {v}")
-        return re.sub(r"\{(\w+)(?:=([^}]*))?\}",
-                      lambda m: pair(m[1], m[2]) if m[2] is not None else name(m[1]), self.template)
 
 
 def _check(ok: bool, param: str, message: str) -> None:
@@ -68,8 +50,17 @@ def _check(ok: bool, param: str, message: str) -> None:
         raise ConfigError(param, message)
 
 
+def _real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _whole(v) -> bool:
+    return _real(v) and math.isfinite(v) and int(v) == v
+
+
 def _finite_pair(v, param: str, *, ordered: bool) -> None:
-    ok = v is None or (len(v) == 2 and all(math.isfinite(a) and abs(a) <= MAX_COORD for a in v)
+    ok = v is None or (isinstance(v, (tuple, list)) and len(v) == 2 and all(_real(a) for a in v)
+                       and all(math.isfinite(a) and abs(a) <= MAX_COORD for a in v)
                        and (not ordered or v[0] < v[1]))
     order = ", LO < HI" if ordered else ""
     _check(ok, param, f"{v!r} must be two finite numbers within +-{MAX_COORD:g}{order}")
@@ -119,7 +110,8 @@ class SliceConfig:
             object.__setattr__(self, "seed", int(self.seed))
         if isinstance(self.lengths, numbers.Integral):
             object.__setattr__(self, "lengths", (int(self.lengths),))
-        elif all(isinstance(n, numbers.Integral) for n in self.lengths):
+        elif isinstance(self.lengths, (tuple, list, np.ndarray)) \
+                and all(isinstance(n, numbers.Integral) for n in self.lengths):
             object.__setattr__(self, "lengths", tuple(int(n) for n in self.lengths))
         for param, value, valid in (("cell", self.cell, CELLS), ("plane", self.plane, PLANES),
                                     ("norm", self.norm, NORMS), ("init", self.init, INITS),
@@ -130,16 +122,29 @@ class SliceConfig:
         get_cell(self.cell, head=self.head, gru_reset=self.gru_reset)  # a head or reset the cell has
         _check(self.task is None or self.task in TASKS, "task",
                f"{self.task!r} is unknown; valid: {', '.join(TASKS)}")
+        for param in ("samples", "steps", "epochs", "batch", "mem", "tile_rows", "workers"):
+            v = getattr(self, param)
+            _check(_whole(v) or (v is None and param in ("tile_rows", "workers")), param,
+                   f"{v!r} must be an integer")
+        for param in ("lr", "clip", "threshold"):
+            v = getattr(self, param)
+            _check(_real(v) or (v is None and param == "lr"), param, f"{v!r} must be a number")
+        if self.res is not None:
+            try:
+                object.__setattr__(self, "res", check_res(self.res))
+            except InputError:
+                raise ConfigError("res", f"{self.res!r} must be (nx, ny) or one number, "
+                                         "each an integer >= 2") from None
+        _check(isinstance(self.lengths, (tuple, list)), "lengths",
+               f"{self.lengths!r} must be a list of integers")
         _check(len(self.lengths) > 0, "lengths", "is empty; give at least one length")
         for n in self.lengths:
             _check(int(n) == n and n >= 1, "lengths", f"{n!r} must be a positive integer")
         _finite_pair(self.xrange, "xrange", ordered=True)
         _finite_pair(self.yrange, "yrange", ordered=True)
         _finite_pair(self.start, "start", ordered=False)
-        _check(self.res is None or (len(self.res) == 2 and min(self.res) >= 2), "res",
-               f"{self.res!r} must be (nx, ny), each an integer >= 2")
         _check(self.lr is None or 0 < self.lr < math.inf, "lr", f"{self.lr} must be a finite number > 0")
-        _check(self.steps >= 1, "steps", f"{self.steps} must be a positive integer")
+        _check(1 <= self.steps <= MAX_STEPS, "steps", f"{self.steps} must be from 1 to {MAX_STEPS}")
         _check(0 < self.clip < math.inf, "clip", f"{self.clip} must be a finite number > 0")
         _check(self.threshold > 0, "threshold", f"{self.threshold} must be a number > 0")
         _check(self.samples >= 2, "samples", f"{self.samples} must be at least 2")
@@ -240,6 +245,7 @@ def slice_surface(cfg: SliceConfig, *, progress: bool = False, run_dir: str | No
     with trained centres, ``surface.extra["trained_centers"]`` (n_len, P) holds them, and
     ``surface.notes`` what the run has to tell (explained variance of a PCA plane). A tiled
     configuration keeps its finished tiles in ``run_dir`` (``landscape.tiles``)."""
+    check_type(cfg, SliceConfig, "cfg")
     cell = cfg.model_cell
     arrays = load_data(cfg.data) if cfg.data else None
     datas = [data_from_arrays(*arrays, n) if arrays else

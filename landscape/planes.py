@@ -14,15 +14,17 @@ Pascanu's map lie along one.
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ._errors import InputError, check_seed
+from ._errors import ConfigError, InputError, check_int, check_seed, check_vector
 from .cells import Cell
 
-__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS"]
+__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS", "check_res"]
 
 NORMS = ("filter", "model", "none")
 MAX_COORD = 1e300  # keeps sums of two coordinates (cell edges, midpoints) from overflowing
@@ -75,6 +77,22 @@ def grid_coords(lo: float, hi: float, n: int) -> np.ndarray:
     return c
 
 
+def check_res(res, name: str = "res") -> tuple[int, int]:
+    """(nx, ny) from a pair or one number (a square grid); each an integer >= 2."""
+    pair = (res, res) if isinstance(res, numbers.Real) else res
+    if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+        raise InputError(f"{name} {res!r} must be (nx, ny) or one number, each an integer >= 2")
+    return tuple(check_int(n, name, lo=2) for n in pair)
+
+
+def check_range(r, name: str) -> tuple[float, float]:
+    """(lo, hi) of two real numbers; grid_coords checks that they are finite and ordered."""
+    if isinstance(r, (str, bytes)) or not isinstance(r, Sequence) or len(r) != 2 \
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in r):
+        raise InputError(f"{name} {r!r} must be two numbers (lo, hi)")
+    return float(r[0]), float(r[1])
+
+
 def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str | None = None,
                xrange: tuple[float, float] | None = None, yrange: tuple[float, float] | None = None,
                res: tuple[int, int] | None = None) -> Plane:
@@ -82,14 +100,16 @@ def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str
     dx, dy, dxr, dyr, dres = cell.default_plane
     x, y = x or dx, y or dy
     names = cell.param_names
+    check_vector(center, len(names), "center")
     for name in (x, y):
         if name not in names:
             raise InputError(f"unknown parameter {name!r} for cell {cell.name}; "
                              f"valid: {', '.join(names)}")
     if x == y:
         raise InputError(f"the two axes must be different parameters, both are {x!r}")
-    nx, ny = res or dres
-    xs, ys = grid_coords(*(xrange or dxr), nx), grid_coords(*(yrange or dyr), ny)
+    nx, ny = check_res(res or dres)
+    xs = grid_coords(*check_range(xrange or dxr, "xrange"), nx)
+    ys = grid_coords(*check_range(yrange or dyr, "yrange"), ny)
     ix, iy = names.index(x), names.index(y)
     origin = center.to(torch.float64).clone()
     origin[[ix, iy]] = 0.0
@@ -116,10 +136,12 @@ def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
     """
     if norm not in NORMS:
         raise InputError(f"unknown normalization {norm!r}; valid: {', '.join(NORMS)}")
-    theta = center.to(torch.float64)
+    theta = check_vector(center, None, "center").to(torch.float64)
+    nx, ny = check_res(res)
+    xrange, yrange = check_range(xrange, "xrange"), check_range(yrange, "yrange")
     if norm != "none" and int((theta != 0).sum()) < 2:
-        raise InputError(f"--norm {norm} needs at least two nonzero parameters at the centre; "
-                         "use --norm none")
+        raise ConfigError("norm", "needs at least two nonzero parameters at the centre; use {norm=none}",
+                          value=norm)
     gen = torch.Generator().manual_seed(check_seed(seed))
     for _ in range(1000):
         d1 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm)
@@ -130,8 +152,7 @@ def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
             d2 = d2 * (n2 / torch.linalg.vector_norm(d2))
             break
     else:  # pragma: no cover - needs a 1000-fold run of parallel draws
-        raise InputError(f"could not draw two independent directions with --norm {norm}")
-    nx, ny = res
+        raise InputError(f"could not draw two independent directions with norm {norm!r}")
     return Plane(theta.clone(), d1, d2, grid_coords(*xrange, nx), grid_coords(*yrange, ny),
                  "d1", "d2", "random")
 
@@ -146,15 +167,19 @@ def pca_plane(path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
     the default ranges cover the projected path with a ``margin``. Returns the plane and the
     explained variance ratio of the two components.
     """
+    if not isinstance(path, torch.Tensor) or path.ndim != 2 or not path.is_floating_point():
+        raise InputError(f"path must be a real (R, P) tensor of recorded parameters, "
+                         f"not {type(path).__name__}")
     path = path.to(torch.float64)
+    nx, ny = check_res(res)
     if path.shape[0] < 3:
-        raise InputError(f"--plane pca needs at least 3 recorded training points, got {path.shape[0]}")
+        raise InputError(f"a pca plane needs at least 3 recorded training points, got {path.shape[0]}")
     center = path[-1]
     diff = (path - center).numpy()  # (R, P)
     centred = diff - diff.mean(0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
     if len(s) < 2 or s[1] <= 1e-12 * max(s[0], 1e-300):
-        raise InputError("--plane pca: the training path spans fewer than two directions")
+        raise InputError("a pca plane: the training path spans fewer than two directions")
     var = s**2 / np.sum(s**2)
     d1, d2 = (torch.from_numpy(v.copy()) for v in vt[:2])
     coords = diff @ vt[:2].T  # (R, 2)
@@ -163,7 +188,6 @@ def pca_plane(path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
         span = max(float(np.abs(c).max()), 1e-6) * (1 + margin)
         return -span, span
 
-    nx, ny = res
     plane = Plane(center.clone(), d1, d2, grid_coords(*(xrange or cover(coords[:, 0])), nx),
                   grid_coords(*(yrange or cover(coords[:, 1])), ny), "pc1", "pc2", "pca")
     return plane, var[:2]

@@ -10,7 +10,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ._errors import InputError
+from ._errors import InputError, check_type
 from .style import math_name
 from .surface import Surface
 from .trajectories import window_exit
@@ -19,6 +19,7 @@ __all__ = ["plot_facets", "plot_heatmap", "plot_contour", "plot_slices",
            "plot_cliffs", "color_norm", "SCALES"]
 
 SCALES = ("linear", "log", "clip")
+MAX_PANELS = 24  # facets of one figure; a longer sweep shows this many of its lengths
 PATH_STYLES = {"plain": dict(color="tab:red", ls="-", label="plain GD"),
                "clip": dict(color="white", ls="--", label="clipped GD"),
                "train": dict(color="tab:orange", ls="-", label="training path")}
@@ -100,9 +101,10 @@ def _label(what: str, scale: str) -> str:
     return what + {"log": " (log scale)", "clip": " (clipped)"}.get(scale, "")
 
 
-def _title(surface: Surface, fig: Figure, title: bool) -> None:
-    if title and surface.caption():
-        fig.suptitle(surface.caption())
+def _title(surface: Surface, fig: Figure, title: bool, note: str = "") -> None:
+    text = "; ".join(t for t in (surface.caption() if title else "", note) if t)
+    if text:
+        fig.suptitle(text)
 
 
 def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", ncols: int = 3,
@@ -114,10 +116,15 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
     Non-finite cells (overflow on a cliff) are left blank, never filled in, and counted in the
     panel's title, as are cells a clipped scale saturates. Descent paths in the surface are drawn
     on top; a path that leaves the window is cut at the edge and marked with an X there.
-    ``width`` (inches) fixes the figure's width, the height follows from the panels.
+    ``width`` (inches) fixes the figure's width, the height follows from the panels. A sweep of
+    more than MAX_PANELS lengths shows MAX_PANELS of them, evenly spread, first and last included
+    (the colour scale still spans them all).
     """
+    check_type(surface, Surface, "surface")
     values = _values(surface, what)
-    n = len(surface.lengths)
+    shown = np.unique(np.round(np.linspace(0, len(surface.lengths) - 1, MAX_PANELS)).astype(int)) \
+        if len(surface.lengths) > MAX_PANELS else np.arange(len(surface.lengths))
+    n = len(shown)
     if width is not None:
         ncols = max(1, min(ncols, int(width // 1.6)))
     ncols = min(n, ncols)
@@ -135,14 +142,14 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
         if k >= n:
             ax.set_axis_off()
             continue
-        z = values[k]
+        z = values[shown[k]]
         mesh = ax.pcolormesh(surface.x, surface.y, np.ma.masked_invalid(z), shading="nearest",
                              cmap=cmap, norm=norm, rasterized=True)
         if paths:
-            _draw_paths(ax, surface, k, legend=width is None or k == 0)
+            _draw_paths(ax, surface, shown[k], legend=width is None or k == 0)
         ax.set_xlim(surface.x[0], surface.x[-1])
         ax.set_ylim(surface.y[0], surface.y[-1])
-        ax.set_title(f"L = {int(surface.lengths[k])}" + _panel_note(z, norm, scale))
+        ax.set_title(f"L = {int(surface.lengths[shown[k]])}" + _panel_note(z, norm, scale))
         if k // ncols == nrows - 1 or k + ncols >= n:
             ax.set_xlabel(math_name(surface.xlabel))
         if k % ncols == 0:
@@ -156,7 +163,8 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
             ax.tick_params(labelbottom=k + ncols >= n)
     extend = "both" if scale == "clip" else "neither"
     fig.colorbar(mesh, ax=axes, label=_label(what, scale), shrink=0.9, extend=extend)
-    _title(surface, fig, title)
+    more = n < len(surface.lengths)
+    _title(surface, fig, title, f"{n} of {len(surface.lengths)} lengths shown" if more else "")
     return fig
 
 
@@ -166,6 +174,7 @@ def plot_heatmap(surface: Surface, *, length: int | None = None, what: str = "lo
                  cmap: str = "viridis", paths: bool = True, width: float | None = None,
                  title: bool = True) -> Figure:
     """One length (default the longest) as a heatmap with a colourbar and the paths on top."""
+    check_type(surface, Surface, "surface")
     k = _length_index(surface, length)
     w = width or 5.0
     fig = Figure(figsize=(w, w * 0.8), layout="constrained")
@@ -194,6 +203,7 @@ def plot_contour(surface: Surface, *, length: int | None = None, what: str = "lo
                  cmap: str = "viridis", levels: int = 14, paths: bool = True, width: float | None = None,
                  title: bool = True) -> Figure:
     """One length as filled contours with labelled contour lines; non-finite cells stay blank."""
+    check_type(surface, Surface, "surface")
     k = _length_index(surface, length)
     w = width or 5.0
     fig = Figure(figsize=(w, w * 0.8), layout="constrained")
@@ -223,6 +233,7 @@ def plot_slices(surface: Surface, *, axis: str = "x", at: float | None = None, w
     """1-D slices: ``what`` along one axis of the plane at every length, the other axis held at
     the grid value nearest ``at`` (default: the middle of its range). Lengths are coloured from
     light (short) to dark (long); log puts the values on a log axis."""
+    check_type(surface, Surface, "surface")
     if axis not in ("x", "y"):
         raise InputError(f"unknown slice axis {axis!r}; valid: x, y")
     values = _values(surface, what)
@@ -263,6 +274,7 @@ def _length_colors(n: int) -> list:
 
 def plot_cliffs(surface: Surface, *, width: float | None = None, title: bool = True) -> Figure:
     """Cliff steepness against sequence length (log scale), from the surface's cliff metrics."""
+    check_type(surface, Surface, "surface")
     if "cliff_max_jump" not in surface.extra:
         raise InputError("surface has no cliff metrics; compute them with landscape.cliffs.cliff_metrics")
     e, lengths = surface.extra, surface.lengths

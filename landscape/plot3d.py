@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ._errors import check_type
 from .plot import _length_index, _panel_note, _title, _values, color_norm
 from .style import math_name
 from .surface import Surface
@@ -23,6 +24,8 @@ def plot_surface3d(surface: Surface, *, length: int | None = None, what: str = "
     ``scale`` log draws log10 of the values; the grid is drawn at most ``max_points`` per axis
     (a stride, stated in the title), since a vector file of a denser mesh is heavy and no sharper.
     """
+    check_type(surface, Surface, "surface")
+    check_type(surface, Surface, "surface")
     k = _length_index(surface, length)
     w = width or 5.5
     fig = Figure(figsize=(w, w * 0.85), layout="constrained")

@@ -29,7 +29,7 @@ from ._cli import (
     print_paths,
     report_errors,
 )
-from ._errors import InputError
+from ._errors import ConfigError, InputError
 from ._io import one_run
 from .cells import CELLS, GRU_RESETS, HEADS
 from .cliffs import cliff_table
@@ -37,7 +37,7 @@ from .figures import write_figures
 from .fused import BACKENDS
 from .inits import INITS
 from .params import save_checkpoint
-from .pipeline import PATH_LR, PLANES, TRAIN_LR, ConfigError, SliceConfig, slice_surface
+from .pipeline import PATH_LR, PLANES, TRAIN_LR, SliceConfig, slice_surface
 from .planes import NORMS
 from .plot import SCALES
 from .tasks import TASKS

@@ -14,9 +14,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
-from ._errors import InputError
+from ._errors import InputError, check_type
 from ._io import atomic_write, load_npz
-from .cells import Cell
+from .cells import Cell, as_cell
 from .evaluate import DEFAULT_MEM, evaluate
 from .planes import Plane
 from .tasks import TaskData
@@ -135,7 +135,12 @@ def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData
     With ``grad``, ``extra`` holds ``grad_norm``, ``grad_x`` and ``grad_y``, shaped like loss.
     ``backend`` picks the engine (``landscape.evaluate.evaluate``).
     """
+    cell = as_cell(cell)
+    if not isinstance(datas, (list, tuple)) or not datas or not all(isinstance(d, TaskData) for d in datas):
+        raise InputError("datas must be a non-empty list of TaskData, one per length (landscape.make_data)")
     planes = plane if isinstance(plane, list) else [plane] * len(datas)
+    for p in planes:
+        check_type(p, Plane, "plane")
     plane = planes[0]
     if len(planes) != len(datas) or any(p.shape != plane.shape or p.xlabel != plane.xlabel for p in planes):
         raise InputError("give one plane, or one plane per length with the same grid and labels")

@@ -11,6 +11,7 @@ split it makes is stratified, so the unshuffled-validation artifact cannot happe
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._errors import InputError, check_seed
+from ._errors import InputError, check_int, check_number, check_seed
 from ._io import load_npz
 
 __all__ = [
@@ -57,10 +58,12 @@ def balanced_labels(n: int, gen: torch.Generator) -> torch.Tensor:
 
 def balanced_split(y: np.ndarray | torch.Tensor, val_frac: float, *, seed: int) -> tuple:
     """A stratified, shuffled split: (train_idx, val_idx) with each class split in proportion."""
-    if not 0.0 < val_frac < 1.0:
-        raise InputError(f"validation fraction {val_frac} must lie strictly between 0 and 1")
+    if isinstance(val_frac, bool) or not isinstance(val_frac, numbers.Real) or not 0.0 < val_frac < 1.0:
+        raise InputError(f"validation fraction {val_frac!r} must lie strictly between 0 and 1")
     y = np.asarray(y)
-    rng = np.random.default_rng(seed)
+    if y.ndim != 1 or y.dtype.kind not in "fiub":
+        raise InputError(f"labels must be a real (N,) array, got {y.dtype} of shape {y.shape}")
+    rng = np.random.default_rng(check_seed(seed))
     train, val = [], []
     for label in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == label))
@@ -108,7 +111,7 @@ TASKS: dict[str, Task] = {
 
 
 def get_task(name: str) -> Task:
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:
         raise InputError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
     return TASKS[name]
 
@@ -116,12 +119,9 @@ def get_task(name: str) -> Task:
 def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed: int = 0) -> TaskData:
     """Seeded data for one length: the same arguments give the same arrays."""
     t = get_task(task)
-    if length < 1:
-        raise InputError(f"sequence length {length} must be a positive integer")
-    if t.takes_input and n < 2:
-        raise InputError(f"number of samples {n} must be at least 2")
-    if noise < 0 or not np.isfinite(noise):
-        raise InputError(f"noise std {noise} must be a finite number >= 0")
+    length = check_int(length, "sequence length")
+    n = check_int(n, "number of samples", lo=2 if t.takes_input else 0)
+    noise = check_number(noise, "noise std", lo=0.0)
     gen = torch.Generator().manual_seed(check_seed(seed))
     return t.make(length, n=n, noise=noise, gen=gen)
 
@@ -156,8 +156,9 @@ def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
         raise InputError(f"x and y must hold real numbers, not {x.dtype} and {y.dtype}")
     if not np.all(np.isin(y, (0, 1))):
         raise InputError(f"y must hold only 0 and 1, found {np.unique(y)[:5]}")
-    if length < 1:
-        raise InputError(f"length {length} must be a positive integer")
+    if not np.all(np.isfinite(x)):
+        raise InputError("x holds non-finite values (NaN or Inf)")
+    length = check_int(length, "length")
     if length > x.shape[1]:
         raise InputError(f"length {length} exceeds the data's {x.shape[1]} steps; "
                          f"valid lengths: 1 to {x.shape[1]}")

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._errors import InputError
-from .cells import Cell
+from ._errors import InputError, check_device, check_dtype, check_int, check_number, check_type
+from .cells import Cell, as_cell
 from .evaluate import loss_and_grad, losses
-from .planes import Plane
+from .planes import Plane, check_range
 from .tasks import TaskData
 
 __all__ = ["Path", "descend", "clip_gradient", "paths_for_lengths", "training_paths", "window_exit",
-           "PATH_FIELDS"]
+           "PATH_FIELDS", "MAX_STEPS"]
+
+MAX_STEPS = 100_000  # descent steps of one path
 
 
 @dataclass
@@ -35,6 +37,7 @@ class Path:
 
 def clip_gradient(g: torch.Tensor, threshold: float) -> torch.Tensor:
     """Algorithm 1 on each row of g (G, P): rescale rows whose L2 norm is >= threshold."""
+    threshold = check_number(threshold, "threshold", lo=0.0, above=True)
     norm = torch.linalg.vector_norm(g, dim=-1, keepdim=True)  # (G, 1)
     return torch.where(norm >= threshold, g * (threshold / norm), g)
 
@@ -46,12 +49,14 @@ def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, flo
 
     A path whose loss or gradient becomes non-finite stops there; its remaining entries are NaN.
     """
-    if not (lr > 0 and np.isfinite(lr)):
-        raise InputError(f"--lr {lr} must be a finite number > 0")
-    if int(steps) != steps or steps < 1:
-        raise InputError(f"--steps {steps} must be a positive integer")
-    if clip is not None and not (clip > 0 and np.isfinite(clip)):
-        raise InputError(f"--clip {clip} must be a finite number > 0")
+    cell = as_cell(cell)
+    check_type(data, TaskData, "data")
+    check_type(plane, Plane, "plane")
+    lr = check_number(lr, "lr", lo=0.0, above=True)
+    steps = check_int(steps, "steps", lo=1, hi=MAX_STEPS)
+    clip = None if clip is None else check_number(clip, "clip", lo=0.0, above=True)
+    start = check_range(start, "start")
+    dtype, device = check_dtype(dtype), check_device(device)
     names = ["plain"] + (["clip"] if clip is not None else [])
     d = data.to(dtype, device)
     origin, d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.origin, plane.d1, plane.d2))
@@ -86,6 +91,8 @@ def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane | list[Pla
     """``descend`` at every length, as Surface.extra arrays: ``path_plain`` (n_len, S + 1, 2),
     ``path_plain_loss``, ``path_plain_grad_norm``, ``path_plain_off`` (n_len, S + 1), and the
     same under ``path_clip`` when clipping is asked for. One plane, or one per length."""
+    if not isinstance(datas, (list, tuple)) or not datas:
+        raise InputError("datas must be a non-empty list of TaskData, one per length")
     planes = plane if isinstance(plane, list) else [plane] * len(datas)
     runs = [descend(cell, d, p, **kwargs) for p, d in zip(planes, datas, strict=True)]
     out = {}

@@ -249,3 +249,38 @@ def test_numpy_numbers_are_welcome_from_python():
     assert cfg.seed == 2 and cfg.lengths == (3, 5) and type(cfg.seed) is int
     assert torch.equal(ls.init_params("rnn", seed=np.int64(3)), ls.init_params("rnn", seed=3))
     assert ls.slice_surface(cfg).config["lengths"] == [3, 5]  # a JSON-ready record
+
+
+@pytest.mark.parametrize("lo,hi", [(0.0, 0.9), (0.69310, 0.69316), (1e5, 1.5e5), (0.0, 3e7), (1e-5, 3e-5)])
+def test_paper_colour_bar_ticks_carry_the_digits_they_need(lo, hi):
+    """Each tick label, times the bar's multiplier, is its tick's value, and one decimal fewer
+    would lose a tick's value: no digit more than needed, none fewer."""
+    from landscape.style import use_style
+
+    surf = ls.slice_surface(ls.SliceConfig(cell="pascanu", lengths=(3, 5), res=(5, 5)))
+    surf.loss[...] = np.linspace(lo, hi, surf.loss.size).reshape(surf.loss.shape)
+    with use_style("paper"):
+        fig = ls.plot_facets(surf)
+        fig.draw_without_rendering()  # lays the ticks and the multiplier out, as saving does
+        bar = fig.axes[-1].yaxis
+        offset = bar.get_offset_text().get_text().replace("\u2212", "-")
+        scale = 10.0 ** float(offset.split("10^{")[1].split("}")[0]) if "10^" in offset else 1.0
+        ticks = [(t.get_position()[1], t.get_text().replace("$", "").replace("\\mathdefault", "")
+                  .strip("{}").replace("\u2212", "-")) for t in bar.get_ticklabels() if t.get_text()]
+    assert len(ticks) >= 3
+    decimals = max(len(s.split(".")[1]) if "." in s else 0 for _, s in ticks)
+    for value, text in ticks:
+        assert float(text) * scale == pytest.approx(value, rel=1e-9, abs=1e-12 * max(abs(hi), 1))
+    if decimals:
+        assert any(round(v / scale, decimals - 1) != pytest.approx(v / scale, abs=1e-12) for v, _ in ticks)
+
+
+def test_a_long_sweep_shows_a_bounded_facet_grid():
+    """500 lengths: the facet grid shows MAX_PANELS of them, evenly spread, first and last kept."""
+    from landscape.plot import MAX_PANELS
+
+    surf = ls.slice_surface(ls.SliceConfig(cell="pascanu", lengths=tuple(range(1, 501)), res=(3, 3)))
+    fig = ls.plot_facets(surf)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == MAX_PANELS and titles[0] == "L = 1" and titles[-1] == "L = 500"
+    assert f"{MAX_PANELS} of 500 lengths shown" in fig.get_suptitle()
