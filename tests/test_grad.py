@@ -14,18 +14,14 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import landscape as ls
 
-from references import pascanu_grad
+from references import pascanu_grad, pascanu_loss, torch_grad, torch_loss
 
 # ---------------------------------------------------------------- independent references
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # rows per torch tensor (gate order i,f,g,o / r,z,n)
-MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-RNN_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 # documented flat index of a few named scalars: state_dict order, gate rows in torch's order
 INDEX = {
     "rnn": {"w_ih": 0, "w_hh": 1, "b_ih": 2, "b_hh": 3, "w_out": 4, "b_out": 5},
@@ -38,48 +34,18 @@ def n_params(cell: str) -> int:
     return 4 * GATES[cell] + 2
 
 
-def build_modules(cell: str, theta) -> tuple[nn.Module, nn.Module]:
-    """float64 torch.nn modules holding the flat vector theta, copied in through state_dict."""
-    theta = [float(v) for v in theta]
-    g = GATES[cell]
-    rnn = MODULES[cell](1, 1, batch_first=True).double()
-    head = nn.Linear(1, 1).double()
-    sd, k = {}, 0
-    for key in RNN_KEYS:
-        vals = torch.tensor(theta[k : k + g], dtype=torch.float64)
-        sd[key] = vals.reshape(g, 1) if key.startswith("weight") else vals
-        k += g
-    rnn.load_state_dict(sd)
-    head.load_state_dict({"weight": torch.tensor([[theta[k]]], dtype=torch.float64),
-                          "bias": torch.tensor([theta[k + 1]], dtype=torch.float64)})
-    return rnn, head
-
-
-def module_loss(rnn: nn.Module, head: nn.Module, data) -> torch.Tensor:
-    out, _ = rnn(data.x.to(torch.float64)[:, :, None])  # (N, T, 1)
-    logits = head(out[:, -1, :])[:, 0]  # (N,)
-    y = data.y.to(torch.float64)
-    return (F.softplus(logits) - y * logits).mean()  # mean BCE with logits: -y log s(z) - (1-y) log(1-s(z))
-
-
 def ref_loss(cell: str, theta, data) -> float:
     if cell == "pascanu":
-        return pascanu_grad(float(theta[0]), float(theta[1]), data.length)[0]
-    with torch.no_grad():
-        return float(module_loss(*build_modules(cell, theta), data))
+        return pascanu_loss(float(theta[0]), float(theta[1]), data.length)
+    return torch_loss(cell, theta, data.x, data.y)[0]
 
 
 def ref_grad(cell: str, theta, data) -> np.ndarray:
-    """Autograd through torch.nn, gradients flattened in state_dict order."""
+    """Autograd through torch.nn (or the closed form of Pascanu's map), in state_dict order."""
     if cell == "pascanu":
         _, gw, gb = pascanu_grad(float(theta[0]), float(theta[1]), data.length)
         return np.array([gw, gb])
-    rnn, head = build_modules(cell, theta)
-    module_loss(rnn, head, data).backward()
-    sd_rnn = dict(rnn.named_parameters())
-    parts = [sd_rnn[k].grad.reshape(-1) for k in RNN_KEYS] + [head.weight.grad.reshape(-1),
-                                                              head.bias.grad.reshape(-1)]
-    return torch.cat(parts).numpy()
+    return torch_grad(cell, theta, data.x, data.y)[1]
 
 
 def grid_point(plane, i: int, j: int) -> torch.Tensor:

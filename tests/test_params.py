@@ -19,10 +19,7 @@ def test_init_params_is_torch_default_init(cell, seed, ref):
     theta = ls.init_params(cell, seed=seed)
     assert torch.equal(state, torch.get_rng_state())  # the caller's RNG is left alone
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        rnn, head = ref.MODULES[cell](1, 1), nn.Linear(1, 1)
-    want = list(ref.values(cell, rnn, head).values())
+    want = list(ref.values(cell, *ref.init(cell, seed)).values())
     assert theta.dtype == torch.float64 and theta.shape == (len(want),)
     assert theta.tolist() == want
     assert np.all(np.abs(want) <= 1.0)  # U(-1, 1) for hidden size 1
@@ -43,7 +40,7 @@ def test_checkpoint_round_trip_and_plain_torch_load(cell, tmp_path, ref):
 
     ck = torch.load(path, weights_only=True)
     assert ck["cell"] == cell
-    rnn, head = ref.MODULES[cell](1, 1), nn.Linear(1, 1)
+    rnn, head = ref.init(cell, 0)  # plain float32 torch.nn modules
     rnn.load_state_dict(ck["rnn"])  # strict: every key, every shape
     head.load_state_dict(ck["head"])
     assert list(ref.values(cell, rnn, head).values()) == theta.tolist()
@@ -67,8 +64,7 @@ def test_checkpoint_pascanu_round_trip(tmp_path):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_load_checkpoint_written_by_torch_nn(cell, tmp_path, ref):
-    torch.manual_seed(21)
-    rnn, head = ref.MODULES[cell](1, 1), nn.Linear(1, 1)
+    rnn, head = ref.init(cell, 21)
     path = tmp_path / "user.pt"
     torch.save({"cell": cell, "rnn": rnn.state_dict(), "head": head.state_dict()}, path)
     theta = ls.load_checkpoint(str(path), cell)

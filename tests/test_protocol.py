@@ -6,12 +6,13 @@ import csv
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import landscape as ls
 from landscape.latching import main as latching
 from landscape.slice import main as slice_main
 from landscape.units import forward_logits, init_theta
+
+from references import torch_logits, torch_modules
 
 
 def one_line_error(capsys, call, *needles):
@@ -77,15 +78,7 @@ def test_two_logit_head_with_hidden_units_matches_torch_nn(name):
     theta = torch.stack([init_theta(cell, 3, seed=s, init=init) for s, init in ((0, "torch"), (1, "keras"))])
     logits = forward_logits(cell, theta, x, torch.tensor([5, 3]), 3)
     for m, n in enumerate((5, 3)):
-        rnn = getattr(nn, cell.module)(1, 3, batch_first=True).double()
-        head = nn.Linear(3, 2).double()
-        params = [*rnn.parameters(), *head.parameters()]
-        k = 0
+        rnn, head = torch_modules(name, theta[m], hidden=3, classes=2)  # checks the parameter count
         with torch.no_grad():
-            for p in params:
-                p.copy_(theta[m, k : k + p.numel()].reshape(p.shape))
-                k += p.numel()
-            out, _ = rnn(x[m, :, :n, None])
-            z = head(out[:, -1])
+            z = torch_logits(rnn, head, x[m, :, :n])  # (7, 2)
         np.testing.assert_allclose(logits[m].numpy(), (z[:, 1] - z[:, 0]).numpy(), rtol=1e-12, atol=1e-13)
-    assert k == theta.shape[1]

@@ -134,9 +134,9 @@ def test_plot_surface_all_non_finite():
 
 
 def test_plot_surface_rejects_bad_options():
-    with pytest.raises(ls.InputError):
+    with pytest.raises(ls.InputError, match="scale"):
         ls.plot_facets(_surface(), scale="cubic")
-    with pytest.raises(ls.InputError):
+    with pytest.raises(ls.InputError, match="accuracy"):
         ls.plot_facets(_surface(accuracy=False), what="accuracy")
 
 

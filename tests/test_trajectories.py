@@ -1,39 +1,72 @@
-"""Descent paths (plain and clipped, Pascanu et al. Algorithm 1), window exits and cliff metrics.
+"""Descent paths (plain and clipped, Algorithm 1 of Pascanu et al.), their window exits, and the
+command line's path options: ``landscape/trajectories.py``.
 
-References: Pascanu's map differentiated by hand (forward-mode chain rule in plain Python),
-torch.nn modules with autograd for the gated cells, and hand-made surfaces with known walls.
+References are hand-written: Algorithm 1 on plain numbers, gradient descent on the closed-form
+gradient of Pascanu's map, and loops using autograd through torch.nn (``references.py``).
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import landscape as ls
-from landscape import slice as cli
-from landscape.cliffs import cliff_metrics
+import landscape.slice as cli
 from landscape.trajectories import window_exit
 
-from references import pascanu_descent
+from references import pascanu_descent, torch_grad
+
+PASCANU = ls.get_cell("pascanu")
+FIG6 = dict(xrange=(4.5, 5.5), yrange=(-3.0, -2.0))  # Pascanu et al.'s Figure 6 window
 
 
-def test_clip_gradient_is_algorithm_1():
-    g = torch.tensor([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0], [0.0, 0.0]], dtype=torch.float64)
-    out = ls.clip_gradient(g, 5.0).numpy()
-    want = []
-    for row in g.numpy():
-        n = np.linalg.norm(row)
-        want.append(row * 5.0 / n if n >= 5.0 else row)
-    np.testing.assert_allclose(out, want, rtol=1e-15)
-    assert np.allclose(np.linalg.norm(out[[0, 2]], axis=1), 5.0)
+def pascanu_plane(res=(3, 3)):
+    return ls.axis_plane(PASCANU, torch.tensor([5.0, -2.5], dtype=torch.float64), x="w", y="b",
+                         res=res, **FIG6)
+
+
+# ---------------------------------------------------------------- clip_gradient
+
+
+def test_clip_gradient_rescales_to_exactly_the_threshold():
+    g = torch.tensor([[3.0, 4.0], [0.3, 0.4], [0.0, 0.0], [-6.0, 8.0]], dtype=torch.float64)
+    out = ls.clip_gradient(g, 1.0)
+    expected = torch.tensor([[0.6, 0.8], [0.3, 0.4], [0.0, 0.0], [-0.6, 0.8]], dtype=torch.float64)
+    torch.testing.assert_close(out, expected, rtol=1e-15, atol=0)
+    assert torch.linalg.vector_norm(out[0]).item() == pytest.approx(1.0, rel=1e-15)
+    assert torch.equal(out[1], g[1])  # below the threshold: untouched
+    assert torch.isfinite(out).all()  # a zero row stays zero, no 0/0
+    assert out.dtype == g.dtype
+
+
+def test_clip_gradient_keeps_the_direction_in_many_dimensions():
+    gen = torch.Generator().manual_seed(0)
+    g = 10.0 * torch.randn(5, 18, generator=gen, dtype=torch.float64)
+    out = ls.clip_gradient(g, 2.5)
+    norms = torch.linalg.vector_norm(g, dim=1)
+    for r in range(5):
+        assert norms[r] > 2.5
+        np.testing.assert_allclose(out[r].numpy(), (g[r] * (2.5 / norms[r])).numpy(), rtol=1e-14)
+        cos = float(out[r] @ g[r] / (torch.linalg.vector_norm(out[r]) * norms[r]))
+        assert cos == pytest.approx(1.0, abs=1e-14)
+
+
+def test_clip_gradient_at_the_threshold_follows_algorithm_1():
+    g = torch.tensor([[3.0, 4.0]], dtype=torch.float64)  # norm exactly 5
+    out = ls.clip_gradient(g, 5.0)  # ||g|| >= threshold: g = 5 * g / 5 = g
+    torch.testing.assert_close(out, g, rtol=0, atol=0)
+    out = ls.clip_gradient(g, 5.0 + 1e-9)  # just below the threshold: unchanged
+    assert torch.equal(out, g)
+    out = ls.clip_gradient(g, 5.0 - 1e-9)  # just above: rescaled to the threshold
+    assert torch.linalg.vector_norm(out).item() == pytest.approx(5.0 - 1e-9, rel=1e-15)
+
+
+# ---------------------------------------------------------------- descend against hand loops
 
 
 @pytest.mark.parametrize("start,length", [((5.0, -2.5), 10), ((4.8, -2.62), 20), ((5.3, -2.1), 3)])
-def test_pascanu_descent_matches_hand_derivative(start, length):
+def test_pascanu_descent_matches_hand_loop(start, length):
     c = ls.get_cell("pascanu")
     plane = ls.axis_plane(c, ls.init_params(c), res=(3, 3))
     paths = ls.descend(c, ls.make_data("pascanu", length), plane, start=start, lr=0.2, steps=15, clip=0.5)
@@ -55,36 +88,89 @@ def test_descend_without_clip_has_only_plain():
     assert set(paths) == {"plain"}
 
 
-def test_rnn_axis_descent_moves_only_the_plane_parameters(ref):
-    """On an axis plane only the two named scalars move; gradients from torch.nn autograd."""
-    c = ls.get_cell("rnn")
-    data = ls.make_data("latching", 6, n=16, seed=0)
-    center = ls.init_params(c, seed=1)
-    plane = ls.axis_plane(c, center, x="w_hh", y="b_ih", res=(3, 3))
-    lr, steps, start = 0.5, 6, (-1.0, 0.5)
-    p = ls.descend(c, data, plane, start=start, lr=lr, steps=steps)["plain"]
-    values = dict(zip(ref.slots("rnn"), center.tolist(), strict=True))
-    w, b = start
-    for step in range(steps + 1):
-        np.testing.assert_allclose(p.coords[step], [w, b], rtol=1e-9, atol=1e-12)
-        rnn, head = ref.modules("rnn", {**values, "w_hh": w, "b_ih": b})
-        out, _ = rnn(data.x[:, :, None])
-        z = head(out[:, -1, :])[:, 0]
-        loss = (nn.functional.softplus(z) - data.y * z).mean()
-        loss.backward()
-        assert p.loss[step] == pytest.approx(loss.item(), rel=1e-10)
-        gw, gb = rnn.weight_hh_l0.grad.item(), rnn.bias_ih_l0.grad.item()
-        assert p.grad_norm[step] == pytest.approx(math.hypot(gw, gb), rel=1e-8)
-        w, b = w - lr * gw, b - lr * gb
-    np.testing.assert_array_equal(p.off, 0.0)
+def test_clipped_descent_on_pascanu_matches_hand_loop():
+    plane = pascanu_plane()
+    data = ls.make_data("pascanu", 20)
+    threshold = 0.2
+    runs = ls.descend(PASCANU, data, plane, start=(4.8, -2.4), lr=1.0, steps=10, clip=threshold)
+    coords, losses, norms, clipped = pascanu_descent(4.8, -2.4, 20, 1.0, 10, clip=threshold)
+    assert 0 < len(clipped) < 10, "the reference must both clip and not clip"
+    c = runs["clip"]
+    np.testing.assert_allclose(c.coords, coords, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(c.loss, losses, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(c.grad_norm, norms, rtol=1e-8, atol=1e-15)  # before clipping
+    # a clipped step moves exactly lr * threshold
+    for s in clipped:
+        assert np.linalg.norm(c.coords[s + 1] - c.coords[s]) == pytest.approx(threshold, rel=1e-9)
+    # the plain run of the same call is the unclipped loop
+    np.testing.assert_allclose(runs["plain"].coords, pascanu_descent(4.8, -2.4, 20, 1.0, 10)[0],
+                               rtol=1e-10, atol=1e-12)
 
 
-def test_random_plane_descent_leaves_the_plane():
-    c = ls.get_cell("gru")
-    plane = ls.random_plane(ls.init_params(c, seed=2), seed=0, res=(3, 3))
-    p = ls.descend(c, ls.make_data("relay", 5, n=16), plane, start=(0.0, 0.0), lr=0.5, steps=4)["plain"]
-    np.testing.assert_array_equal(p.coords[0], [0.0, 0.0])
-    assert p.off[0] == 0.0 and p.off[-1] > 0.0  # every parameter moves, not only the two directions
+def test_rnn_axis_plane_moves_only_the_two_plane_parameters():
+    cell = ls.get_cell("rnn")
+    data = ls.make_data("latching", 10, n=16, noise=0.2, seed=3)
+    center = torch.tensor([0.7, 0.4, -0.3, 0.2, 1.5, -0.1], dtype=torch.float64)
+    plane = ls.axis_plane(cell, center, x="w_hh", y="b_hh", xrange=(-2.0, 2.0), yrange=(-2.0, 2.0),
+                          res=(3, 3))
+    out = ls.paths_for_lengths(cell, [data], plane, start=(0.4, 0.2), lr=0.5, steps=5, clip=0.05)
+    assert out["path_plain"].shape == out["path_clip"].shape == (1, 6, 2)
+    for name in ("plain", "clip"):
+        np.testing.assert_array_equal(out[f"path_{name}_off"], 0.0)
+    # hand loop: autograd through nn.RNN, only w_hh (index 1) and b_hh (index 3) updated
+    for name, clip in (("plain", None), ("clip", 0.05)):
+        theta = center.numpy().copy()
+        theta[[1, 3]] = (0.4, 0.2)
+        for s in range(6):
+            loss, g = torch_grad("rnn", theta, data.x, data.y)
+            moving = g[[1, 3]]
+            norm = float(np.linalg.norm(moving))
+            assert out[f"path_{name}"][0, s] == pytest.approx(theta[[1, 3]], rel=1e-9, abs=1e-12)
+            assert out[f"path_{name}_loss"][0, s] == pytest.approx(loss, rel=1e-9)
+            assert out[f"path_{name}_grad_norm"][0, s] == pytest.approx(norm, rel=1e-8)
+            if clip is not None and norm >= clip:
+                moving = moving * (clip / norm)
+            theta[[1, 3]] -= 0.5 * moving
+
+
+def test_random_plane_path_projects_and_measures_off_plane_distance():
+    cell = ls.get_cell("rnn")
+    data = ls.make_data("relay", 8, n=12, noise=0.2, seed=4)
+    center = torch.tensor([0.7, 0.4, -0.3, 0.2, 1.5, -0.1], dtype=torch.float64)
+    plane = ls.random_plane(center, seed=5, norm="filter", res=(3, 3))
+    runs = ls.descend(cell, data, plane, start=(0.3, -0.2), lr=1.0, steps=4, clip=0.1)
+    o, d1, d2 = (v.numpy() for v in (plane.origin, plane.d1, plane.d2))
+    for name, clip in (("plain", None), ("clip", 0.1)):
+        p = runs[name]
+        assert (p.off >= 0).all()
+        assert p.off[0] == pytest.approx(0.0, abs=1e-12)
+        assert p.off[-1] > 1e-6  # every parameter moves, so the path leaves the plane
+        theta = o + 0.3 * d1 - 0.2 * d2
+        for s in range(5):
+            v = theta - o
+            a, b = v @ d1 / (d1 @ d1), v @ d2 / (d2 @ d2)
+            off = np.linalg.norm(v - a * d1 - b * d2)
+            assert p.coords[s] == pytest.approx([a, b], rel=1e-9, abs=1e-12)
+            assert p.off[s] == pytest.approx(off, rel=1e-7, abs=1e-12)
+            _, g = torch_grad("rnn", theta, data.x, data.y)
+            norm = np.linalg.norm(g)
+            assert p.grad_norm[s] == pytest.approx(norm, rel=1e-8)
+            if clip is not None and norm >= clip:
+                g = g * (clip / norm)
+            theta = theta - 1.0 * g
+
+
+def test_paths_for_lengths_stacks_one_run_per_length():
+    plane = pascanu_plane()
+    datas = [ls.make_data("pascanu", n) for n in (3, 7)]
+    out = ls.paths_for_lengths(PASCANU, datas, plane, start=(5.1, -2.2), lr=0.5, steps=3, clip=0.5)
+    fields = ("", "_loss", "_grad_norm", "_off")
+    assert set(out) == {f"path_{n}{f}" for n in ("plain", "clip") for f in fields}
+    assert out["path_plain"].shape == (2, 4, 2) and out["path_clip_loss"].shape == (2, 4)
+    for k, n in enumerate((3, 7)):
+        coords, losses, _, _ = pascanu_descent(5.1, -2.2, n, 0.5, 3, clip=0.5)
+        np.testing.assert_allclose(out["path_clip"][k], coords, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(out["path_clip_loss"][k], losses, rtol=1e-9, atol=1e-15)
 
 
 @pytest.mark.parametrize("kwargs", [dict(lr=0.0), dict(lr=float("nan")), dict(steps=0), dict(steps=2.5),
@@ -97,44 +183,57 @@ def test_descend_rejects_bad_options(kwargs):
         ls.descend(c, ls.make_data("pascanu", 5), plane, **opts)
 
 
-def test_window_exit():
-    coords = np.array([[0.0, 0.0], [0.5, 0.5], [1.5, 0.5], [2.0, 2.0]])
-    step, edge = window_exit(coords, (-1.0, 1.0), (-1.0, 1.0))
-    assert step == 2
-    np.testing.assert_allclose(edge, [1.0, 0.5])
-    step, edge = window_exit(coords[:2], (-1.0, 1.0), (-1.0, 1.0))
-    assert step is None and edge is None
-    diag = np.array([[0.0, 0.0], [2.0, 4.0]])  # leaves through the top edge first
-    step, edge = window_exit(diag, (-1.0, 1.0), (-1.0, 1.0))
-    np.testing.assert_allclose(edge, [0.5, 1.0])
-    stopped = np.array([[0.0, 0.0], [np.nan, np.nan], [np.nan, np.nan]])
-    assert window_exit(stopped, (-1.0, 1.0), (-1.0, 1.0)) == (None, None)
+# ---------------------------------------------------------------- Pascanu's wall
+
+# The wall of E_50 at w = 5 lies at b ~ -2.61235; this start is 5e-5 below it, where
+# ||dE/dtheta|| ~ 8e2 (at -2.6125, 1.5e-4 below, it is only ~30 and one lr-0.01 step stays inside).
+WALL_START = (5.0, -2.6124)
 
 
-def _wall_surface():
-    """Loss 0 left of x = 0.25 and 1 right of it at L = 3; a smooth ramp along y at L = 6."""
-    x, y = np.linspace(-1, 1, 5), np.linspace(0, 2, 3)
-    loss = np.zeros((2, 3, 5))
-    loss[0, :, 3:] = 1.0  # the wall between x[2] = 0 and x[3] = 0.5
-    loss[1] = 0.1 * y[:, None] + 0.0 * x[None, :]
-    loss[1, 2, 4] = np.nan
-    return ls.Surface(loss, x, y, np.array([3, 6]), "w", "b")
+def test_plain_path_is_thrown_off_the_wall_and_clipped_path_stays():
+    plane = pascanu_plane()
+    data = ls.make_data("pascanu", 50)
+    runs = ls.descend(PASCANU, data, plane, start=WALL_START, lr=0.01, steps=5, clip=1.0)
+    _, _, norms, _ = pascanu_descent(*WALL_START, 50, 0.01, 5)
+    assert norms[0] > 100  # the reference agrees that the start is on the wall
+    plain, clip = runs["plain"].coords, runs["clip"].coords
+    inside = lambda c: 4.5 <= c[0] <= 5.5 and -3.0 <= c[1] <= -2.0
+    assert not all(inside(c) for c in plain if np.isfinite(c).all())
+    assert np.max(np.linalg.norm(clip - np.array(WALL_START), axis=1)) < 0.1
+    step, edge = window_exit(plain, FIG6["xrange"], FIG6["yrange"])
+    # the first step goes up and right, through the top edge b = -2, on the reference's line
+    coords, _, _, _ = pascanu_descent(*WALL_START, 50, 0.01, 1)
+    t = (FIG6["yrange"][1] - WALL_START[1]) / (coords[1, 1] - WALL_START[1])
+    assert step == 1 and 0 < t < 1
+    np.testing.assert_allclose(edge, coords[0] + t * (coords[1] - coords[0]), rtol=1e-9)
+    assert edge[1] == FIG6["yrange"][1] and FIG6["xrange"][0] < edge[0] < FIG6["xrange"][1]
+    assert window_exit(clip, FIG6["xrange"], FIG6["yrange"]) == (None, None)
 
 
-def test_cliff_metrics_on_a_known_wall():
-    surf = _wall_surface()
-    m = cliff_metrics(surf)
-    assert m["cliff_max_jump"][0] == 1.0
-    assert m["cliff_wall_x"][0] == pytest.approx(0.25)  # midpoint between x = 0 and x = 0.5
-    assert m["cliff_nonfinite"].tolist() == [0, 1]
-    assert m["cliff_max_jump"][1] == pytest.approx(0.1)
-    assert m["cliff_wall_y"][1] in (0.5, 1.5)
-    assert np.isnan(m["cliff_max_grad"]).all()  # no gradient maps in this surface
-    surf.extra["grad_norm"] = np.abs(surf.loss) * 10
-    m = cliff_metrics(surf, threshold=5.0)
-    assert m["cliff_max_grad"].tolist() == [10.0, pytest.approx(2.0)]
-    assert m["cliff_share"][0] == pytest.approx(6 / 15)
-    assert m["cliff_share"][1] == 0.0
+# ---------------------------------------------------------------- window_exit
+
+
+@pytest.mark.parametrize(("coords", "step", "edge"), [
+    ([[0.5, 0.5], [0.6, 0.6], [1.5, 0.6]], 2, [1.0, 0.6]),  # through the right edge
+    ([[0.5, 0.5], [1.5, 2.5]], 1, [0.75, 1.0]),  # out past a corner: the top is crossed first
+    ([[0.2, 0.5], [0.2, -0.5], [0.3, 0.5]], 1, [0.2, 0.0]),  # bottom; coming back does not count
+    ([[0.9, 0.1], [0.5, 0.5], [-1.5, 0.5]], 2, [0.0, 0.5]),  # left edge
+])
+def test_window_exit_finds_the_step_and_the_edge_point(coords, step, edge):
+    s, e = window_exit(np.array(coords), (0.0, 1.0), (0.0, 1.0))
+    assert s == step
+    np.testing.assert_allclose(e, edge, rtol=1e-12, atol=1e-12)
+
+
+def test_window_exit_inside_on_the_border_or_stopped():
+    inside = np.array([[0.5, 0.5], [0.9, 0.1], [1.0, 0.0], [0.0, 1.0]])  # the border is inside
+    assert window_exit(inside, (0.0, 1.0), (0.0, 1.0)) == (None, None)
+    stopped = np.array([[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan], [np.nan, np.nan]])
+    assert window_exit(stopped, (0.0, 1.0), (0.0, 1.0)) == (None, None)
+    assert window_exit(np.array([[0.5, 0.5]]), (0.0, 1.0), (0.0, 1.0)) == (None, None)
+
+
+# ---------------------------------------------------------------- the command line
 
 
 def test_cli_descent_paths_in_surface_file(tmp_path, capsys):
@@ -151,6 +250,7 @@ def test_cli_descent_paths_in_surface_file(tmp_path, capsys):
             np.testing.assert_allclose(surf.extra[f"path_{name}"][k], coords, rtol=1e-9, atol=1e-12)
             np.testing.assert_allclose(surf.extra[f"path_{name}_loss"][k], losses, rtol=1e-9, atol=1e-14)
     assert surf.config["start"] == [5.2, -2.4] and surf.config["clip"] == 0.2
+    assert (tmp_path / "p.png").is_file() and (tmp_path / "p.html").is_file()
 
 
 def test_cli_negative_start(tmp_path, capsys):
@@ -162,31 +262,37 @@ def test_cli_negative_start(tmp_path, capsys):
     np.testing.assert_allclose(surf.extra["path_plain"][0, 0], [-1.0, 0.5])
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--start", "1"], "'1'"), (["--start", "a,b"], "'a,b'"), (["--start", "nan,1"], "'nan,1'"),
-    (["--start", "1,2,3"], "'1,2,3'"), (["--start", "0,0", "--lr", "0"], "--lr"),
-    (["--start", "0,0", "--steps", "0"], "--steps"), (["--start", "0,0", "--clip", "-1"], "--clip"),
-    (["--threshold", "0"], "--threshold"), (["--threshold", "nan"], "--threshold"),
-    (["--scale", "cubic"], "'cubic'"), (["--start", "9,0"], "9,0"),
+BASE = ["--cell", "pascanu", "--len", "50", "--xrange", "4.5:5.5", "--yrange", "-3:-2", "--res", "3,5",
+        "--quiet"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--start", "1"], "'1'"), (["--start", "a,b"], "'a,b'"), (["--start", "1,2,3"], "'1,2,3'"),
+    (["--start", "nan,1"], "'nan,1'"), (["--start", "9,0"], "--start 9,0 lies outside"),
+    (["--start", "5,-2.6", "--lr", "0"], "--lr"), (["--start", "5,-2.6", "--lr", "-0.1"], "--lr"),
+    (["--start", "5,-2.6", "--steps", "0"], "--steps"), (["--start", "5,-2.6", "--clip", "-1"], "--clip"),
+    (["--start", "5,-2.6", "--clip", "0"], "--clip"), (["--threshold", "0"], "--threshold"),
+    (["--threshold", "-2"], "--threshold"), (["--threshold", "nan"], "--threshold"),
 ])
-def test_cli_bad_path_options(args, needle, tmp_path, capsys):
-    out_dir = tmp_path / "out"
-    try:
-        code = cli.main(["--quiet", "--out", str(out_dir), "--res", "3", "--len", "4", "--samples", "8",
-                         *args])
-    except SystemExit as e:
-        code = e.code
+def test_cli_bad_path_options_exit_2_with_one_line(args, needle, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main([*BASE, *args, "--out", str(out)]) == 2
     cap = capsys.readouterr()
-    assert code == 2 and cap.out == "" and "Traceback" not in cap.err
-    assert cap.err.count("\n") == 1 and needle in cap.err, cap.err
-    assert not out_dir.exists() or not any(out_dir.iterdir())
+    assert cap.out == "" and cap.err.count("\n") == 1, cap.err
+    assert cap.err.startswith("python -m landscape.slice: error:") and needle in cap.err, cap.err
+    assert not out.exists()
 
 
-def test_cliff_metrics_leave_out_infinite_cells():
-    """Regression: np.diff of two neighbouring inf cells warned 'invalid value in subtract'."""
-    surf = _wall_surface()
-    surf.loss[0, 0, :2] = np.inf  # two neighbouring overflowed cells
-    surf.loss[0, 1, 0] = -np.inf
-    m = cliff_metrics(surf)  # filterwarnings = error: any RuntimeWarning fails here
-    assert m["cliff_nonfinite"][0] == 3
-    assert m["cliff_max_jump"][0] == 1.0 and m["cliff_wall_x"][0] == pytest.approx(0.25)
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--steps", "1.5"], "'1.5'"), (["--lr", "fast"], "'fast'"), (["--threshold", "x"], "'x'"),
+    (["--scale", "cubic"], "'cubic'"),
+])
+def test_cli_unparsable_path_options_are_usage_errors(args, needle, tmp_path, capsys):
+    """argparse's own errors: SystemExit(2), one line."""
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        cli.main([*BASE, *args, "--out", str(out)])
+    assert exc.value.code == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and cap.err.count("\n") == 1 and needle in cap.err, cap.err
+    assert not out.exists()
