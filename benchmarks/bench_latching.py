@@ -12,6 +12,12 @@ the same run:
 - the reference path: the same ensemble through the readable torch path and autograd, on a
   smaller protocol (--ratio-lengths, --repeats, N = 2000) timed both ways.
 Prints the times and ratios and writes them to benchmarks/results.md.
+
+Models of H > 1 units (--units, default 2,4,8,16; --units-only skips the rest): the same small
+ensemble trained on the reference path (torch batched matrix products and autograd) and on the
+fused kernel, in the same run, for each cell and H; prints fused/reference time ratios.
+
+    python benchmarks/bench_latching.py --units-only
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 import landscape as ls
+from landscape import fused
 from landscape.latching import POSTED_LENGTHS, run_experiment, summarize, table
 
 from results import write_results
@@ -47,6 +54,45 @@ def baseline_step_time(cell: str, length: int, steps: int, batch: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
+def units_ratios(args) -> list[str]:
+    """Table rows: each cell and H, seconds of training on the reference path and on the fused one."""
+    lengths = [int(v) for v in args.units_lengths.split(",")]
+    small = dict(tasks=["latching"], lengths=lengths, samples=args.units_samples, repeats=args.units_repeats,
+                 epochs=1, batch=args.batch, lr=1e-3, optimizer="adam", val_frac=0.2, noise=0.1, success=0.9,
+                 seed=0, keras_split=False, progress=False)
+    print(f"H > 1: lengths {lengths}, N = {args.units_samples}, {args.units_repeats} repeats, 1 epoch, "
+          f"batch {args.batch}, float32", flush=True)
+    lines = []
+    fused.available()  # build the kernel before any timing
+    for cell in args.cells.split(","):
+        for H in (int(v) for v in args.units.split(",")):
+            times = {}
+            for backend in ("reference", "fused"):
+                times[backend] = float("inf")
+                for _ in range(args.units_tries):  # the best of a few: other work on the machine only adds
+                    t0 = time.perf_counter()
+                    run_experiment(**small, cells=[cell], units=H, backend=backend)
+                    times[backend] = min(times[backend], time.perf_counter() - t0)
+            ratio = times["fused"] / times["reference"]
+            line = (f"| {cell} | {H} | {times['reference']:.2f} | {times['fused']:.2f} | {ratio:.3f} | "
+                    f"{1 / ratio:.1f}x |")
+            lines.append(line)
+            print(line, flush=True)
+    return lines
+
+
+def write_units(args, lines: list[str]) -> None:
+    head = "| cell | H | reference s | fused s | fused / reference | speed-up |"
+    section = "\n".join([
+        "# bench_latching units (cpu)", "",
+        f"`python benchmarks/bench_latching.py --units-only` ({torch.get_num_threads()} threads): "
+        f"lengths {args.units_lengths}, N = {args.units_samples}, {args.units_repeats} repeats, 1 epoch, "
+        f"batch {args.batch}, float32; the same ensemble on both paths, in the same run, the best of "
+        f"{args.units_tries} runs each.", "", head,
+        "|" + " --- |" * (head.count("|") - 1), *lines, ""])
+    write_results(args.out, "# bench_latching units (cpu)", section)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cells", default="rnn,lstm,gru")
@@ -59,8 +105,19 @@ def main() -> None:
     ap.add_argument("--backend", default="auto", choices=("auto", "reference", "fused"))
     ap.add_argument("--ratio-lengths", default="2,50,200",
                     help="lengths of the smaller protocol timed on both paths")
+    ap.add_argument("--units", default="2,4,8,16", help="hidden sizes H > 1 timed on both paths")
+    ap.add_argument("--units-lengths", default="10,50,200")
+    ap.add_argument("--units-samples", type=int, default=2000)
+    ap.add_argument("--units-repeats", type=int, default=4)
+    ap.add_argument("--units-tries", type=int, default=2, help="runs per path and H; the fastest counts")
+    ap.add_argument("--units-only", action="store_true", help="only the H > 1 measurement")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.md"))
     args = ap.parse_args()
+    if args.units:
+        write_units(args, units_ratios(args))
+    if args.units_only:
+        print(f"wrote {args.out}")
+        return
     lengths = [int(v) for v in args.lengths.split(",")]
     steps = args.epochs * -(-int(args.samples * 0.8) // args.batch)
     print(f"protocol: N = {args.samples}, {args.repeats} repeats, {len(lengths)} lengths "

@@ -8,6 +8,11 @@ kilobytes, in cache) and runs backpropagation through time over them, which give
 with respect to every parameter at about twice the cost of the loss, in memory that does not
 grow with the grid.
 
+Models of H > 1 units (``landscape.units``, as trained by ``landscape.train``) run on a second
+kernel (``_fused_units.h``): a block of lanes is 16 samples of one model, so the lanes share the
+weights and each step is a (gates*H, H) by (H, 16) product in loops vectorized over the lanes,
+followed by the same equations and a hand-written backpropagation through time.
+
 The kernel is C, built on first use with the machine's C compiler (``$CC``, else ``cc``) into
 ``$LANDSCAPE_CACHE`` (default ``~/.cache/landscape``), keyed by its source, flags and CPU, and
 loaded with ctypes, which releases the GIL: the lanes are split over ``torch.get_num_threads()``
@@ -33,6 +38,7 @@ from ._errors import InputError
 from .cells import Cell
 from .params import split_params
 from .tasks import TaskData, classification_loss, pascanu_loss
+from .units import check_units, n_params, unpack
 
 __all__ = ["available", "build", "run_fused", "readout_loss", "BACKENDS", "resolve_backend",
            "unavailable_reason"]
@@ -40,7 +46,7 @@ __all__ = ["available", "build", "run_fused", "readout_loss", "BACKENDS", "resol
 BACKENDS = ("auto", "reference", "fused")
 _CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3}
 _WIDE = ("rnn", "pascanu")  # one state value per lane: more lanes per block (see _fused.c)
-_SOURCES = ("_fused.c", "_fused_body.h")
+_SOURCES = ("_fused.c", "_fused_body.h", "_fused_units.h")
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-fPIC",
           "-shared"]
 _LIBS = ["-lmvec", "-lm"]
@@ -113,6 +119,13 @@ def _load():
                     fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, P, P, L, L, P, P, L, P, real, L, L,
                                    P, P]
                     fn.restype = ctypes.c_int
+                    if suffix in ("f32", "f64"):  # models of H > 1 units
+                        # cell, objective, H, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, g0, g1,
+                        # hT, grad
+                        fn = getattr(lib, f"ls_units_{suffix}")
+                        fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, L, P, P, L, L, P, P, L, P, L, L,
+                                       P, P]
+                        fn.restype = ctypes.c_int
                 _state["lib"], _state["why"] = lib, ""
             except (OSError, RuntimeError, subprocess.SubprocessError) as e:
                 _state["lib"], _state["why"] = None, str(e) or type(e).__name__
@@ -171,7 +184,8 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: torch.Tensor | None = None,
               rows: torch.Tensor | None = None, lengths: torch.Tensor | None = None, steps: int,
-              objective: str = "bce", grad: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+              objective: str = "bce", grad: bool = False,
+              hidden: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Final states of G models, and with ``grad`` each model's gradient of its mean loss.
 
     theta: (G, P) on the CPU, float32 or float64. x: (N, T) inputs shared by every model, or
@@ -179,9 +193,10 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     needed with ``grad`` for "bce". rows: (G, N) integers, or None: model g's sample n is row
     rows[g, n] of x (R, T) and of y (R,), so that mini-batches are read in place, not copied.
     lengths: (G,) each model's own length <= T (its state is frozen after it), or None for
-    ``steps`` steps each.
-    Returns hT (G, N) and grad (G, P) or None. (Most of its length is checking and laying out the
-    arguments for the C entry point, which trusts them.)
+    ``steps`` steps each. hidden: units H of every model; for H > 1 a row of theta is the flat
+    vector of ``landscape.units`` (torch.nn's ``state_dict`` order) and the loss "bce".
+    Returns hT (G, N), or (G, N, H) for H > 1, and grad (G, P) or None. (Most of its length is
+    checking and laying out the arguments for the C entry point, which trusts them.)
     """
     lib = _load()
     if lib is None:
@@ -190,8 +205,11 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     if dtype not in (torch.float32, torch.float64) or theta.device.type != "cpu":
         raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
     resolve_backend("fused")
-    _check_arguments(cell, theta, x, y, rows, lengths, steps)
-    theta = _one_logit(cell, theta.detach()).contiguous()
+    hidden = check_units(hidden)
+    if hidden > 1 and objective != "bce":
+        raise InputError(f"models of {hidden} units are trained on classification, not {objective!r}")
+    _check_arguments(cell, theta, x, y, rows, lengths, steps, hidden)
+    theta = _one_logit(cell, theta.detach(), hidden).contiguous()
     G, P = theta.shape
     x, rows, (N, T, xs_g, xs_n) = _input_layout(x, rows, dtype, steps)
     if lengths is not None:
@@ -207,20 +225,27 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
         ys_g = N if y.ndim == 2 and rows is None else 0
     elif grad and objective == "bce":
         raise InputError("gradients of the classification loss need labels y")
-    hT = torch.empty(G, N, dtype=dtype)
+    hT = torch.empty(G, N, *((hidden,) if hidden > 1 else ()), dtype=dtype)
     g_out = torch.zeros(G, P, dtype=dtype) if grad else None
-    wide = "w" if cell.name in _WIDE else ""
-    fn = getattr(lib, f"ls_run_{'f32' if dtype == torch.float32 else 'f64'}{wide}")
-    x0 = float(cell.x0)
+    real = "f32" if dtype == torch.float32 else "f64"
+    code = 4 if cell.reset == "before" else _CELL_CODE[cell.name]
     obj = 1 if objective == "pascanu" else 2 if cell.clip else 0
+    if hidden > 1:  # blocks of one model's samples (_fused_units.h)
+        fn = getattr(lib, f"ls_units_{real}")
 
-    def part(g0: int, g1: int) -> int:
-        code = 4 if cell.reset == "before" else _CELL_CODE[cell.name]
-        return fn(code, obj, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(rows),
-                  _ptr(y), ys_g, _ptr(lengths), x0, g0, g1, _ptr(hT), _ptr(g_out))
+        def part(g0: int, g1: int) -> int:
+            return fn(code, obj, hidden, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(rows),
+                      _ptr(y), ys_g, _ptr(lengths), g0, g1, _ptr(hT), _ptr(g_out))
+    else:  # blocks of (model, sample) lanes (_fused_body.h)
+        fn = getattr(lib, f"ls_run_{real}{'w' if cell.name in _WIDE else ''}")
+        x0 = float(cell.x0)
+
+        def part(g0: int, g1: int) -> int:
+            return fn(code, obj, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(rows),
+                      _ptr(y), ys_g, _ptr(lengths), x0, g0, g1, _ptr(hT), _ptr(g_out))
 
     n_threads = max(1, min(torch.get_num_threads(), G))
-    if n_threads == 1 or G * N * T_run < 20_000:
+    if n_threads == 1 or G * N * T_run * hidden * hidden < 20_000:
         codes = [part(0, G)]
     else:  # split models by work, so that threads finish together
         cost = np.cumsum(lengths.numpy() if lengths is not None else np.full(G, T_run))
@@ -229,30 +254,33 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
         codes = list(_executor(n_threads).map(part, bounds[:-1], bounds[1:]))
     if any(codes):
         raise MemoryError("the fused kernel could not allocate its step buffers")
-    return hT, (None if g_out is None else _two_logit_grad(cell, g_out))
+    return hT, (None if g_out is None else _two_logit_grad(cell, g_out, hidden))
 
 
-def _one_logit(cell: Cell, theta: torch.Tensor) -> torch.Tensor:
-    """A softmax2 readout as the one logit z_1 - z_0 = (w_1 - w_0) h + (b_1 - b_0) the kernel reads."""
+def _one_logit(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> torch.Tensor:
+    """A softmax2 readout as the one logit z_1 - z_0 = (w_1 - w_0) h + (b_1 - b_0) the kernel
+    reads: the last 2 H + 2 values (w_0 (H), w_1 (H), b_0, b_1) become H + 1."""
     if cell.head != "softmax2":
         return theta
-    w0, w1, b0, b1 = theta[:, -4:].unbind(1)
-    return torch.cat([theta[:, :-4], (w1 - w0)[:, None], (b1 - b0)[:, None]], 1)
+    H = hidden
+    w0, w1, b = theta[:, -2 * H - 2 : -H - 2], theta[:, -H - 2 : -2], theta[:, -2:]
+    return torch.cat([theta[:, : -2 * H - 2], w1 - w0, (b[:, 1] - b[:, 0])[:, None]], 1)
 
 
-def _two_logit_grad(cell: Cell, g: torch.Tensor) -> torch.Tensor:
+def _two_logit_grad(cell: Cell, g: torch.Tensor, hidden: int = 1) -> torch.Tensor:
     """The chain rule back through _one_logit: (dw, db) -> (-dw, dw, -db, db)."""
     if cell.head != "softmax2":
         return g
-    dw, db = g[:, -2], g[:, -1]
-    return torch.cat([g[:, :-2], torch.stack([-dw, dw, -db, db], 1)], 1)
+    dw, db = g[:, -hidden - 1 : -1], g[:, -1:]
+    return torch.cat([g[:, : -hidden - 1], -dw, dw, -db, db], 1)
 
 
-def _check_arguments(cell: Cell, theta, x, y, rows, lengths, steps: int) -> None:
+def _check_arguments(cell: Cell, theta, x, y, rows, lengths, steps: int, hidden: int = 1) -> None:
     """The C entry point trusts its arguments: every shape and index is checked here."""
-    P = len(cell.param_names)
+    P = len(cell.param_names) if hidden == 1 else n_params(cell, hidden)
     if theta.ndim != 2 or theta.shape[1] != P:
-        raise InputError(f"theta must be (G, {P}) for cell {cell.name!r}, not {tuple(theta.shape)}")
+        size = "" if hidden == 1 else f" of {hidden} units"
+        raise InputError(f"theta must be (G, {P}) for cell {cell.name!r}{size}, not {tuple(theta.shape)}")
     G = theta.shape[0]
     if int(steps) != steps or steps < 1:
         raise InputError(f"steps {steps} must be a positive integer")
@@ -289,7 +317,13 @@ def _input_layout(x: torch.Tensor | None, rows: torch.Tensor | None, dtype: torc
 
 def readout_loss(cell: Cell, theta: torch.Tensor, hT: torch.Tensor, y: torch.Tensor):
     """Each model's mean loss and accuracy from the kernel's final states: theta (G, P),
-    hT (G, N), y (N,) or (G, N) -> (G,), (G,), through the cell's own readout and loss."""
+    hT (G, N) (one unit) or (G, N, H), y (N,) or (G, N) -> (G,), (G,), through the cell's own
+    readout and loss."""
+    if hT.ndim == 3:  # H units: the readout nn.Linear(H, K) of landscape.units
+        p = unpack(cell, theta, hT.shape[-1])
+        z = torch.bmm(hT, p["weight"].transpose(1, 2)) + p["bias"][:, None]  # (G, N, K)
+        logits = z[..., 0] if cell.n_out == 1 else z[..., 1] - z[..., 0]  # (G, N): class 1 against 0
+        return classification_loss(logits, y, clip=cell.clip)
     return classification_loss(cell.logit(split_params(cell, theta), hT), y, clip=cell.clip)
 
 

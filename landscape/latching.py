@@ -186,7 +186,7 @@ def build_parser() -> OneLineParser:
     ap.add_argument("--dtype", choices=DTYPES, default="float32")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--backend", choices=BACKENDS, default="auto",
-                    help="fused: the compiled kernel (one-unit models on the CPU); reference: the readable "
+                    help="fused: the compiled kernel (on the CPU, 1 to 64 units); reference: the readable "
                          "torch path; auto: fused where it runs and repays building it")
     ap.add_argument("--keras-split", action="store_true",
                     help="validation = the last 20%% of label-ordered data, as the posted run had it")

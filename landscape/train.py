@@ -106,7 +106,8 @@ def _batch_loss(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tenso
                 lengths: torch.Tensor, hidden: int, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and accuracy on its own batch, rows (M, B) of X (R, T) and Y (R,)."""
     if fused:  # the kernel reads each model's batch in place
-        hT, _ = run_fused(cell, theta, X, rows=rows, lengths=lengths, steps=X.shape[-1])  # (M, B)
+        hT, _ = run_fused(cell, theta, X, rows=rows, lengths=lengths, steps=X.shape[-1],
+                          hidden=hidden)  # (M, B), or (M, B, H)
         return readout_loss(cell, theta, hT, Y[rows])
     return classification_loss(forward_logits(cell, theta, X[rows], lengths, hidden), Y[rows], clip=cell.clip)
 
@@ -115,7 +116,8 @@ def _batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tenso
                 lengths: torch.Tensor, hidden: int, fused: bool) -> tuple[torch.Tensor, ...]:
     """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P)."""
     if fused:  # backpropagation through time inside the kernel
-        hT, g = run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[-1], grad=True)
+        hT, g = run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[-1], grad=True,
+                          hidden=hidden)
         loss, acc = readout_loss(cell, theta, hT, Y[rows])
         return loss, acc, g
     with torch.enable_grad():
@@ -203,8 +205,6 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                                      split=split)
     n_train = train_idx.shape[1]
     steps_per_epoch = -(-n_train // batch)
-    if backend == "fused" and hidden != 1:
-        raise InputError(f"backend 'fused' runs one-unit models, not {hidden} units; valid: auto, reference")
     work = 3.0 * epochs * n_train * float(model_lengths.sum())
     if epochs * steps_per_epoch > MAX_STEPS:
         raise InputError(f"{epochs} epochs of {steps_per_epoch} steps are {epochs * steps_per_epoch:.1e} "
@@ -213,7 +213,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
         raise InputError(f"{epochs} epochs of {M} models on {n_train} sequences are {work:.1e} "
                          f"cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
                          f"the limit is {MAX_TRAIN_WORK:.0e}")
-    fused = hidden == 1 and resolve_backend(backend, device=device, work=work) == "fused"
+    fused = resolve_backend(backend, device=device, work=work) == "fused"
     schedule = make_schedule(M, n_train, epochs, seed=seed)
     if theta0 is None:
         theta0 = torch.stack([init_theta(cell, hidden, seed=seed + m, init=init) for m in range(M)])

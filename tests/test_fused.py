@@ -10,6 +10,9 @@ import torch
 import landscape as ls
 from landscape import fused
 from landscape.evaluate import evaluate, loss_and_grad, losses
+from landscape.tasks import classification_loss
+from landscape.train import train_ensemble
+from landscape.units import forward_logits, init_theta, n_params
 
 from references import pascanu_grad
 
@@ -224,3 +227,148 @@ def test_gradient_maps_of_a_grid_larger_than_a_block():
     out = evaluate(cell, d, plane, dtype=torch.float64, grad=True, backend="fused")
     for key in ("loss", "accuracy", "grad_norm", "grad_x", "grad_y"):
         np.testing.assert_allclose(getattr(out, key), getattr(ref, key), rtol=1e-11, atol=1e-13)
+
+
+# ---- models of H > 1 units (_fused_units.h) against landscape.units and autograd ----------------
+
+# every cell, both GRU resets and both readouts ("2": Keras's two-logit softmax head)
+UNIT_CELLS = ["rnn", "lstm", "gru", "gru-before", "rnn2", "lstm2", "gru-before2"]
+
+
+def unit_cell(name):
+    head = "softmax2" if name.endswith("2") else "logit"
+    base = name.rstrip("2")
+    if base == "gru-before":
+        return ls.get_cell("gru", gru_reset="before", head=head)
+    return ls.get_cell(base, head=head)
+
+
+def unit_problem(cell, H, dtype, G=5, N=21, T=19, R=40):
+    """Training's layout: a table X (R, T) and Y (R,), each model reading its own rows (G, N) and
+    length; N = 21 is no multiple of a block, lengths 1, 7 and 19 no multiple of anything."""
+    theta = torch.stack([init_theta(cell, H, seed=s) for s in range(G)])
+    theta = (theta + 0.5 * torch.randn(theta.shape, generator=GEN, dtype=torch.float64)).to(dtype)
+    X = torch.randn(R, T, generator=GEN, dtype=torch.float64).to(dtype)
+    Y = (torch.rand(R, generator=GEN) < 0.5).to(dtype)
+    rows = torch.randint(0, R, (G, N), generator=GEN)
+    lengths = torch.tensor([19, 1, 7, 19, 12, 3, 7, 1][:G]).clamp(max=T)
+    return theta, X, Y, rows, lengths
+
+
+def unit_reference(cell, H, theta, X, Y, rows, lengths):
+    """Loss, accuracy and gradient on the reference path (landscape.units) by autograd."""
+    with torch.enable_grad():
+        th = theta.detach().clone().requires_grad_(True)
+        logits = forward_logits(cell, th, X[rows], lengths, H)
+        loss, acc = classification_loss(logits, Y[rows], clip=cell.clip)
+        (g,) = torch.autograd.grad(loss.sum(), th)
+    return loss.detach(), acc, g
+
+
+def unit_fused(cell, H, theta, X, Y, rows, lengths, grad=True):
+    hT, g = fused.run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[1], grad=grad,
+                            hidden=H)
+    assert hT.shape == (*rows.shape, H)
+    loss, acc = fused.readout_loss(cell, theta, hT, Y[rows])
+    return loss, acc, g
+
+
+@pytest.mark.parametrize("name,H", [(n, H) for n in UNIT_CELLS for H in (2, 3, 5)]
+                         + [("lstm", 16), ("gru-before2", 16)])  # one larger size for two cells
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_units_equal_reference_path_and_autograd(name, H, dtype):
+    cell = unit_cell(name)
+    problem = unit_problem(cell, H, dtype)
+    lf, af, gf = unit_fused(cell, H, *problem)
+    lr, ar, gr = unit_reference(cell, H, *problem)
+    if dtype == torch.float64:
+        np.testing.assert_allclose(lf.numpy(), lr.numpy(), **TOL[dtype])
+        np.testing.assert_allclose(gf.numpy(), gr.numpy(), rtol=1e-10, atol=1e-13)
+        assert torch.equal(af, ar)
+    else:  # in float32 both paths round; the fused one must be as close to float64 as the reference
+        l64, _, g64 = unit_reference(cell, H, *(t.double() if t.is_floating_point() else t for t in problem))
+        assert _rel_err(lf, l64) <= 4 * _rel_err(lr, l64) + 1e-5
+        assert _rel_err(gf, g64) <= 4 * _rel_err(gr, g64) + 1e-5
+    lo, _, none = unit_fused(cell, H, *problem, grad=False)
+    assert none is None and torch.equal(lo, lf)  # the loss does not depend on whether gradients are asked
+
+
+@pytest.mark.parametrize("name", UNIT_CELLS)
+def test_units_gradient_matches_finite_differences(name):
+    cell, H = unit_cell(name), 3
+    theta, X, Y, rows, lengths = unit_problem(cell, H, torch.float64, G=2, N=5, T=7)
+    _, _, g = unit_fused(cell, H, theta, X, Y, rows, lengths)
+    eps = 1e-6
+    for j in range(theta.shape[1]):
+        e = torch.zeros_like(theta)
+        e[:, j] = eps
+        up, _, _ = unit_fused(cell, H, theta + e, X, Y, rows, lengths, grad=False)
+        down, _, _ = unit_fused(cell, H, theta - e, X, Y, rows, lengths, grad=False)
+        np.testing.assert_allclose(g[:, j].numpy(), ((up - down) / (2 * eps)).numpy(), rtol=1e-6, atol=1e-9)
+
+
+def test_units_shared_and_own_inputs():
+    """x (N, T) shared by every model and (G, N, T) each model's own give what rows give."""
+    cell, H = ls.get_cell("gru"), 4
+    theta, X, Y, rows, lengths = unit_problem(cell, H, torch.float64, G=3, N=9, T=11)
+    want = unit_fused(cell, H, theta, X, Y, rows, lengths)
+    own = fused.run_fused(cell, theta, X[rows], y=Y[rows], lengths=lengths, steps=11, grad=True, hidden=H)
+    shared = fused.run_fused(cell, theta, X[:9], y=Y[:9], lengths=lengths, steps=11, grad=True, hidden=H)
+    assert torch.equal(fused.readout_loss(cell, theta, own[0], Y[rows])[0], want[0])
+    assert torch.equal(own[1], want[2])
+    first = unit_fused(cell, H, theta, X, Y, torch.arange(9).expand(3, 9), lengths)
+    assert torch.equal(shared[1], first[2])
+
+
+def test_units_do_not_depend_on_threads_or_chunks():
+    """Each model's gradient is summed in sample order by one thread: bit for bit the same."""
+    cell, H = ls.get_cell("lstm"), 6
+    theta, X, Y, rows, lengths = unit_problem(cell, H, torch.float64, G=8, N=37, T=19)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = unit_fused(cell, H, theta, X, Y, rows, lengths)
+        torch.set_num_threads(max(2, threads))
+        many = unit_fused(cell, H, theta, X, Y, rows, lengths)
+    finally:
+        torch.set_num_threads(threads)
+    parts = [unit_fused(cell, H, theta[a:b], X, Y, rows[a:b], lengths[a:b]) for a, b in ((0, 3), (3, 8))]
+    for k in (0, 2):
+        assert torch.equal(one[k], many[k])
+        assert torch.equal(one[k], torch.cat([p[k] for p in parts]))
+
+
+def test_units_non_finite_values_stay_non_finite():
+    cell, H = ls.get_cell("lstm"), 3
+    theta, X, Y, rows, lengths = unit_problem(cell, H, torch.float64, G=4, N=6, T=8)
+    theta[0] *= 1e5
+    theta[1, -2] = float("inf")
+    theta[2, 0] = float("nan")
+    theta[3, 20] = -1e300
+    lf, _, _ = unit_fused(cell, H, theta, X, Y, rows, lengths, grad=False)
+    lr, _, _ = unit_reference(cell, H, theta, X, Y, rows, lengths)
+    np.testing.assert_allclose(lf.numpy(), lr.numpy(), rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("name,init", [("rnn", "torch"), ("lstm2", "torch"), ("gru", "torch"),
+                                       ("gru-before", "keras")])
+def test_units_training_equals_reference_training(name, init):
+    cell, H = unit_cell(name), 3
+    datas = [ls.make_data("latching", n, n=40, seed=10 + k) for k, n in enumerate([7, 3, 1])]
+    runs = {b: train_ensemble(cell, datas, repeats=2, seed=3, epochs=2, batch=8, lr=0.05, hidden=H, init=init,
+                              dtype=torch.float64, backend=b, progress=False) for b in ("fused", "reference")}
+    assert runs["fused"].config["backend"] == "fused"
+    np.testing.assert_allclose(runs["fused"].theta.numpy(), runs["reference"].theta.numpy(), rtol=1e-9,
+                               atol=1e-11)
+    np.testing.assert_allclose(runs["fused"].val_loss, runs["reference"].val_loss, rtol=1e-10)
+
+
+def test_units_bad_arguments():
+    cell = ls.get_cell("gru")
+    x, y = torch.randn(4, 5, dtype=torch.float64), torch.zeros(4, dtype=torch.float64)
+    with pytest.raises(ls.InputError, match="theta"):
+        fused.run_fused(cell, torch.zeros(2, n_params(cell, 3)), x, y=y, steps=5, hidden=2)
+    with pytest.raises(ls.InputError, match="units"):
+        fused.run_fused(cell, torch.zeros(2, n_params(cell, 3)), x, y=y, steps=5, hidden=65)
+    with pytest.raises(ls.InputError, match="cannot be trained"):
+        fused.run_fused(ls.get_cell("pascanu"), torch.zeros(2, 2), None, steps=5, hidden=2)
