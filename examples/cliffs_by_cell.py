@@ -41,8 +41,7 @@ def main() -> None:
             plane = ls.axis_plane(cell, center, x=x, y=y, xrange=RANGE, yrange=RANGE, res=RES)
             surf = ls.compute_surface(cell, plane, datas, grad=True,
                                       config={"cell": name, "task": "latching", "plane": f"{x} x {y}"})
-            surf.extra.update(ls.cliff_metrics(surf))
-            g = surf.extra["cliff_max_grad"]
+            g = ls.cliff_metrics(surf).max_grad
             print(f"  {name:4} {x:>7} x {y:<7} " + " ".join(f"{v:9.3g}" for v in g))
             ax.plot(LENGTHS, g, "o-", label=f"{x} x {y}")
             if g[-1] > steepest:
@@ -54,7 +53,7 @@ def main() -> None:
         ax.legend(fontsize="x-small")
         save(ls.plot_facets(steepest_surf, ncols=5), f"latching_{name}")
         print(f"  {name}: steepest at L = {LENGTHS[-1]}: {steepest_surf.config['plane']}, "
-              f"share of cells with |grad| > 1: {np.round(steepest_surf.extra['cliff_share'], 3)}")
+              f"share of cells with |grad| > 1: {np.round(ls.cliff_metrics(steepest_surf).share, 3)}")
     axes[0].set_ylabel("largest gradient norm")
     save(fig, "cliffs_by_cell")
 

@@ -27,9 +27,9 @@ def sweep(lengths: list[int]) -> ls.Surface:
     datas = [ls.make_data("pascanu", n) for n in lengths]
     surf = ls.compute_surface(cell, plane, datas, dtype=torch.float64, grad=True,
                               config={"cell": "pascanu", "task": "pascanu"})
-    surf.extra.update(ls.paths_for_lengths(cell, datas, plane, start=START, lr=LR, steps=STEPS, clip=CLIP))
-    surf.extra.update(ls.cliff_metrics(surf))
-    return surf
+    surf = surf.with_parts(paths=ls.paths_for_lengths(cell, datas, plane, start=START, lr=LR, steps=STEPS,
+                                                      clip=CLIP))
+    return surf.with_parts(cliffs=ls.cliff_metrics(surf))
 
 
 def save(fig, stem: str) -> None:
@@ -45,14 +45,14 @@ def main() -> None:
     print(f"T = 50, w = 5: the wall lies between b = {surf.y[k]:.4f} and b = {surf.y[k + 1]:.4f}, "
           f"where E_50 jumps from {col[k]:.3f} to {col[k + 1]:.3f}")
     for name in ("plain", "clip"):
-        c, g = surf.extra[f"path_{name}"][0], surf.extra[f"path_{name}_grad_norm"][0]
+        c, g = surf.paths[name].coords[0], surf.paths[name].grad_norm[0]
         far = float(np.max(np.abs(c - c[0]).max(axis=1)))
         print(f"{name:5} path from (w, b) = {START}: largest gradient norm {np.nanmax(g):.3g}, "
               f"ends at ({c[-1, 0]:.3f}, {c[-1, 1]:.3f}), farthest {far:.3f} from the start")
     save(ls.plot_facets(surf), "pascanu_fig6")
 
     surf = sweep([1, 5, 10, 20, 30, 50, 75, 100])
-    print(ls.cliff_table(surf, surf.extra))
+    print(ls.cliff_table(surf))
     save(ls.plot_facets(surf, ncols=4), "pascanu_wall_by_length")
     save(ls.plot_cliffs(surf), "pascanu_cliffs")
 

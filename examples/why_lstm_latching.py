@@ -79,7 +79,7 @@ def landscape_around_trained() -> None:
                                   yrange=(cy - HALF, cy + HALF), res=(RES, RES))
             surf = ls.compute_surface(cell, plane, [data], grad=True, dtype=torch.float64, progress=False,
                                       config={"cell": name, "task": "latching", "plane": f"{px} x {py}"})
-            loss, accm, gn = surf.loss[0], surf.accuracy[0], surf.extra["grad_norm"][0]
+            loss, accm, gn = surf.loss[0], surf.accuracy[0], surf.grads.norm[0]
             c0 = (RES // 2, RES // 2)
             chance = float(np.log(2))
             print(f"{name:4} L={length:3}: {np.mean(acc >= 0.9):.0%} of {REPEATS} models succeed; "

@@ -8,9 +8,8 @@
 (1, 5, 3)
 """
 
-__version__ = "0.1.0"
-
 from . import _signals
+from ._version import __version__
 
 _signals.install()  # before the heavy imports below: a command stopped while starting says one line
 
@@ -25,7 +24,7 @@ from .pipeline import SliceConfig, slice_surface
 from .planes import Plane, axis_plane, random_plane
 from .plot import plot_cliffs, plot_facets
 from .plot3d import plot_surface3d
-from .surface import Surface, compute_surface, load_surface
+from .surface import Cliffs, Grads, PathRun, Surface, compute_surface, load_surface
 from .tasks import TASKS, balanced_split, data_from_arrays, get_task, load_data, make_data
 from .trajectories import clip_gradient, descend, paths_for_lengths
 
@@ -33,7 +32,8 @@ __all__ = [
     "__version__", "InputError", "CELLS", "TASKS", "get_cell", "get_task", "run", "losses",
     "evaluate", "make_data", "load_data", "data_from_arrays", "balanced_split", "init_params",
     "load_checkpoint", "save_checkpoint", "to_modules", "Plane", "axis_plane", "random_plane",
-    "Surface", "compute_surface", "load_surface", "plot_facets", "plot_surface3d", "save_figure",
+    "Surface", "Grads", "PathRun", "Cliffs", "compute_surface", "load_surface", "plot_facets",
+    "plot_surface3d", "save_figure",
     "interactive_figure", "write_html", "loss_and_grad", "cliff_metrics", "cliff_table",
     "plot_cliffs", "descend", "clip_gradient", "paths_for_lengths", "SliceConfig", "slice_surface",
 ]

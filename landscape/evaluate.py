@@ -41,7 +41,13 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
     which autograd does not see; ``loss_and_grad`` gives its gradients.
     """
     cell, theta = _checked(cell, data, theta)
-    if resolve_backend(backend, device=theta.device, work=_work(data, theta)) == "fused":
+    return _losses(cell, data, theta, resolve_backend(backend, device=theta.device, work=_work(data, theta)))
+
+
+def _losses(cell: Cell, data: TaskData, theta: torch.Tensor,
+            backend: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``losses`` past its boundary: checked arguments and a resolved backend."""
+    if backend == "fused":
         return fused_losses(cell, data, theta)
     p = split_params(cell, theta)  # name -> (G, 1)
     h = run(cell, p, data.x, data.length)  # (G, N), or (G, 1) without input
@@ -55,8 +61,8 @@ def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cel
     cell = as_cell(cell)
     check_type(data, TaskData, "data")
     P = len(cell.param_names)
-    if not isinstance(theta, torch.Tensor) or theta.ndim not in (1, 2) or theta.shape[-1] != P \
-            or not theta.is_floating_point():
+    if (not isinstance(theta, torch.Tensor) or theta.ndim not in (1, 2) or theta.shape[-1] != P
+            or not theta.is_floating_point()):
         shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
         raise InputError(f"theta must be a real tensor of shape (G, {P}) or ({P},) for a {cell.name} "
                          f"model, not {shape}")
@@ -65,8 +71,8 @@ def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cel
 
 def _work(data: TaskData, theta: torch.Tensor) -> float:
     """Cell-steps of one pass: models x samples x steps."""
-    return float(theta.shape[0] if theta.ndim == 2 else 1) * (1 if data.x is None else data.x.shape[0]) \
-        * data.length
+    return (float(theta.shape[0] if theta.ndim == 2 else 1) * (1 if data.x is None else data.x.shape[0])
+            * data.length)
 
 
 def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: str = "auto") -> tuple:
@@ -77,11 +83,17 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
     keeping every step of the grid alive (``landscape.fused``).
     """
     cell, theta = _checked(cell, data, theta)
-    if resolve_backend(backend, device=theta.device, work=3 * _work(data, theta)) == "fused":
+    return _loss_and_grad(cell, data, theta,
+                          resolve_backend(backend, device=theta.device, work=3 * _work(data, theta)))
+
+
+def _loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, backend: str) -> tuple:
+    """``loss_and_grad`` past its boundary: checked arguments and a resolved backend."""
+    if backend == "fused":
         return fused_losses(cell, data, theta, grad=True)
     with torch.enable_grad():
         theta = theta.detach().requires_grad_(True)
-        loss, acc = losses(cell, data, theta)
+        loss, acc = _losses(cell, data, theta, "reference")
         (grad,) = torch.autograd.grad(loss.sum(), theta)
     return loss.detach(), acc, grad
 
@@ -149,7 +161,7 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
             theta = plane.points(k0, k1).to(device=device, dtype=dtype)  # (g, P)
             if grad:  # autograd's reductions round by batch shape: blocks of fixed rows keep it fixed
                 block = GRAD_BLOCK if backend != "fused" else len(theta)  # the kernel needs no blocks
-                parts = [loss_and_grad(cell, d, theta[b0 : b0 + block], backend=backend)
+                parts = [_loss_and_grad(cell, d, theta[b0 : b0 + block], backend)
                          for b0 in range(0, len(theta), block)]
                 lo, dl = torch.cat([p[0] for p in parts]), torch.cat([p[2] for p in parts])  # (g,), (g, P)
                 a = None if parts[0][1] is None else torch.cat([p[1] for p in parts])  # (g,)
@@ -157,7 +169,7 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
                 gx[k0:k1] = (dl @ d1).cpu().numpy()
                 gy[k0:k1] = (dl @ d2).cpu().numpy()
             else:
-                lo, a = losses(cell, d, theta, backend=backend)  # (g,), (g,)
+                lo, a = _losses(cell, d, theta, backend)  # (g,), (g,)
             loss[k0:k1] = lo.cpu().numpy()
             if acc is not None:
                 acc[k0:k1] = a.cpu().numpy()

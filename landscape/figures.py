@@ -44,12 +44,18 @@ def render_static(surface: Surface, kind: str, *, style: str = "screen", width: 
                   at: float | None = None) -> Figure:
     """One static figure of the surface. Draw it (and save it) inside ``use_style(style)``."""
     check_type(surface, Surface, "surface")
-    check_type(surface, Surface, "surface")
+    return _render(surface, kind, style=style, width=width, scale=scale, what=what, length=length, axis=axis,
+                   at=at)
+
+
+def _render(surface: Surface, kind: str, *, style: str, width: str | float | None, scale: str, what: str,
+            length: int | None, axis: str, at: float | None) -> Figure:
+    """``render_static`` past the surface's check (``write_figures`` has made it)."""
     if kind not in RENDERERS:
         raise InputError(f"unknown figure kind {kind!r}; valid: {', '.join(KINDS)}")
     if kind == "grad" and "grad_norm" not in surface.maps():
         raise InputError("surface has no gradient norms; compute it with landscape.slice --grad")
-    if kind == "cliffs" and "cliff_max_jump" not in surface.extra:
+    if kind == "cliffs" and surface.cliffs is None:
         raise InputError("surface has no cliff metrics; a sweep over lengths from landscape.slice has them")
     # a paper's caption lives in LaTeX (the PDF keeps it as its Title), so the paper style has no title
     size = dict(width=figure_width(style, width), title=style != "paper")
@@ -68,7 +74,6 @@ def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None 
     metrics, and ``stem.html``. With ``kinds``: ``stem_<kind>.<fmt>`` for each kind and format.
     """
     check_type(surface, Surface, "surface")
-    check_type(surface, Surface, "surface")
     for fmt in formats:
         if fmt not in FORMATS:
             raise InputError(f"unknown figure format {fmt!r}; valid: {', '.join((*FORMATS, 'html'))}")
@@ -76,14 +81,14 @@ def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None 
     named: dict[str, str] = {}
     if kinds is None:
         named[""] = "facets"
-        if len(surface.lengths) > 1 and "cliff_max_jump" in surface.extra:
+        if len(surface.lengths) > 1 and surface.cliffs is not None:
             named["_cliffs"] = "cliffs"
     else:
         named = {f"_{k}": k for k in kinds}
     figs = {}
     with use_style(style):
         for suffix, kind in named.items():
-            figs[suffix] = render_static(surface, kind, **opts)
+            figs[suffix] = _render(surface, kind, **opts)
     page = interactive_figure(surface, z_scale=z_scale, max_points=max_points) if html else None
     with use_style(style):  # matplotlib reads some settings (the PDF font type) when it saves
         out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style),
@@ -96,7 +101,6 @@ def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None 
 def save_figure(fig: Figure, path: str, *, dpi: int = 150, title: str = "") -> str:
     """Write a figure atomically in the format its extension names (png, pdf, svg); ``title``
     goes into the file's metadata."""
-    check_type(fig, Figure, "fig")
     check_type(fig, Figure, "fig")
     ext = os.path.splitext(path)[1].lstrip(".").lower()
     if ext not in FORMATS:

@@ -22,9 +22,9 @@ import plotly.graph_objects as go
 
 from ._errors import InputError, check_type
 from ._io import atomic_write
+from .planes import window_exit
 from .style import html_name
 from .surface import Surface
-from .trajectories import window_exit
 
 __all__ = ["interactive_figure", "write_html", "page_size", "caption_lines", "MAX_DISPLAY", "Z_SCALES"]
 
@@ -44,7 +44,6 @@ def caption_lines(surface: Surface) -> str:
 def interactive_figure(surface: Surface, *, z_scale: str = "linear",
                        max_points: int = MAX_DISPLAY) -> go.Figure:
     """The explorer's figure: a surface and a heatmap per length as animation frames."""
-    check_type(surface, Surface, "surface")
     check_type(surface, Surface, "surface")
     if z_scale not in Z_SCALES:
         raise InputError(f"unknown z scale {z_scale!r}; valid: {', '.join(Z_SCALES)}")
@@ -72,7 +71,7 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
     hover = (f"{xname} = %{{x:.4g}}<br>{yname} = %{{y:.4g}}"
              + ("" if z_scale == "log" else "<br>loss = %{z:.5g}")
              + "".join(f"<br>{name} = %{{customdata[{m}]:.5g}}" for m, (name, _) in enumerate(fields)))
-    kinds = [n for n in PATH_COLORS if f"path_{n}" in surface.extra]
+    kinds = [n for n in PATH_COLORS if n in surface.paths]
     # float32 halves the page; where a value would overflow it, the page keeps float64 instead
     big = max([float(np.nanmax(np.abs(np.where(np.isfinite(v), v, 0.0)), initial=0.0))
                for v in (z_all, *(v for _, v in fields))])
@@ -93,7 +92,7 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
                        hovertemplate=hover + f"<extra>L = {length}</extra>",
                        xaxis="x", yaxis="y"),
         ]
-        return out + _paths(surface, k, kinds, z_scale)
+        return out + _paths(surface, k, kinds, z_scale, xname, yname)
 
     first = traces(0)
     fig = go.Figure(data=first)
@@ -101,13 +100,13 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
     fig.frames = [go.Frame(name=names[k], data=traces(k), traces=list(range(len(first))))
                   for k in range(len(names))]
     note = "" if (sx, sy) == (1, 1) else f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
-    _layout(fig, surface, names, title=caption_lines(surface) + note, zname=zname, zrange=[zmin, zmax],
-            xrange=[x[0], x[-1]], yrange=[y[0], y[-1]])
+    _layout(fig, names, title=caption_lines(surface) + note, xname=xname, yname=yname, zname=zname,
+            zrange=[zmin, zmax], xrange=[x[0], x[-1]], yrange=[y[0], y[-1]])
     return fig
 
 
-def _layout(fig: go.Figure, surface: Surface, names: list[str], *, title: str, zname: str, zrange: list,
-            xrange: list, yrange: list) -> None:
+def _layout(fig: go.Figure, names: list[str], *, title: str, xname: str, yname: str, zname: str,
+            zrange: list, xrange: list, yrange: list) -> None:
     """The page around the traces: the 3-D scene and the heatmap side by side, a slider over the
     lengths and Play/Pause buttons under them."""
     anim = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
@@ -116,10 +115,10 @@ def _layout(fig: go.Figure, surface: Surface, names: list[str], *, title: str, z
                 mode="immediate")
     fig.update_layout(
         title=dict(text=title, x=0.01, y=0.98, yanchor="top"),
-        scene=dict(domain=dict(x=[0.0, 0.55], y=[0.12, 1.0]), xaxis_title=html_name(surface.xlabel),
-                   yaxis_title=html_name(surface.ylabel), zaxis=dict(title=dict(text=zname), range=zrange)),
-        xaxis=dict(domain=[0.66, 1.0], title=dict(text=html_name(surface.xlabel)), range=xrange),
-        yaxis=dict(domain=[0.22, 0.9], title=dict(text=html_name(surface.ylabel)), range=yrange),
+        scene=dict(domain=dict(x=[0.0, 0.55], y=[0.12, 1.0]), xaxis_title=xname,
+                   yaxis_title=yname, zaxis=dict(title=dict(text=zname), range=zrange)),
+        xaxis=dict(domain=[0.66, 1.0], title=dict(text=xname), range=xrange),
+        yaxis=dict(domain=[0.22, 0.9], title=dict(text=yname), range=yrange),
         sliders=[dict(active=0, currentvalue=dict(prefix="sequence length L = "), steps=steps,
                       x=0.1, len=0.9, y=0.0, pad=dict(t=10))],
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=0.0, xanchor="left", yanchor="top",
@@ -130,13 +129,14 @@ def _layout(fig: go.Figure, surface: Surface, names: list[str], *, title: str, z
     )
 
 
-def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str) -> list:
+def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str, xname: str, yname: str) -> list:
     """Descent paths at length k, on the surface (3-D, at their own loss) and on the heatmap,
-    cut where they leave the window. Every length has the same traces, so frames line up."""
+    cut where they leave the window; ``xname``, ``yname`` name the axes in the page. Every length
+    has the same traces, so frames line up."""
     xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
     out = []
     for name in kinds:
-        c, z = surface.extra[f"path_{name}"][k], surface.extra[f"path_{name}_loss"][k]
+        c, z = surface.paths[name].coords[k], surface.paths[name].loss[k]
         step, _ = window_exit(c, xlim, ylim)
         end = len(c) if step is None else step
         if z_scale == "log":
@@ -144,8 +144,8 @@ def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str) -> list:
                 z = np.where(z > 0, np.log10(z), np.nan)
         label = f"{name} GD" + ("" if step is None else f" (leaves the window at step {step})")
         line = dict(color=PATH_COLORS[name], width=4, dash="solid" if name == "plain" else "dash")
-        tip = (f"{name} step %{{customdata}}<br>{html_name(surface.xlabel)} = %{{x:.4g}}"
-               f"<br>{html_name(surface.ylabel)} = %{{y:.4g}}<extra></extra>")
+        tip = (f"{name} step %{{customdata}}<br>{xname} = %{{x:.4g}}"
+               f"<br>{yname} = %{{y:.4g}}<extra></extra>")
         out.append(go.Scatter3d(x=c[:end, 0], y=c[:end, 1], z=z[:end], mode="lines+markers", name=label,
                                 line=line, marker=dict(size=2, color=PATH_COLORS[name]), legendgroup=name,
                                 customdata=np.arange(end), hovertemplate=tip, scene="scene"))
@@ -156,7 +156,6 @@ def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str) -> list:
 
 def write_html(fig: go.Figure, path: str) -> str:
     """Write a self-contained page (plotly.js inlined, no CDN, no MathJax) atomically."""
-    check_type(fig, go.Figure, "fig")
     check_type(fig, go.Figure, "fig")
     html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
                        div_id="landscape", config={"displaylogo": False, "responsive": True})

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
-from . import __version__
 from ._errors import DTYPES, MAX_SEED, ConfigError, InputError, check_type
+from ._version import __version__
 from .cells import CELLS, GRU_RESETS, HEADS, get_cell
 from .cliffs import cliff_metrics
 from .evaluate import DEFAULT_MEM
@@ -31,7 +31,7 @@ from .fused import BACKENDS, resolve_backend
 from .inits import INITS
 from .params import center_params
 from .planes import MAX_COORD, NORMS, axis_plane, check_res, grid_coords, pca_plane, random_plane
-from .surface import Surface, compute_surface
+from .surface import Grads, Surface, compute_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
 from .tiles import RunDir, default_rows, run_tiles
 from .train import train_ensemble
@@ -110,8 +110,8 @@ class SliceConfig:
             object.__setattr__(self, "seed", int(self.seed))
         if isinstance(self.lengths, numbers.Integral):
             object.__setattr__(self, "lengths", (int(self.lengths),))
-        elif isinstance(self.lengths, (tuple, list, np.ndarray)) \
-                and all(isinstance(n, numbers.Integral) for n in self.lengths):
+        elif (isinstance(self.lengths, (tuple, list, np.ndarray))
+                and all(isinstance(n, numbers.Integral) for n in self.lengths)):
             object.__setattr__(self, "lengths", tuple(int(n) for n in self.lengths))
         for param, value, valid in (("cell", self.cell, CELLS), ("plane", self.plane, PLANES),
                                     ("norm", self.norm, NORMS), ("init", self.init, INITS),
@@ -242,7 +242,7 @@ def _planes(cfg: SliceConfig, cell, centers, trained) -> tuple[list, list[str]]:
 def slice_surface(cfg: SliceConfig, *, progress: bool = False, run_dir: str | None = None) -> Surface:
     """Compute the slice ``cfg`` describes: the loss (and accuracy, gradient maps, paths, cliff
     metrics) over the plane at every length. ``surface.config`` records the configuration;
-    with trained centres, ``surface.extra["trained_centers"]`` (n_len, P) holds them, and
+    with trained centres, ``surface.trained_centers`` (n_len, P) holds them, and
     ``surface.notes`` what the run has to tell (explained variance of a PCA plane). A tiled
     configuration keeps its finished tiles in ``run_dir`` (``landscape.tiles``)."""
     check_type(cfg, SliceConfig, "cfg")
@@ -269,12 +269,9 @@ def slice_surface(cfg: SliceConfig, *, progress: bool = False, run_dir: str | No
     else:
         surface = compute_surface(cell, planes, datas, dtype=dtype, device=cfg.device, mem=cfg.mem,
                                   grad=cfg.grad, backend=cfg.backend, progress=progress, config=record)
-    surface.extra.update(paths)
-    surface.extra.update(cliff_metrics(surface, threshold=cfg.threshold))
-    if trained is not None:
-        surface.extra["trained_centers"] = np.stack([c.numpy() for c in centers])
-    surface.notes.extend(notes)
-    return surface
+    centres = None if trained is None else np.stack([c.numpy() for c in centers])  # (n_len, P)
+    surface = surface.with_parts(paths=paths, notes=tuple(notes), trained_centers=centres)
+    return surface.with_parts(cliffs=cliff_metrics(surface, threshold=cfg.threshold))
 
 
 def _tiled(cfg: SliceConfig, cell, planes, datas, record: dict, run_dir: str | None,
@@ -296,9 +293,9 @@ def _tiled(cfg: SliceConfig, cell, planes, datas, record: dict, run_dir: str | N
                 threads=1 if cfg.workers else None)  # a local worker process per core
     maps = run_tiles(cell, planes, datas, RunDir(run_dir, manifest), rows=rows, opts=opts,
                      scheduler=cfg.scheduler, workers=cfg.workers, progress=progress)
-    extra = {k: maps[k] for k in ("grad_norm", "grad_x", "grad_y") if k in maps}
+    grads = Grads(*(maps[key] for key in Grads.KEYS.values())) if cfg.grad else None
     return Surface(maps["loss"], plane.x, plane.y, np.array(cfg.lengths, dtype=np.int64), plane.xlabel,
-                   plane.ylabel, {**record, "version": __version__}, maps.get("accuracy"), extra)
+                   plane.ylabel, {**record, "version": __version__}, maps.get("accuracy"), grads)
 
 
 def _sha256(path: str) -> str:

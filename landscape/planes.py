@@ -24,7 +24,8 @@ import torch
 from ._errors import ConfigError, InputError, check_int, check_seed, check_vector
 from .cells import Cell
 
-__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS", "check_res"]
+__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS", "check_res",
+           "window_exit"]
 
 NORMS = ("filter", "model", "none")
 MAX_COORD = 1e300  # keeps sums of two coordinates (cell edges, midpoints) from overflowing
@@ -87,8 +88,8 @@ def check_res(res, name: str = "res") -> tuple[int, int]:
 
 def check_range(r, name: str) -> tuple[float, float]:
     """(lo, hi) of two real numbers; grid_coords checks that they are finite and ordered."""
-    if isinstance(r, (str, bytes)) or not isinstance(r, Sequence) or len(r) != 2 \
-            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in r):
+    if (isinstance(r, (str, bytes)) or not isinstance(r, Sequence) or len(r) != 2
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in r)):
         raise InputError(f"{name} {r!r} must be two numbers (lo, hi)")
     return float(r[0]), float(r[1])
 
@@ -191,3 +192,25 @@ def pca_plane(path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
     plane = Plane(center.clone(), d1, d2, grid_coords(*(xrange or cover(coords[:, 0])), nx),
                   grid_coords(*(yrange or cover(coords[:, 1])), ny), "pc1", "pc2", "pca")
     return plane, var[:2]
+
+
+def window_exit(coords: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]) -> tuple:
+    """Where a path first leaves the window: (step, point on the edge), or (None, None).
+
+    A NaN point (a run stopped on a non-finite loss) ends the path without leaving.
+    """
+    (x0, x1), (y0, y1) = xlim, ylim
+    for s in range(1, len(coords)):
+        (ax, ay), (bx, by) = coords[s - 1], coords[s]
+        if not np.isfinite([bx, by]).all():
+            return None, None
+        if x0 <= bx <= x1 and y0 <= by <= y1:
+            continue
+        t = 1.0  # fraction of the segment inside the window
+        for p, q, lo, hi in ((ax, bx, x0, x1), (ay, by, y0, y1)):
+            if q < lo:
+                t = min(t, (lo - p) / (q - p))
+            elif q > hi:
+                t = min(t, (hi - p) / (q - p))
+        return s, np.array([ax + t * (bx - ax), ay + t * (by - ay)])
+    return None, None

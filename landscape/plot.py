@@ -11,9 +11,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ._errors import InputError, check_type
+from .planes import window_exit
 from .style import math_name
 from .surface import Surface
-from .trajectories import window_exit
 
 __all__ = ["plot_facets", "plot_heatmap", "plot_contour", "plot_slices",
            "plot_cliffs", "color_norm", "SCALES"]
@@ -64,10 +64,9 @@ def _panel_note(z: np.ndarray, norm: Normalize, scale: str) -> str:
 def _draw_paths(ax, surface: Surface, k: int, *, legend: bool = True) -> None:
     xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
     for name, style in PATH_STYLES.items():
-        coords = surface.extra.get(f"path_{name}")
-        if coords is None:
+        if name not in surface.paths:
             continue
-        c = coords[k]  # (S + 1, 2)
+        c = surface.paths[name].coords[k]  # (S + 1, 2)
         step, edge = window_exit(c, xlim, ylim)
         shown = c[:step] if step is None else np.vstack([c[:step], edge])
         label = style["label"] + ("" if step is None else f" (leaves the window at step {step})")
@@ -75,7 +74,7 @@ def _draw_paths(ax, surface: Surface, k: int, *, legend: bool = True) -> None:
         ax.plot(*c[0], "o", color=style["color"], ms=4)
         if step is not None:
             ax.plot(*edge, marker="X", color=style["color"], ms=8, mec="black", mew=0.5)
-    if legend and any(f"path_{n}" in surface.extra for n in PATH_STYLES):
+    if legend and any(n in surface.paths for n in PATH_STYLES):
         ax.legend(fontsize="x-small", loc="upper right", framealpha=0.6)
 
 
@@ -122,8 +121,8 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
     """
     check_type(surface, Surface, "surface")
     values = _values(surface, what)
-    shown = np.unique(np.round(np.linspace(0, len(surface.lengths) - 1, MAX_PANELS)).astype(int)) \
-        if len(surface.lengths) > MAX_PANELS else np.arange(len(surface.lengths))
+    shown = (np.unique(np.round(np.linspace(0, len(surface.lengths) - 1, MAX_PANELS)).astype(int))
+        if len(surface.lengths) > MAX_PANELS else np.arange(len(surface.lengths)))
     n = len(shown)
     if width is not None:
         ncols = max(1, min(ncols, int(width // 1.6)))
@@ -275,15 +274,15 @@ def _length_colors(n: int) -> list:
 def plot_cliffs(surface: Surface, *, width: float | None = None, title: bool = True) -> Figure:
     """Cliff steepness against sequence length (log scale), from the surface's cliff metrics."""
     check_type(surface, Surface, "surface")
-    if "cliff_max_jump" not in surface.extra:
+    if surface.cliffs is None:
         raise InputError("surface has no cliff metrics; compute them with landscape.cliffs.cliff_metrics")
-    e, lengths = surface.extra, surface.lengths
+    e, lengths = surface.cliffs, surface.lengths
     fig = Figure(figsize=(4.6, 3.2) if width is None else (width, width * 0.7), layout="constrained")
     ax = fig.subplots()
-    if np.isfinite(e["cliff_max_grad"]).any():
-        ax.plot(lengths, e["cliff_max_grad"], "o-", label="largest gradient norm")
-    ax.plot(lengths, e["cliff_max_jump"], "s--", label="largest jump between neighbours")
-    shown = np.concatenate([e["cliff_max_grad"], e["cliff_max_jump"]])
+    if np.isfinite(e.max_grad).any():
+        ax.plot(lengths, e.max_grad, "o-", label="largest gradient norm")
+    ax.plot(lengths, e.max_jump, "s--", label="largest jump between neighbours")
+    shown = np.concatenate([e.max_grad, e.max_jump])
     if (np.isfinite(shown) & (shown > 0)).any():  # a flat sweep has nothing to put on a log axis
         ax.set_yscale("log")
     ax.set_xlabel("sequence length L")

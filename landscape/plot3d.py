@@ -25,7 +25,6 @@ def plot_surface3d(surface: Surface, *, length: int | None = None, what: str = "
     (a stride, stated in the title), since a vector file of a denser mesh is heavy and no sharper.
     """
     check_type(surface, Surface, "surface")
-    check_type(surface, Surface, "surface")
     k = _length_index(surface, length)
     w = width or 5.5
     fig = Figure(figsize=(w, w * 0.85), layout="constrained")

@@ -182,11 +182,11 @@ def run(cfg: SliceConfig, args: argparse.Namespace) -> list[str]:
         raise InputError(_flags(e)) from None
     for line in surface.notes:
         print(line)
-    print(cliff_table(surface, surface.extra, threshold=cfg.threshold))
+    print(cliff_table(surface, threshold=cfg.threshold))
     cell = cfg.model_cell
     # every figure is drawn before any file lands, so a failed drawing leaves nothing behind
     figures = write_figures(surface, stem, scale=args.scale, **fig_opts)
-    centers = surface.extra.get("trained_centers")
+    centers = surface.trained_centers
     # a default name already ends in its lengths: each model is <name without them>_L<n>.pt
     base = stem.rsplit("_L", 1)[0] if args.name is None else stem
     checkpoints = [] if centers is None else [save_checkpoint(f"{base}_L{n}.pt", cell, torch.from_numpy(c))

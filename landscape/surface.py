@@ -1,32 +1,75 @@
-"""The result: a stack of loss grids over sequence lengths, and its .npz file.
+"""The result: a stack of loss grids over sequence lengths, its typed parts, and its .npz file.
 
-``loss[k, i, j]`` is the loss at ``lengths[k]``, ``y[i]``, ``x[j]``. The file is written
-atomically and read with ``allow_pickle=False``; ``config`` travels as a JSON string.
+``loss[k, i, j]`` is the loss at ``lengths[k]``, ``y[i]``, ``x[j]``. Beside it a Surface may hold
+gradient maps (``Grads``), descent or training paths (``PathRun`` by name), cliff metrics
+(``Cliffs``) and the trained centres. The file is written atomically and read with
+``allow_pickle=False``; ``config`` travels as a JSON string, each part as arrays under fixed keys
+(``grad_norm``, ``path_plain``, ``path_plain_loss``, ``cliff_max_jump``, ...).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import __version__
 from ._errors import InputError, check_type
 from ._io import atomic_write, load_npz
+from ._version import __version__
 from .cells import Cell, as_cell
 from .evaluate import DEFAULT_MEM, evaluate
 from .planes import Plane
 from .tasks import TaskData
 
-__all__ = ["Surface", "load_surface", "compute_surface", "GRAD_KEYS"]
-
-GRAD_KEYS = ("grad_norm", "grad_x", "grad_y")
+__all__ = ["Surface", "Grads", "PathRun", "Cliffs", "load_surface", "compute_surface"]
 
 
-@dataclass
+@dataclass(frozen=True)
+class Grads:
+    """Gradient maps, each shaped like the loss (n_len, ny, nx)."""
+
+    norm: np.ndarray  # L2 norm of the gradient over all parameters
+    x: np.ndarray  # derivative along the plane's x axis, grad . d1
+    y: np.ndarray  # derivative along the plane's y axis, grad . d2
+
+    KEYS = {"norm": "grad_norm", "x": "grad_x", "y": "grad_y"}  # field -> file key
+
+
+@dataclass(frozen=True)
+class PathRun:
+    """One path at every length, in plane coordinates: S + 1 points each."""
+
+    coords: np.ndarray  # (n_len, S + 1, 2)
+    loss: np.ndarray  # (n_len, S + 1): the loss at each point
+    grad_norm: np.ndarray | None = None  # (n_len, S + 1): the moving gradient's norm (descent paths)
+    off: np.ndarray | None = None  # (n_len, S + 1): distance off the plane (0 on an axis plane)
+
+    def keys(self, name: str) -> dict[str, str]:
+        """field -> file key: coords under path_<name>, the others under path_<name>_<field>."""
+        return {f.name: f"path_{name}" + ("" if f.name == "coords" else f"_{f.name}") for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Cliffs:
+    """Per-length cliff metrics (``landscape.cliffs``), each (n_len,), NaN where undefined."""
+
+    max_grad: np.ndarray  # the largest gradient norm
+    max_grad_x: np.ndarray  # where it is
+    max_grad_y: np.ndarray
+    max_jump: np.ndarray  # the largest loss jump between neighbouring cells
+    wall_x: np.ndarray  # the midpoint of that jump: where the steepest wall stands
+    wall_y: np.ndarray
+    share: np.ndarray  # the share of finite cells whose gradient norm exceeds the threshold
+    nonfinite: np.ndarray  # the count of non-finite cells
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"cliff_" + f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
 class Surface:
     loss: np.ndarray  # (n_len, ny, nx)
     x: np.ndarray  # (nx,)
@@ -34,10 +77,13 @@ class Surface:
     lengths: np.ndarray  # (n_len,) int
     xlabel: str
     ylabel: str
-    config: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)  # the configuration's record (JSON-ready)
     accuracy: np.ndarray | None = None  # like loss, where the task defines it
-    extra: dict = field(default_factory=dict)  # further arrays shaped like loss (or per length)
-    notes: list = field(default_factory=list)  # lines the computation has to tell (not saved)
+    grads: Grads | None = None  # gradient maps
+    paths: dict[str, PathRun] = field(default_factory=dict)  # "plain", "clip", "train"
+    cliffs: Cliffs | None = None  # cliff metrics per length
+    trained_centers: np.ndarray | None = None  # (n_len, P): the trained models the planes surround
+    notes: tuple[str, ...] = ()  # lines the computation has to tell (not saved)
 
     def __post_init__(self) -> None:
         shape = (len(self.lengths), len(self.y), len(self.x))
@@ -45,6 +91,10 @@ class Surface:
             raise InputError(f"loss has shape {self.loss.shape}, expected (n_len, ny, nx) = {shape}")
         if self.accuracy is not None and self.accuracy.shape != shape:
             raise InputError(f"accuracy has shape {self.accuracy.shape}, expected {shape}")
+
+    def with_parts(self, **parts) -> Surface:
+        """A copy with some parts added or replaced (``grads=``, ``paths=``, ``cliffs=``, ...)."""
+        return replace(self, **parts)
 
     def caption(self) -> str:
         """'cell lstm, task latching, axis plane' from the config, for figure titles."""
@@ -54,22 +104,46 @@ class Surface:
         return ", ".join(p for p in parts if p)
 
     def maps(self) -> dict[str, np.ndarray]:
-        """Every array shaped like loss, by name: loss, accuracy, grad_norm, ..."""
-        named = {"loss": self.loss, "accuracy": self.accuracy, **self.extra}
-        return {k: v for k, v in named.items() if v is not None and np.shape(v) == self.loss.shape}
+        """Every array shaped like loss, by name: loss, accuracy, grad_norm, grad_x, grad_y."""
+        named = {"loss": self.loss, "accuracy": self.accuracy}
+        if self.grads is not None:
+            named.update({key: getattr(self.grads, f) for f, key in Grads.KEYS.items()})
+        return {k: v for k, v in named.items() if v is not None}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The file's arrays, by key."""
+        out = dict(self.maps(), x=self.x, y=self.y, lengths=np.asarray(self.lengths),
+                   xlabel=np.array(self.xlabel), ylabel=np.array(self.ylabel),
+                   config=np.array(json.dumps(self.config, sort_keys=True)))
+        for name, run in self.paths.items():
+            parts = {key: getattr(run, f) for f, key in run.keys(name).items()}
+            out.update({key: v for key, v in parts.items() if v is not None})
+        if self.cliffs is not None:
+            out.update(self.cliffs.arrays())
+        if self.trained_centers is not None:
+            out["trained_centers"] = self.trained_centers
+        return out
 
     def save(self, path: str) -> str:
         """Write the .npz file atomically; returns the path."""
-        arrays = dict(loss=self.loss, x=self.x, y=self.y, lengths=np.asarray(self.lengths),
-                      xlabel=np.array(self.xlabel), ylabel=np.array(self.ylabel),
-                      config=np.array(json.dumps(self.config, sort_keys=True)), **self.extra)
-        if self.accuracy is not None:
-            arrays["accuracy"] = self.accuracy
+        arrays = self.arrays()
         atomic_write(path, lambda f: np.savez_compressed(f, **arrays))
         return path
 
-
-_KNOWN = {"loss", "x", "y", "lengths", "xlabel", "ylabel", "config", "accuracy"}
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], config: dict) -> Surface:
+        """A Surface from a file's arrays (checked by ``load_surface``); unknown keys are left out."""
+        grads = Grads(*(arrays[k] for k in Grads.KEYS.values())) if "grad_norm" in arrays else None
+        paths = {}
+        for key in sorted(k for k, v in arrays.items() if k.startswith("path_") and v.ndim == 3):
+            name = key.removeprefix("path_")
+            paths[name] = PathRun(arrays[key], arrays[key + "_loss"], arrays.get(key + "_grad_norm"),
+                                  arrays.get(key + "_off"))
+        cliff = {f.name: arrays.get("cliff_" + f.name) for f in fields(Cliffs)}
+        cliffs = Cliffs(**cliff) if all(v is not None for v in cliff.values()) else None
+        return cls(arrays["loss"], arrays["x"], arrays["y"], arrays["lengths"], str(arrays["xlabel"]),
+                   str(arrays["ylabel"]), config, arrays.get("accuracy"), grads, paths, cliffs,
+                   arrays.get("trained_centers"))
 
 
 def load_surface(path: str) -> Surface:
@@ -85,9 +159,7 @@ def load_surface(path: str) -> Surface:
     if not isinstance(config, dict):
         raise InputError(f"{path}: config must be a JSON object, not {type(config).__name__}")
     _check_arrays(path, arrays)
-    return Surface(arrays["loss"], arrays["x"], arrays["y"], arrays["lengths"],
-                   str(arrays["xlabel"]), str(arrays["ylabel"]), config, arrays.get("accuracy"),
-                   {k: v for k, v in arrays.items() if k not in _KNOWN})
+    return Surface.from_arrays(arrays, config)
 
 
 def _check_arrays(path: str, arrays: dict) -> None:
@@ -98,17 +170,17 @@ def _check_arrays(path: str, arrays: dict) -> None:
             raise InputError(f"{path}: {key} must hold real numbers, not {v.dtype}")
     x, y, lengths = arrays["x"], arrays["y"], arrays["lengths"]
     for key, v in (("x", x), ("y", y)):
-        if v.ndim != 1 or len(v) < 2 or not np.all(np.isfinite(v)) or np.any(np.abs(v) > 1e300) \
-                or np.any(np.diff(v) <= 0):
+        if (v.ndim != 1 or len(v) < 2 or not np.all(np.isfinite(v)) or np.any(np.abs(v) > 1e300)
+                or np.any(np.diff(v) <= 0)):
             raise InputError(f"{path}: {key} must hold at least 2 increasing, finite coordinates "
                              "within +-1e300")
-    if lengths.ndim != 1 or len(lengths) < 1 or not np.all(np.isfinite(lengths)) or np.any(lengths < 1) \
-            or np.any(lengths != np.round(lengths)):
+    if (lengths.ndim != 1 or len(lengths) < 1 or not np.all(np.isfinite(lengths)) or np.any(lengths < 1)
+            or np.any(lengths != np.round(lengths))):
         raise InputError(f"{path}: lengths must hold at least one positive whole length")
     n = len(lengths)
     shape = (n, len(y), len(x))
     for key, v in arrays.items():
-        if key in ("accuracy", *GRAD_KEYS) and v.shape != shape:
+        if key in ("accuracy", *Grads.KEYS.values()) and v.shape != shape:
             raise InputError(f"{path}: {key} has shape {v.shape}, expected {shape}")
         if key.startswith(("cliff_", "path_")) and (v.ndim < 1 or v.shape[0] != n):
             raise InputError(f"{path}: {key} has shape {v.shape}; its first axis must be the {n} lengths")
@@ -132,7 +204,7 @@ def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData
     ``plane`` may be one plane for all lengths or one per length (around each length's own
     centre, as for trained models), sharing coordinates and labels.
 
-    With ``grad``, ``extra`` holds ``grad_norm``, ``grad_x`` and ``grad_y``, shaped like loss.
+    With ``grad``, ``grads`` holds the gradient maps.
     ``backend`` picks the engine (``landscape.evaluate.evaluate``).
     """
     cell = as_cell(cell)
@@ -152,8 +224,9 @@ def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData
                           bar=bar)
                  for p, d in zip(planes, datas, strict=True)]
     acc = None if grids[0].accuracy is None else np.stack([g.accuracy for g in grids])
-    extra = {k: np.stack([getattr(g, k) for g in grids]) for k in GRAD_KEYS} if grad else {}
+    grads = (Grads(*(np.stack([getattr(g, key) for g in grids]) for key in Grads.KEYS.values()))
+        if grad else None)
     config = {**(config or {}), "version": __version__}
     return Surface(np.stack([g.loss for g in grids]), plane.x, plane.y,
                    np.array([d.length for d in datas], dtype=np.int64), plane.xlabel, plane.ylabel,
-                   config, acc, extra)
+                   config, acc, grads)

@@ -10,7 +10,7 @@ the plane is kept. Both runs go as one batch of two models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -19,10 +19,10 @@ from ._errors import InputError, check_device, check_dtype, check_int, check_num
 from .cells import Cell, as_cell
 from .evaluate import loss_and_grad, losses
 from .planes import Plane, check_range
+from .surface import PathRun
 from .tasks import TaskData
 
-__all__ = ["Path", "descend", "clip_gradient", "paths_for_lengths", "training_paths", "window_exit",
-           "PATH_FIELDS", "MAX_STEPS"]
+__all__ = ["Path", "descend", "clip_gradient", "paths_for_lengths", "training_paths", "MAX_STEPS"]
 
 MAX_STEPS = 100_000  # descent steps of one path
 
@@ -83,31 +83,22 @@ def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, flo
                        off[:, r].numpy()) for r, name in enumerate(names)}
 
 
-PATH_FIELDS = ("coords", "loss", "grad_norm", "off")
-
-
 def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane | list[Plane],
-                      **kwargs) -> dict[str, np.ndarray]:
-    """``descend`` at every length, as Surface.extra arrays: ``path_plain`` (n_len, S + 1, 2),
-    ``path_plain_loss``, ``path_plain_grad_norm``, ``path_plain_off`` (n_len, S + 1), and the
-    same under ``path_clip`` when clipping is asked for. One plane, or one per length."""
+                      **kwargs) -> dict[str, PathRun]:
+    """``descend`` at every length: {"plain": PathRun, "clip": PathRun (when clipping is asked
+    for)}, each stacking the lengths' runs. One plane, or one per length."""
     if not isinstance(datas, (list, tuple)) or not datas:
         raise InputError("datas must be a non-empty list of TaskData, one per length")
     planes = plane if isinstance(plane, list) else [plane] * len(datas)
     runs = [descend(cell, d, p, **kwargs) for p, d in zip(planes, datas, strict=True)]
-    out = {}
-    for name in runs[0]:
-        for field in PATH_FIELDS:
-            key = f"path_{name}" + ("" if field == "coords" else f"_{field}")
-            out[key] = np.stack([getattr(r[name], field) for r in runs])
-    return out
+    return {name: PathRun(*(np.stack([getattr(r[name], f.name) for r in runs]) for f in fields(PathRun)))
+            for name in runs[0]}
 
 
 def training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
-                   path: np.ndarray) -> dict[str, np.ndarray]:
-    """A recorded training path (n_len, R, P) projected on each length's plane, as Surface.extra
-    arrays ``path_train`` (n_len, R, 2), ``path_train_loss`` and ``path_train_off`` (n_len, R);
-    the loss is that of the slice's data."""
+                   path: np.ndarray) -> dict[str, PathRun]:
+    """A recorded training path (n_len, R, P) projected on each length's plane: {"train": PathRun}
+    with no gradient norms; the loss is that of the slice's data."""
     coords, loss, off = [], [], []
     for k, (p, d) in enumerate(zip(planes, datas, strict=True)):
         theta = torch.from_numpy(path[k])  # (R, P)
@@ -116,27 +107,4 @@ def training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
         off.append(o.numpy())
         with torch.no_grad():
             loss.append(losses(cell, d, theta)[0].numpy())
-    return {"path_train": np.stack(coords), "path_train_loss": np.stack(loss),
-            "path_train_off": np.stack(off)}
-
-
-def window_exit(coords: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]) -> tuple:
-    """Where a path first leaves the window: (step, point on the edge), or (None, None).
-
-    A NaN point (a run stopped on a non-finite loss) ends the path without leaving.
-    """
-    (x0, x1), (y0, y1) = xlim, ylim
-    for s in range(1, len(coords)):
-        (ax, ay), (bx, by) = coords[s - 1], coords[s]
-        if not np.isfinite([bx, by]).all():
-            return None, None
-        if x0 <= bx <= x1 and y0 <= by <= y1:
-            continue
-        t = 1.0  # fraction of the segment inside the window
-        for p, q, lo, hi in ((ax, bx, x0, x1), (ay, by, y0, y1)):
-            if q < lo:
-                t = min(t, (lo - p) / (q - p))
-            elif q > hi:
-                t = min(t, (hi - p) / (q - p))
-        return s, np.array([ax + t * (bx - ax), ay + t * (by - ay)])
-    return None, None
+    return {"train": PathRun(np.stack(coords), np.stack(loss), None, np.stack(off))}

@@ -54,11 +54,9 @@ def path_surface() -> ls.Surface:
     plain = np.array([[[0.2, 0.2], [0.3, 0.3], [0.4, 0.4], [0.5, 0.5]],
                       [[0.2, 0.2], [0.6, 0.5], [1.4, 0.7], [3.0, 0.9]]])
     clip = np.array([[[0.2, 0.2], [0.25, 0.25], [0.3, 0.3], [0.35, 0.35]]] * 2)
-    extra = {"path_plain": plain, "path_clip": clip,
-             "path_plain_loss": np.full((2, 4), 0.5), "path_clip_loss": np.full((2, 4), 0.4),
-             "path_plain_grad_norm": np.ones((2, 4)), "path_clip_grad_norm": np.ones((2, 4)),
-             "path_plain_off": np.zeros((2, 4)), "path_clip_off": np.zeros((2, 4))}
-    return ls.Surface(loss, x, y, np.array([10, 50]), "w", "b", {"cell": "pascanu"}, None, extra)
+    paths = {"plain": ls.PathRun(plain, np.full((2, 4), 0.5), np.ones((2, 4)), np.zeros((2, 4))),
+             "clip": ls.PathRun(clip, np.full((2, 4), 0.4), np.ones((2, 4)), np.zeros((2, 4)))}
+    return ls.Surface(loss, x, y, np.array([10, 50]), "w", "b", {"cell": "pascanu"}, None, paths=paths)
 
 
 @pytest.fixture
@@ -73,6 +71,5 @@ def nonfinite_surface() -> ls.Surface:
     gn = np.abs(loss) + 1.0
     gn[0, 2, 3] = np.inf
     s = ls.Surface(loss, np.linspace(0, 1, 5), np.linspace(0, 1, 4), np.array([1, 2, 3]), "a", "b",
-                   {}, None, {"grad_norm": gn})
-    s.extra.update(ls.cliff_metrics(s))
-    return s
+                   {}, None, ls.Grads(gn, gn, gn))
+    return s.with_parts(cliffs=ls.cliff_metrics(s))

@@ -56,8 +56,8 @@ def page_file(tmp_path_factory):
     plane = ls.axis_plane(cell, center, x="w", y="b", xrange=(4.5, 5.5), yrange=(-3.0, -2.0), res=(41, 31))
     surf = ls.compute_surface(cell, plane, datas, grad=True, progress=False,
                               config={"cell": "pascanu", "task": "pascanu", "plane": "axis", "seed": 0})
-    surf.extra.update(ls.paths_for_lengths(cell, datas, plane, start=(5.0, -2.64), lr=0.01, steps=20,
-                                           clip=1.0))
+    surf = surf.with_parts(paths=ls.paths_for_lengths(cell, datas, plane, start=(5.0, -2.64), lr=0.01,
+                                                      steps=20, clip=1.0))
     surf.save(str(out / "p.npz"))
     assert render.main([str(out / "p.npz"), "--format", "html"]) == 0
     return out / "p.html"

@@ -22,7 +22,13 @@ def surface(loss, x=None, y=None, lengths=None, extra=None) -> ls.Surface:
     x = np.linspace(-1.0, 1.0, nx) if x is None else np.asarray(x, dtype=np.float64)
     y = np.linspace(0.0, 3.0, ny) if y is None else np.asarray(y, dtype=np.float64)
     lengths = np.arange(1, n + 1) * 10 if lengths is None else np.asarray(lengths)
-    return ls.Surface(loss, x, y, lengths, "u", "v", {}, None, dict(extra or {}))
+    grads = None if not extra else ls.Grads(extra["grad_norm"], extra["grad_norm"], extra["grad_norm"])
+    return ls.Surface(loss, x, y, lengths, "u", "v", {}, None, grads)
+
+
+def cliff_arrays(s: ls.Surface, **kwargs) -> dict[str, np.ndarray]:
+    """The metrics under the surface file's keys."""
+    return ls.cliff_metrics(s, **kwargs).arrays()
 
 
 def ramp(ny: int, nx: int, slope_x: float = 0.01, slope_y: float = 0.02) -> np.ndarray:
@@ -58,7 +64,7 @@ def test_step_along_x_gives_its_height_and_midpoint():
     x = np.array([0.0, 0.5, 1.0, 2.0, 4.0, 4.5, 5.0])  # uneven, so the midpoint is checked
     y = np.linspace(-2.0, 2.0, ny)
     z = wall_x(ny, nx, j0=4, i0=3, height=1.5)
-    m = ls.cliff_metrics(surface(z[None], x, y))
+    m = cliff_arrays(surface(z[None], x, y))
     assert set(m) == set(KEYS)
     assert m["cliff_max_jump"].shape == (1,)
     assert m["cliff_max_jump"][0] == pytest.approx(1.56)
@@ -75,18 +81,18 @@ def test_step_along_y_gives_its_height_and_midpoint():
     x = np.linspace(-3.0, 3.0, nx)
     y = np.array([0.0, 0.1, 0.3, 0.7, 1.5, 3.1])
     z = wall_y(ny, nx, i0=3, j0=2, height=-2.0)  # a drop
-    m = ls.cliff_metrics(surface(z[None], x, y))
+    m = cliff_arrays(surface(z[None], x, y))
     assert m["cliff_max_jump"][0] == pytest.approx(2.05 - 0.02)
     assert m["cliff_wall_x"][0] == pytest.approx(x[2])
     assert m["cliff_wall_y"][0] == pytest.approx(0.5)  # (0.3 + 0.7) / 2
 
 
 def test_pure_ramp_jump_is_the_steeper_neighbour_difference():
-    m = ls.cliff_metrics(surface(ramp(4, 5, slope_x=0.3, slope_y=0.1)[None]))
+    m = cliff_arrays(surface(ramp(4, 5, slope_x=0.3, slope_y=0.1)[None]))
     assert m["cliff_max_jump"][0] == pytest.approx(0.3)
-    m = ls.cliff_metrics(surface(ramp(4, 5, slope_x=0.1, slope_y=-0.4)[None]))
+    m = cliff_arrays(surface(ramp(4, 5, slope_x=0.1, slope_y=-0.4)[None]))
     assert m["cliff_max_jump"][0] == pytest.approx(0.4)
-    flat = ls.cliff_metrics(surface(np.full((1, 3, 3), 0.25)))
+    flat = cliff_arrays(surface(np.full((1, 3, 3), 0.25)))
     assert flat["cliff_max_jump"][0] == 0.0
 
 
@@ -97,7 +103,7 @@ def test_metrics_per_length_follow_their_own_panel():
     z = np.stack([wall_x(ny, nx, j0=2, i0=1, height=0.5),
                   wall_y(ny, nx, i0=2, j0=4, height=5.0),
                   wall_x(ny, nx, j0=5, i0=0, height=-50.0)])
-    m = ls.cliff_metrics(surface(z, x, y, lengths=[5, 10, 20]))
+    m = cliff_arrays(surface(z, x, y, lengths=[5, 10, 20]))
     np.testing.assert_allclose(m["cliff_max_jump"], [0.56, 5.07, 50.04])
     np.testing.assert_allclose(m["cliff_wall_x"], [1.5, x[4], 4.5])
     np.testing.assert_allclose(m["cliff_wall_y"], [y[1], (y[1] + y[2]) / 2, y[0]])
@@ -114,20 +120,20 @@ def test_max_grad_location_and_share_above_threshold():
     gn = np.arange(12, dtype=np.float64).reshape(1, ny, nx)  # 0..11
     gn[0, 0, 1] = 40.0  # the steepest cell at (x[1], y[0])
     s = surface(ramp(ny, nx)[None], x, y, extra={"grad_norm": gn})
-    m = ls.cliff_metrics(s, threshold=5.5)
+    m = cliff_arrays(s, threshold=5.5)
     assert m["cliff_max_grad"][0] == 40.0
     assert (m["cliff_max_grad_x"][0], m["cliff_max_grad_y"][0]) == (11.0, -1.0)
     # values > 5.5: 6, 7, 8, 9, 10, 11 and 40 -> 7 of 12
     assert m["cliff_share"][0] == pytest.approx(7 / 12)
     # "exceeds": a cell exactly at the threshold does not count
-    assert ls.cliff_metrics(s, threshold=11.0)["cliff_share"][0] == pytest.approx(1 / 12)
-    assert ls.cliff_metrics(s, threshold=100.0)["cliff_share"][0] == 0.0
-    assert ls.cliff_metrics(s, threshold=1e-9)["cliff_share"][0] == pytest.approx(11 / 12)
+    assert cliff_arrays(s, threshold=11.0)["cliff_share"][0] == pytest.approx(1 / 12)
+    assert cliff_arrays(s, threshold=100.0)["cliff_share"][0] == 0.0
+    assert cliff_arrays(s, threshold=1e-9)["cliff_share"][0] == pytest.approx(11 / 12)
 
 
 def test_share_default_threshold_is_one():
     gn = np.array([[[0.5, 1.0], [1.5, 3.0]]])
-    m = ls.cliff_metrics(surface(np.zeros((1, 2, 2)), extra={"grad_norm": gn}))
+    m = cliff_arrays(surface(np.zeros((1, 2, 2)), extra={"grad_norm": gn}))
     assert m["cliff_share"][0] == pytest.approx(0.5)
 
 
@@ -147,7 +153,7 @@ def test_nan_and_inf_cells_are_ignored_and_counted():
     gn[0, 2, 2] = np.nan
     gn[0, 0, 4] = np.inf
     gn[1] = np.nan  # a panel with no finite gradient at all
-    m = ls.cliff_metrics(surface(z, x, y, extra={"grad_norm": gn}), threshold=2.0)
+    m = cliff_arrays(surface(z, x, y, extra={"grad_norm": gn}), threshold=2.0)
     assert m["cliff_nonfinite"].tolist() == [3, 0]
     assert m["cliff_max_jump"][0] == pytest.approx(0.76)
     assert (m["cliff_wall_x"][0], m["cliff_wall_y"][0]) == pytest.approx(((x[2] + x[3]) / 2, y[1]))
@@ -160,7 +166,7 @@ def test_nan_and_inf_cells_are_ignored_and_counted():
 
 def test_all_nan_panel_has_undefined_metrics():
     z = np.stack([np.full((3, 3), np.nan), ramp(3, 3)])
-    m = ls.cliff_metrics(surface(z))
+    m = cliff_arrays(surface(z))
     assert m["cliff_nonfinite"].tolist() == [9, 0]
     assert np.isnan(m["cliff_max_jump"][0]) and np.isnan(m["cliff_wall_x"][0])
     assert m["cliff_max_jump"][1] == pytest.approx(0.02)
@@ -169,7 +175,7 @@ def test_all_nan_panel_has_undefined_metrics():
 def test_neighbouring_inf_cells_give_no_warning():
     z = ramp(3, 4)[None].copy()
     z[0, 1, 1:3] = np.inf  # two neighbouring overflowed cells
-    m = ls.cliff_metrics(surface(z))  # filterwarnings=error turns the warning into a failure
+    m = cliff_arrays(surface(z))  # filterwarnings=error turns the warning into a failure
     assert m["cliff_nonfinite"][0] == 2
     assert m["cliff_max_jump"][0] == pytest.approx(0.02)
 

@@ -35,9 +35,9 @@ def sweep(tmp_path_factory):
                           res=(41, 51))
     surf = ls.compute_surface(cell, plane, datas, grad=True, progress=False,
                               config={"cell": "pascanu", "task": "pascanu", "plane": "axis"})
-    surf.extra.update(ls.paths_for_lengths(cell, datas, plane, start=(5.0, -2.64), lr=0.01, steps=20,
-                                           clip=1.0))
-    surf.extra.update(ls.cliff_metrics(surf))
+    surf = surf.with_parts(paths=ls.paths_for_lengths(cell, datas, plane, start=(5.0, -2.64), lr=0.01,
+                                                      steps=20, clip=1.0))
+    surf = surf.with_parts(cliffs=ls.cliff_metrics(surf))
     path = tmp_path_factory.mktemp("sweep") / "p.npz"
     surf.save(str(path))
     return surf, path

@@ -8,8 +8,8 @@ import plotly.graph_objects as go
 
 import landscape as ls
 
-STOPPED = {"path_plain": np.array([[[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan]]] * 3),
-           "path_plain_loss": np.array([[0.1, 0.2, np.nan]] * 3)}  # stopped on a non-finite loss
+STOPPED = {"plain": ls.PathRun(np.array([[[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan]]] * 3),
+                               np.array([[0.1, 0.2, np.nan]] * 3))}  # stopped on a non-finite loss
 
 
 def test_interactive_figure_has_path_traces_and_consistent_frames(path_surface):
@@ -36,7 +36,7 @@ def test_nonfinite_cells_and_a_stopped_path(nonfinite_surface, tmp_path):
     with open(page, encoding="utf-8") as f:
         assert "<html>" in f.read(200)
     # a path that stopped on a non-finite loss is drawn up to where it stopped
-    s.extra.update(STOPPED)
+    s = s.with_parts(paths=STOPPED)
     fig = ls.interactive_figure(s)
     for frame in fig.frames:
         (path,) = [t for t in frame.data if isinstance(t, go.Scatter3d)]

@@ -92,21 +92,20 @@ def test_nonfinite_cells_never_crash_plot_surface(scale, nonfinite_surface):
 
 
 def test_plot_cliffs_draws_the_metrics_of_nonfinite_panels_as_gaps(nonfinite_surface):
-    e = nonfinite_surface.extra
+    e = nonfinite_surface.cliffs
     fig = ls.plot_cliffs(nonfinite_surface)
     _draw(fig)  # filterwarnings=error: a warning fails too
     (ax,) = fig.axes
     grad, jump = (line.get_ydata() for line in ax.lines)
-    np.testing.assert_array_equal(grad, e["cliff_max_grad"])
-    np.testing.assert_array_equal(jump, e["cliff_max_jump"])
+    np.testing.assert_array_equal(grad, e.max_grad)
+    np.testing.assert_array_equal(jump, e.max_jump)
     assert np.isfinite(jump[:2]).all() and np.isnan(jump[2])  # the lost panel is a gap, not a value
     assert ax.get_yscale() == "log"
 
 
 def test_path_stopped_on_a_nonfinite_loss_is_drawn_up_to_the_stop(nonfinite_surface):
-    s = nonfinite_surface
-    s.extra.update({"path_plain": np.array([[[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan]]] * 3),
-                    "path_plain_loss": np.array([[0.1, 0.2, np.nan]] * 3)})
+    s = nonfinite_surface.with_parts(paths={"plain": ls.PathRun(
+        np.array([[[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan]]] * 3), np.array([[0.1, 0.2, np.nan]] * 3))})
     fig = ls.plot_facets(s)
     _draw(fig)
     for ax in fig.axes[:3]:
@@ -117,8 +116,8 @@ def test_path_stopped_on_a_nonfinite_loss_is_drawn_up_to_the_stop(nonfinite_surf
 
 def test_plot_cliffs_on_a_flat_sweep_gives_no_warning():
     s = ls.Surface(np.full((2, 3, 4), 0.3), np.arange(4.0), np.arange(3.0), np.array([5, 10]), "a", "b")
-    s.extra.update(ls.cliff_metrics(s))
-    assert (s.extra["cliff_max_jump"] == 0).all()
+    s = s.with_parts(cliffs=ls.cliff_metrics(s))
+    assert (s.cliffs.max_jump == 0).all()
     _draw(ls.plot_cliffs(s))  # filterwarnings=error turns the warning into a failure
 
 

@@ -59,7 +59,8 @@ def test_surface_rejects_wrong_shapes():
 @pytest.mark.parametrize("accuracy", [True, False])
 def test_save_load_round_trip(tmp_path, accuracy):
     surf = _surface(nan_cells=[(0, 1, 1)], inf_cells=[(1, 0, 2, np.inf)], accuracy=accuracy)
-    surf.extra = {"grad_norm": np.arange(24.0).reshape(2, 4, 3)}
+    g = np.arange(24.0).reshape(2, 4, 3)
+    surf = surf.with_parts(grads=ls.Grads(g, -g, 2 * g))
     path = str(tmp_path / "s.npz")
     assert surf.save(path) == path
     with np.load(path, allow_pickle=False) as f:  # readable without pickle
@@ -76,8 +77,9 @@ def test_save_load_round_trip(tmp_path, accuracy):
         np.testing.assert_array_equal(back.accuracy, surf.accuracy)
     else:
         assert back.accuracy is None
-    assert set(back.extra) == {"grad_norm"}
-    np.testing.assert_array_equal(back.extra["grad_norm"], surf.extra["grad_norm"])
+    for part in ("norm", "x", "y"):
+        np.testing.assert_array_equal(getattr(back.grads, part), getattr(surf.grads, part))
+    assert back.paths == {} and back.cliffs is None and back.trained_centers is None
     assert [p.name for p in tmp_path.iterdir()] == ["s.npz"]  # no temporary left
 
 

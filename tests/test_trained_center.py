@@ -68,14 +68,14 @@ def test_plane_pca_draws_the_training_path(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "pc1 and pc2 explain" in out
     surf = ls.load_surface(str(tmp_path / "p.npz"))
-    path = surf.extra["path_train"]  # (1, R, 2)
+    path = surf.paths["train"].coords  # (1, R, 2)
     steps = 2 * (32 // 8)  # 2 epochs of 32 training sequences in batches of 8
     assert path.shape == (1, steps + 1, 2)
     assert np.allclose(path[0, -1], 0, atol=1e-6)  # the path ends at the centre
     assert surf.xlabel == "pc1" and surf.ylabel == "pc2"
     # the loss stored along the path is the loss of the slice's data at those parameters
     centre = surf.loss[0, 2, 2]
-    assert surf.extra["path_train_loss"][0, -1] == pytest.approx(float(centre), rel=1e-4)
+    assert surf.paths["train"].loss[0, -1] == pytest.approx(float(centre), rel=1e-4)
 
 
 @pytest.mark.parametrize("args,needle", [

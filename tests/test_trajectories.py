@@ -13,7 +13,7 @@ import torch
 
 import landscape as ls
 import landscape.slice as cli
-from landscape.trajectories import window_exit
+from landscape.planes import window_exit
 
 from references import pascanu_descent, torch_grad
 
@@ -114,9 +114,9 @@ def test_rnn_axis_plane_moves_only_the_two_plane_parameters():
     plane = ls.axis_plane(cell, center, x="w_hh", y="b_hh", xrange=(-2.0, 2.0), yrange=(-2.0, 2.0),
                           res=(3, 3))
     out = ls.paths_for_lengths(cell, [data], plane, start=(0.4, 0.2), lr=0.5, steps=5, clip=0.05)
-    assert out["path_plain"].shape == out["path_clip"].shape == (1, 6, 2)
+    assert out["plain"].coords.shape == out["clip"].coords.shape == (1, 6, 2)
     for name in ("plain", "clip"):
-        np.testing.assert_array_equal(out[f"path_{name}_off"], 0.0)
+        np.testing.assert_array_equal(out[name].off, 0.0)
     # hand loop: autograd through nn.RNN, only w_hh (index 1) and b_hh (index 3) updated
     for name, clip in (("plain", None), ("clip", 0.05)):
         theta = center.numpy().copy()
@@ -125,9 +125,9 @@ def test_rnn_axis_plane_moves_only_the_two_plane_parameters():
             loss, g = torch_grad("rnn", theta, data.x, data.y)
             moving = g[[1, 3]]
             norm = float(np.linalg.norm(moving))
-            assert out[f"path_{name}"][0, s] == pytest.approx(theta[[1, 3]], rel=1e-9, abs=1e-12)
-            assert out[f"path_{name}_loss"][0, s] == pytest.approx(loss, rel=1e-9)
-            assert out[f"path_{name}_grad_norm"][0, s] == pytest.approx(norm, rel=1e-8)
+            assert out[name].coords[0, s] == pytest.approx(theta[[1, 3]], rel=1e-9, abs=1e-12)
+            assert out[name].loss[0, s] == pytest.approx(loss, rel=1e-9)
+            assert out[name].grad_norm[0, s] == pytest.approx(norm, rel=1e-8)
             if clip is not None and norm >= clip:
                 moving = moving * (clip / norm)
             theta[[1, 3]] -= 0.5 * moving
@@ -164,13 +164,14 @@ def test_paths_for_lengths_stacks_one_run_per_length():
     plane = pascanu_plane()
     datas = [ls.make_data("pascanu", n) for n in (3, 7)]
     out = ls.paths_for_lengths(PASCANU, datas, plane, start=(5.1, -2.2), lr=0.5, steps=3, clip=0.5)
-    fields = ("", "_loss", "_grad_norm", "_off")
-    assert set(out) == {f"path_{n}{f}" for n in ("plain", "clip") for f in fields}
-    assert out["path_plain"].shape == (2, 4, 2) and out["path_clip_loss"].shape == (2, 4)
+    assert set(out) == {"plain", "clip"}
+    for run in out.values():  # every part of a descent path is there, one row per length
+        assert run.loss.shape == run.grad_norm.shape == run.off.shape == (2, 4)
+    assert out["plain"].coords.shape == (2, 4, 2) and out["clip"].loss.shape == (2, 4)
     for k, n in enumerate((3, 7)):
         coords, losses, _, _ = pascanu_descent(5.1, -2.2, n, 0.5, 3, clip=0.5)
-        np.testing.assert_allclose(out["path_clip"][k], coords, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(out["path_clip_loss"][k], losses, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(out["clip"].coords[k], coords, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(out["clip"].loss[k], losses, rtol=1e-9, atol=1e-15)
 
 
 @pytest.mark.parametrize("kwargs", [dict(lr=0.0), dict(lr=float("nan")), dict(steps=0), dict(steps=2.5),
@@ -243,12 +244,12 @@ def test_cli_descent_paths_in_surface_file(tmp_path, capsys):
     assert cli.main(args) == 0
     capsys.readouterr()
     surf = ls.load_surface(str(tmp_path / "p.npz"))
-    assert surf.extra["path_plain"].shape == surf.extra["path_clip"].shape == (2, 9, 2)
+    assert surf.paths["plain"].coords.shape == surf.paths["clip"].coords.shape == (2, 9, 2)
     for k, length in enumerate((5, 10)):
         for name, clip in (("plain", None), ("clip", 0.2)):
             coords, losses, _, _ = pascanu_descent(5.2, -2.4, length, 0.3, 8, clip)
-            np.testing.assert_allclose(surf.extra[f"path_{name}"][k], coords, rtol=1e-9, atol=1e-12)
-            np.testing.assert_allclose(surf.extra[f"path_{name}_loss"][k], losses, rtol=1e-9, atol=1e-14)
+            np.testing.assert_allclose(surf.paths[name].coords[k], coords, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(surf.paths[name].loss[k], losses, rtol=1e-9, atol=1e-14)
     assert surf.config["start"] == [5.2, -2.4] and surf.config["clip"] == 0.2
     assert (tmp_path / "p.png").is_file() and (tmp_path / "p.html").is_file()
 
@@ -259,7 +260,7 @@ def test_cli_negative_start(tmp_path, capsys):
     assert cli.main(args) == 0
     capsys.readouterr()
     surf = ls.load_surface(str(tmp_path / "r.npz"))
-    np.testing.assert_allclose(surf.extra["path_plain"][0, 0], [-1.0, 0.5])
+    np.testing.assert_allclose(surf.paths["plain"].coords[0, 0], [-1.0, 0.5])
 
 
 BASE = ["--cell", "pascanu", "--len", "50", "--xrange", "4.5:5.5", "--yrange", "-3:-2", "--res", "3,5",
