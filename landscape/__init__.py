@@ -16,11 +16,12 @@ _signals.install()  # before the heavy imports below: a command stopped while st
 from ._errors import InputError
 from .cells import CELLS, get_cell, run
 from .cliffs import cliff_metrics, cliff_table
+from .config import SliceConfig
 from .evaluate import evaluate, loss_and_grad, losses
 from .figures import save_figure
 from .interactive import interactive_figure, write_html
 from .params import init_params, load_checkpoint, save_checkpoint, to_modules
-from .pipeline import SliceConfig, slice_surface
+from .pipeline import slice_surface
 from .planes import Plane, axis_plane, random_plane
 from .plot import plot_cliffs, plot_facets
 from .plot3d import plot_surface3d

@@ -13,7 +13,7 @@ kernel (``_fused_units.h``): a block of lanes is 16 samples of one model, so the
 weights and each step is a (gates*H, H) by (H, 16) product in loops vectorized over the lanes,
 followed by the same equations and a hand-written backpropagation through time.
 
-The kernel is C, built on first use with the machine's C compiler (``$CC``, else ``cc``) into
+The kernel is C, built on first use with the machine's C compiler by ``landscape._kernel`` into
 ``$LANDSCAPE_CACHE`` (default ``~/.cache/landscape``), keyed by its source, flags and CPU, and
 loaded with ctypes, which releases the GIL: the lanes are split over ``torch.get_num_threads()``
 threads by model, so each model's gradient is summed by one thread, in sample order, and results
@@ -22,12 +22,6 @@ do not depend on the thread count or the chunking. Without a compiler the refere
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import os
-import platform
-import subprocess
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -35,6 +29,7 @@ import numpy as np
 import torch
 
 from ._errors import InputError
+from ._kernel import available, build, library, unavailable_reason
 from .cells import Cell
 from .params import split_params
 from .tasks import TaskData, classification_loss, pascanu_loss
@@ -46,10 +41,6 @@ __all__ = ["available", "build", "run_fused", "readout_loss", "BACKENDS", "resol
 BACKENDS = ("auto", "reference", "fused")
 _CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3}
 _WIDE = ("rnn", "pascanu")  # one state value per lane: more lanes per block (see _fused.c)
-_SOURCES = ("_fused.c", "_fused_body.h", "_fused_units.h")
-_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-fPIC",
-          "-shared"]
-_LIBS = ["-lmvec", "-lm"]
 # Below this many cell-steps (model x sample x step) the reference path finishes in about the time
 # a first build of the kernel takes (about a second), so 'auto' keeps it. The choice depends on
 # the work only, never on whether the kernel is already built, so a command always takes the same
@@ -57,89 +48,6 @@ _LIBS = ["-lmvec", "-lm"]
 COMPILE_WORTH = 2e8
 
 _lock = threading.Lock()
-_state: dict = {}
-
-
-def _cache_dir() -> str:
-    return os.environ.get("LANDSCAPE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "landscape")
-
-
-def _cpu_id() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = [ln for ln in f if ln.startswith(("model name", "flags"))][:2]
-    except OSError:
-        lines = []
-    return platform.machine() + "".join(lines)
-
-
-def _library_path() -> str:
-    here = os.path.dirname(__file__)
-    h = hashlib.sha256()
-    for name in _SOURCES:
-        with open(os.path.join(here, name), "rb") as f:
-            h.update(f.read())
-    h.update(" ".join(_FLAGS + _LIBS + [os.environ.get("CC", "cc"), _cpu_id()]).encode())
-    return os.path.join(_cache_dir(), f"fused-{h.hexdigest()[:16]}.so")
-
-
-def build() -> str:
-    """Compile the kernel into the cache (once; atomic, so concurrent builds are safe)."""
-    path = _library_path()
-    if os.path.exists(path):
-        return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".tmp-fused-", dir=os.path.dirname(path))
-    os.close(fd)
-    src = os.path.join(os.path.dirname(__file__), "_fused.c")
-    cmd = [os.environ.get("CC", "cc"), *_FLAGS, "-o", tmp, src, *_LIBS]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
-def _load():
-    """The loaded library, or None with the reason kept for unavailable_reason()."""
-    with _lock:
-        if "lib" not in _state:
-            try:
-                lib = ctypes.CDLL(build())
-                for suffix in ("f32", "f64", "f32w", "f64w"):
-                    fn = getattr(lib, f"ls_run_{suffix}")
-                    real = ctypes.c_float if suffix.startswith("f32") else ctypes.c_double
-                    P, L = ctypes.c_void_p, ctypes.c_long
-                    # cell, objective, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, x0, g0, g1, hT, grad
-                    fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, P, P, L, L, P, P, L, P, real, L, L,
-                                   P, P]
-                    fn.restype = ctypes.c_int
-                    if suffix in ("f32", "f64"):  # models of H > 1 units
-                        # cell, objective, H, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, g0, g1,
-                        # hT, grad
-                        fn = getattr(lib, f"ls_units_{suffix}")
-                        fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, L, P, P, L, L, P, P, L, P, L, L,
-                                       P, P]
-                        fn.restype = ctypes.c_int
-                _state["lib"], _state["why"] = lib, ""
-            except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-                _state["lib"], _state["why"] = None, str(e) or type(e).__name__
-        return _state["lib"]
-
-
-def available() -> bool:
-    """Whether the fused kernel can run here (builds it on first call)."""
-    return _load() is not None
-
-
-def unavailable_reason() -> str:
-    _load()
-    return _state.get("why", "")
 
 
 def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: float = float("inf")) -> str:
@@ -198,7 +106,7 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     Returns hT (G, N), or (G, N, H) for H > 1, and grad (G, P) or None. (Most of its length is
     checking and laying out the arguments for the C entry point, which trusts them.)
     """
-    lib = _load()
+    lib = library()
     if lib is None:
         raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason()})")
     dtype = theta.dtype

@@ -30,10 +30,10 @@ from ._cli import DTYPES, OneLineParser, parse_lengths, report_errors
 from ._errors import InputError, check_seed
 from ._io import atomic_write, one_run
 from .cells import GRU_RESETS, HEADS, get_cell
+from .config import MAX_RESULT
 from .figures import write_pages
 from .fused import BACKENDS
 from .inits import INITS
-from .pipeline import MAX_RESULT
 from .tasks import get_task, make_data
 from .train import MAX_STEPS, MAX_TRAIN_WORK, OPTIMIZERS, SPLITS, train_ensemble
 from .units import MAX_UNITS, check_units

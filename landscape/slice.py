@@ -33,11 +33,12 @@ from ._errors import ConfigError, InputError
 from ._io import one_run
 from .cells import CELLS, GRU_RESETS, HEADS
 from .cliffs import cliff_table
+from .config import PATH_LR, PLANES, TRAIN_LR, SliceConfig
 from .figures import write_figures
 from .fused import BACKENDS
 from .inits import INITS
 from .params import save_checkpoint
-from .pipeline import PATH_LR, PLANES, TRAIN_LR, SliceConfig, slice_surface
+from .pipeline import slice_surface
 from .planes import NORMS
 from .plot import SCALES
 from .tasks import TASKS

@@ -1,0 +1,196 @@
+"""A slice's configuration: ``SliceConfig``, frozen, with commented defaults, validated once.
+
+Every field is an option of ``python -m landscape.slice`` (the command maps its flags onto the
+fields); an invalid value raises ``ConfigError`` naming the field, which the command says as its
+flag. ``landscape.pipeline.slice_surface`` computes what a configuration describes.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._errors import DTYPES, MAX_SEED, ConfigError, InputError
+from .cells import CELLS, GRU_RESETS, HEADS, get_cell
+from .evaluate import DEFAULT_MEM
+from .fused import BACKENDS
+from .inits import INITS
+from .planes import MAX_COORD, NORMS, check_res
+from .tasks import TASKS, get_task
+from .trajectories import MAX_STEPS
+
+__all__ = ["SliceConfig", "PLANES", "PATH_LR", "TRAIN_LR", "MAX_RESULT", "MAX_WORK"]
+
+PLANES = ("axis", "random", "pca")
+PATH_LR, TRAIN_LR = 0.01, 1e-3  # default learning rates of descent paths and of --center trained
+MAX_RESULT = 4 << 30  # bytes of the surface's arrays, or of the data
+MAX_WORK = 1e14  # cell-steps of one slice: about a day at 1e9 a second
+
+
+def _check(ok: bool, param: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(param, message)
+
+
+def _real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _whole(v) -> bool:
+    return _real(v) and math.isfinite(v) and int(v) == v
+
+
+def _finite_pair(v, param: str, *, ordered: bool) -> None:
+    ok = v is None or (isinstance(v, (tuple, list)) and len(v) == 2 and all(_real(a) for a in v)
+                       and all(math.isfinite(a) and abs(a) <= MAX_COORD for a in v)
+                       and (not ordered or v[0] < v[1]))
+    order = ", LO < HI" if ordered else ""
+    _check(ok, param, f"{v!r} must be two finite numbers within +-{MAX_COORD:g}{order}")
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    """Everything that decides a slice's numbers; validated once, here."""
+
+    cell: str = "rnn"  # rnn, lstm, gru or pascanu
+    task: str | None = None  # latching, relay or pascanu; None: the cell's default task
+    lengths: tuple[int, ...] = (50,)  # sequence lengths: one, or a sweep
+    data: str | None = None  # a .npz of the user's own x (N, T) and y (N,) in {0, 1}; None: generated
+    plane: str = "axis"  # axis (two named parameters), random (Li et al.'s directions) or pca
+    x: str | None = None  # axis plane: x parameter; None: the cell's default plane
+    y: str | None = None  # axis plane: y parameter
+    xrange: tuple[float, float] | None = None  # None: the cell's default, or -1:1 on a random plane
+    yrange: tuple[float, float] | None = None
+    res: tuple[int, int] | None = None  # (nx, ny); None: the cell's default, or 51 x 51
+    norm: str = "filter"  # random directions: filter, model or none
+    center: str = "init"  # init, trained, or a checkpoint FILE.pt
+    init: str = "torch"  # the initialization of an init centre: torch or keras
+    head: str = "logit"  # readout: logit, or softmax2 (Keras's Dense(2, softmax))
+    gru_reset: str = "after"  # gru: reset gate after (torch.nn) or before (Keras < 2.3) the product
+    epochs: int = 5  # center trained: epochs
+    batch: int = 16  # center trained: batch size
+    grad: bool = False  # also gradient maps: grad_norm, grad_x, grad_y
+    threshold: float = 1.0  # gradient norm above which a cell counts as steep
+    start: tuple[float, float] | None = None  # start of a plain and a clipped descent path
+    lr: float | None = None  # descent paths' (0.01) and center trained's Adam's (1e-3) rate
+    steps: int = 50  # descent path steps
+    clip: float = 1.0  # gradient-norm threshold of the clipped path
+    samples: int = 1000  # generated sequences (N)
+    noise: float = 0.1  # std of the generated inputs' noise
+    seed: int = 0  # of the data, the init, the directions and the training
+    dtype: str = "float32"  # float32 or float64
+    device: str = "cpu"  # cpu or cuda
+    backend: str = "auto"  # auto, reference or fused
+    mem: int = DEFAULT_MEM  # bytes of one vectorized chunk
+    tile_rows: int | None = None  # split the sweep into tiles of this many grid rows (resumable)
+    workers: int | None = None  # run the tiles on a local Dask cluster of this many processes
+    scheduler: str | None = None  # run the tiles on the Dask scheduler at this address
+
+    def __post_init__(self) -> None:
+        # numpy numbers and lists are welcome from Python callers; the record keeps plain ones
+        if isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool):
+            object.__setattr__(self, "seed", int(self.seed))
+        if isinstance(self.lengths, numbers.Integral):
+            object.__setattr__(self, "lengths", (int(self.lengths),))
+        elif (isinstance(self.lengths, (tuple, list, np.ndarray))
+                and all(isinstance(n, numbers.Integral) for n in self.lengths)):
+            object.__setattr__(self, "lengths", tuple(int(n) for n in self.lengths))
+        for param, value, valid in (("cell", self.cell, CELLS), ("plane", self.plane, PLANES),
+                                    ("norm", self.norm, NORMS), ("init", self.init, INITS),
+                                    ("head", self.head, HEADS), ("gru_reset", self.gru_reset, GRU_RESETS),
+                                    ("dtype", self.dtype, DTYPES), ("device", self.device, ("cpu", "cuda")),
+                                    ("backend", self.backend, BACKENDS)):
+            _check(value in valid, param, f"{value!r} is unknown; valid: {', '.join(valid)}")
+        get_cell(self.cell, head=self.head, gru_reset=self.gru_reset)  # a head or reset the cell has
+        _check(self.task is None or self.task in TASKS, "task",
+               f"{self.task!r} is unknown; valid: {', '.join(TASKS)}")
+        for param in ("samples", "steps", "epochs", "batch", "mem", "tile_rows", "workers"):
+            v = getattr(self, param)
+            _check(_whole(v) or (v is None and param in ("tile_rows", "workers")), param,
+                   f"{v!r} must be an integer")
+        for param in ("lr", "clip", "threshold"):
+            v = getattr(self, param)
+            _check(_real(v) or (v is None and param == "lr"), param, f"{v!r} must be a number")
+        if self.res is not None:
+            try:
+                object.__setattr__(self, "res", check_res(self.res))
+            except InputError:
+                raise ConfigError("res", f"{self.res!r} must be (nx, ny) or one number, "
+                                         "each an integer >= 2") from None
+        _check(isinstance(self.lengths, (tuple, list)), "lengths",
+               f"{self.lengths!r} must be a list of integers")
+        _check(len(self.lengths) > 0, "lengths", "is empty; give at least one length")
+        for n in self.lengths:
+            _check(int(n) == n and n >= 1, "lengths", f"{n!r} must be a positive integer")
+        _finite_pair(self.xrange, "xrange", ordered=True)
+        _finite_pair(self.yrange, "yrange", ordered=True)
+        _finite_pair(self.start, "start", ordered=False)
+        _check(self.lr is None or 0 < self.lr < math.inf, "lr", f"{self.lr} must be a finite number > 0")
+        _check(1 <= self.steps <= MAX_STEPS, "steps", f"{self.steps} must be from 1 to {MAX_STEPS}")
+        _check(0 < self.clip < math.inf, "clip", f"{self.clip} must be a finite number > 0")
+        _check(self.threshold > 0, "threshold", f"{self.threshold} must be a number > 0")
+        _check(self.samples >= 2, "samples", f"{self.samples} must be at least 2")
+        _check(self.mem > 0, "mem", f"{self.mem} must be a positive number of bytes")
+        _check(not isinstance(self.seed, bool) and isinstance(self.seed, numbers.Integral)
+               and 0 <= self.seed <= MAX_SEED, "seed", f"{self.seed} must be an integer from 0 to {MAX_SEED}")
+        _check(self.epochs >= 1 and self.batch >= 1, "epochs", f"{self.epochs} and {{batch}} {self.batch} "
+               "must be positive integers")
+        cell = self.model_cell
+        task = get_task(self.task_name)
+        if task.takes_input != cell.takes_input:
+            valid = [t for t, v in TASKS.items() if v.takes_input == cell.takes_input]
+            raise ConfigError("task", f"{self.task_name!r} does not fit cell {cell.name!r}; "
+                                      f"valid tasks for it: {', '.join(valid)}")
+        _check(not (self.data and not cell.takes_input), "data",
+               f"gives input sequences, and cell {cell.name!r} takes no input")
+        _check(self.plane == "axis" or not (self.x or self.y), "x",
+               f"and {{y}} name the axes of {{plane=axis}}; a {self.plane} plane has none")
+        _check(self.plane != "pca" or self.center == "trained", "plane",
+               "pca is the plane of a training path: it needs {center=trained}")
+        _check(self.center != "trained" or cell.takes_input, "center",
+               f"trained trains a classifier; cell {cell.name!r} has no input")
+        _check(self.device != "cuda" or torch.cuda.is_available(), "device",
+               "cuda: no CUDA device is available here; valid: cpu")
+        self._check_size()
+        _check(self.tile_rows is None or self.tile_rows >= 1, "tile_rows", f"{self.tile_rows} must be >= 1")
+        _check(self.workers is None or 1 <= self.workers <= 256, "workers",
+               f"{self.workers} must be an integer from 1 to 256")
+        _check(not (self.workers and self.scheduler), "workers",
+               "starts a local cluster; {scheduler} names an existing one: give one of them")
+
+    @property
+    def tiled(self) -> bool:
+        """Whether the sweep runs as tiles (resumable, and on Dask with workers or a scheduler)."""
+        return bool(self.tile_rows or self.workers or self.scheduler)
+
+    def _check_size(self) -> None:
+        """Refuse, before any allocation, a result or data too big for memory or a run too long."""
+        cell, (nx, ny) = self.model_cell, self.res or (51, 51)
+        if self.plane == "axis" and self.res is None:
+            nx, ny = cell.default_plane[4]
+        maps = 2 + (3 if self.grad else 0)  # loss, accuracy, gradient maps
+        result = len(self.lengths) * nx * ny * maps * 8
+        _check(result <= MAX_RESULT, "res", f"{nx},{ny} over {len(self.lengths)} length(s) makes a "
+               f"result of {result / 2**30:.1f} GiB; the limit is {MAX_RESULT / 2**30:.0f} GiB")
+        n = 1 if not cell.takes_input else self.samples
+        data = n * sum(self.lengths) * 8 * 2  # float64 inputs, and their cast
+        _check(data <= MAX_RESULT, "samples", f"{self.samples} sequences of {max(self.lengths)} steps "
+               f"make {data / 2**30:.1f} GiB of data; the limit is {MAX_RESULT / 2**30:.0f} GiB")
+        work = nx * ny * n * sum(self.lengths) * (3 if self.grad else 1)
+        _check(work <= MAX_WORK, "lengths", f"{list(self.lengths)[:5]} on a {nx} x {ny} grid of {n} "
+               f"sequences is {work:.1e} cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
+               f"the limit is {MAX_WORK:.0e}")
+
+    @property
+    def model_cell(self):
+        return get_cell(self.cell, head=self.head, gru_reset=self.gru_reset)
+
+    @property
+    def task_name(self) -> str:
+        return self.task or CELLS[self.cell].default_task
+
+
