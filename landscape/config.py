@@ -104,7 +104,8 @@ class SliceConfig:
                                     ("head", self.head, HEADS), ("gru_reset", self.gru_reset, GRU_RESETS),
                                     ("dtype", self.dtype, DTYPES), ("device", self.device, ("cpu", "cuda")),
                                     ("backend", self.backend, BACKENDS)):
-            _check(value in valid, param, f"{value!r} is unknown; valid: {', '.join(valid)}")
+            _check(isinstance(value, str) and value in valid, param,
+                   f"{value!r} is unknown; valid: {', '.join(valid)}")
         get_cell(self.cell, head=self.head, gru_reset=self.gru_reset)  # a head or reset the cell has
         _check(self.task is None or self.task in TASKS, "task",
                f"{self.task!r} is unknown; valid: {', '.join(TASKS)}")

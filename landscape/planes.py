@@ -28,6 +28,7 @@ __all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "N
            "window_exit"]
 
 NORMS = ("filter", "model", "none")
+MAX_RES = 10**6  # grid points along one axis
 MAX_COORD = 1e300  # keeps sums of two coordinates (cell edges, midpoints) from overflowing
 
 
@@ -83,7 +84,7 @@ def check_res(res, name: str = "res") -> tuple[int, int]:
     pair = (res, res) if isinstance(res, numbers.Real) else res
     if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
         raise InputError(f"{name} {res!r} must be (nx, ny) or one number, each an integer >= 2")
-    return tuple(check_int(n, name, lo=2) for n in pair)
+    return tuple(check_int(n, name, lo=2, hi=MAX_RES) for n in pair)
 
 
 def check_range(r, name: str) -> tuple[float, float]:
@@ -108,9 +109,9 @@ def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str
                              f"valid: {', '.join(names)}")
     if x == y:
         raise InputError(f"the two axes must be different parameters, both are {x!r}")
-    nx, ny = check_res(res or dres)
-    xs = grid_coords(*check_range(xrange or dxr, "xrange"), nx)
-    ys = grid_coords(*check_range(yrange or dyr, "yrange"), ny)
+    nx, ny = check_res(dres if res is None else res)
+    xs = grid_coords(*check_range(dxr if xrange is None else xrange, "xrange"), nx)
+    ys = grid_coords(*check_range(dyr if yrange is None else yrange, "yrange"), ny)
     ix, iy = names.index(x), names.index(y)
     origin = center.to(torch.float64).clone()
     origin[[ix, iy]] = 0.0

@@ -110,6 +110,9 @@ TASKS: dict[str, Task] = {
 }
 
 
+MAX_DATA = 4 << 30  # bytes of generated inputs (float64)
+
+
 def get_task(name: str) -> Task:
     if not isinstance(name, str) or name not in TASKS:
         raise InputError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
@@ -122,6 +125,9 @@ def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed
     length = check_int(length, "sequence length")
     n = check_int(n, "number of samples", lo=2 if t.takes_input else 0)
     noise = check_number(noise, "noise std", lo=0.0)
+    if t.takes_input and 8 * n * length > MAX_DATA:
+        raise InputError(f"{n} sequences of {length} steps make {8 * n * length / 2**30:.1f} GiB of data; "
+                         f"the limit is {MAX_DATA / 2**30:.0f} GiB")
     gen = torch.Generator().manual_seed(check_seed(seed))
     return t.make(length, n=n, noise=noise, gen=gen)
 

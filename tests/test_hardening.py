@@ -12,6 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import landscape as ls
 from landscape import latching, render
@@ -284,3 +286,41 @@ def test_a_long_sweep_shows_a_bounded_facet_grid():
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == MAX_PANELS and titles[0] == "L = 1" and titles[-1] == "L = 500"
     assert f"{MAX_PANELS} of 500 lengths shown" in fig.get_suptitle()
+
+
+JUNK = st.one_of(st.none(), st.booleans(), st.text(max_size=5), st.floats(),
+                 st.integers(-10**30, 10**30), st.lists(st.integers(-5, 5), max_size=3),
+                 st.tuples(st.floats(), st.floats(), st.floats()), st.just(torch.zeros(2)))
+
+
+def input_error_or_success(call):
+    """Junk at a public boundary: accepted, or answered with InputError, never anything else."""
+    try:
+        call()
+    except ls.InputError:
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(field=st.sampled_from(["cell", "lengths", "res", "xrange", "start", "samples", "mem", "lr", "steps",
+                              "clip", "seed", "dtype", "device", "norm", "epochs", "tile_rows"]), junk=JUNK)
+def test_config_fields_take_junk_as_input_errors(field, junk):
+    input_error_or_success(lambda: ls.SliceConfig(**{field: junk}))
+
+
+@settings(max_examples=60, deadline=None)
+@given(which=st.integers(0, 8), junk=JUNK)
+def test_public_functions_take_junk_as_input_errors(which, junk):
+    cell = ls.get_cell("rnn")
+    th = ls.init_params(cell)
+    data = ls.make_data("latching", 4, n=6)
+    plane = ls.axis_plane(cell, th, res=(3, 3))
+    calls = [lambda: ls.make_data("latching", junk), lambda: ls.make_data("latching", 4, n=junk),
+             lambda: ls.axis_plane(cell, th, res=junk), lambda: ls.axis_plane(cell, th, xrange=junk),
+             lambda: ls.random_plane(th, seed=junk), lambda: ls.losses(cell, data, junk),
+             lambda: ls.evaluate(cell, data, plane, mem=junk),
+             lambda: ls.descend(cell, data, plane, start=(0.0, 0.0), lr=0.1, steps=junk),
+             lambda: ls.descend(cell, data, plane, start=junk, lr=0.1, steps=1)]
+    big = isinstance(junk, (int, float)) and not isinstance(junk, bool) and abs(junk) > 1000
+    assume(not (which in (0, 1, 7) and big))  # a valid but large size runs (its bounds are tested above)
+    input_error_or_success(calls[which])
