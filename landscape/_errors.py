@@ -63,13 +63,6 @@ def check_number(value, name: str, *, lo: float = -math.inf, hi: float = math.in
     return float(value)
 
 
-def check_choice(value, name: str, choices) -> str:
-    """One of the words in ``choices``, or InputError listing them."""
-    if not isinstance(value, str) or value not in choices:
-        raise InputError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
-    return value
-
-
 def check_type(value, kind: type, name: str):
     """``value`` itself if it is a ``kind``, else InputError naming what was given."""
     if not isinstance(value, kind):

@@ -20,14 +20,14 @@ from .evaluate import DEFAULT_MEM
 from .fused import BACKENDS
 from .inits import INITS
 from .planes import MAX_COORD, NORMS, check_res
-from .tasks import TASKS, get_task
+from .tasks import MAX_DATA, TASKS, get_task
 from .trajectories import MAX_STEPS
 
 __all__ = ["SliceConfig", "PLANES", "PATH_LR", "TRAIN_LR", "MAX_RESULT", "MAX_WORK"]
 
 PLANES = ("axis", "random", "pca")
 PATH_LR, TRAIN_LR = 0.01, 1e-3  # default learning rates of descent paths and of --center trained
-MAX_RESULT = 4 << 30  # bytes of the surface's arrays, or of the data
+MAX_RESULT = 4 << 30  # bytes of the surface's arrays
 MAX_WORK = 1e14  # cell-steps of one slice: about a day at 1e9 a second
 
 
@@ -179,8 +179,8 @@ class SliceConfig:
                f"result of {result / 2**30:.1f} GiB; the limit is {MAX_RESULT / 2**30:.0f} GiB")
         n = 1 if not cell.takes_input else self.samples
         data = n * sum(self.lengths) * 8 * 2  # float64 inputs, and their cast
-        _check(data <= MAX_RESULT, "samples", f"{self.samples} sequences of {max(self.lengths)} steps "
-               f"make {data / 2**30:.1f} GiB of data; the limit is {MAX_RESULT / 2**30:.0f} GiB")
+        _check(data <= MAX_DATA, "samples", f"{self.samples} sequences of {max(self.lengths)} steps "
+               f"make {data / 2**30:.1f} GiB of data; the limit is {MAX_DATA / 2**30:.0f} GiB")
         work = nx * ny * n * sum(self.lengths) * (3 if self.grad else 1)
         _check(work <= MAX_WORK, "lengths", f"{list(self.lengths)[:5]} on a {nx} x {ny} grid of {n} "
                f"sequences is {work:.1e} cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "

@@ -30,11 +30,10 @@ from ._cli import DTYPES, OneLineParser, parse_lengths, report_errors
 from ._errors import InputError, check_seed
 from ._io import atomic_write, one_run
 from .cells import GRU_RESETS, HEADS, get_cell
-from .config import MAX_RESULT
 from .figures import write_pages
 from .fused import BACKENDS
 from .inits import INITS
-from .tasks import get_task, make_data
+from .tasks import MAX_DATA, get_task, make_data
 from .train import MAX_STEPS, MAX_TRAIN_WORK, OPTIMIZERS, SPLITS, train_ensemble
 from .units import MAX_UNITS, check_units
 
@@ -232,9 +231,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.samples < 5:
         raise InputError(f"--samples {args.samples} must be at least 5, so that both splits hold samples")
     data = args.samples * sum(args.lengths) * 8 * 2  # float64 data and the training table
-    if data > MAX_RESULT:
+    if data > MAX_DATA:
         raise InputError(f"--samples {args.samples} of lengths up to {max(args.lengths)} make "
-                         f"{data / 2**30:.1f} GiB of data; the limit is {MAX_RESULT / 2**30:.0f} GiB")
+                         f"{data / 2**30:.1f} GiB of data; the limit is {MAX_DATA / 2**30:.0f} GiB")
     check_seed(args.seed, "--seed")
     steps = args.epochs * -(-int(args.samples * (1 - args.val)) // max(args.batch, 1))
     if steps > MAX_STEPS:

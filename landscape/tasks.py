@@ -110,7 +110,7 @@ TASKS: dict[str, Task] = {
 }
 
 
-MAX_DATA = 4 << 30  # bytes of generated inputs (float64)
+MAX_DATA = 4 << 30  # bytes of a run's input data (float64), generated or loaded
 
 
 def get_task(name: str) -> Task:

@@ -17,7 +17,8 @@ import torch
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_number, check_type
 from .cells import Cell, as_cell
-from .evaluate import loss_and_grad, losses
+from .evaluate import _loss_and_grad, _work, losses
+from .fused import resolve_backend
 from .planes import Plane, check_range
 from .surface import PathRun
 from .tasks import TaskData
@@ -62,9 +63,10 @@ def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, flo
     origin, d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.origin, plane.d1, plane.d2))
     mask = (d1 != 0) | (d2 != 0) if plane.kind == "axis" else torch.ones_like(d1, dtype=torch.bool)
     theta = (origin + start[0] * d1 + start[1] * d2).expand(len(names), -1).clone()  # (R, P)
+    backend = resolve_backend("auto", device=device, work=3 * _work(d, theta))  # the same every step
     thetas, losses_, norms = [], [], []
     for step in range(steps + 1):
-        loss, _, g = loss_and_grad(cell, d, theta)  # (R,), _, (R, P)
+        loss, _, g = _loss_and_grad(cell, d, theta, backend)  # (R,), _, (R, P)
         g = torch.where(mask, g, torch.zeros_like(g))
         thetas.append(theta.clone())
         losses_.append(loss)
