@@ -33,15 +33,18 @@ def _terminate(signum, frame) -> None:
     raise Terminated()
 
 
-def report_errors(prog: str, body: Callable[[], None]) -> int:
-    """Run a command's body: bad input (or an unwritable output) is one line on stderr, status 2;
+def report_errors(prog: str, body: Callable[[], list[str] | None]) -> int:
+    """Run a command's body and print the paths it returns, one a line: bad input (or an
+    unwritable output) is one line on stderr, status 2;
     Ctrl-C and SIGTERM are one line and status 130 and 143, after the writes under way have
     removed their temporary files (``_io.atomic_write``)."""
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _terminate) if main else None
     old_int = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
     try:
-        body()
+        paths = body()
+        if paths:
+            print_paths(paths)
     except (InputError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

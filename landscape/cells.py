@@ -146,6 +146,12 @@ class Cell:
         """Probability clip of the loss: Keras's for its softmax readout, none for a logit."""
         return KERAS_EPSILON if self.head == "softmax2" else 0.0
 
+    def split(self, theta: torch.Tensor) -> Params:
+        """Flat parameters (G, P) -> name -> (G, 1) column; a (P,) vector gives 0-d scalars."""
+        if theta.ndim == 1:
+            return {n: theta[k] for k, n in enumerate(self.param_names)}
+        return {n: theta[:, k : k + 1] for k, n in enumerate(self.param_names)}
+
     def logit(self, p: Params, h: torch.Tensor) -> torch.Tensor:
         """The classification logit (class 1 against class 0) of final states h, by parameter name."""
         if self.head == "softmax2":

@@ -27,7 +27,11 @@ def _nanargmax(a: np.ndarray) -> tuple[int, ...] | None:
 def cliff_metrics(surface: Surface, *, threshold: float = 1.0) -> Cliffs:
     """Per-length metrics, each an (n_len,) float array (NaN where undefined); the gradient's
     metrics need the surface's gradient maps. ``surface.with_parts(cliffs=...)`` keeps them."""
-    check_type(surface, Surface, "surface")
+    return _cliff_metrics(check_type(surface, Surface, "surface"), threshold)
+
+
+def _cliff_metrics(surface: Surface, threshold: float) -> Cliffs:
+    """``cliff_metrics`` past its check."""
     n = len(surface.lengths)
     out = {f.name: np.full(n, np.nan) for f in fields(Cliffs)}
     x, y = surface.x, surface.y
@@ -57,6 +61,11 @@ def cliff_table(surface: Surface, metrics: Cliffs | None = None, *, threshold: f
     """The metrics (by default the surface's own) as a small fixed-width table, one row per length."""
     check_type(surface, Surface, "surface")
     m = check_type(metrics if metrics is not None else surface.cliffs, Cliffs, "metrics")
+    return _cliff_table(surface, m, threshold)
+
+
+def _cliff_table(surface: Surface, m: Cliffs, threshold: float) -> str:
+    """``cliff_table`` past its checks."""
     xl, yl = surface.xlabel, surface.ylabel
     head = (f"{'L':>5} {'max |grad|':>11} {'at (' + xl + ', ' + yl + ')':>24} {'max jump':>10} "
             f"{'wall at (' + xl + ', ' + yl + ')':>26} {'|grad|>' + format(threshold, 'g'):>10} "

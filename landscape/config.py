@@ -113,7 +113,7 @@ class SliceConfig:
             v = getattr(self, param)
             _check(_whole(v) or (v is None and param in ("tile_rows", "workers")), param,
                    f"{v!r} must be an integer")
-        for param in ("lr", "clip", "threshold"):
+        for param in ("lr", "clip", "threshold", "noise"):
             v = getattr(self, param)
             _check(_real(v) or (v is None and param == "lr"), param, f"{v!r} must be a number")
         if self.res is not None:
@@ -135,6 +135,7 @@ class SliceConfig:
         _check(0 < self.clip < math.inf, "clip", f"{self.clip} must be a finite number > 0")
         _check(self.threshold > 0, "threshold", f"{self.threshold} must be a number > 0")
         _check(self.samples >= 2, "samples", f"{self.samples} must be at least 2")
+        _check(0 <= self.noise < math.inf, "noise", f"{self.noise} must be a finite number >= 0")
         _check(self.mem > 0, "mem", f"{self.mem} must be a positive number of bytes")
         _check(not isinstance(self.seed, bool) and isinstance(self.seed, numbers.Integral)
                and 0 <= self.seed <= MAX_SEED, "seed", f"{self.seed} must be an integer from 0 to {MAX_SEED}")
@@ -150,6 +151,13 @@ class SliceConfig:
                f"gives input sequences, and cell {cell.name!r} takes no input")
         _check(self.plane == "axis" or not (self.x or self.y), "x",
                f"and {{y}} name the axes of {{plane=axis}}; a {self.plane} plane has none")
+        names = cell.param_names
+        for param in ("x", "y"):
+            v = getattr(self, param)
+            _check(v is None or (isinstance(v, str) and v in names), param,
+                   f"{v!r} is no parameter of cell {cell.name}; valid: {', '.join(names)}")
+        x, y = (self.x or cell.default_plane[0]), (self.y or cell.default_plane[1])
+        _check(x != y, "x", f"and {{y}} must be different parameters, both are {x!r}")
         _check(self.plane != "pca" or self.center == "trained", "plane",
                "pca is the plane of a training path: it needs {center=trained}")
         _check(self.center != "trained" or cell.takes_input, "center",

@@ -17,7 +17,6 @@ from tqdm.auto import tqdm
 from ._errors import InputError, check_device, check_dtype, check_int, check_type
 from .cells import Cell, as_cell, run
 from .fused import fused_losses, resolve_backend
-from .params import split_params
 from .planes import Plane
 from .tasks import TaskData, classification_loss, pascanu_loss
 
@@ -49,11 +48,12 @@ def _losses(cell: Cell, data: TaskData, theta: torch.Tensor,
     """``losses`` past its boundary: checked arguments and a resolved backend."""
     if backend == "fused":
         return fused_losses(cell, data, theta)
-    p = split_params(cell, theta)  # name -> (G, 1)
+    p = cell.split(theta)  # name -> (G, 1)
     h = run(cell, p, data.x, data.length)  # (G, N), or (G, 1) without input
     if data.objective == "pascanu":
         return pascanu_loss(h), None
-    return classification_loss(cell.logit(p, h), data.y, clip=cell.clip)  # logits (G, N)
+    logits = cell.logit(p, h)  # (G, N)
+    return classification_loss(logits, data.y, clip=cell.clip)
 
 
 def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cell, torch.Tensor]:
@@ -134,14 +134,25 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
     where the work repays building the kernel). ``bar``, if given, is advanced by
     (grid points x steps) as chunks finish.
     """
+    cell, opts = check_grid(cell, data, plane, dtype=dtype, device=device, mem=mem)
+    return _evaluate(cell, data, plane, **opts, grad=grad, backend=backend, bar=bar)
+
+
+def check_grid(cell: Cell | str, data: TaskData, plane: Plane, *, dtype: torch.dtype, device: str,
+               mem: int) -> tuple[Cell, dict]:
+    """The boundary of a grid evaluation: the cell, and the checked dtype, device and mem."""
     cell = as_cell(cell)
     check_type(data, TaskData, "data")
     check_type(plane, Plane, "plane")
     if plane.d1.numel() != len(cell.param_names):
         raise InputError(f"the plane's models have {plane.d1.numel()} parameters; a {cell.name} model "
                          f"has {len(cell.param_names)}")
-    dtype, device = check_dtype(dtype), check_device(device)
-    mem = check_int(mem, "mem", lo=1)
+    return cell, dict(dtype=check_dtype(dtype), device=check_device(device), mem=check_int(mem, "mem", lo=1))
+
+
+def _evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype, device: str, mem: int,
+              grad: bool, backend: str, bar: tqdm | None = None) -> GridResult:
+    """``evaluate`` past its checks: the plane in chunks of grid points, each one batch."""
     ny, nx = plane.shape
     total = ny * nx
     d = data.to(dtype, device)
@@ -159,12 +170,8 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
         for k0 in range(0, total, g):
             k1 = min(total, k0 + g)
             theta = plane.points(k0, k1).to(device=device, dtype=dtype)  # (g, P)
-            if grad:  # autograd's reductions round by batch shape: blocks of fixed rows keep it fixed
-                block = GRAD_BLOCK if backend != "fused" else len(theta)  # the kernel needs no blocks
-                parts = [_loss_and_grad(cell, d, theta[b0 : b0 + block], backend)
-                         for b0 in range(0, len(theta), block)]
-                lo, dl = torch.cat([p[0] for p in parts]), torch.cat([p[2] for p in parts])  # (g,), (g, P)
-                a = None if parts[0][1] is None else torch.cat([p[1] for p in parts])  # (g,)
+            if grad:
+                lo, a, dl = _grad_chunk(cell, d, theta, backend)  # (g,), (g,), (g, P)
                 gn[k0:k1] = torch.linalg.vector_norm(dl, dim=1).cpu().numpy()
                 gx[k0:k1] = (dl @ d1).cpu().numpy()
                 gy[k0:k1] = (dl @ d2).cpu().numpy()
@@ -177,3 +184,13 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
                 bar.update((k1 - k0) * data.length)
     shaped = [None if v is None else v.reshape(ny, nx) for v in (acc, gn, gx, gy)]
     return GridResult(loss.reshape(ny, nx), *shaped)
+
+
+def _grad_chunk(cell: Cell, d: TaskData, theta: torch.Tensor, backend: str) -> tuple:
+    """Loss, accuracy and gradients of a chunk of grid points. Autograd's reductions round by batch
+    shape, so the reference path runs blocks of fixed rows, which keeps the maps fixed whatever
+    the chunk; the kernel needs no blocks."""
+    block = GRAD_BLOCK if backend != "fused" else len(theta)
+    parts = [_loss_and_grad(cell, d, theta[b0 : b0 + block], backend) for b0 in range(0, len(theta), block)]
+    acc = None if parts[0][1] is None else torch.cat([p[1] for p in parts])  # (g,)
+    return torch.cat([p[0] for p in parts]), acc, torch.cat([p[2] for p in parts])  # (g,), (g,), (g, P)

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from ._errors import InputError, check_type
 from ._io import atomic_write
-from .interactive import MAX_DISPLAY, interactive_figure, write_html
+from .interactive import MAX_DISPLAY, _interactive_figure, write_html
 from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_slices
 from .plot3d import plot_surface3d
 from .style import default_dpi, figure_width, use_style
@@ -73,7 +73,17 @@ def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None 
     Without ``kinds``: ``stem.<fmt>`` (the facets), ``stem_cliffs.<fmt>`` for a sweep with cliff
     metrics, and ``stem.html``. With ``kinds``: ``stem_<kind>.<fmt>`` for each kind and format.
     """
-    check_type(surface, Surface, "surface")
+    return _write_figures(check_type(surface, Surface, "surface"), stem, kinds=kinds, formats=formats,
+                          style=style, width=width, dpi=dpi, scale=scale, what=what, length=length, axis=axis,
+                          at=at, html=html, z_scale=z_scale, max_points=max_points)
+
+
+def _write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None = None,
+                   formats: tuple[str, ...] = ("png",), style: str = "screen",
+                   width: str | float | None = None, dpi: int | None = None, scale: str = "linear",
+                   what: str = "loss", length: int | None = None, axis: str = "x", at: float | None = None,
+                   html: bool = True, z_scale: str = "linear", max_points: int = MAX_DISPLAY) -> list[str]:
+    """``write_figures`` past its check of the surface."""
     for fmt in formats:
         if fmt not in FORMATS:
             raise InputError(f"unknown figure format {fmt!r}; valid: {', '.join((*FORMATS, 'html'))}")
@@ -89,7 +99,7 @@ def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None 
     with use_style(style):
         for suffix, kind in named.items():
             figs[suffix] = _render(surface, kind, **opts)
-    page = interactive_figure(surface, z_scale=z_scale, max_points=max_points) if html else None
+    page = _interactive_figure(surface, z_scale, max_points) if html else None
     with use_style(style):  # matplotlib reads some settings (the PDF font type) when it saves
         out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style),
                            title=surface.caption()) for suffix, fig in figs.items() for fmt in formats]

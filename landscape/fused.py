@@ -31,7 +31,6 @@ import torch
 from ._errors import InputError
 from ._kernel import available, build, library, unavailable_reason
 from .cells import Cell
-from .params import split_params
 from .tasks import TaskData, classification_loss, pascanu_loss
 from .units import check_units, n_params, unpack
 
@@ -231,8 +230,9 @@ def readout_loss(cell: Cell, theta: torch.Tensor, hT: torch.Tensor, y: torch.Ten
         p = unpack(cell, theta, hT.shape[-1])
         z = torch.bmm(hT, p["weight"].transpose(1, 2)) + p["bias"][:, None]  # (G, N, K)
         logits = z[..., 0] if cell.n_out == 1 else z[..., 1] - z[..., 0]  # (G, N): class 1 against 0
-        return classification_loss(logits, y, clip=cell.clip)
-    return classification_loss(cell.logit(split_params(cell, theta), hT), y, clip=cell.clip)
+    else:
+        logits = cell.logit(cell.split(theta), hT)  # (G, N)
+    return classification_loss(logits, y, clip=cell.clip)
 
 
 def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool = False):

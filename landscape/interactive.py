@@ -44,15 +44,12 @@ def caption_lines(surface: Surface) -> str:
 def interactive_figure(surface: Surface, *, z_scale: str = "linear",
                        max_points: int = MAX_DISPLAY) -> go.Figure:
     """The explorer's figure: a surface and a heatmap per length as animation frames."""
-    check_type(surface, Surface, "surface")
-    if z_scale not in Z_SCALES:
-        raise InputError(f"unknown z scale {z_scale!r}; valid: {', '.join(Z_SCALES)}")
-    if int(max_points) != max_points or max_points < 2:
-        raise InputError(f"max_points {max_points} must be an integer >= 2")
-    ny, nx = surface.loss.shape[1:]
-    sy, sx = math.ceil(ny / max_points), math.ceil(nx / max_points)  # display stride
-    x, y = surface.x[::sx], surface.y[::sy]
-    loss = np.where(np.isfinite(surface.loss), surface.loss, np.nan)[:, ::sy, ::sx]
+    return _interactive_figure(check_type(surface, Surface, "surface"), z_scale, max_points)
+
+
+def _z(loss: np.ndarray, z_scale: str) -> tuple[np.ndarray, np.ndarray, str, float, float]:
+    """The loss with non-finite values as gaps, the heights drawn, their name and their range."""
+    loss = np.where(np.isfinite(loss), loss, np.nan)
     if z_scale == "log":
         with np.errstate(divide="ignore", invalid="ignore"):
             z_all = np.where(loss > 0, np.log10(loss), np.nan)
@@ -61,8 +58,19 @@ def interactive_figure(surface: Surface, *, z_scale: str = "linear",
         z_all, zname = loss, "loss"
     finite = z_all[np.isfinite(z_all)]
     zmin, zmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if zmax <= zmin:
-        zmax = zmin + 1.0
+    return loss, z_all, zname, zmin, max(zmax, zmin + 1.0) if zmax <= zmin else zmax
+
+
+def _interactive_figure(surface: Surface, z_scale: str, max_points: int) -> go.Figure:
+    """``interactive_figure`` past its check of the surface."""
+    if z_scale not in Z_SCALES:
+        raise InputError(f"unknown z scale {z_scale!r}; valid: {', '.join(Z_SCALES)}")
+    if int(max_points) != max_points or max_points < 2:
+        raise InputError(f"max_points {max_points} must be an integer >= 2")
+    ny, nx = surface.loss.shape[1:]
+    sy, sx = math.ceil(ny / max_points), math.ceil(nx / max_points)  # display stride
+    x, y = surface.x[::sx], surface.y[::sy]
+    loss, z_all, zname, zmin, zmax = _z(surface.loss[:, ::sy, ::sx], z_scale)
     maps = surface.maps()
     # hover values beyond z ride in customdata; on a linear z axis the loss is z itself
     fields = ([("loss", loss)] if z_scale == "log" else []) + [

@@ -16,10 +16,11 @@ import os
 import torch
 from torch import nn
 
-from ._errors import InputError, check_vector
+from ._errors import InputError, check_seed, check_vector
 from ._io import atomic_write
 from .cells import Cell, as_cell
-from .units import init_theta
+from .inits import INITS
+from .units import _init_theta
 
 __all__ = ["init_params", "split_params", "to_state_dicts", "from_state_dicts",
            "load_checkpoint", "save_checkpoint", "to_modules", "center_params", "CENTERS",
@@ -48,17 +49,15 @@ def init_params(cell: Cell | str, *, seed: int = 0, init: str = "torch") -> torc
     without touching the caller's global random state. keras: Keras's initializers
     (``landscape.inits``) in torch.nn's layout.
     """
-    cell = as_cell(cell)
-    if not cell.module:
-        return torch.tensor(cell.center, dtype=torch.float64)  # no torch.nn init: the cell's own centre
-    return init_theta(cell, 1, seed=seed, init=init)  # the one-unit case of the ensembles' initialization
+    if init not in INITS:
+        raise InputError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    return _center(as_cell(cell), "init", check_seed(seed), init)  # the one-unit case of the ensembles' init
 
 
 def split_params(cell: Cell, theta: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Flat parameters (G, P) -> name -> (G, 1) column; a (P,) vector gives 0-d scalars."""
-    if theta.ndim == 1:
-        return {n: theta[k] for k, n in enumerate(cell.param_names)}
-    return {n: theta[:, k : k + 1] for k, n in enumerate(cell.param_names)}
+    """Flat parameters (G, P) -> name -> (G, 1) column; a (P,) vector gives 0-d scalars
+    (``Cell.split``)."""
+    return as_cell(cell).split(theta)
 
 
 def to_state_dicts(cell: Cell, theta: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
@@ -104,7 +103,11 @@ def from_state_dicts(cell: Cell, sds: dict) -> torch.Tensor:
 
 def load_checkpoint(path: str, cell: Cell | str) -> torch.Tensor:
     """Read a checkpoint for ``cell`` (weights only, no code executed): flat (P,) float64."""
-    cell = as_cell(cell)
+    return _load_checkpoint(path, as_cell(cell))
+
+
+def _load_checkpoint(path: str, cell: Cell) -> torch.Tensor:
+    """``load_checkpoint`` past its checks."""
     if not os.path.isfile(path):
         raise InputError(f"checkpoint {path} does not exist; give --center init or a FILE.pt")
     try:
@@ -123,7 +126,11 @@ def load_checkpoint(path: str, cell: Cell | str) -> torch.Tensor:
 def save_checkpoint(path: str, cell: Cell | str, theta: torch.Tensor) -> str:
     """Write theta in the checkpoint format, atomically; returns the path."""
     cell = as_cell(cell)
-    theta = check_vector(theta, len(cell.param_names), "theta")
+    return _save_checkpoint(path, cell, check_vector(theta, len(cell.param_names), "theta"))
+
+
+def _save_checkpoint(path: str, cell: Cell, theta: torch.Tensor) -> str:
+    """``save_checkpoint`` past its checks."""
     ck = {"cell": cell.name, **to_state_dicts(cell, theta.to(torch.float32))}
     atomic_write(path, lambda f: torch.save(ck, f))
     return path
@@ -135,12 +142,19 @@ CENTERS = ("init", "trained")  # words --center accepts besides a checkpoint pat
 def center_params(cell: Cell | str, spec: str, *, seed: int = 0, init: str = "torch") -> torch.Tensor:
     """The centre named on the command line: "init" (``init``'s initialization for ``seed``) or a
     FILE.pt."""
-    cell = as_cell(cell)
+    if not isinstance(spec, str):
+        raise InputError(f"centre must be init or a checkpoint FILE.pt, not {type(spec).__name__}")
+    return _center(as_cell(cell), spec, seed, init)
+
+
+def _center(cell: Cell, spec: str, seed: int, init: str) -> torch.Tensor:
+    """``center_params`` past its checks."""
+    if spec not in CENTERS and (spec.endswith(".pt") or os.path.exists(spec)):
+        return _load_checkpoint(spec, cell)
     if spec == "init":
-        return init_params(cell, seed=seed, init=init)
+        return torch.tensor(cell.center, dtype=torch.float64) if not cell.module else _init_theta(
+            cell, 1, seed, init)
     if spec == "trained":
         raise InputError("--center trained is made by training (landscape.train.train_ensemble), "
                          "not loaded")
-    if spec.endswith(".pt") or os.path.exists(spec):
-        return load_checkpoint(spec, cell)
     raise InputError(f"unknown centre {spec!r}; valid: {', '.join(CENTERS)}, or a checkpoint FILE.pt")

@@ -2,8 +2,10 @@
 
 The recipe every caller used to assemble by hand (data -> centres, trained or not -> planes ->
 descent and training paths -> the surface -> cliff metrics) in one function, over one frozen,
-validated configuration. ``python -m landscape.slice`` parses its options into a SliceConfig and
-calls this; notebooks and examples do the same::
+validated configuration, and ``write_slice`` writes it with its figures.
+``python -m landscape.slice`` parses its options into a SliceConfig and calls ``write_slice``;
+notebooks and examples call either. The configuration is checked once, in its constructor, so
+the stages call the library's bodies past their public checks (the ``_`` names)::
 
     >>> import landscape as ls
     >>> cfg = ls.SliceConfig(cell="pascanu", lengths=(10, 50), res=(3, 5), xrange=(4.9, 5.1))
@@ -15,56 +17,85 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, replace
+import shutil
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
 
-from ._errors import DTYPES, ConfigError, check_type
+from ._errors import DTYPES, ConfigError, InputError, check_type
+from ._io import one_run
 from ._version import __version__
-from .cliffs import cliff_metrics
+from .cliffs import _cliff_metrics, _cliff_table
 from .config import PATH_LR, TRAIN_LR, SliceConfig
+from .figures import _write_figures
 from .fused import resolve_backend
-from .params import center_params
-from .planes import axis_plane, grid_coords, pca_plane, random_plane
-from .surface import Grads, Surface, compute_surface
-from .tasks import data_from_arrays, load_data, make_data
+from .params import _center, _save_checkpoint
+from .planes import _axis_plane, _pca_plane, _random_plane, grid_coords
+from .surface import Grads, Surface, _compute_surface
+from .tasks import TASKS, _from_arrays, _make_data, load_data
 from .tiles import RunDir, default_rows, run_tiles
-from .train import train_ensemble
-from .trajectories import paths_for_lengths, training_paths
+from .train import _train
+from .trajectories import _paths_for_lengths, _training_paths
 
-__all__ = ["SliceConfig", "slice_surface"]
-
-
-def _centers(cfg: SliceConfig, cell, datas) -> tuple[list[torch.Tensor], object]:
-    """Each length's centre, and the training result where the centres are trained models."""
-    if cfg.center != "trained":
-        return [center_params(cell, cfg.center, seed=cfg.seed, init=cfg.init)] * len(datas), None
-    trained = train_ensemble(cell, datas, seed=cfg.seed, epochs=cfg.epochs, batch=cfg.batch,
-                             lr=cfg.lr or TRAIN_LR, record_every=1, dtype=DTYPES[cfg.dtype],
-                             device=cfg.device, backend=cfg.backend, init=cfg.init, progress=False)
-    return list(trained.theta), trained
+__all__ = ["SliceConfig", "Outputs", "slice_surface", "write_slice", "default_name"]
 
 
-def _planes(cfg: SliceConfig, cell, centers, trained) -> tuple[list, list[str]]:
-    """Each length's plane (same grid and labels), and lines to tell the user."""
-    res, notes = cfg.res, []
-    if cfg.plane == "axis":
-        return [axis_plane(cell, c, x=cfg.x, y=cfg.y, xrange=cfg.xrange, yrange=cfg.yrange, res=res)
-                for c in centers], notes
-    if cfg.plane == "random":
-        return [random_plane(c, seed=cfg.seed, norm=cfg.norm, xrange=cfg.xrange or (-1.0, 1.0),
-                             yrange=cfg.yrange or (-1.0, 1.0), res=res or (51, 51)) for c in centers], notes
-    # pca: one window for all lengths, the widest that covers every length's path
-    fits = [pca_plane(torch.from_numpy(p), res=res or (51, 51), xrange=cfg.xrange, yrange=cfg.yrange)
-            for p in trained.path]
-    span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
-    planes = [replace(pl, x=pl.x if cfg.xrange else grid_coords(-span, span, len(pl.x)),
-                      y=pl.y if cfg.yrange else grid_coords(-span, span, len(pl.y))) for pl, _ in fits]
-    for n, (_, var) in zip(cfg.lengths, fits, strict=True):
-        notes.append(f"L = {n}: pc1 and pc2 explain {var[0]:.1%} and {var[1]:.1%} of the training path's "
-                     "variance")
-    return planes, notes
+@dataclass(frozen=True)
+class Outputs:
+    """Where and how a slice's files go: the folder, the file stem (None: ``default_name``), the
+    figures' options (``landscape.figures.write_figures``) and whether to show progress."""
+
+    folder: str = "figures"
+    name: str | None = None
+    figures: dict = field(default_factory=dict)
+    progress: bool = True
+
+
+def default_name(cfg: SliceConfig) -> str:
+    """The output stem the configuration gives: cell, variant, task, plane axes and lengths."""
+    cell = cfg.model_cell
+    variant = "".join(f"_{v}" for v, on in (("keras-init", cfg.init == "keras"),
+                                            ("softmax2", cell.head == "softmax2"),
+                                            ("reset-before", cell.reset == "before")) if on)
+    axes = {"axis": (cfg.x or cell.default_plane[0], cfg.y or cell.default_plane[1]),
+            "random": ("d1", "d2"), "pca": ("pc1", "pc2")}[cfg.plane]
+    n = cfg.lengths
+    lengths = "-".join(map(str, n)) if len(n) <= 6 else f"{n[0]}-to-{n[-1]}-{len(n)}-lengths"
+    return f"{cell.name}{variant}_{cfg.task_name}_{axes[0]}-{axes[1]}_L{lengths}"
+
+
+def _stem(cfg: SliceConfig, out: Outputs) -> str:
+    """The files' path without suffix: a stem inside the folder, short enough for every suffix."""
+    name = default_name(cfg) if out.name is None else out.name
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise InputError(f"--name {name!r} must be a file stem inside --out (no '/', not '.' or '..')")
+    if len(name.encode()) > 200:  # NAME_MAX is 255 bytes; '_cliffs.html' and '_L<n>.pt' follow
+        raise InputError(f"--name is {len(name.encode())} bytes long; give at most 200")
+    return os.path.join(out.folder, name)
+
+
+def write_slice(cfg: SliceConfig, out: Outputs = Outputs()) -> list[str]:
+    """Compute the slice and write it: ``<stem>.npz`` (the surface), its figures and, with trained
+    centres, each length's model as ``<stem>_L<n>.pt``; prints the run's notes and its cliff
+    table, and returns the paths. Every file lands together, or none does (a failed drawing
+    leaves nothing behind); a tiled run keeps its tiles in ``<stem>.tiles`` until then."""
+    if not isinstance(cfg, SliceConfig) or not isinstance(out, Outputs):
+        raise InputError(f"write_slice takes a SliceConfig and Outputs, not {type(cfg).__name__} and "
+                         f"{type(out).__name__}")
+    stem = _stem(cfg, out)
+    with one_run(out.folder):
+        surface = _slice_surface(cfg, out.progress, stem + ".tiles")
+        print(*surface.notes, _cliff_table(surface, surface.cliffs, cfg.threshold), sep="\n")
+        paths = [surface.save(stem + ".npz"), *_write_figures(surface, stem, **out.figures)]
+        # a default name already ends in its lengths: each model is <name without them>_L<n>.pt
+        base = stem.rsplit("_L", 1)[0] if out.name is None else stem
+        for n, c in zip(cfg.lengths, surface.trained_centers if surface.trained_centers is not None else [],
+                        strict=False):
+            paths.append(_save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c)))
+    if cfg.tiled:  # the run is whole: its tiles have served
+        shutil.rmtree(stem + ".tiles", ignore_errors=True)
+    return paths
 
 
 def slice_surface(cfg: SliceConfig, *, progress: bool = False, run_dir: str | None = None) -> Surface:
@@ -74,32 +105,77 @@ def slice_surface(cfg: SliceConfig, *, progress: bool = False, run_dir: str | No
     ``surface.notes`` what the run has to tell (explained variance of a PCA plane). A tiled
     configuration keeps its finished tiles in ``run_dir`` (``landscape.tiles``)."""
     check_type(cfg, SliceConfig, "cfg")
-    cell = cfg.model_cell
-    arrays = load_data(cfg.data) if cfg.data else None
-    datas = [data_from_arrays(*arrays, n) if arrays else
-             make_data(cfg.task_name, n, n=cfg.samples, noise=cfg.noise, seed=cfg.seed)
-             for n in cfg.lengths]
+    return _slice_surface(cfg, progress, run_dir)
+
+
+def _slice_surface(cfg: SliceConfig, progress: bool, run_dir: str | None) -> Surface:
+    """``slice_surface`` past its check: the stages in turn, each handing its result on."""
+    cell, dtype = cfg.model_cell, DTYPES[cfg.dtype]
+    datas = _datas(cfg)
     centers, trained = _centers(cfg, cell, datas)
     planes, notes = _planes(cfg, cell, centers, trained)
-    plane = planes[0]
-    if cfg.start and not (plane.x[0] <= cfg.start[0] <= plane.x[-1]
-                          and plane.y[0] <= cfg.start[1] <= plane.y[-1]):
-        raise ConfigError("start", f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
-                                   f"{plane.x[0]:g}:{plane.x[-1]:g} x {plane.y[0]:g}:{plane.y[-1]:g}")
-    dtype = DTYPES[cfg.dtype]
-    paths = paths_for_lengths(cell, datas, planes, start=cfg.start, lr=cfg.lr or PATH_LR, steps=cfg.steps,
-                              clip=cfg.clip, dtype=dtype, device=cfg.device) if cfg.start else {}
-    if trained is not None:
-        paths.update(training_paths(cell, datas, planes, trained.path))
-    record = _record(cfg, plane, arrays, trained)
+    paths = _paths(cfg, cell, datas, planes, trained, dtype)
+    record = _record(cfg, planes[0], trained)
     if cfg.tiled:
         surface = _tiled(cfg, cell, planes, datas, record, run_dir, progress)
     else:
-        surface = compute_surface(cell, planes, datas, dtype=dtype, device=cfg.device, mem=cfg.mem,
-                                  grad=cfg.grad, backend=cfg.backend, progress=progress, config=record)
+        surface = _compute_surface(cell, planes, datas, dict(dtype=dtype, device=cfg.device, mem=cfg.mem,
+                                   grad=cfg.grad, backend=cfg.backend), progress, record)
     centres = None if trained is None else np.stack([c.numpy() for c in centers])  # (n_len, P)
     surface = surface.with_parts(paths=paths, notes=tuple(notes), trained_centers=centres)
-    return surface.with_parts(cliffs=cliff_metrics(surface, threshold=cfg.threshold))
+    return surface.with_parts(cliffs=_cliff_metrics(surface, cfg.threshold))
+
+
+def _datas(cfg: SliceConfig) -> list:
+    """Each length's data: the user's file cut to the length, or generated."""
+    if cfg.data:
+        return [_from_arrays(x, y, n) for x, y in [load_data(cfg.data)] for n in cfg.lengths]
+    task = TASKS[cfg.task_name]
+    return [_make_data(task, n, cfg.samples, cfg.noise, cfg.seed) for n in cfg.lengths]
+
+
+def _centers(cfg: SliceConfig, cell, datas) -> tuple[list[torch.Tensor], object]:
+    """Each length's centre, and the training result where the centres are trained models."""
+    if cfg.center != "trained":
+        return [_center(cell, cfg.center, cfg.seed, cfg.init)] * len(datas), None
+    trained = _train(cell, datas, seed=cfg.seed, epochs=cfg.epochs, batch=cfg.batch,
+                     lr=cfg.lr or TRAIN_LR, record_every=1, dtype=DTYPES[cfg.dtype],
+                     device=cfg.device, backend=cfg.backend, init=cfg.init, progress=False)
+    return list(trained.theta), trained
+
+
+def _planes(cfg: SliceConfig, cell, centers, trained) -> tuple[list, list[str]]:
+    """Each length's plane (same grid and labels), and lines to tell the user."""
+    if cfg.plane == "axis":
+        dx, dy, dxr, dyr, dres = cell.default_plane
+        return [_axis_plane(cell, c, cfg.x or dx, cfg.y or dy, cfg.xrange or dxr, cfg.yrange or dyr,
+                            cfg.res or dres) for c in centers], []
+    if cfg.plane == "random":
+        return [_random_plane(c, cfg.seed, cfg.norm, cfg.xrange or (-1.0, 1.0), cfg.yrange or (-1.0, 1.0),
+                              cfg.res or (51, 51)) for c in centers], []
+    # pca: one window for all lengths, the widest that covers every length's path
+    res = cfg.res or (51, 51)
+    fits = [_pca_plane(torch.from_numpy(p), res, cfg.xrange, cfg.yrange) for p in trained.path]
+    span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
+    planes = [replace(pl, x=pl.x if cfg.xrange else grid_coords(-span, span, len(pl.x)),
+                      y=pl.y if cfg.yrange else grid_coords(-span, span, len(pl.y))) for pl, _ in fits]
+    notes = [f"L = {n}: pc1 and pc2 explain {var[0]:.1%} and {var[1]:.1%} of the training path's variance"
+             for n, (_, var) in zip(cfg.lengths, fits, strict=True)]
+    return planes, notes
+
+
+def _paths(cfg: SliceConfig, cell, datas, planes, trained, dtype) -> dict:
+    """The descent paths from ``cfg.start`` and the training paths, by name."""
+    plane, paths = planes[0], {}
+    if cfg.start:
+        if not (plane.x[0] <= cfg.start[0] <= plane.x[-1] and plane.y[0] <= cfg.start[1] <= plane.y[-1]):
+            raise ConfigError("start", f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
+                                       f"{plane.x[0]:g}:{plane.x[-1]:g} x {plane.y[0]:g}:{plane.y[-1]:g}")
+        paths = _paths_for_lengths(cell, datas, planes, dict(start=cfg.start, lr=cfg.lr or PATH_LR,
+                                   steps=cfg.steps, clip=cfg.clip, dtype=dtype, device=cfg.device))
+    if trained is not None:
+        paths.update(_training_paths(cell, datas, planes, trained.path))
+    return paths
 
 
 def _tiled(cfg: SliceConfig, cell, planes, datas, record: dict, run_dir: str | None,
@@ -135,13 +211,13 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _record(cfg: SliceConfig, plane, arrays, trained) -> dict:
+def _record(cfg: SliceConfig, plane, trained) -> dict:
     """The configuration as the surface file keeps it (JSON), with what the defaults resolved to."""
     c = asdict(cfg)
     c.update(task=cfg.task_name, lengths=list(cfg.lengths), x=plane.xlabel, y=plane.ylabel,
              xrange=[float(plane.x[0]), float(plane.x[-1])], yrange=[float(plane.y[0]), float(plane.y[-1])],
              res=[len(plane.x), len(plane.y)], norm=cfg.norm if cfg.plane == "random" else None,
-             samples=None if arrays is not None else cfg.samples, head=cfg.model_cell.head,
+             samples=None if cfg.data else cfg.samples, head=cfg.model_cell.head,
              gru_reset=cfg.gru_reset if cfg.cell == "gru" else None,
              start=list(cfg.start) if cfg.start else None, lr=(cfg.lr or PATH_LR) if cfg.start else None,
              steps=cfg.steps if cfg.start else None, clip=cfg.clip if cfg.start else None,

@@ -109,15 +109,21 @@ def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str
                              f"valid: {', '.join(names)}")
     if x == y:
         raise InputError(f"the two axes must be different parameters, both are {x!r}")
-    nx, ny = check_res(dres if res is None else res)
-    xs = grid_coords(*check_range(dxr if xrange is None else xrange, "xrange"), nx)
-    ys = grid_coords(*check_range(dyr if yrange is None else yrange, "yrange"), ny)
-    ix, iy = names.index(x), names.index(y)
+    res = check_res(dres if res is None else res)
+    xrange = check_range(dxr if xrange is None else xrange, "xrange")
+    yrange = check_range(dyr if yrange is None else yrange, "yrange")
+    return _axis_plane(cell, center, x, y, xrange, yrange, res)
+
+
+def _axis_plane(cell: Cell, center: torch.Tensor, x: str, y: str, xrange: tuple[float, float],
+                yrange: tuple[float, float], res: tuple[int, int]) -> Plane:
+    """``axis_plane`` past its checks, every default resolved."""
+    ix, iy = cell.param_names.index(x), cell.param_names.index(y)
     origin = center.to(torch.float64).clone()
     origin[[ix, iy]] = 0.0
     d1, d2 = torch.zeros_like(origin), torch.zeros_like(origin)
     d1[ix], d2[iy] = 1.0, 1.0
-    return Plane(origin, d1, d2, xs, ys, x, y, "axis")
+    return Plane(origin, d1, d2, grid_coords(*xrange, res[0]), grid_coords(*yrange, res[1]), x, y, "axis")
 
 
 def _normalize(d: torch.Tensor, theta: torch.Tensor, norm: str) -> torch.Tensor:
@@ -138,13 +144,19 @@ def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
     """
     if norm not in NORMS:
         raise InputError(f"unknown normalization {norm!r}; valid: {', '.join(NORMS)}")
-    theta = check_vector(center, None, "center").to(torch.float64)
-    nx, ny = check_res(res)
+    theta = check_vector(center, None, "center")
     xrange, yrange = check_range(xrange, "xrange"), check_range(yrange, "yrange")
+    return _random_plane(theta, check_seed(seed), norm, xrange, yrange, check_res(res))
+
+
+def _random_plane(center: torch.Tensor, seed: int, norm: str, xrange: tuple[float, float],
+                  yrange: tuple[float, float], res: tuple[int, int]) -> Plane:
+    """``random_plane`` past its checks."""
+    theta, (nx, ny) = center.to(torch.float64), res
     if norm != "none" and int((theta != 0).sum()) < 2:
         raise ConfigError("norm", "needs at least two nonzero parameters at the centre; use {norm=none}",
                           value=norm)
-    gen = torch.Generator().manual_seed(check_seed(seed))
+    gen = torch.Generator().manual_seed(seed)
     for _ in range(1000):
         d1 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm)
         d2 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm)
@@ -172,8 +184,13 @@ def pca_plane(path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
     if not isinstance(path, torch.Tensor) or path.ndim != 2 or not path.is_floating_point():
         raise InputError(f"path must be a real (R, P) tensor of recorded parameters, "
                          f"not {type(path).__name__}")
-    path = path.to(torch.float64)
-    nx, ny = check_res(res)
+    return _pca_plane(path, check_res(res), xrange, yrange, margin)
+
+
+def _pca_plane(path: torch.Tensor, res: tuple[int, int], xrange: tuple[float, float] | None,
+               yrange: tuple[float, float] | None, margin: float = 0.25) -> tuple[Plane, np.ndarray]:
+    """``pca_plane`` past its checks."""
+    path, (nx, ny) = path.to(torch.float64), res
     if path.shape[0] < 3:
         raise InputError(f"a pca plane needs at least 3 recorded training points, got {path.shape[0]}")
     center = path[-1]

@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from ._cli import OneLineParser, add_figure_options, choices, figure_options, print_paths, report_errors
+from ._cli import OneLineParser, add_figure_options, choices, figure_options, report_errors
 from ._io import one_run
 from .figures import KINDS, render_static, write_figures
 from .plot import SCALES
@@ -43,16 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default=None, help="output stem (default: the file's name)")
     args = ap.parse_args(argv)
 
-    def body() -> None:
+    def body() -> list[str]:
         kinds = choices(args.kind, KINDS, "--kind") if args.kind is not None else None
         opts = figure_options(args, kinds=kinds)
         surface = load_surface(args.file)
         name = args.name or os.path.splitext(os.path.basename(args.file))[0]
         stem = os.path.join(args.out or os.path.dirname(args.file) or ".", name)
         with one_run(os.path.dirname(stem) or "."):
-            paths = write_figures(surface, stem, scale=args.scale, what=args.what, length=args.length,
-                                  axis=args.axis, at=args.at, **opts)
-        print_paths(paths)
+            return write_figures(surface, stem, scale=args.scale, what=args.what, length=args.length,
+                                 axis=args.axis, at=args.at, **opts)
 
     return report_errors(ap.prog, body)
 

@@ -2,18 +2,14 @@
 
 Writes ``<name>.npz`` (the surface), ``<name>.png`` and ``<name>.html`` into ``--out`` (and, with
 ``--center trained``, each length's model as ``<name>_L<n>.pt``). This module only wires the
-command line to the library: it parses the options into a ``SliceConfig``, calls
-``slice_surface`` and writes what it returns.
+command line to the library: it parses the options into a ``SliceConfig`` and ``Outputs``,
+and ``landscape.pipeline.write_slice`` computes and writes the slice.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-
-import torch
 
 from ._cli import (
     DTYPES,
@@ -26,19 +22,14 @@ from ._cli import (
     parse_point,
     parse_range,
     parse_res,
-    print_paths,
     report_errors,
 )
 from ._errors import ConfigError, InputError
-from ._io import one_run
 from .cells import CELLS, GRU_RESETS, HEADS
-from .cliffs import cliff_table
 from .config import PATH_LR, PLANES, TRAIN_LR, SliceConfig
-from .figures import write_figures
 from .fused import BACKENDS
 from .inits import INITS
-from .params import save_checkpoint
-from .pipeline import slice_surface
+from .pipeline import Outputs, write_slice
 from .planes import NORMS
 from .plot import SCALES
 from .tasks import TASKS
@@ -125,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def parse(argv: list[str]) -> tuple[SliceConfig, argparse.Namespace]:
-    """The command line -> the slice's configuration (validated) and the output options."""
+def parse(argv: list[str]) -> tuple[SliceConfig, Outputs]:
+    """The command line -> the slice's configuration and where and how its files go (validated)."""
     args = build_parser().parse_args(join_negative_values(list(argv), _NEGATIVE_VALUES))
     given = lambda v: v is not None  # noqa: E731 - an empty value is a bad value, not the default
     text = dict(lengths=parse_lengths(args.lengths), res=parse_res(args.res) if given(args.res) else None,
@@ -137,9 +128,11 @@ def parse(argv: list[str]) -> tuple[SliceConfig, argparse.Namespace]:
     fields = SliceConfig.__dataclass_fields__
     given = {k: v for k, v in vars(args).items() if k in fields and k not in text}
     try:
-        return SliceConfig(**given, **{**text, "lengths": tuple(text["lengths"])}), args
+        cfg = SliceConfig(**given, **{**text, "lengths": tuple(text["lengths"])})
     except ConfigError as e:
         raise InputError(_flags(e)) from None
+    out = Outputs(args.out, args.name, dict(figure_options(args), scale=args.scale), progress=not args.quiet)
+    return cfg, out
 
 
 def _flags(e: ConfigError) -> str:
@@ -147,62 +140,13 @@ def _flags(e: ConfigError) -> str:
     return e.render(lambda name: FLAGS.get(name, "--" + name.replace("_", "-")))
 
 
-def default_name(cfg: SliceConfig) -> str:
-    """The output stem the options give: cell, variant, task, plane axes and lengths."""
-    cell = cfg.model_cell
-    variant = "".join(f"_{v}" for v, on in (("keras-init", cfg.init == "keras"),
-                                            ("softmax2", cell.head == "softmax2"),
-                                            ("reset-before", cell.reset == "before")) if on)
-    axes = {"axis": (cfg.x or cell.default_plane[0], cfg.y or cell.default_plane[1]),
-            "random": ("d1", "d2"), "pca": ("pc1", "pc2")}[cfg.plane]
-    n = cfg.lengths
-    lengths = "-".join(map(str, n)) if len(n) <= 6 else f"{n[0]}-to-{n[-1]}-{len(n)}-lengths"
-    return f"{cell.name}{variant}_{cfg.task_name}_{axes[0]}-{axes[1]}_L{lengths}"
-
-
-def _check_name(name: str) -> str:
-    """A file stem inside --out: no folders, no '..', short enough for every suffix written."""
-    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
-        raise InputError(f"--name {name!r} must be a file stem inside --out (no '/', not '.' or '..')")
-    if len(name.encode()) > 200:  # NAME_MAX is 255 bytes; '_cliffs.html' and '_L<n>.pt' follow
-        raise InputError(f"--name is {len(name.encode())} bytes long; give at most 200")
-    return name
-
-
-def _stem(cfg: SliceConfig, args: argparse.Namespace) -> str:
-    return os.path.join(args.out, _check_name(default_name(cfg) if args.name is None else args.name))
-
-
-def run(cfg: SliceConfig, args: argparse.Namespace) -> list[str]:
-    """Compute the slice, then write the surface, its figures and any trained models; the paths."""
-    fig_opts = figure_options(args)  # checked before the work, so a bad option costs nothing
-    stem = _stem(cfg, args)
-    try:
-        surface = slice_surface(cfg, progress=not args.quiet, run_dir=stem + ".tiles")
-    except ConfigError as e:
-        raise InputError(_flags(e)) from None
-    for line in surface.notes:
-        print(line)
-    print(cliff_table(surface, threshold=cfg.threshold))
-    cell = cfg.model_cell
-    # every figure is drawn before any file lands, so a failed drawing leaves nothing behind
-    figures = write_figures(surface, stem, scale=args.scale, **fig_opts)
-    centers = surface.trained_centers
-    # a default name already ends in its lengths: each model is <name without them>_L<n>.pt
-    base = stem.rsplit("_L", 1)[0] if args.name is None else stem
-    checkpoints = [] if centers is None else [save_checkpoint(f"{base}_L{n}.pt", cell, torch.from_numpy(c))
-                                              for n, c in zip(cfg.lengths, centers, strict=True)]
-    return [surface.save(stem + ".npz"), *figures, *checkpoints]
-
-
 def main(argv: list[str] | None = None) -> int:
-    def body() -> None:
-        cfg, args = parse(list(sys.argv[1:] if argv is None else argv))
-        with one_run(args.out):  # the surface, figures and models land together, or none does
-            paths = run(cfg, args)
-        if cfg.tiled:  # the run is whole: its tiles have served
-            shutil.rmtree(_stem(cfg, args) + ".tiles", ignore_errors=True)
-        print_paths(paths)
+    def body() -> list[str]:
+        cfg, out = parse(list(sys.argv[1:] if argv is None else argv))
+        try:
+            return write_slice(cfg, out)
+        except ConfigError as e:  # a value the configuration could only be checked against by running
+            raise InputError(_flags(e)) from None
 
     return report_errors("python -m landscape.slice", body)
 

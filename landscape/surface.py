@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._errors import InputError, check_type
+from ._errors import InputError
 from ._io import atomic_write, load_npz
 from ._version import __version__
 from .cells import Cell, as_cell
-from .evaluate import DEFAULT_MEM, evaluate
+from .evaluate import DEFAULT_MEM, _evaluate, check_grid
 from .planes import Plane
 from .tasks import TaskData
 
@@ -211,21 +211,27 @@ def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData
     if not isinstance(datas, (list, tuple)) or not datas or not all(isinstance(d, TaskData) for d in datas):
         raise InputError("datas must be a non-empty list of TaskData, one per length (landscape.make_data)")
     planes = plane if isinstance(plane, list) else [plane] * len(datas)
-    for p in planes:
-        check_type(p, Plane, "plane")
+    for p, d in zip(planes, datas, strict=False):
+        cell, opts = check_grid(cell, d, p, dtype=dtype, device=device, mem=mem)
     plane = planes[0]
     if len(planes) != len(datas) or any(p.shape != plane.shape or p.xlabel != plane.xlabel for p in planes):
         raise InputError("give one plane, or one plane per length with the same grid and labels")
+    opts.update(grad=grad, backend=backend)
+    return _compute_surface(cell, planes, datas, opts, progress, config)
+
+
+def _compute_surface(cell: Cell, planes: list[Plane], datas: list[TaskData], opts: dict, progress: bool,
+                     config: dict | None) -> Surface:
+    """``compute_surface`` past its checks: one plane per length, ``opts`` ``evaluate``'s options."""
+    plane = planes[0]
     ny, nx = plane.shape
     work = sum(ny * nx * d.length for d in datas)
     with tqdm(total=work, unit="step", unit_scale=True, delay=2.0, disable=not progress,
               desc=f"{cell.name} {ny}x{nx}", leave=False) as bar:
-        grids = [evaluate(cell, d, p, dtype=dtype, device=device, mem=mem, grad=grad, backend=backend,
-                          bar=bar)
-                 for p, d in zip(planes, datas, strict=True)]
+        grids = [_evaluate(cell, d, p, **opts, bar=bar) for p, d in zip(planes, datas, strict=True)]
     acc = None if grids[0].accuracy is None else np.stack([g.accuracy for g in grids])
     grads = (Grads(*(np.stack([getattr(g, key) for g in grids]) for key in Grads.KEYS.values()))
-        if grad else None)
+        if opts["grad"] else None)
     config = {**(config or {}), "version": __version__}
     return Surface(np.stack([g.loss for g in grids]), plane.x, plane.y,
                    np.array([d.length for d in datas], dtype=np.int64), plane.xlabel, plane.ylabel,

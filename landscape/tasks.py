@@ -128,8 +128,12 @@ def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed
     if t.takes_input and 8 * n * length > MAX_DATA:
         raise InputError(f"{n} sequences of {length} steps make {8 * n * length / 2**30:.1f} GiB of data; "
                          f"the limit is {MAX_DATA / 2**30:.0f} GiB")
-    gen = torch.Generator().manual_seed(check_seed(seed))
-    return t.make(length, n=n, noise=noise, gen=gen)
+    return _make_data(t, length, n, noise, check_seed(seed))
+
+
+def _make_data(t: Task, length: int, n: int, noise: float, seed: int) -> TaskData:
+    """``make_data`` past its checks."""
+    return t.make(length, n=n, noise=noise, gen=torch.Generator().manual_seed(seed))
 
 
 def load_data(path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +168,11 @@ def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
         raise InputError(f"y must hold only 0 and 1, found {np.unique(y)[:5]}")
     if not np.all(np.isfinite(x)):
         raise InputError("x holds non-finite values (NaN or Inf)")
-    length = check_int(length, "length")
+    return _from_arrays(x, y, check_int(length, "length"))
+
+
+def _from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
+    """``data_from_arrays`` past its checks of the arrays (as ``load_data`` has made them)."""
     if length > x.shape[1]:
         raise InputError(f"length {length} exceeds the data's {x.shape[1]} steps; "
                          f"valid lengths: 1 to {x.shape[1]}")

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from ._errors import InputError
 from ._io import atomic_write, load_npz
 from .cells import get_cell
-from .evaluate import evaluate
+from .evaluate import _evaluate
 from .planes import Plane
 from .tasks import TaskData
 
@@ -61,8 +61,8 @@ def compute_tile(cell_spec: dict, data: TaskData, plane: Plane, tile: Tile, opts
     if opts.get("threads"):
         torch.set_num_threads(opts["threads"])
     sub = replace(plane, y=plane.y[tile.r0 : tile.r1])  # the rows of this tile; points follow y
-    res = evaluate(cell, data, sub, dtype=opts["dtype"], device=opts["device"], mem=opts["mem"],
-                   grad=opts["grad"], backend=opts["backend"])
+    res = _evaluate(cell, data, sub, dtype=opts["dtype"], device=opts["device"], mem=opts["mem"],
+                    grad=opts["grad"], backend=opts["backend"])
     return {k: getattr(res, k) for k in FIELDS if getattr(res, k) is not None}
 
 

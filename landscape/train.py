@@ -23,8 +23,9 @@ from tqdm.auto import tqdm
 from ._errors import InputError, check_seed
 from .cells import Cell
 from .fused import readout_loss, resolve_backend, run_fused
+from .inits import INITS
 from .tasks import TaskData, balanced_split, classification_loss
-from .units import check_units, forward_logits, init_theta, n_params, shapes
+from .units import _init_theta, check_units, forward_logits, n_params, shapes
 
 __all__ = ["OPTIMIZERS", "TrainResult", "train_ensemble", "make_splits", "make_schedule", "ADAM"]
 
@@ -97,7 +98,12 @@ def make_splits(datas: list[TaskData], repeats: int, *, val_frac: float, seed: i
 def make_schedule(n_models: int, n_train: int, epochs: int, *, seed: int) -> torch.Tensor:
     """Each model's own shuffle of its training split for every epoch: (epochs, M, n_train)
     positions into that model's row of train indices."""
-    gen = torch.Generator().manual_seed(check_seed(seed))
+    return _schedule(n_models, n_train, epochs, check_seed(seed))
+
+
+def _schedule(n_models: int, n_train: int, epochs: int, seed: int) -> torch.Tensor:
+    """``make_schedule`` past its check."""
+    gen = torch.Generator().manual_seed(seed)
     return torch.stack([torch.argsort(torch.rand(n_models, n_train, generator=gen), dim=1)
                         for _ in range(epochs)])
 
@@ -188,13 +194,26 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     as in ``make_splits``.
     ``record_every`` > 0 records the parameters every that many
     steps (0: at the start and at every epoch's end).
+    """
+    _check_options(cell, datas, optimizer, lr, epochs=epochs, batch=batch, repeats=repeats)
+    if init not in INITS:
+        raise InputError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    return _train(cell, datas, repeats=repeats, seed=check_seed(seed), epochs=epochs, batch=batch, lr=lr,
+                  optimizer=optimizer, val_frac=val_frac, keras_split=keras_split, split=split,
+                  record_every=record_every, theta0=theta0, hidden=check_units(hidden), init=init,
+                  dtype=dtype, device=device, backend=backend, progress=progress)
+
+
+def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, epochs: int, batch: int,
+           lr: float, optimizer: str = "adam", val_frac: float = 0.2, keras_split: bool = False,
+           split: str = "stratified", record_every: int = 0, theta0: torch.Tensor | None = None,
+           hidden: int = 1, init: str, dtype: torch.dtype, device: str, backend: str,
+           progress: bool) -> TrainResult:
+    """``train_ensemble`` past its checks.
 
     (Longer than a function should be: the body is the training protocol itself, set up, then
     epochs of steps and a validation, and reads best in one piece.)
     """
-    _check_options(cell, datas, optimizer, lr, epochs=epochs, batch=batch, repeats=repeats)
-    seed = check_seed(seed)
-    hidden = check_units(hidden)
     K, M = len(datas), len(datas) * repeats
     lengths = torch.tensor([d.length for d in datas])
     X, Y = _stack(datas, dtype, device)
@@ -214,9 +233,9 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
                          f"cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
                          f"the limit is {MAX_TRAIN_WORK:.0e}")
     fused = resolve_backend(backend, device=device, work=work) == "fused"
-    schedule = make_schedule(M, n_train, epochs, seed=seed)
+    schedule = _schedule(M, n_train, epochs, seed)
     if theta0 is None:
-        theta0 = torch.stack([init_theta(cell, hidden, seed=seed + m, init=init) for m in range(M)])
+        theta0 = torch.stack([_init_theta(cell, hidden, seed + m, init) for m in range(M)])
     if theta0.shape != (M, n_params(cell, hidden)):
         raise InputError(f"theta0 has shape {tuple(theta0.shape)}; {M} {cell.name} models with {hidden} "
                          f"units need ({M}, {n_params(cell, hidden)})")

@@ -17,7 +17,7 @@ import torch
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_number, check_type
 from .cells import Cell, as_cell
-from .evaluate import _loss_and_grad, _work, losses
+from .evaluate import _checked, _loss_and_grad, _losses, _work
 from .fused import resolve_backend
 from .planes import Plane, check_range
 from .surface import PathRun
@@ -38,7 +38,11 @@ class Path:
 
 def clip_gradient(g: torch.Tensor, threshold: float) -> torch.Tensor:
     """Algorithm 1 on each row of g (G, P): rescale rows whose L2 norm is >= threshold."""
-    threshold = check_number(threshold, "threshold", lo=0.0, above=True)
+    return _clip(g, check_number(threshold, "threshold", lo=0.0, above=True))
+
+
+def _clip(g: torch.Tensor, threshold: float) -> torch.Tensor:
+    """``clip_gradient`` past its check."""
     norm = torch.linalg.vector_norm(g, dim=-1, keepdim=True)  # (G, 1)
     return torch.where(norm >= threshold, g * (threshold / norm), g)
 
@@ -58,6 +62,14 @@ def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, flo
     clip = None if clip is None else check_number(clip, "clip", lo=0.0, above=True)
     start = check_range(start, "start")
     dtype, device = check_dtype(dtype), check_device(device)
+    return _descend(cell, data, plane, dict(start=start, lr=lr, steps=steps, clip=clip, dtype=dtype,
+                                            device=device))
+
+
+def _descend(cell: Cell, data: TaskData, plane: Plane, opts: dict) -> dict[str, Path]:
+    """``descend`` past its checks; ``opts`` its keyword arguments."""
+    start, lr, steps, clip = opts["start"], opts["lr"], opts["steps"], opts["clip"]
+    dtype, device = opts["dtype"], opts["device"]
     names = ["plain"] + (["clip"] if clip is not None else [])
     d = data.to(dtype, device)
     origin, d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.origin, plane.d1, plane.d2))
@@ -74,7 +86,7 @@ def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, flo
         if step == steps:
             break
         if "clip" in names:
-            g[1:] = clip_gradient(g[1:], clip)
+            g[1:] = _clip(g[1:], clip)
         bad = ~(torch.isfinite(loss) & torch.isfinite(g).all(-1))  # (R,)
         theta = torch.where(bad[:, None], torch.full_like(theta, float("nan")), theta - lr * g)
     th = torch.stack(thetas).to(torch.float64).cpu()  # (S + 1, R, P)
@@ -93,6 +105,17 @@ def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane | list[Pla
         raise InputError("datas must be a non-empty list of TaskData, one per length")
     planes = plane if isinstance(plane, list) else [plane] * len(datas)
     runs = [descend(cell, d, p, **kwargs) for p, d in zip(planes, datas, strict=True)]
+    return _stack_runs(runs)
+
+
+def _paths_for_lengths(cell: Cell, datas: list[TaskData], planes: list[Plane],
+                       opts: dict) -> dict[str, PathRun]:
+    """``paths_for_lengths`` past its checks: one plane per length, ``opts`` ``descend``'s options."""
+    return _stack_runs([_descend(cell, d, p, opts) for p, d in zip(planes, datas, strict=True)])
+
+
+def _stack_runs(runs: list[dict[str, Path]]) -> dict[str, PathRun]:
+    """Each length's paths stacked by name."""
     return {name: PathRun(*(np.stack([getattr(r[name], f.name) for r in runs]) for f in fields(PathRun)))
             for name in runs[0]}
 
@@ -101,6 +124,16 @@ def training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
                    path: np.ndarray) -> dict[str, PathRun]:
     """A recorded training path (n_len, R, P) projected on each length's plane: {"train": PathRun}
     with no gradient norms; the loss is that of the slice's data."""
+    cell = as_cell(cell)
+    for d, p, th in zip(datas, planes, path, strict=True):
+        _checked(cell, check_type(d, TaskData, "data"), torch.from_numpy(np.asarray(th)))
+        check_type(p, Plane, "plane")
+    return _training_paths(cell, datas, planes, path)
+
+
+def _training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
+                    path: np.ndarray) -> dict[str, PathRun]:
+    """``training_paths`` past its checks."""
     coords, loss, off = [], [], []
     for k, (p, d) in enumerate(zip(planes, datas, strict=True)):
         theta = torch.from_numpy(path[k])  # (R, P)
@@ -108,5 +141,5 @@ def training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
         coords.append(torch.stack([a, b], -1).numpy())
         off.append(o.numpy())
         with torch.no_grad():
-            loss.append(losses(cell, d, theta)[0].numpy())
+            loss.append(_losses(cell, d, theta, "reference")[0].numpy())
     return {"train": PathRun(np.stack(coords), np.stack(loss), None, np.stack(off))}

@@ -67,16 +67,20 @@ def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0, init: str = "torch
     """The default initialization of torch.nn (``init="torch"``) or of Keras (``"keras"``,
     ``landscape.inits``) for ``seed``, as a flat (P,) float64 vector, drawn without touching the
     caller's random state. For H = 1 it equals ``landscape.init_params``."""
-    seed = check_seed(seed)
-    if init == "keras":
-        return keras_theta(cell, hidden, seed=seed)
-    if init != "torch":
+    if init not in INITS:
         raise InputError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        rnn, head = modules(cell, hidden)
-    sds = {"rnn": rnn.state_dict(), "head": head.state_dict()}
-    return torch.cat([sds[m][k].reshape(-1) for m, k, _ in shapes(cell, hidden)]).to(torch.float64)
+    return _init_theta(cell, hidden, check_seed(seed), init)
+
+
+def _init_theta(cell: Cell, hidden: int, seed: int, init: str) -> torch.Tensor:
+    """``init_theta`` past its checks."""
+    if init == "torch":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            rnn, head = modules(cell, hidden)
+        sds = {"rnn": rnn.state_dict(), "head": head.state_dict()}
+        return torch.cat([sds[m][k].reshape(-1) for m, k, _ in shapes(cell, hidden)]).to(torch.float64)
+    return keras_theta(cell, hidden, seed=seed)
 
 
 def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.Tensor]:
