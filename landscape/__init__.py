@@ -21,12 +21,13 @@ from .evaluate import evaluate, loss_and_grad, losses
 from .figures import save_figure
 from .interactive import interactive_figure, write_html
 from .params import init_params, load_checkpoint, save_checkpoint, to_modules
-from .pipeline import slice_surface
+from .pipeline import Outputs, slice_surface, write_slice
 from .planes import Plane, axis_plane, random_plane
 from .plot import plot_cliffs, plot_facets
 from .plot3d import plot_surface3d
 from .surface import Cliffs, Grads, PathRun, Surface, compute_surface, load_surface
-from .tasks import TASKS, balanced_split, data_from_arrays, get_task, load_data, make_data
+from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
+from .train import balanced_split
 from .trajectories import clip_gradient, descend, paths_for_lengths
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "plot_surface3d", "save_figure",
     "interactive_figure", "write_html", "loss_and_grad", "cliff_metrics", "cliff_table",
     "plot_cliffs", "descend", "clip_gradient", "paths_for_lengths", "SliceConfig", "slice_surface",
+    "write_slice", "Outputs",
 ]

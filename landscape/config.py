@@ -127,6 +127,11 @@ class SliceConfig:
         _check(len(self.lengths) > 0, "lengths", "is empty; give at least one length")
         for n in self.lengths:
             _check(int(n) == n and n >= 1, "lengths", f"{n!r} must be a positive integer")
+        self._check_values()
+
+    def _check_values(self) -> None:
+        """Each field's range, then how the fields fit together (after ``__post_init__`` has
+        checked their types and names)."""
         _finite_pair(self.xrange, "xrange", ordered=True)
         _finite_pair(self.yrange, "yrange", ordered=True)
         _finite_pair(self.start, "start", ordered=False)
@@ -141,6 +146,10 @@ class SliceConfig:
                and 0 <= self.seed <= MAX_SEED, "seed", f"{self.seed} must be an integer from 0 to {MAX_SEED}")
         _check(self.epochs >= 1 and self.batch >= 1, "epochs", f"{self.epochs} and {{batch}} {self.batch} "
                "must be positive integers")
+        self._check_fit()
+
+    def _check_fit(self) -> None:
+        """The fields against each other and the cell: task, data, axes, centre, device, size, tiles."""
         cell = self.model_cell
         task = get_task(self.task_name)
         if task.takes_input != cell.takes_input:

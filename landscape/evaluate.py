@@ -46,14 +46,14 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
 def _losses(cell: Cell, data: TaskData, theta: torch.Tensor,
             backend: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``losses`` past its boundary: checked arguments and a resolved backend."""
-    if backend == "fused":
-        return fused_losses(cell, data, theta)
-    p = cell.split(theta)  # name -> (G, 1)
-    h = run(cell, p, data.x, data.length)  # (G, N), or (G, 1) without input
-    if data.objective == "pascanu":
+    if backend != "fused":
+        p = cell.split(theta)  # name -> (G, 1)
+        h = run(cell, p, data.x, data.length)  # (G, N), or (G, 1) without input
+        if data.objective != "pascanu":
+            logits = cell.logit(p, h)  # (G, N)
+            return classification_loss(logits, data.y, clip=cell.clip)
         return pascanu_loss(h), None
-    logits = cell.logit(p, h)  # (G, N)
-    return classification_loss(logits, data.y, clip=cell.clip)
+    return fused_losses(cell, data, theta)
 
 
 def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cell, torch.Tensor]:
@@ -89,13 +89,13 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
 
 def _loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, backend: str) -> tuple:
     """``loss_and_grad`` past its boundary: checked arguments and a resolved backend."""
-    if backend == "fused":
-        return fused_losses(cell, data, theta, grad=True)
-    with torch.enable_grad():
-        theta = theta.detach().requires_grad_(True)
-        loss, acc = _losses(cell, data, theta, "reference")
-        (grad,) = torch.autograd.grad(loss.sum(), theta)
-    return loss.detach(), acc, grad
+    if backend != "fused":
+        with torch.enable_grad():
+            theta = theta.detach().requires_grad_(True)
+            loss, acc = _losses(cell, data, theta, "reference")
+            (grad,) = torch.autograd.grad(loss.sum(), theta)
+        return loss.detach(), acc, grad
+    return fused_losses(cell, data, theta, grad=True)
 
 
 def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0,

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from ._errors import InputError, check_type
 from ._io import atomic_write
-from .interactive import MAX_DISPLAY, _interactive_figure, write_html
+from .interactive import MAX_DISPLAY, _interactive_figure, _write_html, write_html
 from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_slices
 from .plot3d import plot_surface3d
 from .style import default_dpi, figure_width, use_style
@@ -104,7 +104,7 @@ def _write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None
         out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style),
                            title=surface.caption()) for suffix, fig in figs.items() for fmt in formats]
     if page is not None:
-        out.append(write_html(page, stem + ".html"))
+        out.append(_write_html(page, stem + ".html"))
     return out
 
 

@@ -164,7 +164,11 @@ def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str, xname: str,
 
 def write_html(fig: go.Figure, path: str) -> str:
     """Write a self-contained page (plotly.js inlined, no CDN, no MathJax) atomically."""
-    check_type(fig, go.Figure, "fig")
+    return _write_html(check_type(fig, go.Figure, "fig"), path)
+
+
+def _write_html(fig: go.Figure, path: str) -> str:
+    """``write_html`` past its check."""
     html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
                        div_id="landscape", config={"displaylogo": False, "responsive": True})
     atomic_write(path, lambda f: f.write(html.encode("utf-8")))

@@ -117,7 +117,8 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
     on top; a path that leaves the window is cut at the edge and marked with an X there.
     ``width`` (inches) fixes the figure's width, the height follows from the panels. A sweep of
     more than MAX_PANELS lengths shows MAX_PANELS of them, evenly spread, first and last included
-    (the colour scale still spans them all).
+    (the colour scale still spans them all). (Longer than a function should be: the shared scale,
+    the panel grid and each panel's paths and labels are one figure's layout, read in one piece.)
     """
     check_type(surface, Surface, "surface")
     values = _values(surface, what)

@@ -11,7 +11,6 @@ split it makes is stratified, so the unshuffled-validation artifact cannot happe
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from ._io import load_npz
 
 __all__ = [
     "TaskData", "Task", "TASKS", "get_task", "make_data", "load_data", "data_from_arrays",
-    "balanced_labels", "balanced_split", "classification_loss", "pascanu_loss", "KERAS_EPSILON",
+    "balanced_labels", "classification_loss", "pascanu_loss", "KERAS_EPSILON",
 ]
 
 PASCANU_TARGET = 0.7
@@ -54,23 +53,6 @@ def balanced_labels(n: int, gen: torch.Generator) -> torch.Tensor:
     y = torch.zeros(n, dtype=torch.float64)
     y[: n // 2] = 1.0
     return y[torch.randperm(n, generator=gen)]
-
-
-def balanced_split(y: np.ndarray | torch.Tensor, val_frac: float, *, seed: int) -> tuple:
-    """A stratified, shuffled split: (train_idx, val_idx) with each class split in proportion."""
-    if isinstance(val_frac, bool) or not isinstance(val_frac, numbers.Real) or not 0.0 < val_frac < 1.0:
-        raise InputError(f"validation fraction {val_frac!r} must lie strictly between 0 and 1")
-    y = np.asarray(y)
-    if y.ndim != 1 or y.dtype.kind not in "fiub":
-        raise InputError(f"labels must be a real (N,) array, got {y.dtype} of shape {y.shape}")
-    rng = np.random.default_rng(check_seed(seed))
-    train, val = [], []
-    for label in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == label))
-        k = int(round(val_frac * len(idx)))
-        val.append(idx[:k])
-        train.append(idx[k:])
-    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
 
 
 def _latching(length: int, *, n: int, noise: float, gen: torch.Generator) -> TaskData:

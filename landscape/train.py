@@ -14,6 +14,7 @@ eps 1e-7); SGD is plain ``theta -= lr * g``.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,12 +23,14 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError, check_seed
 from .cells import Cell
-from .fused import readout_loss, resolve_backend, run_fused
+from .fused import resolve_backend
 from .inits import INITS
-from .tasks import TaskData, balanced_split, classification_loss
-from .units import _init_theta, check_units, forward_logits, n_params, shapes
+from .steps import batch_grad, evaluate_split
+from .tasks import TaskData
+from .units import _init_theta, check_units, n_params, trained_mask
 
-__all__ = ["OPTIMIZERS", "TrainResult", "train_ensemble", "make_splits", "make_schedule", "ADAM"]
+__all__ = ["OPTIMIZERS", "TrainResult", "train_ensemble", "balanced_split", "make_splits", "make_schedule",
+           "ADAM"]
 
 OPTIMIZERS = ("adam", "adam-keras", "sgd")
 ADAM = dict(betas=(0.9, 0.999), eps=1e-7)  # Keras' defaults
@@ -53,6 +56,28 @@ class TrainResult:
 
 
 SPLITS = ("stratified", "shuffled", "ordered")
+
+
+def balanced_split(y: np.ndarray | torch.Tensor, val_frac: float, *, seed: int) -> tuple:
+    """A stratified, shuffled split: (train_idx, val_idx) with each class split in proportion."""
+    if isinstance(val_frac, bool) or not isinstance(val_frac, numbers.Real) or not 0.0 < val_frac < 1.0:
+        raise InputError(f"validation fraction {val_frac!r} must lie strictly between 0 and 1")
+    y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "fiub":
+        raise InputError(f"labels must be a real (N,) array, got {y.dtype} of shape {y.shape}")
+    return _balanced_split(y, val_frac, check_seed(seed))
+
+
+def _balanced_split(y: np.ndarray, val_frac: float, seed: int) -> tuple:
+    """``balanced_split`` past its checks."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        k = int(round(val_frac * len(idx)))
+        val.append(idx[:k])
+        train.append(idx[k:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
 
 
 def make_splits(datas: list[TaskData], repeats: int, *, val_frac: float, seed: int,
@@ -83,7 +108,7 @@ def make_splits(datas: list[TaskData], repeats: int, *, val_frac: float, seed: i
                 order = np.random.default_rng(rseed).permutation(len(y))
                 tr, va = order[:at], order[at:]
             else:
-                tr, va = balanced_split(y, val_frac, seed=rseed)
+                tr, va = _balanced_split(y, val_frac, rseed)
             train.append(tr)
             val.append(va)
     if len({len(t) for t in train}) != 1:
@@ -108,37 +133,12 @@ def _schedule(n_models: int, n_train: int, epochs: int, seed: int) -> torch.Tens
                         for _ in range(epochs)])
 
 
-def _batch_loss(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-                lengths: torch.Tensor, hidden: int, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each model's mean loss and accuracy on its own batch, rows (M, B) of X (R, T) and Y (R,)."""
-    if fused:  # the kernel reads each model's batch in place
-        hT, _ = run_fused(cell, theta, X, rows=rows, lengths=lengths, steps=X.shape[-1],
-                          hidden=hidden)  # (M, B), or (M, B, H)
-        return readout_loss(cell, theta, hT, Y[rows])
-    return classification_loss(forward_logits(cell, theta, X[rows], lengths, hidden), Y[rows], clip=cell.clip)
-
-
-def _batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-                lengths: torch.Tensor, hidden: int, fused: bool) -> tuple[torch.Tensor, ...]:
-    """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P)."""
-    if fused:  # backpropagation through time inside the kernel
-        hT, g = run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[-1], grad=True,
-                          hidden=hidden)
-        loss, acc = readout_loss(cell, theta, hT, Y[rows])
-        return loss, acc, g
-    with torch.enable_grad():
-        th = theta.detach().requires_grad_(True)
-        loss, acc = _batch_loss(cell, th, X, Y, rows, lengths, hidden)
-        (g,) = torch.autograd.grad(loss.sum(), th)
-    return loss.detach(), acc, g
-
-
 class _Optimizer:
     """One update of every model's parameters at once: sgd, torch.optim.Adam's Adam, or Keras's."""
 
-    def __init__(self, kind: str, lr: float, theta: torch.Tensor):
+    def __init__(self, kind: str, lr: float):
         self.kind, self.lr, self.t = kind, lr, 0
-        self.m1, self.m2 = torch.zeros_like(theta), torch.zeros_like(theta)
+        self.m1 = self.m2 = 0.0  # the moments, zero before the first step
 
     def __call__(self, theta: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         self.t += 1
@@ -215,6 +215,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
     epochs of steps and a validation, and reads best in one piece.)
     """
     K, M = len(datas), len(datas) * repeats
+    update = _Optimizer(optimizer, lr)
     lengths = torch.tensor([d.length for d in datas])
     X, Y = _stack(datas, dtype, device)
     kidx = torch.arange(M) // repeats  # (M,)
@@ -223,6 +224,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
     train_idx, val_idx = make_splits(datas, repeats, val_frac=val_frac, seed=seed, keras_split=keras_split,
                                      split=split)
     n_train = train_idx.shape[1]
+    schedule = _schedule(M, n_train, epochs, seed)
     steps_per_epoch = -(-n_train // batch)
     work = 3.0 * epochs * n_train * float(model_lengths.sum())
     if epochs * steps_per_epoch > MAX_STEPS:
@@ -233,15 +235,13 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
                          f"cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
                          f"the limit is {MAX_TRAIN_WORK:.0e}")
     fused = resolve_backend(backend, device=device, work=work) == "fused"
-    schedule = _schedule(M, n_train, epochs, seed)
     if theta0 is None:
         theta0 = torch.stack([_init_theta(cell, hidden, seed + m, init) for m in range(M)])
     if theta0.shape != (M, n_params(cell, hidden)):
         raise InputError(f"theta0 has shape {tuple(theta0.shape)}; {M} {cell.name} models with {hidden} "
                          f"units need ({M}, {n_params(cell, hidden)})")
+    keep = trained_mask(cell, hidden, init).to(device=device, dtype=dtype)  # (P,): 0 where a parameter stays
     theta = theta0.to(device=device, dtype=dtype).clone()  # (M, P)
-    keep = _trained(cell, hidden, init).to(device=device, dtype=dtype)  # (P,): 0 where a parameter stays
-    update = _Optimizer(optimizer, lr, theta)
     hist = {k: np.zeros((M, epochs)) for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
     path, path_steps = [theta0.to(torch.float64).cpu()], [0]
     with tqdm(total=epochs * steps_per_epoch, delay=2.0, disable=not progress, leave=False,
@@ -251,7 +251,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
             tot_loss, tot_acc = torch.zeros(M, dtype=dtype), torch.zeros(M, dtype=dtype)
             for s in range(steps_per_epoch):
                 idx = order[:, s * batch : (s + 1) * batch]  # (M, B)
-                loss, acc, g = _batch_grad(cell, theta, X, Y, base + idx, model_lengths, hidden, fused)
+                loss, acc, g = batch_grad(cell, theta, X, Y, base + idx, model_lengths, hidden, fused)
                 theta = update(theta, g * keep)
                 tot_loss += loss.detach().cpu() * idx.shape[1]
                 tot_acc += acc.detach().cpu() * idx.shape[1]
@@ -262,7 +262,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
                 bar.update(1)
             hist["train_loss"][:, epoch] = (tot_loss / n_train).numpy()
             hist["train_acc"][:, epoch] = (tot_acc / n_train).numpy()
-            hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = _evaluate_split(
+            hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = evaluate_split(
                 cell, theta, X, Y, base + val_idx.to(device), model_lengths, hidden, fused)
     config = dict(cell=cell.name, hidden=hidden, lengths=lengths.tolist(), repeats=repeats, seed=seed,
                   epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
@@ -272,33 +272,3 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
     return TrainResult(theta0.to(torch.float64).cpu(), theta.to(torch.float64).cpu(), kidx.numpy(),
                        (torch.arange(M) % repeats).numpy(), **hist,
                        path=torch.stack(path, 1).numpy(), path_steps=np.array(path_steps), config=config)
-
-
-def _trained(cell: Cell, hidden: int, init: str) -> torch.Tensor:
-    """1 for every trained parameter, 0 for those that stay. Keras's SimpleRNN, LSTM and GRU with
-    reset_after=False have one bias per gate where torch.nn has two; with ``init="keras"`` the
-    second (bias_hh, 0 at the start) stays 0, so that the model trained is Keras's."""
-    keep = torch.ones(n_params(cell, hidden))
-    if init == "keras" and not (cell.name == "gru" and cell.reset == "after"):
-        k = 0
-        for _, key, shape in shapes(cell, hidden):
-            size = int(np.prod(shape))
-            if key == "bias_hh_l0":
-                keep[k : k + size] = 0
-            k += size
-    return keep
-
-
-def _evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-                    lengths: torch.Tensor, hidden: int, fused: bool,
-                    chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Mean loss and accuracy of every model on its own rows (M, n) of X and Y: (M,), (M,)."""
-    M, n = rows.shape
-    loss, acc = torch.zeros(M, dtype=theta.dtype), torch.zeros(M, dtype=theta.dtype)
-    with torch.no_grad():
-        for c0 in range(0, n, chunk):
-            part = rows[:, c0 : c0 + chunk]
-            lo, ac = _batch_loss(cell, theta, X, Y, part, lengths, hidden, fused)
-            loss += lo.cpu() * part.shape[1]
-            acc += ac.cpu() * part.shape[1]
-    return (loss / n).numpy(), (acc / n).numpy()

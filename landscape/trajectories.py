@@ -71,11 +71,12 @@ def _descend(cell: Cell, data: TaskData, plane: Plane, opts: dict) -> dict[str, 
     start, lr, steps, clip = opts["start"], opts["lr"], opts["steps"], opts["clip"]
     dtype, device = opts["dtype"], opts["device"]
     names = ["plain"] + (["clip"] if clip is not None else [])
-    d = data.to(dtype, device)
     origin, d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.origin, plane.d1, plane.d2))
     mask = (d1 != 0) | (d2 != 0) if plane.kind == "axis" else torch.ones_like(d1, dtype=torch.bool)
     theta = (origin + start[0] * d1 + start[1] * d2).expand(len(names), -1).clone()  # (R, P)
-    backend = resolve_backend("auto", device=device, work=3 * _work(d, theta))  # the same every step
+    work = 3 * _work(data, theta)
+    backend = resolve_backend("auto", device=device, work=work)  # the same every step
+    d = data.to(dtype, device)
     thetas, losses_, norms = [], [], []
     for step in range(steps + 1):
         loss, _, g = _loss_and_grad(cell, d, theta, backend)  # (R,), _, (R, P)

@@ -27,7 +27,7 @@ from ._errors import InputError, check_seed
 from .cells import CELLS, Cell
 from .inits import INITS, keras_theta
 
-__all__ = ["shapes", "n_params", "init_theta", "unpack", "forward_logits", "MAX_UNITS"]
+__all__ = ["shapes", "n_params", "init_theta", "trained_mask", "unpack", "forward_logits", "MAX_UNITS"]
 
 MAX_UNITS = 64
 
@@ -81,6 +81,21 @@ def _init_theta(cell: Cell, hidden: int, seed: int, init: str) -> torch.Tensor:
         sds = {"rnn": rnn.state_dict(), "head": head.state_dict()}
         return torch.cat([sds[m][k].reshape(-1) for m, k, _ in shapes(cell, hidden)]).to(torch.float64)
     return keras_theta(cell, hidden, seed=seed)
+
+
+def trained_mask(cell: Cell, hidden: int, init: str) -> torch.Tensor:
+    """1 for every trained parameter, 0 for those that stay: (P,). Keras's SimpleRNN, LSTM and GRU
+    with reset_after=False have one bias per gate where torch.nn has two; with ``init="keras"``
+    the second (bias_hh, 0 at the start) stays 0, so that the model trained is Keras's."""
+    keep = torch.ones(n_params(cell, hidden))
+    if init == "keras" and not (cell.name == "gru" and cell.reset == "after"):
+        k = 0
+        for _, key, shape in shapes(cell, hidden):
+            size = int(np.prod(shape))
+            if key == "bias_hh_l0":
+                keep[k : k + size] = 0
+            k += size
+    return keep
 
 
 def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.Tensor]:
