@@ -224,7 +224,6 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
     train_idx, val_idx = make_splits(datas, repeats, val_frac=val_frac, seed=seed, keras_split=keras_split,
                                      split=split)
     n_train = train_idx.shape[1]
-    schedule = _schedule(M, n_train, epochs, seed)
     steps_per_epoch = -(-n_train // batch)
     work = 3.0 * epochs * n_train * float(model_lengths.sum())
     if epochs * steps_per_epoch > MAX_STEPS:
@@ -234,6 +233,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
         raise InputError(f"{epochs} epochs of {M} models on {n_train} sequences are {work:.1e} "
                          f"cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
                          f"the limit is {MAX_TRAIN_WORK:.0e}")
+    schedule = _schedule(M, n_train, epochs, seed)  # (epochs, M, n_train): only once the size is bounded
     fused = resolve_backend(backend, device=device, work=work) == "fused"
     if theta0 is None:
         theta0 = torch.stack([_init_theta(cell, hidden, seed + m, init) for m in range(M)])

@@ -68,3 +68,10 @@ def test_config_checks_what_the_stages_trust(fields, field, needle):
     with pytest.raises(ConfigError) as e:
         ls.SliceConfig(**fields)
     assert e.value.param == field and needle in str(e.value)
+
+
+def test_trained_centre_refuses_a_run_too_long_before_allocating_it():
+    """A billion epochs would be a schedule of terabytes: refused before it is drawn."""
+    cfg = ls.SliceConfig(cell="rnn", lengths=(3,), res=(3, 3), samples=10, center="trained", epochs=10**9)
+    with pytest.raises(ls.InputError, match="optimizer steps"):
+        ls.slice_surface(cfg)
