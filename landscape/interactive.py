@@ -58,7 +58,7 @@ def _z(loss: np.ndarray, z_scale: str) -> tuple[np.ndarray, np.ndarray, str, flo
         z_all, zname = loss, "loss"
     finite = z_all[np.isfinite(z_all)]
     zmin, zmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    return loss, z_all, zname, zmin, max(zmax, zmin + 1.0) if zmax <= zmin else zmax
+    return loss, z_all, zname, zmin, zmin + 1.0 if zmax <= zmin else zmax
 
 
 def _interactive_figure(surface: Surface, z_scale: str, max_points: int) -> go.Figure:

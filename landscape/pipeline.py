@@ -90,9 +90,9 @@ def write_slice(cfg: SliceConfig, out: Outputs = Outputs()) -> list[str]:
         paths = [surface.save(stem + ".npz"), *_write_figures(surface, stem, **out.figures)]
         # a default name already ends in its lengths: each model is <name without them>_L<n>.pt
         base = stem.rsplit("_L", 1)[0] if out.name is None else stem
-        for n, c in zip(cfg.lengths, surface.trained_centers if surface.trained_centers is not None else [],
-                        strict=False):
-            paths.append(_save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c)))
+        if surface.trained_centers is not None:
+            paths += [_save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c))
+                      for n, c in zip(cfg.lengths, surface.trained_centers, strict=True)]
     if cfg.tiled:  # the run is whole: its tiles have served
         shutil.rmtree(stem + ".tiles", ignore_errors=True)
     return paths
@@ -171,8 +171,8 @@ def _paths(cfg: SliceConfig, cell, datas, planes, trained, dtype) -> dict:
         if not (plane.x[0] <= cfg.start[0] <= plane.x[-1] and plane.y[0] <= cfg.start[1] <= plane.y[-1]):
             raise ConfigError("start", f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
                                        f"{plane.x[0]:g}:{plane.x[-1]:g} x {plane.y[0]:g}:{plane.y[-1]:g}")
-        paths = _paths_for_lengths(cell, datas, planes, dict(start=cfg.start, lr=cfg.lr or PATH_LR,
-                                   steps=cfg.steps, clip=cfg.clip, dtype=dtype, device=cfg.device))
+        paths = _paths_for_lengths(cell, datas, planes, start=cfg.start, lr=cfg.lr or PATH_LR,
+                                   steps=cfg.steps, clip=cfg.clip, dtype=dtype, device=cfg.device)
     if trained is not None:
         paths.update(_training_paths(cell, datas, planes, trained.path))
     return paths

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from ._errors import InputError
 from ._io import atomic_write, load_npz
 from ._version import __version__
-from .cells import Cell, as_cell
+from .cells import Cell
 from .evaluate import DEFAULT_MEM, _evaluate, check_grid
 from .planes import Plane
 from .tasks import TaskData
@@ -207,11 +207,10 @@ def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData
     With ``grad``, ``grads`` holds the gradient maps.
     ``backend`` picks the engine (``landscape.evaluate.evaluate``).
     """
-    cell = as_cell(cell)
     if not isinstance(datas, (list, tuple)) or not datas or not all(isinstance(d, TaskData) for d in datas):
         raise InputError("datas must be a non-empty list of TaskData, one per length (landscape.make_data)")
     planes = plane if isinstance(plane, list) else [plane] * len(datas)
-    for p, d in zip(planes, datas, strict=False):
+    for p, d in zip(planes, datas, strict=False):  # the counts are compared below
         cell, opts = check_grid(cell, d, p, dtype=dtype, device=device, mem=mem)
     plane = planes[0]
     if len(planes) != len(datas) or any(p.shape != plane.shape or p.xlabel != plane.xlabel for p in planes):

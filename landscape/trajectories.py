@@ -62,14 +62,12 @@ def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, flo
     clip = None if clip is None else check_number(clip, "clip", lo=0.0, above=True)
     start = check_range(start, "start")
     dtype, device = check_dtype(dtype), check_device(device)
-    return _descend(cell, data, plane, dict(start=start, lr=lr, steps=steps, clip=clip, dtype=dtype,
-                                            device=device))
+    return _descend(cell, data, plane, start=start, lr=lr, steps=steps, clip=clip, dtype=dtype, device=device)
 
 
-def _descend(cell: Cell, data: TaskData, plane: Plane, opts: dict) -> dict[str, Path]:
-    """``descend`` past its checks; ``opts`` its keyword arguments."""
-    start, lr, steps, clip = opts["start"], opts["lr"], opts["steps"], opts["clip"]
-    dtype, device = opts["dtype"], opts["device"]
+def _descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, float], lr: float, steps: int,
+             clip: float | None, dtype: torch.dtype, device: str) -> dict[str, Path]:
+    """``descend`` past its checks."""
     names = ["plain"] + (["clip"] if clip is not None else [])
     origin, d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.origin, plane.d1, plane.d2))
     mask = (d1 != 0) | (d2 != 0) if plane.kind == "axis" else torch.ones_like(d1, dtype=torch.bool)
@@ -109,10 +107,9 @@ def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane | list[Pla
     return _stack_runs(runs)
 
 
-def _paths_for_lengths(cell: Cell, datas: list[TaskData], planes: list[Plane],
-                       opts: dict) -> dict[str, PathRun]:
+def _paths_for_lengths(cell: Cell, datas: list[TaskData], planes: list[Plane], **opts) -> dict[str, PathRun]:
     """``paths_for_lengths`` past its checks: one plane per length, ``opts`` ``descend``'s options."""
-    return _stack_runs([_descend(cell, d, p, opts) for p, d in zip(planes, datas, strict=True)])
+    return _stack_runs([_descend(cell, d, p, **opts) for p, d in zip(planes, datas, strict=True)])
 
 
 def _stack_runs(runs: list[dict[str, Path]]) -> dict[str, PathRun]:
