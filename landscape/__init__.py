@@ -18,8 +18,8 @@ from .cells import CELLS, get_cell, run
 from .cliffs import cliff_metrics, cliff_table
 from .config import SliceConfig
 from .evaluate import evaluate, loss_and_grad, losses
-from .figures import save_figure
-from .interactive import interactive_figure, write_html
+from .figures import save_figure, write_html
+from .interactive import interactive_figure
 from .params import init_params, load_checkpoint, save_checkpoint, to_modules
 from .pipeline import Outputs, slice_surface, write_slice
 from .planes import Plane, axis_plane, random_plane

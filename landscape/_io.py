@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import os
 import tempfile
 import zipfile
@@ -144,3 +145,12 @@ def load_npz(path: str, what: str) -> dict:
             return {k: f[k] for k in f.files}
     except _BROKEN as e:
         raise InputError(f"cannot read {what} {path}: {e}") from None
+
+
+def sha256(path: str) -> str:
+    """A file's content, for a manifest: a file changed under the same name is another input."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

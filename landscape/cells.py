@@ -4,7 +4,9 @@ A parameter is anything that broadcasts against the state: a Python float for on
 ``(G, 1)`` column for a grid of G models run on N samples at once, giving ``(G, N)`` states.
 The equations, gate order and parameter layout are torch.nn's (``nn.RNN``, ``nn.LSTM``,
 ``nn.GRU`` with ``input_size=1, hidden_size=1``); ``pascanu`` is the one-unit map of Pascanu et
-al. 2013, section 2.3, which has no input.
+al. 2013, section 2.3, which has no input. A cell's head reads its final state out
+(``Cell.logit``) and scores it (``readout``): binary cross-entropy on the logit of class 1
+against class 0, or, for Pascanu's map, the distance of sigmoid(x_T) from its target.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 
 from ._errors import InputError
-from .tasks import KERAS_EPSILON
 
-__all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "get_cell", "as_cell", "run"]
+__all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "get_cell", "as_cell", "run", "reference_losses",
+           "readout", "classification_loss", "pascanu_loss", "KERAS_EPSILON"]
 
 Params = dict  # scalar parameter name -> tensor broadcasting against the state
 State = tuple  # one or two tensors, (G, N) each
 Terms = Callable[[int], torch.Tensor]  # gate k -> its input term W_ih,k x + b_ih,k, or hidden term
+KERAS_EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] before taking their log
+PASCANU_TARGET = 0.7  # Pascanu's map is trained towards sigmoid(x_T) = 0.7
 
 
 # The equations of torch.nn's cells, written once, for any hidden size and any batch layout: ``xi(k)``
@@ -230,3 +235,47 @@ def run(cell: Cell, p: Params, x: torch.Tensor | None, length: int,
         new = cell.step(p, s, None if x is None else x[..., t])  # (G, N) each
         s = new if stop is None else tuple(torch.where(t < stop, a, b) for a, b in zip(new, s, strict=True))
     return s[0]
+
+
+def reference_losses(cell: Cell, theta: torch.Tensor, data) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The readable path's loss and accuracy of G models theta (G, P) (or one, (P,)) on ``data``
+    (a ``landscape.tasks.TaskData``): ``run`` from x0, then the head's ``readout``. Pure and
+    differentiable in theta."""
+    p = cell.split(theta)  # name -> (G, 1)
+    return readout(cell, p, run(cell, p, data.x, data.length), data.y, data.objective)
+
+
+def readout(cell: Cell, p: Params, h: torch.Tensor, y: torch.Tensor | None,
+            objective: str = "bce") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Each model's loss and accuracy from its final states h (G, N): the head's cross-entropy
+    against the labels y, or Pascanu's target for the input-free map (no accuracy)."""
+    if objective == "pascanu":
+        return pascanu_loss(h), None
+    return classification_loss(cell.logit(p, h), y, clip=cell.clip)
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor, *,
+                        clip: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and accuracy over samples: logits (G, N), y (N,) or (G, N) -> (G,), (G,).
+
+    ``logits`` is the logit of class 1 against class 0 (for two softmax outputs, z_1 - z_0).
+    ``clip`` > 0 computes the loss as Keras does, -log(clip(p_y, clip, 1 - clip)): equal to the
+    exact cross-entropy except for a sample whose class has probability below ``clip``, whose loss
+    stops at -log(clip) and whose gradient vanishes.
+    """
+    if clip:
+        p = torch.sigmoid(torch.where(y > 0.5, logits, -logits))  # probability of the true class
+        loss = -torch.log(torch.clamp(p, clip, 1 - clip))
+    else:
+        loss = F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none")
+        # an infinite logit is a certain answer: its loss is 0 or +inf, where the formula gives NaN
+        certain = torch.where((logits > 0) == (y > 0.5), 0.0, float("inf")).to(loss.dtype)
+        loss = torch.where(torch.isinf(logits), certain, loss)
+    acc = ((logits > 0) == (y > 0.5)).to(logits.dtype)  # (G, N)
+    acc = acc.masked_fill(torch.isnan(logits), float("nan"))  # a NaN logit is no answer, not "negative"
+    return loss.mean(-1), acc.mean(-1)
+
+
+def pascanu_loss(x_last: torch.Tensor) -> torch.Tensor:
+    """(sigmoid(x_T) - 0.7)^2: (G, 1) -> (G,)."""
+    return ((torch.sigmoid(x_last) - PASCANU_TARGET) ** 2)[:, 0]

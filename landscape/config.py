@@ -16,8 +16,7 @@ import torch
 
 from ._errors import DTYPES, MAX_SEED, ConfigError, InputError
 from .cells import CELLS, GRU_RESETS, HEADS, get_cell
-from .evaluate import DEFAULT_MEM
-from .fused import BACKENDS
+from .evaluate import BACKENDS, DEFAULT_MEM
 from .inits import INITS
 from .planes import MAX_COORD, NORMS, check_res
 from .tasks import MAX_DATA, TASKS, get_task

@@ -4,6 +4,10 @@ A chunk of g grid points runs as one batch of g models on all N samples at once:
 (g, N) tensor and each parameter a (g, 1) column. Chunks are sized so that the step's
 temporaries stay under a memory budget. No model is built or mutated and no Python loop runs
 over grid points; the only Python loops are over chunks and time steps.
+
+Each batch runs on one of two engines: the reference path (``landscape.cells.run`` and autograd,
+the readable ground truth) or the fused kernel (``landscape.fused``). ``resolve_backend`` picks
+one from the work to do, once per sweep, and ``_losses`` is the one place that dispatches.
 """
 
 from __future__ import annotations
@@ -15,12 +19,21 @@ import torch
 from tqdm.auto import tqdm
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_type
-from .cells import Cell, as_cell, run
-from .fused import fused_losses, resolve_backend
+from ._kernel import available, unavailable_reason
+from .cells import Cell, as_cell, reference_losses
+from .fused import fused_losses
 from .planes import Plane
-from .tasks import TaskData, classification_loss, pascanu_loss
+from .tasks import TaskData
 
-__all__ = ["losses", "loss_and_grad", "evaluate", "chunk_size", "GridResult", "DEFAULT_MEM"]
+__all__ = ["BACKENDS", "resolve_backend", "losses", "loss_and_grad", "evaluate", "chunk_size", "grid_work",
+           "GridResult", "DEFAULT_MEM"]
+
+BACKENDS = ("auto", "reference", "fused")
+# Below this many cell-steps (model x sample x step) the reference path finishes in about the time
+# a first build of the kernel takes (about a second), so 'auto' keeps it. The choice depends on
+# the work only, never on whether the kernel is already built, so a command always takes the same
+# path and gives the same arrays.
+COMPILE_WORTH = 2e8
 
 DEFAULT_MEM = 1 << 30  # bytes
 # Past about this many (grid point, sample) pairs per chunk, a step's tensors fall out of the CPU
@@ -28,6 +41,26 @@ DEFAULT_MEM = 1 << 30  # bytes
 CHUNK_ELEMENTS = 1 << 18
 GRAD_BLOCK = 64  # grid points per backward pass on the reference path, whatever the chunk
 FUSED_CHUNK_ELEMENTS = 1 << 21  # lanes per call of the fused kernel: enough to keep every thread busy
+
+
+def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: float = float("inf")) -> str:
+    """'auto' -> 'fused' where the kernel runs and the work (cell-steps) repays building it, else
+    'reference'; 'fused' where it cannot run raises InputError naming the reason."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    on_cpu = torch.device(device).type == "cpu"
+    if backend == "reference":
+        return backend
+    if backend == "fused":
+        if not on_cpu:
+            raise InputError(f"backend 'fused' runs on the CPU, not on {device}; valid here: auto, reference")
+        if not available():
+            raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason()}); "
+                             "valid here: auto, reference")
+        return backend
+    if on_cpu and work >= COMPILE_WORTH and available():
+        return "fused"
+    return "reference"
 
 
 def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
@@ -40,20 +73,42 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
     which autograd does not see; ``loss_and_grad`` gives its gradients.
     """
     cell, theta = _checked(cell, data, theta)
-    return _losses(cell, data, theta, resolve_backend(backend, device=theta.device, work=_work(data, theta)))
+    backend = resolve_backend(backend, device=theta.device, work=_work(data, theta))
+    return _losses(cell, data, theta, backend)[:2]
 
 
-def _losses(cell: Cell, data: TaskData, theta: torch.Tensor,
-            backend: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``losses`` past its boundary: checked arguments and a resolved backend."""
-    if backend != "fused":
-        p = cell.split(theta)  # name -> (G, 1)
-        h = run(cell, p, data.x, data.length)  # (G, N), or (G, 1) without input
-        if data.objective != "pascanu":
-            logits = cell.logit(p, h)  # (G, N)
-            return classification_loss(logits, data.y, clip=cell.clip)
-        return pascanu_loss(h), None
-    return fused_losses(cell, data, theta)
+def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: str = "auto") -> tuple:
+    """Loss, accuracy and the gradient of each model's loss: theta (G, P) -> (G,), (G,)|None, (G, P).
+
+    Reference path: one backward pass through the batched forward (in blocks of GRAD_BLOCK
+    models) gives every model's own gradient. Fused path: backpropagation through time inside the
+    kernel, block by block, without keeping every step of the grid alive (``landscape.fused``).
+    """
+    cell, theta = _checked(cell, data, theta)
+    backend = resolve_backend(backend, device=theta.device, work=3 * _work(data, theta))
+    return _losses(cell, data, theta, backend, grad=True)
+
+
+def _losses(cell: Cell, data: TaskData, theta: torch.Tensor, backend: str, grad: bool = False) -> tuple:
+    """``losses`` and ``loss_and_grad`` past their boundary (checked arguments, a resolved
+    backend): loss, accuracy or None, and with ``grad`` each model's gradient, else None."""
+    if backend == "fused":
+        return fused_losses(cell, data, theta, grad=grad)
+    if not grad:  # pure and differentiable
+        return (*reference_losses(cell, theta, data), None)
+    # Autograd's reductions round by batch shape, so models go in blocks of fixed rows: a model's
+    # gradient is the same bits whatever else is asked with it.
+    parts = []
+    for th in (theta.split(GRAD_BLOCK) if theta.ndim == 2 else [theta]):
+        with torch.enable_grad():
+            th = th.detach().requires_grad_(True)
+            loss, acc = reference_losses(cell, th, data)
+            (g,) = torch.autograd.grad(loss.sum(), th)
+        parts.append((loss.detach(), acc, g))
+    if len(parts) == 1:
+        return parts[0]
+    acc = None if parts[0][1] is None else torch.cat([q[1] for q in parts])
+    return torch.cat([q[0] for q in parts]), acc, torch.cat([q[2] for q in parts])
 
 
 def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cell, torch.Tensor]:
@@ -75,27 +130,12 @@ def _work(data: TaskData, theta: torch.Tensor) -> float:
             * data.length)
 
 
-def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: str = "auto") -> tuple:
-    """Loss, accuracy and the gradient of each model's loss: theta (G, P) -> (G,), (G,)|None, (G, P).
-
-    Reference path: one backward pass through the batched forward gives every model's own
-    gradient. Fused path: backpropagation through time inside the kernel, block by block, without
-    keeping every step of the grid alive (``landscape.fused``).
-    """
-    cell, theta = _checked(cell, data, theta)
-    return _loss_and_grad(cell, data, theta,
-                          resolve_backend(backend, device=theta.device, work=3 * _work(data, theta)))
-
-
-def _loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, backend: str) -> tuple:
-    """``loss_and_grad`` past its boundary: checked arguments and a resolved backend."""
-    if backend != "fused":
-        with torch.enable_grad():
-            theta = theta.detach().requires_grad_(True)
-            loss, acc = _losses(cell, data, theta, "reference")
-            (grad,) = torch.autograd.grad(loss.sum(), theta)
-        return loss.detach(), acc, grad
-    return fused_losses(cell, data, theta, grad=True)
+def grid_work(planes: list[Plane], datas: list[TaskData], grad: bool) -> float:
+    """Cell-steps of evaluating each plane at its length, a backward pass counted twice: what
+    decides the backend of a whole sweep (``resolve_backend``), so that it takes one path."""
+    steps = sum(p.shape[0] * p.shape[1] * (1 if d.x is None else d.x.shape[0]) * d.length
+                for p, d in zip(planes, datas, strict=True))
+    return float(steps) * (3 if grad else 1)
 
 
 def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0,
@@ -135,7 +175,9 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
     (grid points x steps) as chunks finish.
     """
     cell, opts = check_grid(cell, data, plane, dtype=dtype, device=device, mem=mem)
-    return _evaluate(cell, data, plane, **opts, grad=grad, backend=backend, bar=bar)
+    backend = resolve_backend(backend, device=opts["device"], work=grid_work([plane], [data], grad))
+    return _evaluate(cell, data.to(opts["dtype"], opts["device"]), plane, **opts, grad=grad, backend=backend,
+                     bar=bar)
 
 
 def check_grid(cell: Cell | str, data: TaskData, plane: Plane, *, dtype: torch.dtype, device: str,
@@ -152,45 +194,31 @@ def check_grid(cell: Cell | str, data: TaskData, plane: Plane, *, dtype: torch.d
 
 def _evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype, device: str, mem: int,
               grad: bool, backend: str, bar: tqdm | None = None) -> GridResult:
-    """``evaluate`` past its checks: the plane in chunks of grid points, each one batch."""
+    """``evaluate`` past its checks (``data`` already in ``dtype`` on ``device``, ``backend``
+    resolved): the plane in chunks of grid points, each one batch."""
     ny, nx = plane.shape
     total = ny * nx
-    d = data.to(dtype, device)
-    n = 1 if d.x is None else d.x.shape[0]
-    work = total * n * data.length * (3 if grad else 1)  # cell-steps, a backward pass counted twice
-    backend = resolve_backend(backend, device=device, work=work)
+    n = 1 if data.x is None else data.x.shape[0]
     g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0, fused=backend == "fused")
     if grad and backend != "fused" and g >= GRAD_BLOCK:
         g -= g % GRAD_BLOCK  # whole blocks, so that every block is the same rows whatever --mem is
     loss = np.empty(total, dtype=np.dtype(str(dtype).removeprefix("torch.")))
-    acc = np.empty_like(loss) if d.y is not None else None
+    acc = np.empty_like(loss) if data.y is not None else None
     gn, gx, gy = (np.empty_like(loss) for _ in range(3)) if grad else (None, None, None)
     d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.d1, plane.d2))
     with torch.no_grad():
         for k0 in range(0, total, g):
             k1 = min(total, k0 + g)
             theta = plane.points(k0, k1).to(device=device, dtype=dtype)  # (g, P)
-            if grad:
-                lo, a, dl = _grad_chunk(cell, d, theta, backend)  # (g,), (g,), (g, P)
-                gn[k0:k1] = torch.linalg.vector_norm(dl, dim=1).cpu().numpy()
-                gx[k0:k1] = (dl @ d1).cpu().numpy()
-                gy[k0:k1] = (dl @ d2).cpu().numpy()
-            else:
-                lo, a = _losses(cell, d, theta, backend)  # (g,), (g,)
+            lo, a, dl = _losses(cell, data, theta, backend, grad)  # (g,), (g,) or None, (g, P) or None
             loss[k0:k1] = lo.cpu().numpy()
             if acc is not None:
                 acc[k0:k1] = a.cpu().numpy()
+            if grad:
+                gn[k0:k1] = torch.linalg.vector_norm(dl, dim=1).cpu().numpy()
+                gx[k0:k1] = (dl @ d1).cpu().numpy()
+                gy[k0:k1] = (dl @ d2).cpu().numpy()
             if bar is not None:
                 bar.update((k1 - k0) * data.length)
     shaped = [None if v is None else v.reshape(ny, nx) for v in (acc, gn, gx, gy)]
     return GridResult(loss.reshape(ny, nx), *shaped)
-
-
-def _grad_chunk(cell: Cell, d: TaskData, theta: torch.Tensor, backend: str) -> tuple:
-    """Loss, accuracy and gradients of a chunk of grid points. Autograd's reductions round by batch
-    shape, so the reference path runs blocks of fixed rows, which keeps the maps fixed whatever
-    the chunk; the kernel needs no blocks."""
-    block = GRAD_BLOCK if backend != "fused" else len(theta)
-    parts = [_loss_and_grad(cell, d, theta[b0 : b0 + block], backend) for b0 in range(0, len(theta), block)]
-    acc = None if parts[0][1] is None else torch.cat([p[1] for p in parts])  # (g,)
-    return torch.cat([p[0] for p in parts]), acc, torch.cat([p[2] for p in parts])  # (g,), (g,), (g, P)

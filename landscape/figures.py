@@ -1,23 +1,26 @@
 """The figure registry: every figure kind by the word ``--kind`` takes, and the one writer of
 figure files (``write_figures`` for a surface, ``write_pages`` for any drawn figures: every
-figure drawn before any file is written; ``save_figure`` writes one, atomically)."""
+figure drawn before any file is written; ``save_figure`` writes one static figure and
+``write_html`` one explorer page, each atomically)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 
+import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
 from ._errors import InputError, check_type
 from ._io import atomic_write
-from .interactive import MAX_DISPLAY, _interactive_figure, _write_html, write_html
+from .interactive import MAX_DISPLAY, _interactive_figure
 from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_slices
 from .plot3d import plot_surface3d
 from .style import default_dpi, figure_width, use_style
 from .surface import Surface
 
-__all__ = ["RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "save_figure", "write_pages"]
+__all__ = ["RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "save_figure", "write_html",
+           "write_pages"]
 
 FORMATS = ("png", "pdf", "svg")
 
@@ -53,7 +56,7 @@ def _render(surface: Surface, kind: str, *, style: str, width: str | float | Non
     """``render_static`` past the surface's check (``write_figures`` has made it)."""
     if kind not in RENDERERS:
         raise InputError(f"unknown figure kind {kind!r}; valid: {', '.join(KINDS)}")
-    if kind == "grad" and "grad_norm" not in surface.maps():
+    if kind == "grad" and surface.grads is None:
         raise InputError("surface has no gradient norms; compute it with landscape.slice --grad")
     if kind == "cliffs" and surface.cliffs is None:
         raise InputError("surface has no cliff metrics; a sweep over lengths from landscape.slice has them")
@@ -100,9 +103,10 @@ def _write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None
         for suffix, kind in named.items():
             figs[suffix] = _render(surface, kind, **opts)
     page = _interactive_figure(surface, z_scale, max_points) if html else None
+    title = surface.caption()
     with use_style(style):  # matplotlib reads some settings (the PDF font type) when it saves
-        out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style),
-                           title=surface.caption()) for suffix, fig in figs.items() for fmt in formats]
+        out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style), title=title)
+               for suffix, fig in figs.items() for fmt in formats]
     if page is not None:
         out.append(_write_html(page, stem + ".html"))
     return out
@@ -120,6 +124,19 @@ def save_figure(fig: Figure, path: str, *, dpi: int = 150, title: str = "") -> s
     if title:
         meta["Title"] = title
     atomic_write(path, lambda f: fig.savefig(f, format=ext, dpi=dpi, metadata=meta))
+    return path
+
+
+def write_html(fig: go.Figure, path: str) -> str:
+    """Write a self-contained page (plotly.js inlined, no CDN, no MathJax) atomically."""
+    return _write_html(check_type(fig, go.Figure, "fig"), path)
+
+
+def _write_html(fig: go.Figure, path: str) -> str:
+    """``write_html`` past its check."""
+    html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
+                       div_id="landscape", config={"displaylogo": False, "responsive": True})
+    atomic_write(path, lambda f: f.write(html.encode("utf-8")))
     return path
 
 

@@ -31,42 +31,14 @@ import torch
 from ._errors import InputError
 from ._kernel import available, build, library, unavailable_reason
 from .cells import Cell
-from .tasks import TaskData, classification_loss, pascanu_loss
-from .units import check_units, n_params, unpack
+from .tasks import TaskData
+from .units import check_units, n_params, readout_loss
 
-__all__ = ["available", "build", "run_fused", "readout_loss", "BACKENDS", "resolve_backend",
-           "unavailable_reason"]
+__all__ = ["available", "build", "run_fused", "fused_losses", "unavailable_reason"]
 
-BACKENDS = ("auto", "reference", "fused")
 _CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3}
 _WIDE = ("rnn", "pascanu")  # one state value per lane: more lanes per block (see _fused.c)
-# Below this many cell-steps (model x sample x step) the reference path finishes in about the time
-# a first build of the kernel takes (about a second), so 'auto' keeps it. The choice depends on
-# the work only, never on whether the kernel is already built, so a command always takes the same
-# path and gives the same arrays.
-COMPILE_WORTH = 2e8
-
 _lock = threading.Lock()
-
-
-def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: float = float("inf")) -> str:
-    """'auto' -> 'fused' where the kernel runs and the work (cell-steps) repays building it, else
-    'reference'; 'fused' where it cannot run raises InputError naming the reason."""
-    if backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
-    on_cpu = torch.device(device).type == "cpu"
-    if backend == "reference":
-        return backend
-    if backend == "fused":
-        if not on_cpu:
-            raise InputError(f"backend 'fused' runs on the CPU, not on {device}; valid here: auto, reference")
-        if not available():
-            raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason()}); "
-                             "valid here: auto, reference")
-        return backend
-    if on_cpu and work >= COMPILE_WORTH and available():
-        return "fused"
-    return "reference"
 
 
 _pool: dict = {}
@@ -111,7 +83,6 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     dtype = theta.dtype
     if dtype not in (torch.float32, torch.float64) or theta.device.type != "cpu":
         raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
-    resolve_backend("fused")
     hidden = check_units(hidden)
     if hidden > 1 and objective != "bce":
         raise InputError(f"models of {hidden} units are trained on classification, not {objective!r}")
@@ -222,28 +193,10 @@ def _input_layout(x: torch.Tensor | None, rows: torch.Tensor | None, dtype: torc
     return None, None, (1, steps, 0, 0)  # no input
 
 
-def readout_loss(cell: Cell, theta: torch.Tensor, hT: torch.Tensor, y: torch.Tensor):
-    """Each model's mean loss and accuracy from the kernel's final states: theta (G, P),
-    hT (G, N) (one unit) or (G, N, H), y (N,) or (G, N) -> (G,), (G,), through the cell's own
-    readout and loss."""
-    if hT.ndim == 3:  # H units: the readout nn.Linear(H, K) of landscape.units
-        p = unpack(cell, theta, hT.shape[-1])
-        z = torch.bmm(hT, p["weight"].transpose(1, 2)) + p["bias"][:, None]  # (G, N, K)
-        logits = z[..., 0] if cell.n_out == 1 else z[..., 1] - z[..., 0]  # (G, N): class 1 against 0
-    else:
-        logits = cell.logit(cell.split(theta), hT)  # (G, N)
-    return classification_loss(logits, y, clip=cell.clip)
-
-
-def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool = False):
-    """Loss and accuracy (and with ``grad`` the gradient) of G models on the fused path:
-    theta (G, P) -> (G,), (G,) or None[, (G, P)]."""
-    if theta.ndim == 1:  # one model
-        out = fused_losses(cell, data, theta[None], grad=grad)
-        return tuple(None if v is None else v[0] for v in out)
-    hT, g = run_fused(cell, theta, data.x, y=data.y, steps=data.length, objective=data.objective, grad=grad)
-    if data.objective == "pascanu":
-        loss, acc = pascanu_loss(hT), None
-    else:
-        loss, acc = readout_loss(cell, theta, hT, data.y)
-    return (loss, acc, g) if grad else (loss, acc)
+def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool = False) -> tuple:
+    """Loss, accuracy and, with ``grad``, the gradient of G models on the fused path:
+    theta (G, P) -> (G,), (G,) or None, (G, P) or None; a (P,) vector gives one model's."""
+    th = theta[None] if theta.ndim == 1 else theta
+    hT, g = run_fused(cell, th, data.x, y=data.y, steps=data.length, objective=data.objective, grad=grad)
+    out = (*readout_loss(cell, th, hT, data.y, data.objective), g)
+    return out if theta.ndim == 2 else tuple(None if v is None else v[0] for v in out)

@@ -21,12 +21,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ._errors import InputError, check_type
-from ._io import atomic_write
 from .planes import window_exit
 from .style import html_name
 from .surface import Surface
 
-__all__ = ["interactive_figure", "write_html", "page_size", "caption_lines", "MAX_DISPLAY", "Z_SCALES"]
+__all__ = ["interactive_figure", "page_size", "caption_lines", "MAX_DISPLAY", "Z_SCALES"]
 
 MAX_DISPLAY = 101  # points per axis shown in the page; the surface file keeps full resolution
 Z_SCALES = ("linear", "log")
@@ -71,15 +70,17 @@ def _interactive_figure(surface: Surface, z_scale: str, max_points: int) -> go.F
     sy, sx = math.ceil(ny / max_points), math.ceil(nx / max_points)  # display stride
     x, y = surface.x[::sx], surface.y[::sy]
     loss, z_all, zname, zmin, zmax = _z(surface.loss[:, ::sy, ::sx], z_scale)
+    note = "" if (sx, sy) == (1, 1) else f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
+    title = caption_lines(surface) + note
     maps = surface.maps()
+    kinds = [n for n in PATH_COLORS if n in surface.paths]
+    xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
+    exits = {n: [window_exit(c, xlim, ylim)[0] for c in surface.paths[n].coords] for n in kinds}
+    xname, yname = html_name(surface.xlabel), html_name(surface.ylabel)
     # hover values beyond z ride in customdata; on a linear z axis the loss is z itself
     fields = ([("loss", loss)] if z_scale == "log" else []) + [
         (n, maps[n][:, ::sy, ::sx]) for n in ("accuracy", "grad_norm") if n in maps]
-    xname, yname = html_name(surface.xlabel), html_name(surface.ylabel)
-    hover = (f"{xname} = %{{x:.4g}}<br>{yname} = %{{y:.4g}}"
-             + ("" if z_scale == "log" else "<br>loss = %{z:.5g}")
-             + "".join(f"<br>{name} = %{{customdata[{m}]:.5g}}" for m, (name, _) in enumerate(fields)))
-    kinds = [n for n in PATH_COLORS if n in surface.paths]
+    hover = _hover([name for name, _ in fields], z_scale, xname, yname)
     # float32 halves the page; where a value would overflow it, the page keeps float64 instead
     big = max([float(np.nanmax(np.abs(np.where(np.isfinite(v), v, 0.0)), initial=0.0))
                for v in (z_all, *(v for _, v in fields))])
@@ -100,17 +101,23 @@ def _interactive_figure(surface: Surface, z_scale: str, max_points: int) -> go.F
                        hovertemplate=hover + f"<extra>L = {length}</extra>",
                        xaxis="x", yaxis="y"),
         ]
-        return out + _paths(surface, k, kinds, z_scale, xname, yname)
+        return out + _paths(surface, k, {n: exits[n][k] for n in kinds}, z_scale, xname, yname)
 
     first = traces(0)
     fig = go.Figure(data=first)
     names = [str(int(n)) for n in surface.lengths]
     fig.frames = [go.Frame(name=names[k], data=traces(k), traces=list(range(len(first))))
                   for k in range(len(names))]
-    note = "" if (sx, sy) == (1, 1) else f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
-    _layout(fig, names, title=caption_lines(surface) + note, xname=xname, yname=yname, zname=zname,
+    _layout(fig, names, title=title, xname=xname, yname=yname, zname=zname,
             zrange=[zmin, zmax], xrange=[x[0], x[-1]], yrange=[y[0], y[-1]])
     return fig
+
+
+def _hover(names: list[str], z_scale: str, xname: str, yname: str) -> str:
+    """The hover text of a grid point: its coordinates, the loss, then ``names`` from customdata."""
+    return (f"{xname} = %{{x:.4g}}<br>{yname} = %{{y:.4g}}"
+            + ("" if z_scale == "log" else "<br>loss = %{z:.5g}")
+            + "".join(f"<br>{name} = %{{customdata[{m}]:.5g}}" for m, name in enumerate(names)))
 
 
 def _layout(fig: go.Figure, names: list[str], *, title: str, xname: str, yname: str, zname: str,
@@ -137,15 +144,13 @@ def _layout(fig: go.Figure, names: list[str], *, title: str, xname: str, yname: 
     )
 
 
-def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str, xname: str, yname: str) -> list:
+def _paths(surface: Surface, k: int, exits: dict, z_scale: str, xname: str, yname: str) -> list:
     """Descent paths at length k, on the surface (3-D, at their own loss) and on the heatmap,
-    cut where they leave the window; ``xname``, ``yname`` name the axes in the page. Every length
-    has the same traces, so frames line up."""
-    xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
+    cut at ``exits`` (name -> the step where the path leaves the window, or None); ``xname``,
+    ``yname`` name the axes in the page. Every length has the same traces, so frames line up."""
     out = []
-    for name in kinds:
+    for name, step in exits.items():
         c, z = surface.paths[name].coords[k], surface.paths[name].loss[k]
-        step, _ = window_exit(c, xlim, ylim)
         end = len(c) if step is None else step
         if z_scale == "log":
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -160,19 +165,6 @@ def _paths(surface: Surface, k: int, kinds: list[str], z_scale: str, xname: str,
         out.append(go.Scatter(x=c[:end, 0], y=c[:end, 1], mode="lines", line=line, legendgroup=name,
                               showlegend=False, customdata=np.arange(end), hovertemplate=tip, name=label))
     return out
-
-
-def write_html(fig: go.Figure, path: str) -> str:
-    """Write a self-contained page (plotly.js inlined, no CDN, no MathJax) atomically."""
-    return _write_html(check_type(fig, go.Figure, "fig"), path)
-
-
-def _write_html(fig: go.Figure, path: str) -> str:
-    """``write_html`` past its check."""
-    html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
-                       div_id="landscape", config={"displaylogo": False, "responsive": True})
-    atomic_write(path, lambda f: f.write(html.encode("utf-8")))
-    return path
 
 
 def page_size(path: str) -> str:

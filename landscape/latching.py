@@ -30,8 +30,8 @@ from ._cli import DTYPES, OneLineParser, parse_lengths, report_errors
 from ._errors import InputError, check_seed
 from ._io import atomic_write, one_run
 from .cells import GRU_RESETS, HEADS, get_cell
+from .evaluate import BACKENDS
 from .figures import write_pages
-from .fused import BACKENDS
 from .inits import INITS
 from .tasks import MAX_DATA, get_task, make_data
 from .train import MAX_STEPS, MAX_TRAIN_WORK, OPTIMIZERS, SPLITS, train_ensemble

@@ -15,28 +15,27 @@ the stages call the library's bodies past their public checks (the ``_`` names):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
 from ._errors import DTYPES, ConfigError, InputError, check_type
-from ._io import one_run
+from ._io import one_run, sha256
 from ._version import __version__
 from .cliffs import _cliff_metrics, _cliff_table
 from .config import PATH_LR, TRAIN_LR, SliceConfig
+from .evaluate import grid_work, resolve_backend
 from .figures import _write_figures
-from .fused import resolve_backend
 from .params import _center, _save_checkpoint
-from .planes import _axis_plane, _pca_plane, _random_plane, grid_coords
+from .planes import _sweep_planes
 from .surface import Grads, Surface, _compute_surface
 from .tasks import TASKS, _from_arrays, _make_data, load_data
-from .tiles import RunDir, default_rows, run_tiles
+from .tiles import run_tiles
 from .train import _train
-from .trajectories import _paths_for_lengths, _training_paths
+from .trajectories import _sweep_paths
 
 __all__ = ["SliceConfig", "Outputs", "slice_surface", "write_slice", "default_name"]
 
@@ -87,12 +86,13 @@ def write_slice(cfg: SliceConfig, out: Outputs = Outputs()) -> list[str]:
     with one_run(out.folder):
         surface = _slice_surface(cfg, out.progress, stem + ".tiles")
         print(*surface.notes, _cliff_table(surface, surface.cliffs, cfg.threshold), sep="\n")
-        paths = [surface.save(stem + ".npz"), *_write_figures(surface, stem, **out.figures)]
+        npz = surface.save(stem + ".npz")
         # a default name already ends in its lengths: each model is <name without them>_L<n>.pt
         base = stem.rsplit("_L", 1)[0] if out.name is None else stem
-        if surface.trained_centers is not None:
-            paths += [_save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c))
-                      for n, c in zip(cfg.lengths, surface.trained_centers, strict=True)]
+        models = [] if surface.trained_centers is None else [
+            _save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c))
+            for n, c in zip(cfg.lengths, surface.trained_centers, strict=True)]
+        paths = [npz, *_write_figures(surface, stem, **out.figures), *models]
     if cfg.tiled:  # the run is whole: its tiles have served
         shutil.rmtree(stem + ".tiles", ignore_errors=True)
     return paths
@@ -113,14 +113,15 @@ def _slice_surface(cfg: SliceConfig, progress: bool, run_dir: str | None) -> Sur
     cell, dtype = cfg.model_cell, DTYPES[cfg.dtype]
     datas = _datas(cfg)
     centers, trained = _centers(cfg, cell, datas)
-    planes, notes = _planes(cfg, cell, centers, trained)
-    paths = _paths(cfg, cell, datas, planes, trained, dtype)
+    planes, notes = _sweep_planes(cell, centers, cfg.plane, x=cfg.x, y=cfg.y, xrange=cfg.xrange,
+                                  yrange=cfg.yrange, res=cfg.res, seed=cfg.seed, norm=cfg.norm,
+                                  paths=None if trained is None else trained.path)
+    notes = [f"L = {n}: {note}" for n, note in zip(cfg.lengths, notes, strict=False)]
     record = _record(cfg, planes[0], trained)
-    if cfg.tiled:
-        surface = _tiled(cfg, cell, planes, datas, record, run_dir, progress)
-    else:
-        surface = _compute_surface(cell, planes, datas, dict(dtype=dtype, device=cfg.device, mem=cfg.mem,
-                                   grad=cfg.grad, backend=cfg.backend), progress, record)
+    paths = _paths(cfg, cell, datas, planes, trained, dtype)
+    opts = dict(dtype=dtype, device=cfg.device, mem=cfg.mem, grad=cfg.grad, backend=cfg.backend)
+    datas = [d.to(dtype, cfg.device) for d in datas]
+    surface = _surface(cfg, cell, planes, datas, record, opts, run_dir, progress)
     centres = None if trained is None else np.stack([c.numpy() for c in centers])  # (n_len, P)
     surface = surface.with_parts(paths=paths, notes=tuple(notes), trained_centers=centres)
     return surface.with_parts(cliffs=_cliff_metrics(surface, cfg.threshold))
@@ -144,71 +145,38 @@ def _centers(cfg: SliceConfig, cell, datas) -> tuple[list[torch.Tensor], object]
     return list(trained.theta), trained
 
 
-def _planes(cfg: SliceConfig, cell, centers, trained) -> tuple[list, list[str]]:
-    """Each length's plane (same grid and labels), and lines to tell the user."""
-    if cfg.plane == "axis":
-        dx, dy, dxr, dyr, dres = cell.default_plane
-        return [_axis_plane(cell, c, cfg.x or dx, cfg.y or dy, cfg.xrange or dxr, cfg.yrange or dyr,
-                            cfg.res or dres) for c in centers], []
-    if cfg.plane == "random":
-        return [_random_plane(c, cfg.seed, cfg.norm, cfg.xrange or (-1.0, 1.0), cfg.yrange or (-1.0, 1.0),
-                              cfg.res or (51, 51)) for c in centers], []
-    # pca: one window for all lengths, the widest that covers every length's path
-    res = cfg.res or (51, 51)
-    fits = [_pca_plane(torch.from_numpy(p), res, cfg.xrange, cfg.yrange) for p in trained.path]
-    span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
-    planes = [replace(pl, x=pl.x if cfg.xrange else grid_coords(-span, span, len(pl.x)),
-                      y=pl.y if cfg.yrange else grid_coords(-span, span, len(pl.y))) for pl, _ in fits]
-    notes = [f"L = {n}: pc1 and pc2 explain {var[0]:.1%} and {var[1]:.1%} of the training path's variance"
-             for n, (_, var) in zip(cfg.lengths, fits, strict=True)]
-    return planes, notes
-
-
 def _paths(cfg: SliceConfig, cell, datas, planes, trained, dtype) -> dict:
     """The descent paths from ``cfg.start`` and the training paths, by name."""
-    plane, paths = planes[0], {}
-    if cfg.start:
-        if not (plane.x[0] <= cfg.start[0] <= plane.x[-1] and plane.y[0] <= cfg.start[1] <= plane.y[-1]):
-            raise ConfigError("start", f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
-                                       f"{plane.x[0]:g}:{plane.x[-1]:g} x {plane.y[0]:g}:{plane.y[-1]:g}")
-        paths = _paths_for_lengths(cell, datas, planes, start=cfg.start, lr=cfg.lr or PATH_LR,
-                                   steps=cfg.steps, clip=cfg.clip, dtype=dtype, device=cfg.device)
-    if trained is not None:
-        paths.update(_training_paths(cell, datas, planes, trained.path))
-    return paths
+    (x0, x1), (y0, y1) = (planes[0].x[[0, -1]], planes[0].y[[0, -1]])
+    if cfg.start and not (x0 <= cfg.start[0] <= x1 and y0 <= cfg.start[1] <= y1):
+        raise ConfigError("start", f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
+                                   f"{x0:g}:{x1:g} x {y0:g}:{y1:g}")
+    descent = None if not cfg.start else dict(start=cfg.start, lr=cfg.lr or PATH_LR, steps=cfg.steps,
+                                              clip=cfg.clip, dtype=dtype, device=cfg.device)
+    return _sweep_paths(cell, datas, planes, descent=descent,
+                        trained=None if trained is None else trained.path)
 
 
-def _tiled(cfg: SliceConfig, cell, planes, datas, record: dict, run_dir: str | None,
-           progress: bool) -> Surface:
-    """The surface computed as tiles, each saved in ``run_dir`` as it is done (resumable)."""
+def _surface(cfg: SliceConfig, cell, planes, datas, record: dict, opts: dict, run_dir: str | None,
+             progress: bool) -> Surface:
+    """The surface, in one piece or as tiles, each saved in ``run_dir`` as it is done (resumable)."""
+    if not cfg.tiled:
+        return _compute_surface(cell, planes, datas, opts, progress, record)
     if run_dir is None:
         raise ConfigError("tile_rows", "and {workers}, {scheduler} need a run directory for the tiles")
-    plane = planes[0]
-    rows = cfg.tile_rows or default_rows(plane.shape[0])
-    files = {f"{k}_sha256": _sha256(getattr(cfg, k)) for k in ("data", "center")
+    # one backend for the whole sweep, as untiled (landscape.surface): one path, the same arrays
+    backend = resolve_backend(cfg.backend, device=cfg.device, work=grid_work(planes, datas, cfg.grad))
+    files = {f"{k}_sha256": sha256(getattr(cfg, k)) for k in ("data", "center")
              if os.path.isfile(getattr(cfg, k) or "")}  # the inputs' contents, not just their names
-    manifest = {k: v for k, v in {**record, **files, "tile_rows": rows, "version": __version__}.items()
+    manifest = {k: v for k, v in {**record, **files, "version": __version__}.items()
                 if k not in ("workers", "scheduler")}  # where tiles run does not change them
-    ny, nx = plane.shape
-    n = 1 if datas[0].x is None else datas[0].x.shape[0]
-    work = ny * nx * n * sum(cfg.lengths) * (3 if cfg.grad else 1)  # the sweep's, not a tile's, decides
-    opts = dict(dtype=DTYPES[cfg.dtype], device=cfg.device, mem=cfg.mem, grad=cfg.grad,
-                backend=resolve_backend(cfg.backend, device=cfg.device, work=work),
-                threads=1 if cfg.workers else None)  # a local worker process per core
-    maps = run_tiles(cell, planes, datas, RunDir(run_dir, manifest), rows=rows, opts=opts,
+    opts = {**opts, "backend": backend, "threads": 1 if cfg.workers else None}  # a worker process per core
+    maps = run_tiles(cell, planes, datas, run_dir, manifest, rows=cfg.tile_rows, opts=opts,
                      scheduler=cfg.scheduler, workers=cfg.workers, progress=progress)
+    plane = planes[0]
     grads = Grads(*(maps[key] for key in Grads.KEYS.values())) if cfg.grad else None
     return Surface(maps["loss"], plane.x, plane.y, np.array(cfg.lengths, dtype=np.int64), plane.xlabel,
                    plane.ylabel, {**record, "version": __version__}, maps.get("accuracy"), grads)
-
-
-def _sha256(path: str) -> str:
-    """A file's content, for a manifest: a file changed under the same name is another input."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _record(cfg: SliceConfig, plane, trained) -> dict:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -210,6 +210,31 @@ def _pca_plane(path: torch.Tensor, res: tuple[int, int], xrange: tuple[float, fl
     plane = Plane(center.clone(), d1, d2, grid_coords(*(xrange or cover(coords[:, 0])), nx),
                   grid_coords(*(yrange or cover(coords[:, 1])), ny), "pc1", "pc2", "pca")
     return plane, var[:2]
+
+
+def _sweep_planes(cell: Cell, centers: list[torch.Tensor], kind: str, *, x: str | None, y: str | None,
+                  xrange: tuple[float, float] | None, yrange: tuple[float, float] | None,
+                  res: tuple[int, int] | None, seed: int, norm: str,
+                  paths: np.ndarray | None = None) -> tuple[list[Plane], list[str]]:
+    """One plane per length of a sweep, all with the same grid and labels, and lines to tell the
+    user: ``kind`` "axis" (over ``x`` and ``y``, the cell's default plane where None) or "random"
+    around each length's centre, or "pca" of each length's training path ``paths`` (n_len, R, P),
+    in one square window, the widest that covers every length's path. Arguments are checked (a
+    SliceConfig); a range or resolution of None takes its default."""
+    if kind == "axis":
+        dx, dy, dxr, dyr, dres = cell.default_plane
+        return [_axis_plane(cell, c, x or dx, y or dy, xrange or dxr, yrange or dyr, res or dres)
+                for c in centers], []
+    if kind == "random":
+        return [_random_plane(c, seed, norm, xrange or (-1.0, 1.0), yrange or (-1.0, 1.0), res or (51, 51))
+                for c in centers], []
+    fits = [_pca_plane(torch.from_numpy(p), res or (51, 51), xrange, yrange) for p in paths]
+    span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
+    planes = [replace(pl, x=pl.x if xrange else grid_coords(-span, span, len(pl.x)),
+                      y=pl.y if yrange else grid_coords(-span, span, len(pl.y))) for pl, _ in fits]
+    notes = [f"pc1 and pc2 explain {var[0]:.1%} and {var[1]:.1%} of the training path's variance"
+             for _, var in fits]
+    return planes, notes
 
 
 def window_exit(coords: np.ndarray, xlim: tuple[float, float], ylim: tuple[float, float]) -> tuple:

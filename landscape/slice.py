@@ -27,7 +27,7 @@ from ._cli import (
 from ._errors import ConfigError, InputError
 from .cells import CELLS, GRU_RESETS, HEADS
 from .config import PATH_LR, PLANES, TRAIN_LR, SliceConfig
-from .fused import BACKENDS
+from .evaluate import BACKENDS
 from .inits import INITS
 from .pipeline import Outputs, write_slice
 from .planes import NORMS

@@ -3,7 +3,8 @@
 M models are rows of an (M, P) parameter matrix (``landscape.units``); model m reads rows
 ``rows[m]`` of the stacked data X (R, T) and Y (R,) and its own length. Each function runs the
 fused kernel (``landscape.fused``, backpropagation through time inside) or the reference path
-(``landscape.units.forward_logits`` and autograd), as ``fused`` says; ``landscape.train`` calls
+(``landscape.units.final_states`` and autograd), then the one readout
+(``landscape.units.readout_loss``), as ``fused`` says; ``landscape.train`` calls
 them at every step and at every epoch's validation.
 """
 
@@ -13,9 +14,8 @@ import numpy as np
 import torch
 
 from .cells import Cell
-from .fused import readout_loss, run_fused
-from .tasks import classification_loss
-from .units import forward_logits
+from .fused import run_fused
+from .units import final_states, readout_loss
 
 __all__ = ["batch_loss", "batch_grad", "evaluate_split"]
 
@@ -23,27 +23,24 @@ __all__ = ["batch_loss", "batch_grad", "evaluate_split"]
 def batch_loss(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
                lengths: torch.Tensor, hidden: int, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and accuracy on its own batch, rows (M, B) of X (R, T) and Y (R,)."""
-    if not fused:
-        logits = forward_logits(cell, theta, X[rows], lengths, hidden)  # (M, B)
-        return classification_loss(logits, Y[rows], clip=cell.clip)
-    hT, _ = run_fused(cell, theta, X, rows=rows, lengths=lengths, steps=X.shape[-1],
-                      hidden=hidden)  # (M, B), or (M, B, H): the kernel reads each batch in place
-    return readout_loss(cell, theta, hT, Y[rows])
+    hT = (run_fused(cell, theta, X, rows=rows, lengths=lengths, steps=X.shape[-1], hidden=hidden)[0]
+          if fused else final_states(cell, theta, X[rows], lengths, hidden))  # the kernel reads X in place
+    return readout_loss(cell, theta, hT, Y[rows], units_first=not fused)
 
 
 def batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
                lengths: torch.Tensor, hidden: int, fused: bool) -> tuple[torch.Tensor, ...]:
-    """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P)."""
-    if not fused:
-        with torch.enable_grad():
-            th = theta.detach().requires_grad_(True)
-            loss, acc = batch_loss(cell, th, X, Y, rows, lengths, hidden)
+    """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P): from
+    backpropagation through time inside the kernel, or from autograd through the reference."""
+    with torch.enable_grad():
+        th = theta.detach().requires_grad_(not fused)
+        hT, g = (run_fused(cell, th, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[-1], grad=True,
+                           hidden=hidden)
+                 if fused else (final_states(cell, th, X[rows], lengths, hidden), None))
+        loss, acc = readout_loss(cell, th, hT, Y[rows], units_first=not fused)
+        if g is None:
             (g,) = torch.autograd.grad(loss.sum(), th)
-        return loss.detach(), acc, g
-    hT, g = run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[-1], grad=True,
-                      hidden=hidden)  # backpropagation through time inside the kernel
-    loss, acc = readout_loss(cell, theta, hT, Y[rows])
-    return loss, acc, g
+    return loss.detach(), acc, g
 
 
 def evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,

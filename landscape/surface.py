@@ -20,7 +20,7 @@ from ._errors import InputError
 from ._io import atomic_write, load_npz
 from ._version import __version__
 from .cells import Cell
-from .evaluate import DEFAULT_MEM, _evaluate, check_grid
+from .evaluate import DEFAULT_MEM, _evaluate, check_grid, grid_work, resolve_backend
 from .planes import Plane
 from .tasks import TaskData
 
@@ -205,7 +205,7 @@ def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData
     centre, as for trained models), sharing coordinates and labels.
 
     With ``grad``, ``grads`` holds the gradient maps.
-    ``backend`` picks the engine (``landscape.evaluate.evaluate``).
+    ``backend`` picks the engine (``landscape.evaluate.evaluate``), once for the whole sweep.
     """
     if not isinstance(datas, (list, tuple)) or not datas or not all(isinstance(d, TaskData) for d in datas):
         raise InputError("datas must be a non-empty list of TaskData, one per length (landscape.make_data)")
@@ -215,13 +215,17 @@ def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData
     plane = planes[0]
     if len(planes) != len(datas) or any(p.shape != plane.shape or p.xlabel != plane.xlabel for p in planes):
         raise InputError("give one plane, or one plane per length with the same grid and labels")
-    opts.update(grad=grad, backend=backend)
-    return _compute_surface(cell, planes, datas, opts, progress, config)
+    datas = [d.to(opts["dtype"], opts["device"]) for d in datas]
+    return _compute_surface(cell, planes, datas, {**opts, "grad": grad, "backend": backend}, progress, config)
 
 
 def _compute_surface(cell: Cell, planes: list[Plane], datas: list[TaskData], opts: dict, progress: bool,
                      config: dict | None) -> Surface:
-    """``compute_surface`` past its checks: one plane per length, ``opts`` ``evaluate``'s options."""
+    """``compute_surface`` past its checks: one plane per length, ``opts`` ``evaluate``'s options,
+    the data in their dtype on their device. One backend serves the whole sweep, decided by its
+    work (as a tiled sweep's is), so that every length takes the same path."""
+    opts = {**opts, "backend": resolve_backend(opts["backend"], device=opts["device"],
+                                               work=grid_work(planes, datas, opts["grad"]))}
     plane = planes[0]
     ny, nx = plane.shape
     work = sum(ny * nx * d.length for d in datas)

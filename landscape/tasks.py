@@ -1,4 +1,4 @@
-"""Tasks: seeded data and the loss on the model's last state.
+"""Tasks: seeded data, and what a model is scored on (``landscape.cells.readout`` scores it).
 
 ``latching`` and ``relay`` are binary classification over (N, T) input sequences, scored by
 binary cross-entropy on the readout logit ``w_out * h_T + b_out`` (the same model as Keras'
@@ -16,18 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ._errors import InputError, check_int, check_number, check_seed
 from ._io import load_npz
 
 __all__ = [
     "TaskData", "Task", "TASKS", "get_task", "make_data", "load_data", "data_from_arrays",
-    "balanced_labels", "classification_loss", "pascanu_loss", "KERAS_EPSILON",
+    "balanced_labels",
 ]
-
-PASCANU_TARGET = 0.7
-
 
 @dataclass(frozen=True)
 class TaskData:
@@ -160,33 +156,3 @@ def _from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
                          f"valid lengths: 1 to {x.shape[1]}")
     return TaskData(torch.from_numpy(np.ascontiguousarray(x[:, :length], dtype=np.float64)),
                     torch.from_numpy(y.astype(np.float64)), length, "bce")
-
-
-KERAS_EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] before taking their log
-
-
-def classification_loss(logits: torch.Tensor, y: torch.Tensor, *,
-                        clip: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean cross-entropy and accuracy over samples: logits (G, N), y (N,) or (G, N) -> (G,), (G,).
-
-    ``logits`` is the logit of class 1 against class 0 (for two softmax outputs, z_1 - z_0).
-    ``clip`` > 0 computes the loss as Keras does, -log(clip(p_y, clip, 1 - clip)): equal to the
-    exact cross-entropy except for a sample whose class has probability below ``clip``, whose loss
-    stops at -log(clip) and whose gradient vanishes.
-    """
-    if clip:
-        p = torch.sigmoid(torch.where(y > 0.5, logits, -logits))  # probability of the true class
-        loss = -torch.log(torch.clamp(p, clip, 1 - clip))
-    else:
-        loss = F.binary_cross_entropy_with_logits(logits, y.expand_as(logits), reduction="none")
-        # an infinite logit is a certain answer: its loss is 0 or +inf, where the formula gives NaN
-        certain = torch.where((logits > 0) == (y > 0.5), 0.0, float("inf")).to(loss.dtype)
-        loss = torch.where(torch.isinf(logits), certain, loss)
-    acc = ((logits > 0) == (y > 0.5)).to(logits.dtype)  # (G, N)
-    acc = acc.masked_fill(torch.isnan(logits), float("nan"))  # a NaN logit is no answer, not "negative"
-    return loss.mean(-1), acc.mean(-1)
-
-
-def pascanu_loss(x_last: torch.Tensor) -> torch.Tensor:
-    """(sigmoid(x_T) - 0.7)^2: (G, 1) -> (G,)."""
-    return ((torch.sigmoid(x_last) - PASCANU_TARGET) ** 2)[:, 0]

@@ -3,7 +3,7 @@
 M models of one cell type and hidden size (1 by default), of any mix of sequence lengths and
 repeats, are rows of one (M, P) parameter matrix. Every step, each model draws its own mini-batch
 from its own shuffled, class-balanced training split, the batch runs as one (M, H, B) state
-(``landscape.units.forward_logits``: fused gates, each model leaving the batch once its own
+(``landscape.units.final_states``: fused gates, each model leaving the batch once its own
 sequence ends), one backward pass gives every model its own gradient, and Adam or SGD updates
 all rows elementwise. No Python loop runs over models.
 
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError, check_seed
 from .cells import Cell
-from .fused import resolve_backend
+from .evaluate import resolve_backend
 from .inits import INITS
 from .steps import batch_grad, evaluate_split
 from .tasks import TaskData

@@ -16,9 +16,8 @@ import numpy as np
 import torch
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_number, check_type
-from .cells import Cell, as_cell
-from .evaluate import _checked, _loss_and_grad, _losses, _work
-from .fused import resolve_backend
+from .cells import Cell, as_cell, reference_losses
+from .evaluate import _checked, _losses, _work, resolve_backend
 from .planes import Plane, check_range
 from .surface import PathRun
 from .tasks import TaskData
@@ -77,7 +76,7 @@ def _descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, fl
     d = data.to(dtype, device)
     thetas, losses_, norms = [], [], []
     for step in range(steps + 1):
-        loss, _, g = _loss_and_grad(cell, d, theta, backend)  # (R,), _, (R, P)
+        loss, _, g = _losses(cell, d, theta, backend, grad=True)  # (R,), _, (R, P)
         g = torch.where(mask, g, torch.zeros_like(g))
         thetas.append(theta.clone())
         losses_.append(loss)
@@ -107,9 +106,25 @@ def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane | list[Pla
     return _stack_runs(runs)
 
 
-def _paths_for_lengths(cell: Cell, datas: list[TaskData], planes: list[Plane], **opts) -> dict[str, PathRun]:
-    """``paths_for_lengths`` past its checks: one plane per length, ``opts`` ``descend``'s options."""
-    return _stack_runs([_descend(cell, d, p, **opts) for p, d in zip(planes, datas, strict=True)])
+def _sweep_paths(cell: Cell, datas: list[TaskData], planes: list[Plane], *, descent: dict | None = None,
+                 trained: np.ndarray | None = None) -> dict[str, PathRun]:
+    """A sweep's paths, one plane per length, by name: with ``descent`` (``descend``'s options)
+    "plain" (and "clip"), and with a recorded training path ``trained`` (n_len, R, P) projected on
+    each length's plane, "train", with no gradient norms and the loss of the slice's data (on the
+    reference path). Arguments are checked (a SliceConfig, or the public functions)."""
+    paths = {} if descent is None else _stack_runs([_descend(cell, d, p, **descent)
+                                                   for p, d in zip(planes, datas, strict=True)])
+    if trained is not None:
+        coords, loss, off = [], [], []
+        for p, d, th in zip(planes, datas, trained, strict=True):
+            theta = torch.from_numpy(th)  # (R, P)
+            a, b, o = p.project(theta)
+            coords.append(torch.stack([a, b], -1).numpy())
+            off.append(o.numpy())
+            with torch.no_grad():
+                loss.append(reference_losses(cell, theta, d)[0].numpy())
+        paths["train"] = PathRun(np.stack(coords), np.stack(loss), None, np.stack(off))
+    return paths
 
 
 def _stack_runs(runs: list[dict[str, Path]]) -> dict[str, PathRun]:
@@ -126,18 +141,4 @@ def training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
     for d, p, th in zip(datas, planes, path, strict=True):
         _checked(cell, check_type(d, TaskData, "data"), torch.from_numpy(np.asarray(th)))
         check_type(p, Plane, "plane")
-    return _training_paths(cell, datas, planes, path)
-
-
-def _training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
-                    path: np.ndarray) -> dict[str, PathRun]:
-    """``training_paths`` past its checks."""
-    coords, loss, off = [], [], []
-    for k, (p, d) in enumerate(zip(planes, datas, strict=True)):
-        theta = torch.from_numpy(path[k])  # (R, P)
-        a, b, o = p.project(theta)
-        coords.append(torch.stack([a, b], -1).numpy())
-        off.append(o.numpy())
-        with torch.no_grad():
-            loss.append(_losses(cell, d, theta, "reference")[0].numpy())
-    return {"train": PathRun(np.stack(coords), np.stack(loss), None, np.stack(off))}
+    return _sweep_paths(cell, datas, planes, trained=np.asarray(path))

@@ -24,10 +24,11 @@ import torch
 from torch import nn
 
 from ._errors import InputError, check_seed
-from .cells import CELLS, Cell
+from .cells import CELLS, Cell, classification_loss, readout
 from .inits import INITS, keras_theta
 
-__all__ = ["shapes", "n_params", "init_theta", "trained_mask", "unpack", "forward_logits", "MAX_UNITS"]
+__all__ = ["shapes", "n_params", "init_theta", "trained_mask", "unpack", "final_states", "forward_logits",
+           "readout_loss", "MAX_UNITS"]
 
 MAX_UNITS = 64
 
@@ -140,10 +141,11 @@ def _segment(cell: Cell, p: dict, xs: list[torch.Tensor], h: torch.Tensor, c: to
     return s[0], (s[1] if c is not None else None)
 
 
-def forward_logits(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
-                   hidden: int = 1) -> torch.Tensor:
-    """Readout logits of M models on their own batches: theta (M, P), x (M, B, T), lengths (M,)
-    with every length <= T -> (M, B). Model m reads x[m, :, :lengths[m]]."""
+def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
+                 hidden: int = 1) -> torch.Tensor:
+    """Final states of M models on their own batches: theta (M, P), x (M, B, T), lengths (M,)
+    with every length <= T -> (M, H, B), units first as the recurrence keeps them. Model m reads
+    x[m, :, :lengths[m]]."""
     M, B, _ = x.shape
     lengths = lengths.reshape(-1).cpu()
     order = torch.argsort(lengths, stable=True)
@@ -167,8 +169,35 @@ def forward_logits(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: to
         h, c = h[n_end:], None if c is None else c[n_end:]
         a += n_end
     h = torch.cat(done)  # (M, H, B), models in length order
-    z = torch.bmm(p["weight"], h) + p["bias"][..., None]  # (M, K, B)
-    logits = z[:, 0] if cell.n_out == 1 else z[:, 1] - z[:, 0]  # (M, B): class 1 against class 0
-    if not ident:
-        logits = logits[torch.argsort(order).to(logits.device)]
-    return logits
+    return h if ident else h[torch.argsort(order).to(h.device)]
+
+
+def readout_loss(cell: Cell, theta: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None,
+                 objective: str = "bce", *,
+                 units_first: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Each model's mean loss and accuracy from its final states, whichever engine ran it:
+    theta (G, P); h (G, N) (one unit, by name), (G, N, H) as the kernel gives them, or, with
+    ``units_first``, (G, H, N) as ``final_states`` does; y (N,) or (G, N) -> (G,), (G,), through
+    the cell's own readout and loss."""
+    if h.ndim == 3:  # H units: the readout nn.Linear(H, K)
+        logits = _logits(cell, unpack(cell, theta, h.shape[1] if units_first else h.shape[2]), h, units_first)
+        return classification_loss(logits, y, clip=cell.clip)
+    return readout(cell, cell.split(theta), h, y, objective)
+
+
+def forward_logits(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
+                   hidden: int = 1) -> torch.Tensor:
+    """Readout logits of M models on their own batches: theta (M, P), x (M, B, T), lengths (M,)
+    with every length <= T -> (M, B). Model m reads x[m, :, :lengths[m]]."""
+    return _logits(cell, unpack(cell, theta, hidden), final_states(cell, theta, x, lengths, hidden), True)
+
+
+def _logits(cell: Cell, p: dict, h: torch.Tensor, units_first: bool) -> torch.Tensor:
+    """The readout nn.Linear(H, K) on final states (G, N, H), or (G, H, N) ``units_first``: the logit
+    of class 1 against class 0, (G, N). Each layout keeps its own product, so that each engine's
+    numbers are the bits they have always been."""
+    if units_first:
+        z = torch.bmm(p["weight"], h) + p["bias"][..., None]  # (G, K, N)
+        return z[:, 0] if cell.n_out == 1 else z[:, 1] - z[:, 0]
+    z = torch.bmm(h, p["weight"].transpose(1, 2)) + p["bias"][:, None]  # (G, N, K)
+    return z[..., 0] if cell.n_out == 1 else z[..., 1] - z[..., 0]

@@ -2,15 +2,16 @@
 readable reference path, a plain scalar loop for Pascanu's map, and central finite differences."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
 import torch
 
 import landscape as ls
-from landscape import fused
-from landscape.evaluate import evaluate, loss_and_grad, losses
-from landscape.tasks import classification_loss
+from landscape import fused, units
+from landscape.cells import classification_loss
+from landscape.evaluate import evaluate, grid_work, loss_and_grad, losses, resolve_backend
 from landscape.train import train_ensemble
 from landscape.units import forward_logits, init_theta, n_params
 
@@ -173,13 +174,36 @@ def test_non_finite_values_stay_non_finite():
 
 
 def test_backend_choice():
-    assert fused.resolve_backend("auto", work=1e3) == "reference"
-    assert fused.resolve_backend("auto", work=1e12) == "fused"
-    assert fused.resolve_backend("reference", work=1e12) == "reference"
+    assert resolve_backend("auto", work=1e3) == "reference"
+    assert resolve_backend("auto", work=1e12) == "fused"
+    assert resolve_backend("reference", work=1e12) == "reference"
     with pytest.raises(ls.InputError, match="valid backends: auto, reference, fused"):
-        fused.resolve_backend("fast")
+        resolve_backend("fast")
     with pytest.raises(ls.InputError, match="runs on the CPU"):
-        fused.resolve_backend("fused", device="meta")
+        resolve_backend("fused", device="meta")
+
+
+def test_auto_decides_once_for_the_whole_sweep(monkeypatch):
+    """A sweep whose lengths each fall below the threshold but together reach it runs every length
+    on the kernel, as its tiles would: the same bits as forcing 'fused'."""
+    cell = ls.get_cell("gru")
+    datas = [ls.make_data("latching", n, n=30, seed=1) for n in (4, 12)]
+    plane = ls.axis_plane(cell, ls.init_params(cell), res=(6, 5))
+    work = grid_work([plane] * 2, datas, False)
+    monkeypatch.setattr(sys.modules["landscape.evaluate"], "COMPILE_WORTH", work)  # no length reaches it
+    assert resolve_backend("auto", work=grid_work([plane], datas[1:], False)) == "reference"
+    surface_module, seen = sys.modules["landscape.surface"], []
+    evaluate_one = surface_module._evaluate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["backend"])
+        return evaluate_one(*args, **kwargs)
+
+    monkeypatch.setattr(surface_module, "_evaluate", spy)
+    run = {b: ls.compute_surface(cell, plane, datas, backend=b, progress=False).loss
+           for b in ("auto", "fused")}
+    assert seen == ["fused"] * 4  # both lengths, under 'auto' as under 'fused'
+    assert np.array_equal(run["auto"], run["fused"])
 
 
 def test_slice_command_with_fused_backend(tmp_path, capsys):
@@ -269,7 +293,7 @@ def unit_fused(cell, H, theta, X, Y, rows, lengths, grad=True):
     hT, g = fused.run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[1], grad=grad,
                             hidden=H)
     assert hT.shape == (*rows.shape, H)
-    loss, acc = fused.readout_loss(cell, theta, hT, Y[rows])
+    loss, acc = units.readout_loss(cell, theta, hT, Y[rows])
     return loss, acc, g
 
 
@@ -314,7 +338,7 @@ def test_units_shared_and_own_inputs():
     want = unit_fused(cell, H, theta, X, Y, rows, lengths)
     own = fused.run_fused(cell, theta, X[rows], y=Y[rows], lengths=lengths, steps=11, grad=True, hidden=H)
     shared = fused.run_fused(cell, theta, X[:9], y=Y[:9], lengths=lengths, steps=11, grad=True, hidden=H)
-    assert torch.equal(fused.readout_loss(cell, theta, own[0], Y[rows])[0], want[0])
+    assert torch.equal(units.readout_loss(cell, theta, own[0], Y[rows])[0], want[0])
     assert torch.equal(own[1], want[2])
     first = unit_fused(cell, H, theta, X, Y, torch.arange(9).expand(3, 9), lengths)
     assert torch.equal(shared[1], first[2])

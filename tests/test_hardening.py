@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import landscape as ls
 from landscape import latching, render
 from landscape import slice as cli
-from landscape.tasks import classification_loss
+from landscape.cells import classification_loss
 
 
 def one_line(capsys, code, *needles):
