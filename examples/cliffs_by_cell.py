@@ -41,7 +41,8 @@ def main() -> None:
             plane = ls.axis_plane(cell, center, x=x, y=y, xrange=RANGE, yrange=RANGE, res=RES)
             surf = ls.compute_surface(cell, plane, datas, grad=True,
                                       config={"cell": name, "task": "latching", "plane": f"{x} x {y}"})
-            g = ls.cliff_metrics(surf).max_grad
+            surf = surf.with_parts(cliffs=ls.cliff_metrics(surf))
+            g = surf.cliffs.max_grad
             print(f"  {name:4} {x:>7} x {y:<7} " + " ".join(f"{v:9.3g}" for v in g))
             ax.plot(LENGTHS, g, "o-", label=f"{x} x {y}")
             if g[-1] > steepest:
@@ -53,7 +54,7 @@ def main() -> None:
         ax.legend(fontsize="x-small")
         save(ls.plot_facets(steepest_surf, ncols=5), f"latching_{name}")
         print(f"  {name}: steepest at L = {LENGTHS[-1]}: {steepest_surf.config['plane']}, "
-              f"share of cells with |grad| > 1: {np.round(ls.cliff_metrics(steepest_surf).share, 3)}")
+              f"share of cells with |grad| > 1: {np.round(steepest_surf.cliffs.share, 3)}")
     axes[0].set_ylabel("largest gradient norm")
     save(fig, "cliffs_by_cell")
 

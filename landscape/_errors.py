@@ -37,10 +37,7 @@ MAX_SEED = 2**32 - 1  # seeds are combined with indices; numpy and torch both ta
 
 def check_seed(seed, name: str = "seed") -> int:
     """A seed as an int in [0, 2**32 - 1], or InputError naming it and the valid range."""
-    if (isinstance(seed, bool) or not isinstance(seed, numbers.Real) or not math.isfinite(seed)
-            or int(seed) != seed or not 0 <= seed <= MAX_SEED):
-        raise InputError(f"{name} {seed!r} must be an integer from 0 to {MAX_SEED}")
-    return int(seed)
+    return check_int(seed, name, lo=0, hi=MAX_SEED)
 
 
 def check_int(value, name: str, *, lo: int = 1, hi: int | None = None) -> int:

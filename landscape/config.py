@@ -7,6 +7,7 @@ flag. ``landscape.pipeline.slice_surface`` computes what a configuration describ
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -164,7 +165,7 @@ class SliceConfig:
             v = getattr(self, param)
             _check(v is None or (isinstance(v, str) and v in names), param,
                    f"{v!r} is no parameter of cell {cell.name}; valid: {', '.join(names)}")
-        x, y = (self.x or cell.default_plane[0]), (self.y or cell.default_plane[1])
+        x, y = self.axes
         _check(x != y, "x", f"and {{y}} must be different parameters, both are {x!r}")
         _check(self.plane != "pca" or self.center == "trained", "plane",
                "pca is the plane of a training path: it needs {center=trained}")
@@ -186,9 +187,7 @@ class SliceConfig:
 
     def _check_size(self) -> None:
         """Refuse, before any allocation, a result or data too big for memory or a run too long."""
-        cell, (nx, ny) = self.model_cell, self.res or (51, 51)
-        if self.plane == "axis" and self.res is None:
-            nx, ny = cell.default_plane[4]
+        cell, (nx, ny) = self.model_cell, self.grid_res
         maps = 2 + (3 if self.grad else 0)  # loss, accuracy, gradient maps
         result = len(self.lengths) * nx * ny * maps * 8
         _check(result <= MAX_RESULT, "res", f"{nx},{ny} over {len(self.lengths)} length(s) makes a "
@@ -202,9 +201,29 @@ class SliceConfig:
                f"sequences is {work:.1e} cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
                f"the limit is {MAX_WORK:.0e}")
 
-    @property
+    @functools.cached_property
     def model_cell(self):
         return get_cell(self.cell, head=self.head, gru_reset=self.gru_reset)
+
+    @property
+    def axes(self) -> tuple[str, str]:
+        """The axis plane's two parameters: ``x`` and ``y``, or the cell's default plane's."""
+        return self.x or self.model_cell.default_plane[0], self.y or self.model_cell.default_plane[1]
+
+    @property
+    def grid_res(self) -> tuple[int, int]:
+        """Grid points (nx, ny): ``res``, or the cell's default axis plane's, or 51 x 51."""
+        if self.res is None and self.plane == "axis":
+            return self.model_cell.default_plane[4]
+        return self.res or (51, 51)
+
+    @property
+    def train_lr(self) -> float:
+        return self.lr or TRAIN_LR
+
+    @property
+    def path_lr(self) -> float:
+        return self.lr or PATH_LR
 
     @property
     def task_name(self) -> str:

@@ -26,7 +26,7 @@ from .planes import Plane
 from .tasks import TaskData
 
 __all__ = ["BACKENDS", "resolve_backend", "losses", "loss_and_grad", "evaluate", "chunk_size", "grid_work",
-           "GridResult", "DEFAULT_MEM"]
+           "sweep_backend", "GridResult", "DEFAULT_MEM"]
 
 BACKENDS = ("auto", "reference", "fused")
 # Below this many cell-steps (model x sample x step) the reference path finishes in about the time
@@ -131,11 +131,16 @@ def _work(data: TaskData, theta: torch.Tensor) -> float:
 
 
 def grid_work(planes: list[Plane], datas: list[TaskData], grad: bool) -> float:
-    """Cell-steps of evaluating each plane at its length, a backward pass counted twice: what
-    decides the backend of a whole sweep (``resolve_backend``), so that it takes one path."""
+    """Cell-steps of evaluating each plane at its length, a backward pass counted twice."""
     steps = sum(p.shape[0] * p.shape[1] * (1 if d.x is None else d.x.shape[0]) * d.length
                 for p, d in zip(planes, datas, strict=True))
     return float(steps) * (3 if grad else 1)
+
+
+def sweep_backend(backend: str, device: str, planes: list[Plane], datas: list[TaskData], grad: bool) -> str:
+    """The one backend of a whole sweep, decided by its whole work (``grid_work``), so that every
+    length and every tile of it takes the same path and gives the same arrays."""
+    return resolve_backend(backend, device=device, work=grid_work(planes, datas, grad))
 
 
 def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0,
@@ -175,7 +180,7 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
     (grid points x steps) as chunks finish.
     """
     cell, opts = check_grid(cell, data, plane, dtype=dtype, device=device, mem=mem)
-    backend = resolve_backend(backend, device=opts["device"], work=grid_work([plane], [data], grad))
+    backend = sweep_backend(backend, opts["device"], [plane], [data], grad)
     return _evaluate(cell, data.to(opts["dtype"], opts["device"]), plane, **opts, grad=grad, backend=backend,
                      bar=bar)
 

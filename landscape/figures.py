@@ -98,18 +98,13 @@ def _write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None
             named["_cliffs"] = "cliffs"
     else:
         named = {f"_{k}": k for k in kinds}
-    figs = {}
-    with use_style(style):
-        for suffix, kind in named.items():
-            figs[suffix] = _render(surface, kind, **opts)
-    page = _interactive_figure(surface, z_scale, max_points) if html else None
-    title = surface.caption()
     with use_style(style):  # matplotlib reads some settings (the PDF font type) when it saves
+        figs = {suffix: _render(surface, kind, **opts) for suffix, kind in named.items()}
+        page = _interactive_figure(surface, z_scale, max_points) if html else None
+        title = surface.caption()
         out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style), title=title)
                for suffix, fig in figs.items() for fmt in formats]
-    if page is not None:
-        out.append(_write_html(page, stem + ".html"))
-    return out
+    return out + ([] if page is None else [_write_html(page, stem + ".html")])
 
 
 def save_figure(fig: Figure, path: str, *, dpi: int = 150, title: str = "") -> str:

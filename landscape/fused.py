@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from ._errors import InputError
-from ._kernel import available, build, library, unavailable_reason
-from .cells import Cell
+from ._kernel import available, library, unavailable_reason
+from .cells import Cell, readout
 from .tasks import TaskData
-from .units import check_units, n_params, readout_loss
+from .units import check_units, n_params
 
-__all__ = ["available", "build", "run_fused", "fused_losses", "unavailable_reason"]
+__all__ = ["available", "run_fused", "fused_losses", "unavailable_reason"]
 
 _CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3}
 _WIDE = ("rnn", "pascanu")  # one state value per lane: more lanes per block (see _fused.c)
@@ -45,16 +45,13 @@ _pool: dict = {}
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
+    """The threads that run the kernel's parts: one pool of ``n``, made anew when ``n`` changes."""
     with _lock:
-        return _pool_of(n)
-
-
-def _pool_of(n: int) -> ThreadPoolExecutor:
-    if _pool.get("n") != n:
-        if "ex" in _pool:
-            _pool["ex"].shutdown(wait=False)
-        _pool["ex"], _pool["n"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="landscape"), n
-    return _pool["ex"]
+        if _pool.get("n") != n:
+            if "ex" in _pool:
+                _pool["ex"].shutdown(wait=False)
+            _pool["ex"], _pool["n"] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="landscape"), n
+        return _pool["ex"]
 
 
 def _ptr(t: torch.Tensor | None) -> int | None:
@@ -198,5 +195,5 @@ def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool 
     theta (G, P) -> (G,), (G,) or None, (G, P) or None; a (P,) vector gives one model's."""
     th = theta[None] if theta.ndim == 1 else theta
     hT, g = run_fused(cell, th, data.x, y=data.y, steps=data.length, objective=data.objective, grad=grad)
-    out = (*readout_loss(cell, th, hT, data.y, data.objective), g)
+    out = (*readout(cell, cell.split(th), hT, data.y, data.objective), g)  # hT (G, N): one unit
     return out if theta.ndim == 2 else tuple(None if v is None else v[0] for v in out)

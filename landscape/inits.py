@@ -21,9 +21,18 @@ import math
 
 import torch
 
-__all__ = ["INITS", "keras_theta", "glorot_uniform", "orthogonal"]
+from ._errors import InputError
+
+__all__ = ["INITS", "check_init", "keras_theta", "glorot_uniform", "orthogonal"]
 
 INITS = ("torch", "keras")
+
+
+def check_init(init: str) -> str:
+    """An initialization's name, or InputError naming it and the valid ones."""
+    if init not in INITS:
+        raise InputError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    return init
 # torch.nn's gate block k comes from Keras's gate block KERAS_GATE[cell][k]
 KERAS_GATE = {"rnn": (0,), "lstm": (0, 1, 2, 3), "gru": (1, 0, 2)}
 

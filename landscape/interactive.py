@@ -103,11 +103,11 @@ def _interactive_figure(surface: Surface, z_scale: str, max_points: int) -> go.F
         ]
         return out + _paths(surface, k, {n: exits[n][k] for n in kinds}, z_scale, xname, yname)
 
-    first = traces(0)
-    fig = go.Figure(data=first)
     names = [str(int(n)) for n in surface.lengths]
-    fig.frames = [go.Frame(name=names[k], data=traces(k), traces=list(range(len(first))))
-                  for k in range(len(names))]
+    frames = [traces(k) for k in range(len(names))]
+    fig = go.Figure(data=frames[0])
+    fig.frames = [go.Frame(name=name, data=data, traces=list(range(len(data))))
+                  for name, data in zip(names, frames, strict=True)]
     _layout(fig, names, title=title, xname=xname, yname=yname, zname=zname,
             zrange=[zmin, zmax], xrange=[x[0], x[-1]], yrange=[y[0], y[-1]])
     return fig

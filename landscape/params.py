@@ -19,7 +19,7 @@ from torch import nn
 from ._errors import InputError, check_seed, check_vector
 from ._io import atomic_write
 from .cells import Cell, as_cell
-from .inits import INITS
+from .inits import check_init
 from .units import _init_theta
 
 __all__ = ["init_params", "split_params", "to_state_dicts", "from_state_dicts",
@@ -49,8 +49,7 @@ def init_params(cell: Cell | str, *, seed: int = 0, init: str = "torch") -> torc
     without touching the caller's global random state. keras: Keras's initializers
     (``landscape.inits``) in torch.nn's layout.
     """
-    if init not in INITS:
-        raise InputError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    check_init(init)
     return _center(as_cell(cell), "init", check_seed(seed), init)  # the one-unit case of the ensembles' init
 
 

@@ -26,8 +26,8 @@ from ._errors import DTYPES, ConfigError, InputError, check_type
 from ._io import one_run, sha256
 from ._version import __version__
 from .cliffs import _cliff_metrics, _cliff_table
-from .config import PATH_LR, TRAIN_LR, SliceConfig
-from .evaluate import grid_work, resolve_backend
+from .config import SliceConfig
+from .evaluate import sweep_backend
 from .figures import _write_figures
 from .params import _center, _save_checkpoint
 from .planes import _sweep_planes
@@ -57,8 +57,7 @@ def default_name(cfg: SliceConfig) -> str:
     variant = "".join(f"_{v}" for v, on in (("keras-init", cfg.init == "keras"),
                                             ("softmax2", cell.head == "softmax2"),
                                             ("reset-before", cell.reset == "before")) if on)
-    axes = {"axis": (cfg.x or cell.default_plane[0], cfg.y or cell.default_plane[1]),
-            "random": ("d1", "d2"), "pca": ("pc1", "pc2")}[cfg.plane]
+    axes = {"axis": cfg.axes, "random": ("d1", "d2"), "pca": ("pc1", "pc2")}[cfg.plane]
     n = cfg.lengths
     lengths = "-".join(map(str, n)) if len(n) <= 6 else f"{n[0]}-to-{n[-1]}-{len(n)}-lengths"
     return f"{cell.name}{variant}_{cfg.task_name}_{axes[0]}-{axes[1]}_L{lengths}"
@@ -112,9 +111,9 @@ def _slice_surface(cfg: SliceConfig, progress: bool, run_dir: str | None) -> Sur
     """``slice_surface`` past its check: the stages in turn, each handing its result on."""
     cell, dtype = cfg.model_cell, DTYPES[cfg.dtype]
     datas = _datas(cfg)
-    centers, trained = _centers(cfg, cell, datas)
-    planes, notes = _sweep_planes(cell, centers, cfg.plane, x=cfg.x, y=cfg.y, xrange=cfg.xrange,
-                                  yrange=cfg.yrange, res=cfg.res, seed=cfg.seed, norm=cfg.norm,
+    centers, trained = _centers(cfg, cell, datas, dtype)
+    planes, notes = _sweep_planes(cell, centers, cfg.plane, axes=cfg.axes, xrange=cfg.xrange,
+                                  yrange=cfg.yrange, res=cfg.grid_res, seed=cfg.seed, norm=cfg.norm,
                                   paths=None if trained is None else trained.path)
     notes = [f"L = {n}: {note}" for n, note in zip(cfg.lengths, notes, strict=False)]
     record = _record(cfg, planes[0], trained)
@@ -122,7 +121,7 @@ def _slice_surface(cfg: SliceConfig, progress: bool, run_dir: str | None) -> Sur
     opts = dict(dtype=dtype, device=cfg.device, mem=cfg.mem, grad=cfg.grad, backend=cfg.backend)
     datas = [d.to(dtype, cfg.device) for d in datas]
     surface = _surface(cfg, cell, planes, datas, record, opts, run_dir, progress)
-    centres = None if trained is None else np.stack([c.numpy() for c in centers])  # (n_len, P)
+    centres = None if trained is None else trained.theta.numpy()  # (n_len, P)
     surface = surface.with_parts(paths=paths, notes=tuple(notes), trained_centers=centres)
     return surface.with_parts(cliffs=_cliff_metrics(surface, cfg.threshold))
 
@@ -135,12 +134,12 @@ def _datas(cfg: SliceConfig) -> list:
     return [_make_data(task, n, cfg.samples, cfg.noise, cfg.seed) for n in cfg.lengths]
 
 
-def _centers(cfg: SliceConfig, cell, datas) -> tuple[list[torch.Tensor], object]:
+def _centers(cfg: SliceConfig, cell, datas, dtype) -> tuple[list[torch.Tensor], object]:
     """Each length's centre, and the training result where the centres are trained models."""
     if cfg.center != "trained":
         return [_center(cell, cfg.center, cfg.seed, cfg.init)] * len(datas), None
     trained = _train(cell, datas, seed=cfg.seed, epochs=cfg.epochs, batch=cfg.batch,
-                     lr=cfg.lr or TRAIN_LR, record_every=1, dtype=DTYPES[cfg.dtype],
+                     lr=cfg.train_lr, record_every=1, dtype=dtype,
                      device=cfg.device, backend=cfg.backend, init=cfg.init, progress=False)
     return list(trained.theta), trained
 
@@ -151,7 +150,7 @@ def _paths(cfg: SliceConfig, cell, datas, planes, trained, dtype) -> dict:
     if cfg.start and not (x0 <= cfg.start[0] <= x1 and y0 <= cfg.start[1] <= y1):
         raise ConfigError("start", f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
                                    f"{x0:g}:{x1:g} x {y0:g}:{y1:g}")
-    descent = None if not cfg.start else dict(start=cfg.start, lr=cfg.lr or PATH_LR, steps=cfg.steps,
+    descent = None if not cfg.start else dict(start=cfg.start, lr=cfg.path_lr, steps=cfg.steps,
                                               clip=cfg.clip, dtype=dtype, device=cfg.device)
     return _sweep_paths(cell, datas, planes, descent=descent,
                         trained=None if trained is None else trained.path)
@@ -165,7 +164,7 @@ def _surface(cfg: SliceConfig, cell, planes, datas, record: dict, opts: dict, ru
     if run_dir is None:
         raise ConfigError("tile_rows", "and {workers}, {scheduler} need a run directory for the tiles")
     # one backend for the whole sweep, as untiled (landscape.surface): one path, the same arrays
-    backend = resolve_backend(cfg.backend, device=cfg.device, work=grid_work(planes, datas, cfg.grad))
+    backend = sweep_backend(cfg.backend, cfg.device, planes, datas, cfg.grad)
     files = {f"{k}_sha256": sha256(getattr(cfg, k)) for k in ("data", "center")
              if os.path.isfile(getattr(cfg, k) or "")}  # the inputs' contents, not just their names
     manifest = {k: v for k, v in {**record, **files, "version": __version__}.items()
@@ -187,9 +186,9 @@ def _record(cfg: SliceConfig, plane, trained) -> dict:
              res=[len(plane.x), len(plane.y)], norm=cfg.norm if cfg.plane == "random" else None,
              samples=None if cfg.data else cfg.samples, head=cfg.model_cell.head,
              gru_reset=cfg.gru_reset if cfg.cell == "gru" else None,
-             start=list(cfg.start) if cfg.start else None, lr=(cfg.lr or PATH_LR) if cfg.start else None,
+             start=list(cfg.start) if cfg.start else None, lr=cfg.path_lr if cfg.start else None,
              steps=cfg.steps if cfg.start else None, clip=cfg.clip if cfg.start else None,
-             train=dict(epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr or TRAIN_LR, optimizer="adam",
+             train=dict(epochs=cfg.epochs, batch=cfg.batch, lr=cfg.train_lr, optimizer="adam",
                         val_frac=0.2, final_val_acc=trained.val_acc[:, -1].tolist())
              if trained is not None else None)
     for k in ("epochs", "batch"):

@@ -212,23 +212,22 @@ def _pca_plane(path: torch.Tensor, res: tuple[int, int], xrange: tuple[float, fl
     return plane, var[:2]
 
 
-def _sweep_planes(cell: Cell, centers: list[torch.Tensor], kind: str, *, x: str | None, y: str | None,
+def _sweep_planes(cell: Cell, centers: list[torch.Tensor], kind: str, *, axes: tuple[str, str],
                   xrange: tuple[float, float] | None, yrange: tuple[float, float] | None,
-                  res: tuple[int, int] | None, seed: int, norm: str,
+                  res: tuple[int, int], seed: int, norm: str,
                   paths: np.ndarray | None = None) -> tuple[list[Plane], list[str]]:
     """One plane per length of a sweep, all with the same grid and labels, and lines to tell the
-    user: ``kind`` "axis" (over ``x`` and ``y``, the cell's default plane where None) or "random"
-    around each length's centre, or "pca" of each length's training path ``paths`` (n_len, R, P),
-    in one square window, the widest that covers every length's path. Arguments are checked (a
-    SliceConfig); a range or resolution of None takes its default."""
+    user: ``kind`` "axis" (over the two parameters ``axes``) or "random" around each length's
+    centre, or "pca" of each length's training path ``paths`` (n_len, R, P), in one square window,
+    the widest that covers every length's path. Arguments are checked (a SliceConfig); a range of
+    None takes its default."""
     if kind == "axis":
-        dx, dy, dxr, dyr, dres = cell.default_plane
-        return [_axis_plane(cell, c, x or dx, y or dy, xrange or dxr, yrange or dyr, res or dres)
-                for c in centers], []
+        dxr, dyr = cell.default_plane[2:4]
+        return [_axis_plane(cell, c, *axes, xrange or dxr, yrange or dyr, res) for c in centers], []
     if kind == "random":
-        return [_random_plane(c, seed, norm, xrange or (-1.0, 1.0), yrange or (-1.0, 1.0), res or (51, 51))
+        return [_random_plane(c, seed, norm, xrange or (-1.0, 1.0), yrange or (-1.0, 1.0), res)
                 for c in centers], []
-    fits = [_pca_plane(torch.from_numpy(p), res or (51, 51), xrange, yrange) for p in paths]
+    fits = [_pca_plane(torch.from_numpy(p), res, xrange, yrange) for p in paths]
     span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
     planes = [replace(pl, x=pl.x if xrange else grid_coords(-span, span, len(pl.x)),
                       y=pl.y if yrange else grid_coords(-span, span, len(pl.y))) for pl, _ in fits]

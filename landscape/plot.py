@@ -290,6 +290,7 @@ def plot_cliffs(surface: Surface, *, width: float | None = None, title: bool = T
     ax.set_ylabel("cliff steepness")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
-    if title and surface.caption():
-        ax.set_title(surface.caption(), fontsize="medium")
+    caption = surface.caption() if title else ""
+    if caption:
+        ax.set_title(caption, fontsize="medium")
     return fig

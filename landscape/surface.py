@@ -20,7 +20,7 @@ from ._errors import InputError
 from ._io import atomic_write, load_npz
 from ._version import __version__
 from .cells import Cell
-from .evaluate import DEFAULT_MEM, _evaluate, check_grid, grid_work, resolve_backend
+from .evaluate import DEFAULT_MEM, _evaluate, check_grid, sweep_backend
 from .planes import Plane
 from .tasks import TaskData
 
@@ -224,18 +224,16 @@ def _compute_surface(cell: Cell, planes: list[Plane], datas: list[TaskData], opt
     """``compute_surface`` past its checks: one plane per length, ``opts`` ``evaluate``'s options,
     the data in their dtype on their device. One backend serves the whole sweep, decided by its
     work (as a tiled sweep's is), so that every length takes the same path."""
-    opts = {**opts, "backend": resolve_backend(opts["backend"], device=opts["device"],
-                                               work=grid_work(planes, datas, opts["grad"]))}
-    plane = planes[0]
-    ny, nx = plane.shape
+    opts = {**opts, "backend": sweep_backend(opts["backend"], opts["device"], planes, datas, opts["grad"])}
+    ny, nx = planes[0].shape
     work = sum(ny * nx * d.length for d in datas)
     with tqdm(total=work, unit="step", unit_scale=True, delay=2.0, disable=not progress,
               desc=f"{cell.name} {ny}x{nx}", leave=False) as bar:
         grids = [_evaluate(cell, d, p, **opts, bar=bar) for p, d in zip(planes, datas, strict=True)]
+    plane = planes[0]
     acc = None if grids[0].accuracy is None else np.stack([g.accuracy for g in grids])
     grads = (Grads(*(np.stack([getattr(g, key) for g in grids]) for key in Grads.KEYS.values()))
-        if opts["grad"] else None)
-    config = {**(config or {}), "version": __version__}
+             if opts["grad"] else None)
     return Surface(np.stack([g.loss for g in grids]), plane.x, plane.y,
                    np.array([d.length for d in datas], dtype=np.int64), plane.xlabel, plane.ylabel,
-                   config, acc, grads)
+                   {**(config or {}), "version": __version__}, acc, grads)

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ._errors import InputError, check_seed
 from .cells import Cell
 from .evaluate import resolve_backend
-from .inits import INITS
+from .inits import check_init
 from .steps import batch_grad, evaluate_split
 from .tasks import TaskData
 from .units import _init_theta, check_units, n_params, trained_mask
@@ -196,8 +196,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     steps (0: at the start and at every epoch's end).
     """
     _check_options(cell, datas, optimizer, lr, epochs=epochs, batch=batch, repeats=repeats)
-    if init not in INITS:
-        raise InputError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    check_init(init)
     return _train(cell, datas, repeats=repeats, seed=check_seed(seed), epochs=epochs, batch=batch, lr=lr,
                   optimizer=optimizer, val_frac=val_frac, keras_split=keras_split, split=split,
                   record_every=record_every, theta0=theta0, hidden=check_units(hidden), init=init,

@@ -139,6 +139,6 @@ def training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
     with no gradient norms; the loss is that of the slice's data."""
     cell = as_cell(cell)
     for d, p, th in zip(datas, planes, path, strict=True):
-        _checked(cell, check_type(d, TaskData, "data"), torch.from_numpy(np.asarray(th)))
+        _checked(cell, d, torch.from_numpy(np.asarray(th)))
         check_type(p, Plane, "plane")
     return _sweep_paths(cell, datas, planes, trained=np.asarray(path))

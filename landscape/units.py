@@ -25,7 +25,7 @@ from torch import nn
 
 from ._errors import InputError, check_seed
 from .cells import CELLS, Cell, classification_loss, readout
-from .inits import INITS, keras_theta
+from .inits import check_init, keras_theta
 
 __all__ = ["shapes", "n_params", "init_theta", "trained_mask", "unpack", "final_states", "forward_logits",
            "readout_loss", "MAX_UNITS"]
@@ -68,8 +68,7 @@ def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0, init: str = "torch
     """The default initialization of torch.nn (``init="torch"``) or of Keras (``"keras"``,
     ``landscape.inits``) for ``seed``, as a flat (P,) float64 vector, drawn without touching the
     caller's random state. For H = 1 it equals ``landscape.init_params``."""
-    if init not in INITS:
-        raise InputError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    check_init(init)
     return _init_theta(cell, hidden, check_seed(seed), init)
 
 
