@@ -5,6 +5,7 @@ and the figure options. The commands import this module and the library, never e
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import signal
@@ -19,7 +20,8 @@ from .planes import MAX_COORD
 from .style import STYLES, figure_width
 
 __all__ = ["OneLineParser", "report_errors", "print_paths", "choices", "parse_lengths", "parse_range",
-           "parse_res", "parse_point", "parse_mem", "join_negative_values", "add_figure_options",
+           "parse_res", "parse_point", "finite_float",
+           "parse_mem", "join_negative_values", "add_figure_options",
            "figure_options", "DTYPES"]
 
 MAX_PIXELS = 20000  # width of a raster figure
@@ -77,6 +79,17 @@ def print_paths(paths: list[str]) -> None:
         if p.endswith(".html"):
             print(f"explorer page: {page_size(p)}")
     print(*paths, sep="\n")
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (NaN and Inf are refused, in one line)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+    return v
 
 
 def choices(text: str, valid: tuple[str, ...], option: str) -> tuple[str, ...]:

@@ -74,7 +74,15 @@ def check_vector(v, n: int | None, name: str) -> torch.Tensor:
         shape = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
         want = n if n is not None else "P"
         raise InputError(f"{name} must be a real tensor of shape ({want},), not {shape}")
-    return v
+    return check_real(v, name)
+
+
+def check_real(t: torch.Tensor, name: str) -> torch.Tensor:
+    """``t`` itself if it holds float32 or float64 numbers (the types computed in), else InputError:
+    float16 and bfloat16 would lose the cliffs to rounding without a word."""
+    if t.dtype not in DTYPES.values():
+        raise InputError(f"{name} must hold float32 or float64 numbers, not {t.dtype}")
+    return t
 
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}  # the floating-point types computed in

@@ -1,23 +1,43 @@
 """Building and loading the fused kernel: ``_fused.c`` compiled on first use with the machine's C
 compiler (``$CC``, else ``cc``) into ``$LANDSCAPE_CACHE`` (default ``~/.cache/landscape``), keyed
 by its sources, flags and CPU, written atomically (concurrent builds are safe), and loaded with
-ctypes. Without a compiler the kernel is unavailable and ``landscape.fused`` says why."""
+ctypes. Without a compiler the kernel is unavailable and ``landscape.fused`` says why.
+
+Nothing in the cache is trusted by its name, since loading a library runs its code. The cache
+folder is used only if it belongs to this user and no one else may write to it (as ssh and pip
+treat theirs); otherwise the kernel is built into a private folder of this process, and a line on
+stderr says so. A cached library is loaded only if it is a regular file of this user, not
+writable by others, whose SHA-256 matches the record written beside it when it was built; after
+loading, its symbols and ABI version are checked. Any mismatch builds it again (or, without a
+compiler, falls back to the reference path), with one line saying so: loading never crashes the
+process and never runs a file that was not built here.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import hashlib
 import os
 import platform
+import shutil
+import stat
 import subprocess
+import sys
 import tempfile
 import threading
 
 __all__ = ["build", "available", "unavailable_reason", "library"]
 
 _SOURCES = ("_fused.c", "_fused_body.h", "_fused_units.h")
-_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-fPIC",
-          "-shared"]
+ABI = 1  # what ls_abi() of these sources returns
+_SYMBOLS = ("ls_run_f32", "ls_run_f64", "ls_run_f32w", "ls_run_f64w", "ls_units_f32", "ls_units_f64")
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+# glibc's 16-lane AVX-512 expf/tanhf lost up to 12x the float32 accuracy of its AVX2 forms in the
+# lstm's gradients (tests/test_fused.py, on an AVX-512 machine): the kernel keeps to AVX2 vectors
+_FLAGS = ["-O3", "-march=native", *(["-mno-avx512f"] if _X86 else []), "-fno-math-errno",
+          "-fno-trapping-math", "-fopenmp-simd", "-fPIC", "-shared"]
 _LIBS = ["-lmvec", "-lm"]
 _lock = threading.Lock()
 _state: dict = {}
@@ -37,35 +57,157 @@ def _cpu_id() -> str:
     return platform.machine() + "".join(lines)
 
 
-def _library_path() -> str:
+def _key() -> str:
     here = os.path.dirname(__file__)
     h = hashlib.sha256()
     for name in _SOURCES:
         with open(os.path.join(here, name), "rb") as f:
             h.update(f.read())
     h.update(" ".join(_FLAGS + _LIBS + [os.environ.get("CC", "cc"), _cpu_id()]).encode())
-    return os.path.join(_cache_dir(), f"fused-{h.hexdigest()[:16]}.so")
+    return f"fused-{h.hexdigest()[:16]}.so"
 
 
-def build() -> str:
-    """Compile the kernel into the cache (once; atomic, so concurrent builds are safe)."""
-    path = _library_path()
-    if os.path.exists(path):
-        return path
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".tmp-fused-", dir=os.path.dirname(path))
+def _library_path() -> str:
+    return os.path.join(_cache_dir(), _key())
+
+
+def _unsafe(st: os.stat_result) -> str:
+    """Why a cache entry with this status may not be trusted, or ''."""
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        return "owned by another user"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by others (mode {stat.S_IMODE(st.st_mode):o})"
+    return ""
+
+
+def _folder() -> tuple[str, str]:
+    """The cache folder to build into and load from, and a note when it is not the configured one."""
+    folder = _cache_dir()
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        st = os.stat(folder)
+        why = "not a folder" if not stat.S_ISDIR(st.st_mode) else _unsafe(st)
+    except OSError as e:
+        why = e.strerror or str(e)
+    if not why:
+        return folder, ""
+    private = _private_folder()
+    return private, f"kernel cache {folder} is {why}: not loaded from; built into {private}"
+
+
+def _private_folder() -> str:
+    """A folder of this process alone (mode 0700), removed at exit with what was built in it."""
+    if "private" not in _state:
+        _state["private"] = tempfile.mkdtemp(prefix="landscape-kernel-")
+        atexit.register(shutil.rmtree, _state["private"], ignore_errors=True)
+    return _state["private"]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_own(path: str, limit: int = 1 << 28) -> bytes:
+    """The bytes of a regular file of this user that no one else may write (no link), or OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        why = "not a regular file" if not stat.S_ISREG(st.st_mode) else _unsafe(st)
+        if why or st.st_size > limit:
+            raise OSError(why or "too large")
+        return f.read(limit)
+
+
+def _verified(path: str) -> tuple[ctypes.CDLL | None, str]:
+    """The library at ``path`` if it is the one built here (its bytes match its record, then its
+    symbols and ABI), else None and why not. Nothing is loaded before the bytes are checked."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        return None, "a symbolic link" if os.path.islink(path) else (e.strerror or str(e))
+    try:
+        record = _read_own(path + ".sha256", 1024).decode("ascii", "replace").strip()
+    except OSError as e:
+        os.close(fd)
+        return None, f"no trusted record of its content ({e.strerror or e})"
+    try:
+        st = os.fstat(fd)
+        why = "not a regular file" if not stat.S_ISREG(st.st_mode) else _unsafe(st)
+        if why:
+            return None, why
+        with os.fdopen(os.dup(fd), "rb") as f:
+            if _digest(f.read()) != record:
+                return None, "its content does not match its record"
+        # load the very file just checked: through its descriptor where the system has /proc
+        by_fd = f"/proc/self/fd/{fd}"
+        lib = ctypes.CDLL(by_fd if os.path.exists(by_fd) else path)
+    except OSError as e:
+        return None, f"cannot be loaded ({e})"
+    finally:
+        os.close(fd)
+    try:
+        missing = [s for s in (*_SYMBOLS, "ls_abi") if not hasattr(lib, s)]
+        if missing:
+            return None, f"lacks {', '.join(missing)}"
+        lib.ls_abi.restype = ctypes.c_int
+        if lib.ls_abi() != ABI:
+            return None, f"has ABI {lib.ls_abi()}, not {ABI}"
+    except (OSError, AttributeError, ValueError) as e:
+        return None, str(e)
+    return lib, ""
+
+
+def build(folder: str | None = None) -> str:
+    """Compile the kernel into ``folder`` (the cache), with its SHA-256 recorded beside it; atomic,
+    so concurrent builds are safe. An entry that is not this user's own regular file is never
+    replaced: the kernel is built into a private folder instead."""
+    folder = folder or _folder()[0]
+    path = os.path.join(folder, _key())
+    with contextlib.suppress(OSError):
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or _unsafe(st):
+            folder = _private_folder()
+            path = os.path.join(folder, _key())
+    fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".tmp-fused-", dir=folder)
     os.close(fd)
     src = os.path.join(os.path.dirname(__file__), "_fused.c")
     cmd = [os.environ.get("CC", "cc"), *_FLAGS, "-o", tmp, src, *_LIBS]
+    rtmp = None
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
+        with open(tmp, "rb") as f:
+            record = _digest(f.read())
+        fd, rtmp = tempfile.mkstemp(suffix=".sha256", prefix=".tmp-fused-", dir=folder)
+        with os.fdopen(fd, "w") as f:
+            f.write(record + "\n")
+        os.chmod(tmp, 0o755)
         os.replace(tmp, path)
+        os.replace(rtmp, path + ".sha256")
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for t in (tmp, rtmp):
+            if t and os.path.exists(t):
+                os.remove(t)
     return path
+
+
+def _load() -> tuple[ctypes.CDLL | None, str, list[str]]:
+    """The library (or None), why not, and the notes to say: a cached one when it checks out,
+    else one built now."""
+    folder, note = _folder()
+    notes = [note] if note else []
+    path = os.path.join(folder, _key())
+    if os.path.lexists(path):
+        lib, why = _verified(path)
+        if lib is not None:
+            return lib, "", notes
+        notes.append(f"cached kernel {path} is not used ({why}); building it again")
+    try:
+        lib, why = _verified(build(folder))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+        return None, str(e) or type(e).__name__, notes
+    return lib, why and f"the kernel just built {why}", notes
 
 
 def library():
@@ -73,26 +215,31 @@ def library():
     with _lock:
         if "lib" not in _state:
             try:
-                lib = ctypes.CDLL(build())
-                for suffix in ("f32", "f64", "f32w", "f64w"):
-                    fn = getattr(lib, f"ls_run_{suffix}")
-                    real = ctypes.c_float if suffix.startswith("f32") else ctypes.c_double
-                    P, L = ctypes.c_void_p, ctypes.c_long
-                    # cell, objective, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, x0, g0, g1, hT, grad
-                    fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, P, P, L, L, P, P, L, P, real, L, L,
-                                   P, P]
-                    fn.restype = ctypes.c_int
-                    if suffix in ("f32", "f64"):  # models of H > 1 units
-                        # cell, objective, H, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, g0, g1,
-                        # hT, grad
-                        fn = getattr(lib, f"ls_units_{suffix}")
-                        fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, L, P, P, L, L, P, P, L, P, L, L,
-                                       P, P]
-                        fn.restype = ctypes.c_int
-                _state["lib"], _state["why"] = lib, ""
-            except (OSError, RuntimeError, subprocess.SubprocessError) as e:
-                _state["lib"], _state["why"] = None, str(e) or type(e).__name__
+                lib, why, notes = _load()
+            except Exception as e:  # loading must never end the run: the reference path serves
+                lib, why, notes = None, f"{type(e).__name__}: {e}", []
+            for note in notes:
+                print(f"landscape: {note}", file=sys.stderr)
+            if lib is not None:
+                _declare(lib)
+            _state["lib"], _state["why"] = lib, why
         return _state["lib"]
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    """The entry points' argument types."""
+    for suffix in ("f32", "f64", "f32w", "f64w"):
+        fn = getattr(lib, f"ls_run_{suffix}")
+        real = ctypes.c_float if suffix.startswith("f32") else ctypes.c_double
+        P, L = ctypes.c_void_p, ctypes.c_long
+        # cell, objective, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, x0, g0, g1, hT, grad
+        fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, P, P, L, L, P, P, L, P, real, L, L, P, P]
+        fn.restype = ctypes.c_int
+        if suffix in ("f32", "f64"):  # models of H > 1 units
+            # cell, objective, H, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, g0, g1, hT, grad
+            fn = getattr(lib, f"ls_units_{suffix}")
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, L, P, P, L, L, P, P, L, P, L, L, P, P]
+            fn.restype = ctypes.c_int
 
 
 def available() -> bool:

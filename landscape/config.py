@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,14 +22,33 @@ from .evaluate import BACKENDS, DEFAULT_MEM
 from .inits import INITS
 from .planes import MAX_COORD, NORMS, check_res
 from .tasks import MAX_DATA, TASKS, get_task
+from .tiles import TIMEOUT, scheduler_address
 from .trajectories import MAX_STEPS
 
-__all__ = ["SliceConfig", "PLANES", "PATH_LR", "TRAIN_LR", "MAX_RESULT", "MAX_WORK"]
+__all__ = ["SliceConfig", "PLANES", "PATH_LR", "TRAIN_LR", "MAX_RESULT", "MAX_WORK", "MAX_LENGTHS",
+           "max_workers"]
 
 PLANES = ("axis", "random", "pca")
 PATH_LR, TRAIN_LR = 0.01, 1e-3  # default learning rates of descent paths and of --center trained
 MAX_RESULT = 4 << 30  # bytes of the surface's arrays
 MAX_WORK = 1e14  # cell-steps of one slice: about a day at 1e9 a second
+MAX_LENGTHS = 1000  # lengths of one sweep (each its own plane, data and panel)
+MAX_TIMEOUT = 3600.0  # seconds a Dask connection may be waited for
+WORKER_BYTES = 1 << 30  # memory a local worker process takes besides its chunk (torch, the data)
+
+
+def max_workers(mem: int) -> int:
+    """Local worker processes this machine holds: one per core, each with ``mem`` bytes of chunk
+    and WORKER_BYTES more within its memory."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        ram = 0
+    return max(1, min(cores, ram // (mem + WORKER_BYTES) if ram else cores))
 
 
 def _check(ok: bool, param: str, message: str) -> None:
@@ -88,7 +108,8 @@ class SliceConfig:
     mem: int = DEFAULT_MEM  # bytes of one vectorized chunk
     tile_rows: int | None = None  # split the sweep into tiles of this many grid rows (resumable)
     workers: int | None = None  # run the tiles on a local Dask cluster of this many processes
-    scheduler: str | None = None  # run the tiles on the Dask scheduler at this address
+    scheduler: str | None = None  # run the tiles on the Dask scheduler at this address (tcp://HOST:PORT)
+    timeout: float | None = None  # seconds to reach the scheduler, then its first worker; None: 30
 
     def __post_init__(self) -> None:
         # numpy numbers and lists are welcome from Python callers; the record keeps plain ones
@@ -113,9 +134,9 @@ class SliceConfig:
             v = getattr(self, param)
             _check(_whole(v) or (v is None and param in ("tile_rows", "workers")), param,
                    f"{v!r} must be an integer")
-        for param in ("lr", "clip", "threshold", "noise"):
+        for param in ("lr", "clip", "threshold", "noise", "timeout"):
             v = getattr(self, param)
-            _check(_real(v) or (v is None and param == "lr"), param, f"{v!r} must be a number")
+            _check(_real(v) or (v is None and param in ("lr", "timeout")), param, f"{v!r} must be a number")
         if self.res is not None:
             try:
                 object.__setattr__(self, "res", check_res(self.res))
@@ -125,6 +146,8 @@ class SliceConfig:
         _check(isinstance(self.lengths, (tuple, list)), "lengths",
                f"{self.lengths!r} must be a list of integers")
         _check(len(self.lengths) > 0, "lengths", "is empty; give at least one length")
+        _check(len(self.lengths) <= MAX_LENGTHS, "lengths", f"has {len(self.lengths)} lengths; the limit is "
+               f"{MAX_LENGTHS}")
         for n in self.lengths:
             _check(int(n) == n and n >= 1, "lengths", f"{n!r} must be a positive integer")
         self._check_values()
@@ -138,7 +161,9 @@ class SliceConfig:
         _check(self.lr is None or 0 < self.lr < math.inf, "lr", f"{self.lr} must be a finite number > 0")
         _check(1 <= self.steps <= MAX_STEPS, "steps", f"{self.steps} must be from 1 to {MAX_STEPS}")
         _check(0 < self.clip < math.inf, "clip", f"{self.clip} must be a finite number > 0")
-        _check(self.threshold > 0, "threshold", f"{self.threshold} must be a number > 0")
+        _check(0 < self.threshold < math.inf, "threshold", f"{self.threshold} must be a finite number > 0")
+        _check(self.timeout is None or 0 < self.timeout <= MAX_TIMEOUT, "timeout",
+               f"{self.timeout} must be a number of seconds > 0 and <= {MAX_TIMEOUT:g}")
         _check(self.samples >= 2, "samples", f"{self.samples} must be at least 2")
         _check(0 <= self.noise < math.inf, "noise", f"{self.noise} must be a finite number >= 0")
         _check(self.mem > 0, "mem", f"{self.mem} must be a positive number of bytes")
@@ -175,10 +200,17 @@ class SliceConfig:
                "cuda: no CUDA device is available here; valid: cpu")
         self._check_size()
         _check(self.tile_rows is None or self.tile_rows >= 1, "tile_rows", f"{self.tile_rows} must be >= 1")
-        _check(self.workers is None or 1 <= self.workers <= 256, "workers",
-               f"{self.workers} must be an integer from 1 to 256")
+        most = max_workers(self.mem)
+        _check(self.workers is None or 1 <= self.workers <= most, "workers",
+               f"{self.workers} must be an integer from 1 to {most}: this machine's cores, each worker with "
+               f"{{mem}} and {WORKER_BYTES >> 30} GiB more within its memory")
         _check(not (self.workers and self.scheduler), "workers",
                "starts a local cluster; {scheduler} names an existing one: give one of them")
+        if self.scheduler is not None:
+            normal, why = scheduler_address(self.scheduler)
+            shown = repr(self.scheduler)[:80].translate({ord("{"): "(", ord("}"): ")"})
+            _check(normal is not None, "scheduler", f"{shown} {why}")
+            object.__setattr__(self, "scheduler", normal)
 
     @property
     def tiled(self) -> bool:
@@ -216,6 +248,11 @@ class SliceConfig:
         if self.res is None and self.plane == "axis":
             return self.model_cell.default_plane[4]
         return self.res or (51, 51)
+
+    @property
+    def wait(self) -> float:
+        """Seconds to wait for a Dask scheduler, then for its first worker."""
+        return TIMEOUT if self.timeout is None else float(self.timeout)
 
     @property
     def train_lr(self) -> float:

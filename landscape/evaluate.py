@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._errors import InputError, check_device, check_dtype, check_int, check_type
+from ._errors import InputError, check_device, check_dtype, check_int, check_real, check_type
 from ._kernel import available, unavailable_reason
 from .cells import Cell, as_cell, reference_losses
 from .fused import fused_losses
@@ -121,7 +121,7 @@ def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cel
         shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
         raise InputError(f"theta must be a real tensor of shape (G, {P}) or ({P},) for a {cell.name} "
                          f"model, not {shape}")
-    return cell, theta
+    return cell, check_real(theta, "theta")
 
 
 def _work(data: TaskData, theta: torch.Tensor) -> float:

@@ -26,7 +26,7 @@ import torch
 from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
-from ._cli import DTYPES, OneLineParser, parse_lengths, report_errors
+from ._cli import DTYPES, OneLineParser, finite_float, parse_lengths, report_errors
 from ._errors import InputError, check_seed
 from ._io import atomic_write, one_run
 from .cells import GRU_RESETS, HEADS, get_cell
@@ -161,11 +161,11 @@ def build_parser() -> OneLineParser:
     ap.add_argument("--lengths", default=None, help=f"default {FULL['lengths']}")
     ap.add_argument("--samples", type=int, default=None,
                     help=f"sequences per length (N; default {FULL['samples']})")
-    ap.add_argument("--val", type=float, default=0.2, help="validation fraction")
+    ap.add_argument("--val", type=finite_float, default=0.2, help="validation fraction")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=None, help=f"default {FULL['epochs']}")
     ap.add_argument("--repeats", type=int, default=None, help=f"default {FULL['repeats']}")
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=finite_float, default=1e-3)
     ap.add_argument("--protocol", choices=PROTOCOLS, default="torch",
                     help="torch: torch.nn models, one logit, torch's Adam, stratified split; keras: the "
                          "posted Keras models (Keras's init, Dense(2, softmax), Keras's Adam, reset-before "
@@ -178,8 +178,9 @@ def build_parser() -> OneLineParser:
                     help="gru: reset gate after the recurrent product (torch.nn) or before it (Keras < 2.3)")
     ap.add_argument("--split", choices=SPLITS, default=None,
                     help="stratified, shuffled (Keras on shuffled data) or ordered (the posted artifact)")
-    ap.add_argument("--noise", type=float, default=0.1)
-    ap.add_argument("--success", type=float, default=0.9, help="validation accuracy that counts as success")
+    ap.add_argument("--noise", type=finite_float, default=0.1)
+    ap.add_argument("--success", type=finite_float, default=0.9,
+                    help="validation accuracy that counts as success")
     ap.add_argument("--units", type=int, default=1, help=f"hidden units per model (1 to {MAX_UNITS})")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", choices=DTYPES, default="float32")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ._errors import InputError, check_seed, check_vector
-from ._io import atomic_write
+from ._io import MAX_LOAD, atomic_write, open_regular
 from .cells import Cell, as_cell
 from .inits import check_init
 from .units import _init_theta
@@ -107,10 +107,13 @@ def load_checkpoint(path: str, cell: Cell | str) -> torch.Tensor:
 
 def _load_checkpoint(path: str, cell: Cell) -> torch.Tensor:
     """``load_checkpoint`` past its checks."""
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise InputError(f"checkpoint {path} does not exist; give --center init or a FILE.pt")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path, "checkpoint", limit=MAX_LOAD) as f:  # no FIFO, no folder
+            ck = torch.load(f, map_location="cpu", weights_only=True)
+    except InputError:
+        raise
     except Exception as e:  # torch raises many types for a broken or unsafe file
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise InputError(f"cannot read checkpoint {path}: {first}") from None

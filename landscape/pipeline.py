@@ -16,7 +16,6 @@ the stages call the library's bodies past their public checks (the ``_`` names):
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -31,6 +30,7 @@ from .evaluate import sweep_backend
 from .figures import _write_figures
 from .params import _center, _save_checkpoint
 from .planes import _sweep_planes
+from .rundir import RunDir
 from .surface import Grads, Surface, _compute_surface
 from .tasks import TASKS, _from_arrays, _make_data, load_data
 from .tiles import run_tiles
@@ -92,8 +92,10 @@ def write_slice(cfg: SliceConfig, out: Outputs = Outputs()) -> list[str]:
             _save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c))
             for n, c in zip(cfg.lengths, surface.trained_centers, strict=True)]
         paths = [npz, *_write_figures(surface, stem, **out.figures), *models]
-    if cfg.tiled:  # the run is whole: its tiles have served
-        shutil.rmtree(stem + ".tiles", ignore_errors=True)
+    if cfg.tiled:  # the run is whole: its tiles have served, and what it made goes
+        note = RunDir.attach(stem + ".tiles").remove()
+        if note:
+            print(note)
     return paths
 
 
@@ -168,10 +170,11 @@ def _surface(cfg: SliceConfig, cell, planes, datas, record: dict, opts: dict, ru
     files = {f"{k}_sha256": sha256(getattr(cfg, k)) for k in ("data", "center")
              if os.path.isfile(getattr(cfg, k) or "")}  # the inputs' contents, not just their names
     manifest = {k: v for k, v in {**record, **files, "version": __version__}.items()
-                if k not in ("workers", "scheduler")}  # where tiles run does not change them
+                if k not in ("workers", "scheduler", "timeout")}  # where tiles run does not change them
     opts = {**opts, "backend": backend, "threads": 1 if cfg.workers else None}  # a worker process per core
-    maps = run_tiles(cell, planes, datas, run_dir, manifest, rows=cfg.tile_rows, opts=opts,
-                     scheduler=cfg.scheduler, workers=cfg.workers, progress=progress)
+    maps, _ = run_tiles(cell, planes, datas, run_dir, manifest, rows=cfg.tile_rows, opts=opts,
+                        scheduler=cfg.scheduler, workers=cfg.workers, timeout=cfg.wait,
+                        progress=progress)
     plane = planes[0]
     grads = Grads(*(maps[key] for key in Grads.KEYS.values())) if cfg.grad else None
     return Surface(maps["loss"], plane.x, plane.y, np.array(cfg.lengths, dtype=np.int64), plane.xlabel,

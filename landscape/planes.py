@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ._errors import ConfigError, InputError, check_int, check_seed, check_vector
+from ._errors import ConfigError, InputError, check_int, check_real, check_seed, check_vector
 from .cells import Cell
 
 __all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS", "check_res",
@@ -184,7 +184,7 @@ def pca_plane(path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
     if not isinstance(path, torch.Tensor) or path.ndim != 2 or not path.is_floating_point():
         raise InputError(f"path must be a real (R, P) tensor of recorded parameters, "
                          f"not {type(path).__name__}")
-    return _pca_plane(path, check_res(res), xrange, yrange, margin)
+    return _pca_plane(check_real(path, "path"), check_res(res), xrange, yrange, margin)
 
 
 def _pca_plane(path: torch.Tensor, res: tuple[int, int], xrange: tuple[float, float] | None,

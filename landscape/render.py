@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from ._cli import OneLineParser, add_figure_options, choices, figure_options, report_errors
+from ._cli import OneLineParser, add_figure_options, choices, figure_options, finite_float, report_errors
 from ._io import one_run
 from .figures import KINDS, render_static, write_figures
 from .plot import SCALES
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--length", type=int, default=None,
                     help="length of surface/contour/heatmap (default the longest)")
     ap.add_argument("--axis", choices=("x", "y"), default="x", help="direction of the 1-D slices")
-    ap.add_argument("--at", type=float, default=None,
+    ap.add_argument("--at", type=finite_float, default=None,
                     help="where the slices cut the other axis (default its middle)")
     ap.add_argument("--out", default=None, help="folder for the figures (default: beside FILE)")
     ap.add_argument("--name", default=None, help="output stem (default: the file's name)")

@@ -16,6 +16,7 @@ from ._cli import (
     OneLineParser,
     add_figure_options,
     figure_options,
+    finite_float,
     join_negative_values,
     parse_lengths,
     parse_mem,
@@ -80,20 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch", type=int, default=16, help="batch size of --center trained")
     ap.add_argument("--grad", action="store_true",
                     help="also store gradient maps: grad_norm, grad_x, grad_y (needs autograd memory)")
-    ap.add_argument("--threshold", type=float, default=1.0,
+    ap.add_argument("--threshold", type=finite_float, default=1.0,
                     help="gradient norm above which a cell counts as steep in the cliff table")
     ap.add_argument("--start", default=None, metavar="X,Y",
                     help="start of a plain and a clipped gradient-descent path, in plane coordinates")
-    ap.add_argument("--lr", type=float, default=None,
+    ap.add_argument("--lr", type=finite_float, default=None,
                     help=f"learning rate of the descent paths (default {PATH_LR}) and of --center trained's "
                          f"Adam (default {TRAIN_LR})")
     ap.add_argument("--steps", type=int, default=50, help="steps of the descent paths")
-    ap.add_argument("--clip", type=float, default=1.0,
+    ap.add_argument("--clip", type=finite_float, default=1.0,
                     help="gradient-norm threshold of the clipped path (Pascanu et al. Algorithm 1)")
     ap.add_argument("--scale", choices=SCALES, default="linear",
                     help="colour scale of the PNG: linear, log, or clip (1st-99th percentile)")
     ap.add_argument("--samples", type=int, default=1000, help="sequences in the generated data")
-    ap.add_argument("--noise", type=float, default=0.1, help="std of the Gaussian input noise")
+    ap.add_argument("--noise", type=finite_float, default=0.1, help="std of the Gaussian input noise")
     ap.add_argument("--seed", type=int, default=0, help="seed of the data, the init and the directions")
     ap.add_argument("--dtype", choices=DTYPES, default="float32")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -109,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "'rnn-landscape[distributed]')")
     ap.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                     help="compute the tiles on an existing Dask cluster")
+    ap.add_argument("--timeout", type=finite_float, default=None, metavar="SECONDS",
+                    help="wait at most this long to reach --scheduler, then for its first worker "
+                         "(default 30)")
     add_figure_options(ap)
     ap.add_argument("--out", default="figures", help="output folder")
     ap.add_argument("--name", default=None, help="output file stem (default from the options)")

@@ -22,7 +22,7 @@ from ._io import load_npz
 
 __all__ = [
     "TaskData", "Task", "TASKS", "get_task", "make_data", "load_data", "data_from_arrays",
-    "balanced_labels",
+    "balanced_labels", "check_data", "OBJECTIVES",
 ]
 
 @dataclass(frozen=True)
@@ -39,9 +39,45 @@ class TaskData:
     length: int
     objective: str
 
+    def __post_init__(self) -> None:
+        """The one check of data, whichever way it came in (a file, arrays, generated, built by
+        hand): a known objective, a length within the data, real finite inputs, 0/1 labels."""
+        check_data(self.x, self.y, self.length, self.objective)
+
     def to(self, dtype: torch.dtype, device: str | torch.device) -> TaskData:
         cast = (lambda t: None if t is None else t.to(device=device, dtype=dtype))
         return TaskData(cast(self.x), cast(self.y), self.length, self.objective)
+
+
+OBJECTIVES = ("bce", "pascanu")  # classification through the readout, or Pascanu's target
+REAL = (torch.float32, torch.float64)  # the dtypes data and parameters are computed in
+
+
+def check_data(x, y, length, objective) -> None:
+    """InputError unless ``x`` (N, L) and ``y`` (N,) are real tensors fit for ``objective`` at
+    ``length``: finite inputs, labels 0 or 1 (None, None for the input-free ``pascanu``)."""
+    if not isinstance(objective, str) or objective not in OBJECTIVES:
+        raise InputError(f"objective {objective!r} is unknown; valid: {', '.join(OBJECTIVES)}")
+    check_int(length, "sequence length")
+    if objective == "pascanu":
+        if x is not None or y is not None:
+            raise InputError("the pascanu objective takes no data: x and y must be None")
+        return
+    for name, t, ndim in (("x", x, 2), ("y", y, 1)):
+        if not isinstance(t, torch.Tensor) or t.ndim != ndim:
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise InputError(f"data {name} must be a tensor of {ndim} dimension(s), not {shape}")
+        if t.dtype not in REAL:
+            raise InputError(f"data {name} must hold float32 or float64 numbers, not {t.dtype}")
+    if y.shape[0] != x.shape[0] or x.shape[0] < 1:
+        raise InputError(f"data must be x (N, L) and y (N,) with N >= 1; got x {tuple(x.shape)} and y "
+                         f"{tuple(y.shape)}")
+    if x.shape[1] != length:
+        raise InputError(f"data x has {x.shape[1]} steps, not the length {length}")
+    if not bool(torch.isfinite(x).all()):
+        raise InputError("data x holds non-finite values (NaN or Inf)")
+    if not bool(((y == 0) | (y == 1)).all()):
+        raise InputError(f"data y must hold only 0 and 1, found {torch.unique(y)[:5].tolist()}")
 
 
 def balanced_labels(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -124,29 +160,27 @@ def load_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     x, y = arrays["x"], arrays["y"]
     if x.ndim == 3 and x.shape[-1] == 1:
         x = x[..., 0]  # Keras' (N, T, 1)
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1 or not np.issubdtype(x.dtype, np.number):
-        raise InputError(f"data file {path}: x must be a numeric (N, T) array, got shape {x.shape}")
-    if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.number):
-        raise InputError(f"data file {path}: y must be numeric with shape ({x.shape[0]},), got {y.shape}")
-    if not np.all(np.isfinite(x)):
-        raise InputError(f"data file {path}: x holds non-finite values")
-    if not np.all((y == 0) | (y == 1)):
-        raise InputError(f"data file {path}: y must hold only 0 and 1, found {np.unique(y)[:5]}")
-    return x.astype(np.float64), y.astype(np.float64)
+    return _check_arrays(x, y, f"data file {path}: ")
 
 
 def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
     """A user's data at one length: the first ``length`` steps of every sequence."""
-    x, y = np.asarray(x), np.asarray(y)
-    if x.ndim != 2 or y.shape != (x.shape[0],):
-        raise InputError(f"data must be x (N, T) and y (N,); got x {x.shape} and y {y.shape}")
-    if x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
-        raise InputError(f"x and y must hold real numbers, not {x.dtype} and {y.dtype}")
-    if not np.all(np.isin(y, (0, 1))):
-        raise InputError(f"y must hold only 0 and 1, found {np.unique(y)[:5]}")
-    if not np.all(np.isfinite(x)):
-        raise InputError("x holds non-finite values (NaN or Inf)")
+    x, y = _check_arrays(np.asarray(x), np.asarray(y), "")
     return _from_arrays(x, y, check_int(length, "length"))
+
+
+def _check_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """A user's arrays as float64, checked: x (N, T) real and finite, y (N,) of 0 and 1 (the same
+    rule for a file and for arrays; ``TaskData`` checks the tensors again at each length)."""
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1 or y.shape != (x.shape[0],):
+        raise InputError(f"{where}data must be x (N, T) and y (N,); got x {x.shape} and y {y.shape}")
+    if x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
+        raise InputError(f"{where}x and y must hold real numbers, not {x.dtype} and {y.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise InputError(f"{where}x holds non-finite values (NaN or Inf)")
+    if not np.all((y == 0) | (y == 1)):
+        raise InputError(f"{where}y must hold only 0 and 1, found {np.unique(y)[:5]}")
+    return x.astype(np.float64), y.astype(np.float64)
 
 
 def _from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:

@@ -1,52 +1,47 @@
 """Sweeps as independent tiles: resumable after any interruption, and runnable on a Dask cluster.
 
 A sweep's grid splits into tiles, each a block of grid rows at one length. Every finished tile is
-written atomically into a run directory beside the output (``<name>.tiles/``), whose
-``manifest.json`` records the sweep's whole configuration. Running the same command again
-computes only the tiles that are missing (or whose file is broken); a run directory made by a
-different configuration is refused, never mixed. When the surface is assembled and written, the
-run directory is removed.
+written atomically into a run directory beside the output (``<name>.tiles/``,
+``landscape.rundir``), whose manifest records the sweep's whole configuration and marks the
+directory as made here. Running the same command again computes only the tiles that are missing
+or do not match their record; a run directory made by a different configuration, or a folder
+this toolkit did not make, is refused, never mixed or removed. When the surface is assembled and
+written, what the run made is removed.
 
 Tiles run in this process by default (no Dask import), on a local cluster of worker processes
 (``workers``), or on an existing ``dask.distributed`` scheduler (``scheduler``, an address such as
-``tcp://host:8786``); Dask is the optional extra ``rnn-landscape[distributed]``. Results are
-written by this process as they arrive, so a worker that dies only costs its own tiles, which
-Dask runs again elsewhere.
+``tcp://host:8786``, checked by ``check_scheduler`` before any work); Dask is the optional extra
+``rnn-landscape[distributed]``. The connection and the first worker each wait at most ``timeout``
+seconds, and every worker must import this package at this version, before the run directory is
+made. Results are written by this process as they arrive, so a worker that dies only costs its
+own tiles, which Dask runs again elsewhere.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import importlib
 import math
-import os
+import re
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ._errors import InputError
-from ._io import atomic_write, load_npz
+from ._version import __version__
 from .cells import get_cell
 from .evaluate import _evaluate
 from .planes import Plane
+from .rundir import RunDir, Tile
 from .tasks import TaskData
 
-__all__ = ["Tile", "make_tiles", "compute_tile", "run_tiles", "RunDir"]
+__all__ = ["Tile", "make_tiles", "compute_tile", "run_tiles", "RunDir", "check_scheduler",
+           "scheduler_address", "TIMEOUT"]
 
 FIELDS = ("loss", "accuracy", "grad_norm", "grad_x", "grad_y")
-
-
-@dataclass(frozen=True)
-class Tile:
-    k: int  # length index
-    r0: int  # first grid row (y index)
-    r1: int  # one past the last
-
-    @property
-    def name(self) -> str:
-        return f"tile_L{self.k:03d}_r{self.r0:06d}-{self.r1:06d}.npz"
 
 
 def make_tiles(n_lengths: int, ny: int, rows: int) -> list[Tile]:
@@ -66,77 +61,69 @@ def compute_tile(cell_spec: dict, data: TaskData, plane: Plane, tile: Tile, opts
     return {k: getattr(res, k) for k in FIELDS if getattr(res, k) is not None}
 
 
-class RunDir:
-    """The finished tiles of one sweep, beside its output, under a manifest of its configuration.
-
-    Opening it refuses a directory made by another configuration, reads every finished tile
-    (``done``: tile -> maps, or None where it is missing or broken, and then removed) and, for a
-    new directory, writes the manifest."""
-
-    def __init__(self, path: str, manifest: dict, tiles: list[Tile], nx: int):
-        self.path = path
-        text = json.dumps(manifest, sort_keys=True)
-        mpath = os.path.join(path, "manifest.json")
-        new = not os.path.exists(mpath)
-        if not new:
-            try:
-                with open(mpath) as f:
-                    old = json.load(f)
-            except (OSError, ValueError):
-                old = None
-            if old != json.loads(text):
-                old = old if isinstance(old, dict) else {}
-                diff = sorted((k not in old or k not in manifest, k) for k in set(manifest) | set(old)
-                              if old.get(k) != manifest.get(k))  # changed values first, then missing keys
-                diff = [k for _, k in diff]
-                raise InputError(f"run directory {path} holds tiles of another configuration (it differs in "
-                                 f"{', '.join(diff[:6]) or 'its manifest'}); remove it, or give another "
-                                 "--name or --out")
-        self.done = {t: None if new else self._load(t, (t.r1 - t.r0, nx)) for t in tiles}
-        if new:
-            os.makedirs(path, exist_ok=True)
-            atomic_write(mpath, lambda f: f.write(text.encode()), now=True)
-
-    def path_of(self, tile: Tile) -> str:
-        return os.path.join(self.path, tile.name)
-
-    def _load(self, tile: Tile, shape: tuple[int, int]) -> dict | None:
-        """A finished tile's maps, or None where it is missing or broken (then it is removed)."""
-        p = self.path_of(tile)
-        if not os.path.exists(p):
-            return None
-        try:
-            arrays = load_npz(p, "tile")
-            if "loss" not in arrays or any(v.shape != shape for v in arrays.values()):
-                raise InputError("wrong shapes")
-            return arrays
-        except InputError:
-            os.remove(p)  # a tile cut short by a kill, or damaged: computed again
-            return None
+TIMEOUT = 30.0  # seconds to reach a Dask scheduler, and then for its first worker
+SCHEMES = ("tcp",)  # Dask's comms the toolkit connects over (tls needs certificates it does not take)
+_ADDRESS = re.compile(r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?"
+                      r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+)(?::(?P<port>[0-9]+))?")
+_HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
 
 
-def _on_dask(scheduler: str | None, workers: int | None, jobs: list[tuple]):
-    """(tile, maps) of each job ``(tile, compute_tile's arguments)`` as it finishes on Dask: on the
-    scheduler at ``scheduler``, or on a local cluster of ``workers`` processes."""
+def check_scheduler(address) -> str:
+    """A Dask scheduler's address as ``tcp://HOST:PORT`` (the scheme may be left out), or
+    InputError naming what is wrong with it: the scheme, the host or the port."""
+    normal, why = scheduler_address(address)
+    if normal is None:
+        raise InputError(f"scheduler address {str(address)[:80]!r} {why}")
+    return normal
+
+
+def scheduler_address(address) -> tuple[str | None, str]:
+    """``(tcp://HOST:PORT, "")`` for a valid scheduler address, else ``(None, why not)``."""
+    m = _ADDRESS.fullmatch(address) if isinstance(address, str) else None
+    want = "give tcp://HOST:PORT, such as tcp://127.0.0.1:8786"
+    if m is None:
+        return None, f"is not an address; {want}"
+    scheme, host, port = (m["scheme"] or "tcp").lower(), m["host"], m["port"]
+    if scheme not in SCHEMES:
+        return None, f"has scheme {scheme!r}, which is not supported; valid: {', '.join(SCHEMES)} ({want})"
+    if not (host.startswith("[") or _HOST.fullmatch(host)):
+        return None, f"has {host[:40]!r}, which is not a host name or IP address; {want}"
+    if port is None or not 1 <= int(port) <= 65535:
+        return None, f"needs a port from 1 to 65535; {want}"
+    return f"{scheme}://{host}:{int(port)}", ""
+
+
+@contextlib.contextmanager
+def _cluster(scheduler: str | None, workers: int | None, timeout: float):
+    """A Dask client on the scheduler at ``scheduler`` or on a local cluster of ``workers``
+    processes, once at least one worker is there and every worker imports this package at this
+    version; closed (with a cluster it started) whatever happens."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise InputError("--scheduler and --workers need Dask: "
+        raise InputError("scheduler and workers need Dask: "
                          "pip install 'rnn-landscape[distributed]'") from None
     client = cluster = None
+    where = f"the Dask scheduler at {scheduler}" if scheduler else "the local Dask cluster"
     try:
         if scheduler:
             try:
-                client = Client(scheduler, timeout="10s")
+                client = Client(scheduler, timeout=f"{timeout}s")
             except (OSError, TimeoutError) as e:
-                raise InputError(f"cannot reach the Dask scheduler {scheduler!r}: {e}") from None
+                raise InputError(f"cannot reach {where} within {timeout:g} s: {e}") from None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
-        futures = {client.submit(compute_tile, *args, pure=False): t for t, args in jobs}
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            start = f"dask worker {scheduler}" if scheduler else "fewer workers"
+            raise InputError(f"{where} has no worker after {timeout:g} s; start one ({start}) or give a "
+                             "longer timeout") from None
+        _check_workers(client, where)
+        yield client
     finally:  # a cluster this run started never outlives it
         if client is not None:
             client.close()
@@ -144,19 +131,48 @@ def _on_dask(scheduler: str | None, workers: int | None, jobs: list[tuple]):
             cluster.close()
 
 
-def _in_process(jobs: list[tuple]):
-    """(tile, maps) of each job ``(tile, compute_tile's arguments)``, computed here in turn."""
-    for t, args in jobs:
-        yield t, compute_tile(*args)
+def _check_workers(client, where: str) -> None:
+    """Every worker imports this package at this version (a worker without it would die on the
+    first tile, and the run would wait for ever)."""
+    found = client.run(importlib.import_module, "landscape._version", on_error="return")
+    lacking = sorted(w for w, v in found.items() if isinstance(v, BaseException))
+    if lacking:
+        raise InputError(f"{len(lacking)} worker(s) of {where} cannot import landscape ({lacking[0]}); "
+                         "install rnn-landscape where the workers run")
+    versions = client.run(_version, on_error="return")
+    other = sorted((w, v) for w, v in versions.items() if v != __version__)
+    if other:
+        raise InputError(f"{len(other)} worker(s) of {where} run landscape {other[0][1]!s:.40}, not "
+                         f"{__version__} ({other[0][0]}); install the same version there")
+
+
+def _version() -> str:
+    return __version__
+
+
+def _results(client, jobs: list[tuple]):
+    """(tile, maps) of each job ``(tile, compute_tile's arguments)`` as it finishes: on the Dask
+    ``client``, or computed here in turn (None)."""
+    if client is None:
+        for t, args in jobs:
+            yield t, compute_tile(*args)
+        return
+    from dask.distributed import as_completed
+
+    futures = {client.submit(compute_tile, *args, pure=False): t for t, args in jobs}
+    for fut in as_completed(futures):
+        yield futures[fut], fut.result()
 
 
 def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, manifest: dict, *,
               rows: int | None, opts: dict, scheduler: str | None = None, workers: int | None = None,
-              progress: bool = True) -> dict:
+              timeout: float = TIMEOUT, progress: bool = True) -> tuple[dict, RunDir]:
     """Compute every tile that ``run_dir`` does not hold yet (in process, or on Dask), save each as
-    it arrives, and assemble the maps: name -> (n_len, ny, nx). ``rows`` grid rows per tile
+    it arrives, and assemble the maps: name -> (n_len, ny, nx), with the ``RunDir`` (whose
+    ``remove`` clears what the run made once its result is safe). ``rows`` grid rows per tile
     (None: ``default_rows``) join the ``manifest``; ``opts`` are ``evaluate``'s, with the backend
-    resolved for the whole sweep (``landscape.evaluate.resolve_backend``)."""
+    resolved for the whole sweep (``landscape.evaluate.resolve_backend``). A new run directory
+    that no tile reached is removed again when the run fails."""
     if opts.get("backend") not in ("reference", "fused"):
         raise InputError(f"run_tiles needs a resolved backend, 'reference' or 'fused', not "
                          f"{opts.get('backend')!r} (landscape.evaluate.resolve_backend decides one)")
@@ -164,25 +180,36 @@ def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, ma
     ny, nx = planes[0].shape
     rows = rows or default_rows(ny)
     tiles = make_tiles(len(datas), ny, rows)
-    run = RunDir(run_dir, {**manifest, "tile_rows": rows}, tiles, nx)
-    done = dict(run.done)
-    spec = dict(name=cell.name, head=cell.head or "logit", gru_reset=cell.reset)
-    jobs = [(t, (spec, datas[t.k], planes[t.k], t, opts)) for t in tiles if done[t] is None]
-    with tqdm(total=len(tiles), initial=len(tiles) - len(jobs), unit="tile", disable=not progress,
-              desc=f"{cell.name} tiles", leave=False) as bar:
-        print(f"tiles: {len(tiles) - len(jobs)} of {len(tiles)} already done, {len(jobs)} to compute")
-        results = _on_dask(scheduler, workers, jobs) if scheduler or workers else _in_process(jobs)
-        with closing(results):  # a failure here still closes the cluster
-            for t, arrays in results:
-                done[t] = arrays
-                atomic_write(run.path_of(t), lambda f, a=arrays: np.savez(f, **a), now=True)
-                bar.update(1)
-    keys = [k for k in FIELDS if k in done[tiles[0]]]
-    out = {k: np.empty((len(datas), ny, nx), dtype=done[tiles[0]]["loss"].dtype) for k in keys}
+    fields = ["loss", *(["accuracy"] if datas[0].objective == "bce" else []),
+              *(FIELDS[2:] if opts["grad"] else [])]
+    expect = dict(nx=nx, fields=fields, dtype=torch.empty(0, dtype=opts["dtype"]).numpy().dtype.name)
+    scheduler = check_scheduler(scheduler) if scheduler else None
+    dask = scheduler or workers
+    with _cluster(scheduler, workers, timeout) if dask else contextlib.nullcontext() as client:
+        run = RunDir(run_dir, {**manifest, "tile_rows": rows}, tiles, expect)
+        for note in run.notes:
+            print(note)
+        done, landed = dict(run.done), 0
+        spec = dict(name=cell.name, head=cell.head or "logit", gru_reset=cell.reset)
+        jobs = [(t, (spec, datas[t.k], planes[t.k], t, opts)) for t in tiles if done[t] is None]
+        try:
+            with tqdm(total=len(tiles), initial=len(tiles) - len(jobs), unit="tile", disable=not progress,
+                      desc=f"{cell.name} tiles", leave=False) as bar:
+                print(f"tiles: {len(tiles) - len(jobs)} of {len(tiles)} already done, {len(jobs)} to compute")
+                with closing(_results(client, jobs)) as results:  # a failure here still closes the cluster
+                    for t, arrays in results:
+                        run.save(t, arrays)
+                        done[t], landed = arrays, landed + 1
+                        bar.update(1)
+        except BaseException:
+            if run.new and not landed:  # nothing to resume: what this run made goes
+                run.remove()
+            raise
+    out = {k: np.empty((len(datas), ny, nx), dtype=expect["dtype"]) for k in fields}
     for t in tiles:
-        for k in keys:
+        for k in fields:
             out[k][t.k, t.r0 : t.r1] = done[t][k]
-    return out
+    return out, run
 
 
 def default_rows(ny: int) -> int:

@@ -211,12 +211,20 @@ def test_a_run_lands_whole_or_not_at_all(tmp_path, capsys):
 def test_a_killed_runs_temporaries_are_cleared(tmp_path, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that no longer runs
-    stale = tmp_path / f".tmp-landscape-{dead.pid}-abc.npz"
+    stale = tmp_path / f".tmp-landscape-{dead.pid}-a1b2_c3d.npz"  # as atomic_write names them
     stale.write_bytes(b"half")
-    other = tmp_path / f".tmp-landscape-{os.getpid()}-mine.png"  # this process's own: kept
+    other = tmp_path / f".tmp-landscape-{os.getpid()}-mine0000.png"  # this process's own: kept
     other.write_bytes(b"x")
+    # named alike, but not as the toolkit names its temporaries, or not a file: a user's, kept
+    users = [tmp_path / f".tmp-landscape-{dead.pid}-notes.txt", tmp_path / f".tmp-landscape-{dead.pid}-abc.npz"]
+    for p in users:
+        p.write_bytes(b"mine")
+    folder = tmp_path / f".tmp-landscape-{dead.pid}-a1b2c3d4"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("thesis")
     assert cli.main([*SMALL, "--out", str(tmp_path), "--name", "s"]) == 0
     assert not stale.exists() and other.exists()
+    assert all(p.read_bytes() == b"mine" for p in users) and (folder / "thesis.tex").read_text() == "thesis"
 
 
 def test_page_keeps_values_beyond_float32():

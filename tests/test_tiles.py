@@ -72,7 +72,7 @@ def test_another_configuration_is_refused(tmp_path, capsys):
     out = tmp_path / "o"
     tiles = out / "s.tiles"
     tiles.mkdir(parents=True)
-    (tiles / "manifest.json").write_text('{"cell": "gru", "samples": 123}')
+    (tiles / "manifest.json").write_text('{"format": 2, "config": {"cell": "gru", "samples": 123}}')
     code = cli.main([*JOB, "--tile-rows", "4", "--out", str(out), "--name", "s"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "another configuration" in err[0] and "samples" in err[0]

@@ -273,7 +273,7 @@ BASE = ["--cell", "pascanu", "--len", "50", "--xrange", "4.5:5.5", "--yrange", "
     (["--start", "5,-2.6", "--lr", "0"], "--lr"), (["--start", "5,-2.6", "--lr", "-0.1"], "--lr"),
     (["--start", "5,-2.6", "--steps", "0"], "--steps"), (["--start", "5,-2.6", "--clip", "-1"], "--clip"),
     (["--start", "5,-2.6", "--clip", "0"], "--clip"), (["--threshold", "0"], "--threshold"),
-    (["--threshold", "-2"], "--threshold"), (["--threshold", "nan"], "--threshold"),
+    (["--threshold", "-2"], "--threshold"),
 ])
 def test_cli_bad_path_options_exit_2_with_one_line(args, needle, tmp_path, capsys):
     out = tmp_path / "out"
@@ -286,7 +286,8 @@ def test_cli_bad_path_options_exit_2_with_one_line(args, needle, tmp_path, capsy
 
 @pytest.mark.parametrize(("args", "needle"), [
     (["--steps", "1.5"], "'1.5'"), (["--lr", "fast"], "'fast'"), (["--threshold", "x"], "'x'"),
-    (["--scale", "cubic"], "'cubic'"),
+    (["--scale", "cubic"], "'cubic'"), (["--threshold", "nan"], "'nan'"), (["--clip", "inf"], "'inf'"),
+    (["--lr=-inf"], "'-inf'"), (["--noise", "NaN"], "'NaN'"),
 ])
 def test_cli_unparsable_path_options_are_usage_errors(args, needle, tmp_path, capsys):
     """argparse's own errors: SystemExit(2), one line."""
