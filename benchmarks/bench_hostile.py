@@ -2,6 +2,7 @@
 
     python benchmarks/bench_hostile.py                 # every case, a table by class
     python benchmarks/bench_hostile.py --list          # and each case that is not handled
+    python benchmarks/bench_hostile.py --classes 8,9   # only the tile and kernel-cache classes
     PYTHONPATH=/path/to/an/older/checkout python benchmarks/bench_hostile.py   # the same cases, then
 
 The promise: a bad input gets one line on stderr and exit status 2 (130 for Ctrl-C, 143 for
@@ -54,18 +55,27 @@ def _cap() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (CAP, CAP))
 
 
-def run_command(module: str, argv: list[str], tmp: str, *, sig: int | None = None) -> tuple[int, str]:
+def run_command(
+    module: str, argv: list[str], tmp: str, *, sig: int | None = None, env: dict | None = None
+) -> tuple[int, str]:
     """Run ``python -m landscape.<module> argv`` (``{tmp}`` filled in); with ``sig``, send it after
     a few seconds. Returns the exit status and stderr."""
     argv = [a.replace("{tmp}", tmp) for a in argv]
     cmd = [sys.executable, "-m", f"landscape.{module}", *argv]
+    extra = {k: v.replace("{tmp}", tmp) for k, v in (env or {}).items()}
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_cap,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        env={
+            **os.environ,
+            "PYTHONWARNINGS": "ignore",
+            "LANDSCAPE_CACHE": os.path.join(tmp, "cache"),
+            **extra,
+        },
+        cwd=tmp,  # not the checkout's folder, which `-m` would put before PYTHONPATH
     )
     if sig is not None:
         time.sleep(6.0)
@@ -79,23 +89,39 @@ def run_command(module: str, argv: list[str], tmp: str, *, sig: int | None = Non
     return proc.returncode, err
 
 
-def refused(module: str, argv: list[str], code: int = 2, sig: int | None = None, keep: tuple = ()):
-    """A case that must be refused: `code`, one line, no traceback, nothing in {tmp}/o (but the
-    folders ``keep`` made there before the run)."""
+def refused(
+    module: str,
+    argv: list[str],
+    code: int = 2,
+    sig: int | None = None,
+    keep: tuple = (),
+    setup=None,
+    env: dict | None = None,
+):
+    """A case that must be refused: `code`, one line, no traceback, nothing new in {tmp}/o, and
+    what was there before (the folders ``keep``, what ``setup(tmp)`` made) left as it was."""
 
     def check(tmp: str) -> str:
         for name in keep:
             os.makedirs(os.path.join(tmp, "o", name))
-        status, err = run_command(module, [*argv, "--out", "{tmp}/o"], tmp, sig=sig)
-        lines = [ln for ln in err.splitlines() if ln.strip() and "\r" not in ln and "it/s]" not in ln]
+        cleanup = setup(tmp) if setup else None
         out = os.path.join(tmp, "o")
-        left = sorted(set(os.listdir(out) if os.path.isdir(out) else []) - set(keep))
+        before = _tree(out)
+        try:
+            status, err = run_command(module, [*argv, "--out", "{tmp}/o"], tmp, sig=sig, env=env)
+        finally:
+            if callable(cleanup):
+                cleanup()
+        lines = [ln for ln in err.splitlines() if ln.strip() and "\r" not in ln and "it/s]" not in ln]
+        after = _tree(out)
         if status != code:
             return f"exit {status}: {(lines or ['(no output)'])[-1][:120]}"
         if len(lines) != 1 or "Traceback" in err:
             return f"{len(lines)} lines on stderr: {(lines or [''])[-1][:120]}"
-        if left:
-            return f"left {', '.join(sorted(left)[:3])}"
+        if any(after.get(k) != v for k, v in before.items()):
+            return "changed or removed what was there before the run"
+        if set(after) - set(before):
+            return f"left {', '.join(sorted(set(after) - set(before))[:3])}"
         return ""
 
     return check
@@ -111,6 +137,300 @@ def computed(module: str, argv: list[str], test: str):
         with np.load(os.path.join(tmp, "o", "s.npz")) as f:
             ok = eval(test, {"np": np, "f": f})  # noqa: S307 - the battery's own expressions
         return "" if ok else f"fails {test}"
+
+    return check
+
+
+def _tree(folder: str) -> dict:
+    """Every entry under ``folder`` (without following links) -> its kind and content."""
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            p = os.path.join(root, name)
+            rel = os.path.relpath(p, folder)
+            if os.path.islink(p):
+                out[rel] = ("link", os.readlink(p))
+            elif os.path.isfile(p):
+                with open(p, "rb") as f:
+                    out[rel] = ("file", f.read())
+            else:
+                out[rel] = ("dir" if os.path.isdir(p) else "other", None)
+    return out
+
+
+def _arrays(path: str) -> dict:
+    with np.load(path) as f:
+        return {k: f[k] for k in ("loss", "accuracy", "grad_norm", "grad_x", "grad_y") if k in f}
+
+
+def same_as_clean(module: str, argv: list[str], setup, env: dict | None = None):
+    """A case that must run (exit 0) after ``setup(tmp)`` has crafted its ground (and ``cleanup``),
+    to the same arrays as the same command on clean ground, and without running planted code
+    ({tmp}/PWNED stays absent)."""
+
+    def check(tmp: str) -> str:
+        clean = os.path.join(tmp, "clean")
+        status, err = run_command(
+            module, [*argv, "--out", clean, "--name", "s"], tmp, env={"LANDSCAPE_CACHE": clean + "-cache"}
+        )
+        if status != 0:
+            return f"clean run: exit {status}: {(err.strip().splitlines() or [''])[-1][:100]}"
+        cleanup = setup(tmp)
+        try:
+            status, err = run_command(module, [*argv, "--out", "{tmp}/o", "--name", "s"], tmp, env=env)
+        finally:
+            if callable(cleanup):
+                cleanup()
+        if os.path.exists(os.path.join(tmp, "PWNED")):
+            return "ran code planted in the cache"
+        if status != 0:
+            return f"exit {status}: {(err.strip().splitlines() or [''])[-1][:120]}"
+        a, b = _arrays(os.path.join(clean, "s.npz")), _arrays(os.path.join(tmp, "o", "s.npz"))
+        if sorted(a) != sorted(b) or not all(np.array_equal(a[k], b[k], equal_nan=True) for k in a):
+            return "a result that differs from the clean run's"
+        return ""
+
+    return check
+
+
+TILED = ["--cell", "rnn", "--res", "9", "--len", "5,10", "--samples", "20", "--grad", "--tile-rows", "2"]
+TILED += ["--quiet", "--format", "png"]
+PARTIAL = textwrap.dedent("""
+    import os, sys
+    import landscape.tiles as tiles
+    from landscape import slice as cli
+    n = [0]
+    def count():
+        n[0] += 1
+        if n[0] >= 3:
+            os._exit(9)
+    try:
+        from landscape.rundir import RunDir  # tiles recorded as they land: killed after the record
+        save = RunDir.save
+        def saved(self, t, a):
+            save(self, t, a)
+            count()
+        RunDir.save = saved
+    except ImportError:  # earlier versions wrote a tile with atomic_write alone
+        write = tiles.atomic_write
+        def written(path, fn, **k):
+            out = write(path, fn, **k)
+            if os.path.basename(path).startswith("tile_"):
+                count()
+            return out
+        tiles.atomic_write = written
+    cli.main(sys.argv[1:])
+""")
+
+
+def _partial(tmp: str, argv: list[str]) -> None:
+    """Run the tiled job until three tiles have landed, then kill it: a run directory to resume."""
+    argv = [a.replace("{tmp}", tmp) for a in argv]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "LANDSCAPE_CACHE": os.path.join(tmp, "cache")}
+    subprocess.run(
+        [sys.executable, "-c", PARTIAL, *argv], env=env, capture_output=True, timeout=LIMIT, cwd=tmp
+    )
+
+
+def crafted_tile(craft):
+    """Setup: a killed tiled run, then ``craft(tile_path, tmp)`` done to its first tile."""
+
+    def setup(tmp: str):
+        _partial(tmp, [*TILED, "--out", "{tmp}/o", "--name", "s"])
+        tiles = sorted(n for n in os.listdir(os.path.join(tmp, "o", "s.tiles")) if n.startswith("tile_"))
+        craft(os.path.join(tmp, "o", "s.tiles", tiles[0]), tmp)
+
+    return setup
+
+
+def _resave(change):
+    def craft(path: str, tmp: str) -> None:
+        with np.load(path) as f:
+            arrays = dict(f)
+        arrays = change(arrays)
+        os.remove(path)
+        np.savez(path, **arrays)
+
+    return craft
+
+
+def _other_seed(path: str, tmp: str) -> None:
+    other = os.path.join(tmp, "other")
+    _partial(tmp, [*TILED, "--seed", "7", "--out", other, "--name", "s"])
+    src = os.path.join(other, "s.tiles", os.path.basename(path))
+    with open(src, "rb") as f, open(path, "wb") as g:
+        g.write(f.read())
+
+
+def _fifo_tile(path: str, tmp: str) -> None:
+    os.remove(path)
+    os.mkfifo(path)
+
+
+def _link_tile(path: str, tmp: str) -> None:
+    target = os.path.join(tmp, "outside.npz")
+    os.replace(path, target)
+    os.symlink(target, path)
+
+
+def _user_tree(tmp: str) -> None:
+    os.makedirs(os.path.join(tmp, "o", "s.tiles", "chapter1"))
+    with open(os.path.join(tmp, "o", "s.tiles", "thesis.tex"), "w") as f:
+        f.write("thesis")
+    with open(os.path.join(tmp, "o", "s.tiles", "chapter1", "data.csv"), "w") as f:
+        f.write("1,2,3")
+
+
+def _linked_run_dir(tmp: str) -> None:
+    os.makedirs(os.path.join(tmp, "elsewhere"))
+    with open(os.path.join(tmp, "elsewhere", "notes.txt"), "w") as f:
+        f.write("mine")
+    os.makedirs(os.path.join(tmp, "o"))
+    os.symlink(os.path.join(tmp, "elsewhere"), os.path.join(tmp, "o", "s.tiles"))
+
+
+def _fifo_manifest(tmp: str) -> None:
+    os.makedirs(os.path.join(tmp, "o", "s.tiles"))
+    os.mkfifo(os.path.join(tmp, "o", "s.tiles", "manifest.json"))
+
+
+def _deep_manifest(tmp: str) -> None:
+    os.makedirs(os.path.join(tmp, "o", "s.tiles"))
+    with open(os.path.join(tmp, "o", "s.tiles", "manifest.json"), "w") as f:
+        f.write("[" * 100000 + "]" * 100000)
+
+
+PLANTED = """
+#include <stdio.h>
+__attribute__((constructor)) static void planted(void) {
+    FILE *f = fopen("%s", "w");
+    if (f) { fputs("ran", f); fclose(f); }
+}
+int ls_abi(void) { return 1; }
+"""
+
+
+def _cache_path(tmp: str, build: bool = False) -> str:
+    """Where this checkout's kernel is cached under {tmp}/cache (built there first, with ``build``)."""
+    env = {**os.environ, "LANDSCAPE_CACHE": os.path.join(tmp, "cache")}
+    code = f"import landscape._kernel as k; print(k.build() if {build} else k._library_path())"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def planted(kind: str, mode: int = 0o700):
+    """Setup: something other than the kernel at its cache path, in a cache folder of ``mode``: a
+    library whose constructor writes {tmp}/PWNED, one without the kernel's symbols, the kernel cut
+    short, a link to libm, or random bytes."""
+
+    def setup(tmp: str) -> None:
+        path = _cache_path(tmp, build=kind == "truncated")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if kind in ("constructor", "nosymbols"):
+            src = os.path.join(tmp, "planted.c")
+            with open(src, "w") as f:
+                f.write(PLANTED.replace("%s", os.path.join(tmp, "PWNED")))
+                if kind == "constructor":  # every entry point the kernel has, so that it is used
+                    for sym in (
+                        "ls_run_f32",
+                        "ls_run_f64",
+                        "ls_run_f32w",
+                        "ls_run_f64w",
+                        "ls_units_f32",
+                        "ls_units_f64",
+                    ):
+                        f.write(f"int {sym}(void) {{ return 1; }}\n")
+            subprocess.run(["cc", "-shared", "-fPIC", "-o", path, src], check=True)
+        elif kind == "truncated":
+            with open(path, "r+b") as f:
+                f.truncate(os.path.getsize(path) // 3)
+        elif kind == "libm":
+            libm = next(
+                p
+                for p in (
+                    "/lib/x86_64-linux-gnu/libm.so.6",
+                    "/lib/aarch64-linux-gnu/libm.so.6",
+                    "/usr/lib/libm.so.6",
+                )
+                if os.path.exists(p)
+            )
+            os.symlink(libm, path)
+        elif kind == "random":
+            with open(path, "wb") as f:
+                f.write(np.random.default_rng(0).bytes(200000))
+        os.chmod(os.path.dirname(path), mode)
+
+    return setup
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+BLOCKED_WORKER = (
+    "import sys; sys.modules['landscape'] = None; from distributed.cli.dask_worker import main; main()"
+)
+
+
+def scheduler(workers: str):
+    """Setup: a Dask scheduler at {tmp}/port's port with no worker, or with one that lacks the
+    package; returns its cleanup."""
+
+    def setup(tmp: str):
+        port = _free_port()
+        with open(os.path.join(tmp, "port"), "w") as f:
+            f.write(str(port))
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        cmd = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", str(port), "--no-dashboard"]
+        procs = [
+            subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp)
+        ]
+        time.sleep(4)
+        if workers == "blocked":
+            worker = [
+                sys.executable,
+                "-c",
+                BLOCKED_WORKER,
+                f"tcp://127.0.0.1:{port}",
+                "--no-nanny",
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+            ]
+            procs.append(
+                subprocess.Popen(
+                    worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=tmp
+                )
+            )
+            time.sleep(4)
+
+        def cleanup():
+            for p in procs:
+                p.kill()
+                p.wait()
+
+        return cleanup
+
+    return setup
+
+
+def at_scheduler(setup_workers: str):
+    """A refused case against a live scheduler started by its setup ({port} filled in)."""
+    setup = scheduler(setup_workers)
+
+    def check(tmp: str) -> str:
+        cleanup = setup(tmp)
+        try:
+            with open(os.path.join(tmp, "port")) as f:
+                port = f.read()
+            argv = [*SMALL, "--tile-rows", "1", "--scheduler", f"tcp://127.0.0.1:{port}"]
+            return refused("slice", argv)(tmp)
+        finally:
+            cleanup()
 
     return check
 
@@ -135,6 +455,7 @@ def _files(tmp: str) -> None:
     _bomb(os.path.join(tmp, "bomb.npz"))
     np.savez(os.path.join(tmp, "labels2.npz"), x=np.zeros((6, 5)), y=np.array([0, 1, 2, 0, 1, 0]))
     np.savez(os.path.join(tmp, "nan.npz"), x=np.full((6, 5), np.nan), y=np.array([0, 1, 0, 1, 0, 1]))
+    np.savez(os.path.join(tmp, "complex_x.npz"), x=np.ones((6, 5)) + 1j, y=np.array([0, 1, 0, 1, 0, 1]))
     with open(os.path.join(tmp, "junk.npz"), "wb") as f:
         f.write(b"PK\x03\x04 not a zip")
     surf = ls.slice_surface(
@@ -295,11 +616,90 @@ def cases() -> dict[str, list[tuple[str, object]]]:
             ),
         )
     )
+    c["8 tiles and run directories"] = tile_cases()
+    c["9 kernel cache"] = cache_cases()
+    c["10 cluster addresses"] = cluster_cases()
+    data = c["11 data"]
+    data.append(("slice --data complex.npz", refused(S, [*SMALL, "--data", "{tmp}/complex_x.npz"])))
+    for argv in (["--threshold", "nan"], ["--clip", "inf"], ["--noise", "nan"], ["--lr", "nan"]):
+        data.append((f"slice {' '.join(argv)}", refused(S, [*SMALL, *argv])))
+    data.append(("slice --len of 20000 entries", refused(S, [*SMALL, "--len", ",".join(["3"] * 20000)])))
+    for argv in (["--val", "nan"], ["--lr", "inf"], ["--noise", "nan"], ["--success", "nan"]):
+        data.append((f"latching {' '.join(argv)}", refused(L, [*LATCH, *argv])))
+    data.append(("render --at nan", refused(R, ["{tmp}/good.npz", "--at", "nan"])))
+    c["11 data (API)"] = api_cases(DATA_CALLS)
     return c
+
+
+def tile_cases() -> list:
+    """A user's folder where the run directory goes, and every kind of crafted tile or manifest."""
+    S = "slice"
+    job = [*TILED, "--name", "s"]
+    cases = [
+        ("a user's folder named like the run directory", refused(S, job, setup=_user_tree)),
+        ("run directory a link to elsewhere", refused(S, job, setup=_linked_run_dir)),
+        ("manifest.json a FIFO", refused(S, job, setup=_fifo_manifest)),
+        ("manifest nested 100000 deep", refused(S, job, setup=_deep_manifest)),
+    ]
+    f32 = lambda a: {k: v.astype(np.float32) for k, v in a.items()}  # noqa: E731
+    crafts = {
+        "from another seed's run": _other_seed,
+        "NaN of the right shape": _resave(lambda a: {k: np.full_like(v, np.nan) for k, v in a.items()}),
+        "int": _resave(lambda a: {k: v.astype(np.int64) for k, v in a.items()}),
+        "bool": _resave(lambda a: {k: v > 0 for k, v in a.items()}),
+        "float16": _resave(lambda a: {k: v.astype(np.float16) for k, v in a.items()}),
+        "float64": _resave(lambda a: {k: v.astype(np.float64) for k, v in f32(a).items()}),
+        "complex": _resave(lambda a: {k: v + 1j for k, v in a.items()}),
+        "string": _resave(lambda a: {k: v.astype(str) for k, v in a.items()}),
+        "without accuracy": _resave(lambda a: {k: v for k, v in a.items() if k != "accuracy"}),
+        "without grad_norm": _resave(lambda a: {k: v for k, v in a.items() if k != "grad_norm"}),
+        "without grad_x": _resave(lambda a: {k: v for k, v in a.items() if k != "grad_x"}),
+        "a FIFO": _fifo_tile,
+        "a link out of the run directory": _link_tile,
+    }
+    for name, craft in crafts.items():
+        cases.append((f"tile {name}: computed again", same_as_clean(S, TILED, crafted_tile(craft))))
+    return cases
+
+
+KERNEL = ["--cell", "rnn", "--res", "51", "--len", "100", "--samples", "1000", "--quiet", "--format", "png"]
+
+
+def cache_cases() -> list:
+    """Things planted at the kernel's cache path: never run, rebuilt, the same result."""
+    fused = [*SMALL, "--backend", "fused"]
+    return [
+        ("library with a constructor", same_as_clean("slice", fused, planted("constructor"))),
+        ("the same in a cache of mode 1777", same_as_clean("slice", fused, planted("constructor", 0o1777))),
+        ("the kernel truncated", same_as_clean("slice", fused, planted("truncated"))),
+        ("a library without the symbols", same_as_clean("slice", fused, planted("nosymbols"))),
+        ("a link to libm", same_as_clean("slice", fused, planted("libm"))),
+        ("random bytes, --backend auto", same_as_clean("slice", KERNEL, planted("random"))),
+    ]
+
+
+def cluster_cases() -> list:
+    """Scheduler addresses that are not, schedulers that cannot serve, too many local workers."""
+    cases = []
+    for address in (
+        "not-an-address",
+        "",
+        "127.0.0.1",
+        "ucx://127.0.0.1:8786",
+        "inproc://x",
+        "tls://127.0.0.1:8786",
+        "tcp://127.0.0.1:1",
+    ):
+        cases.append((f"--scheduler {address!r}", refused("slice", [*SMALL, "--scheduler", address])))
+    cases.append(("a scheduler without workers", at_scheduler("none")))
+    cases.append(("workers without the package", at_scheduler("blocked")))
+    cases.append(("--workers 256", refused("slice", [*SMALL, "--workers", "256"])))
+    return cases
 
 
 API = textwrap.dedent("""
     import numpy as np, torch, landscape as ls
+    from landscape.tasks import TaskData
     cell = ls.get_cell("rnn"); th = ls.init_params(cell); data = ls.make_data("latching", 5, n=10)
     plane = ls.axis_plane(cell, th, res=(3, 3))
     surf = ls.slice_surface(ls.SliceConfig(cell="pascanu", lengths=(3,), res=(3, 3)))
@@ -380,7 +780,19 @@ API_CALLS = [
 ]
 
 
-def api_cases() -> list:
+DATA_CALLS = [
+    "ls.losses(cell, TaskData(torch.zeros(4, 5, dtype=torch.complex64), torch.tensor([0., 1, 0, 1]), 5, "
+    '"bce"), th[None])',
+    'ls.losses(cell, TaskData(torch.zeros(4, 5), torch.tensor([0., 1, 2, 1]), 5, "bce"), th[None])',
+    'ls.losses(cell, TaskData(torch.zeros(4, 5), torch.tensor([0., 1, 0, 1]), 5, "mse"), th[None])',
+    'ls.losses(cell, TaskData(torch.zeros(4, 3), torch.tensor([0., 1, 0, 1]), 5, "bce"), th[None])',
+    "ls.losses(cell, data, th[None].half())",
+    "ls.losses(cell, data, th[None].bfloat16())",
+    "ls.random_plane(th.half())",
+]
+
+
+def api_cases(calls: list[str] = API_CALLS) -> list:
     def case(call: str):
         def check(tmp: str) -> str:
             proc = subprocess.run(
@@ -396,13 +808,14 @@ def api_cases() -> list:
 
         return check
 
-    return [(call, case(call)) for call in API_CALLS]
+    return [(call, case(call)) for call in calls]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--list", action="store_true", help="print every case that is not handled")
     ap.add_argument("--jobs", type=int, default=2, help="cases run at once")
+    ap.add_argument("--classes", default=None, help="only these classes, by number: 8,9,10,11")
     args = ap.parse_args()
     import landscape
 
@@ -424,6 +837,8 @@ def main() -> None:
                 return f"{type(e).__name__}: {e}"[:140]
 
         table = cases()
+        if args.classes:
+            table = {k: v for k, v in table.items() if k.split()[0] in args.classes.split(",")}
         flat = [(cls, name, check) for cls, items in table.items() for name, check in items]
         with ThreadPoolExecutor(args.jobs) as pool:
             results = list(pool.map(one, enumerate((n, ch) for _, n, ch in flat)))
@@ -439,7 +854,7 @@ def main() -> None:
     if args.list:
         for (cls, name, _), r in zip(flat, results, strict=True):
             if r:
-                print(f"- [{cls[0]}] {name}: {r}")
+                print(f"- [{cls.split()[0]}] {name}: {r}")
 
 
 if __name__ == "__main__":
