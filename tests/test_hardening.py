@@ -216,7 +216,7 @@ def test_a_killed_runs_temporaries_are_cleared(tmp_path, capsys):
     other = tmp_path / f".tmp-landscape-{os.getpid()}-mine0000.png"  # this process's own: kept
     other.write_bytes(b"x")
     # named alike, but not as the toolkit names its temporaries, or not a file: a user's, kept
-    users = [tmp_path / f".tmp-landscape-{dead.pid}-notes.txt", tmp_path / f".tmp-landscape-{dead.pid}-abc.npz"]
+    users = [tmp_path / f".tmp-landscape-{dead.pid}-{name}" for name in ("notes.txt", "abc.npz")]
     for p in users:
         p.write_bytes(b"mine")
     folder = tmp_path / f".tmp-landscape-{dead.pid}-a1b2c3d4"

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 import landscape as ls
+from landscape import latching
+from landscape import slice as cli
+from landscape.tasks import TaskData
 
 
 @pytest.mark.parametrize("task", ["latching", "relay"])
@@ -183,3 +188,60 @@ def test_load_data_rejects_npy_file(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((4, 3)))
     with pytest.raises(ls.InputError, match="x.npy"):
         ls.load_data(str(tmp_path / "x.npy"))
+
+
+Y = [0.0, 1, 0, 1]  # labels of four sequences
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda: TaskData(torch.zeros(4, 5, dtype=torch.complex64), torch.tensor(Y), 5, "bce"),
+     "complex64"),
+    (lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, 2, 1]), 5, "bce"), "only 0 and 1"),
+    (lambda: TaskData(torch.zeros(4, 5), torch.tensor(Y), 5, "mse"), "objective 'mse'"),
+    (lambda: TaskData(torch.zeros(4, 3), torch.tensor(Y), 5, "bce"), "3 steps, not the length 5"),
+    (lambda: TaskData(torch.zeros(4, 5).half(), torch.tensor(Y), 5, "bce"), "float16"),
+    (lambda: TaskData(torch.full((4, 5), float("nan")), torch.tensor(Y), 5, "bce"), "non-finite"),
+    (lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, 0]), 5, "bce"), "y (3,)"),
+    (lambda: TaskData(torch.zeros(4, 5), None, 5, "bce"), "data y"),
+    (lambda: TaskData(None, None, 0, "pascanu"), "sequence length"),
+])
+def test_every_way_into_taskdata_is_checked(make, needle):
+    with pytest.raises(ls.InputError, match=re.escape(needle)):
+        make()
+
+
+def test_a_data_file_with_complex_inputs_is_one_line(tmp_path, capsys):
+    np.savez(tmp_path / "c.npz", x=np.ones((6, 5)) + 1j, y=np.array([0, 1, 0, 1, 0, 1]))
+    code = cli.main(["--res", "3", "--len", "3", "--quiet", "--data", str(tmp_path / "c.npz"),
+                     "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "complex128" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_parameters_are_refused(dtype):
+    cell = ls.get_cell("rnn")
+    data = ls.make_data("latching", 5, n=10)
+    theta = ls.init_params(cell)[None].to(dtype)
+    with pytest.raises(ls.InputError, match=str(dtype)):
+        ls.losses(cell, data, theta)
+    with pytest.raises(ls.InputError, match=str(dtype)):
+        ls.random_plane(theta[0])
+
+
+@pytest.mark.parametrize("argv", [["--val", "nan"], ["--lr", "inf"], ["--noise", "nan"],
+                                  ["--success", "nan"]])
+def test_latching_refuses_non_finite_numbers(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        latching.main(["--cells", "rnn", "--tasks", "latching", "--lengths", "3", "--quiet", *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and argv[0] in err[0] and "finite" in err[0], err
+
+
+def test_the_count_of_lengths_is_bounded(tmp_path, capsys):
+    code = cli.main(["--res", "3", "--samples", "20", "--quiet", "--len", ",".join(["3"] * 20000),
+                     "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "20000 lengths" in err[0] and "1000" in err[0], err
+    assert not (tmp_path / "o").exists()

@@ -85,3 +85,85 @@ def test_bad_tile_options(tmp_path, capsys):
         code = cli.main(["--res", "3", "--len", "3", "--quiet", *argv, "--out", str(tmp_path)])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and needle in err[0], err
+
+
+def needs_dask():
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        if os.environ.get("LANDSCAPE_REQUIRE_DASK"):
+            pytest.fail("dask.distributed must be installed here", pytrace=False)
+        pytest.skip("dask.distributed is not installed (pip install 'rnn-landscape[distributed]')")
+
+
+SMALL = ["--res", "3", "--len", "3", "--samples", "20", "--quiet", "--format", "png"]
+
+
+@pytest.mark.parametrize("address,needle", [
+    ("not-an-address", "needs a port"), ("", "not an address"), ("127.0.0.1", "needs a port"),
+    ("127.0.0.1:99999", "needs a port"), ("ucx://127.0.0.1:8786", "'ucx'"), ("inproc://x", "'inproc'"),
+    ("tls://127.0.0.1:8786", "'tls'"), ("tcp://[::1", "not an address"), ("tcp://a b:1", "not a host"),
+])
+def test_a_bad_scheduler_address_is_one_line_before_any_work(address, needle, tmp_path, capsys):
+    code = cli.main([*SMALL, "--scheduler", address, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--scheduler" in err[0] and needle in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def test_too_many_local_workers_are_refused(tmp_path, capsys):
+    code = cli.main([*SMALL, "--workers", "256", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--workers 256" in err[0] and "cores" in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
+def _port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(cmd):
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+@pytest.mark.parametrize("workers", ["none", "without the package"])
+def test_a_scheduler_that_cannot_serve_is_answered_within_its_timeout(workers, tmp_path, capsys):
+    needs_dask()
+    port = _port()
+    procs = [_start([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", str(port),
+                     "--no-dashboard"])]
+    try:
+        time.sleep(3)
+        if workers != "none":  # a worker on which `import landscape` fails
+            procs.append(_start([sys.executable, "-c", "import sys; sys.modules['landscape'] = None; "
+                                 "from distributed.cli.dask_worker import main; main()",
+                                 f"tcp://127.0.0.1:{port}", "--no-nanny", "--nthreads", "1",
+                                 "--no-dashboard"]))
+            time.sleep(3)
+        t0 = time.monotonic()
+        code = cli.main([*SMALL, "--scheduler", f"127.0.0.1:{port}", "--timeout", "4",
+                         "--out", str(tmp_path / "o")])
+        took = time.monotonic() - t0
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    err = capsys.readouterr().err.strip().splitlines()
+    needle = "no worker after 4 s" if workers == "none" else "cannot import landscape"
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert took < 30, took
+    assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []
+
+
+def test_an_unreachable_scheduler_leaves_nothing(tmp_path, capsys):
+    needs_dask()
+    code = cli.main([*SMALL, "--scheduler", f"tcp://127.0.0.1:{_port()}", "--timeout", "2",
+                     "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "cannot reach" in err[0], err
+    assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []

@@ -1,0 +1,130 @@
+"""The kernel cache is trusted by nothing but what was recorded when the kernel was built here: a
+planted library is never loaded (its constructor never runs), a cut-short, foreign or random file
+is built again, a cache folder others may write to is not used, and without a compiler the
+reference path serves. Every case gives the same numbers as a clean cache."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import landscape as ls
+from landscape import _kernel as K
+from landscape.evaluate import resolve_backend
+from landscape.fused import run_fused
+
+PLANTED = """
+#include <stdio.h>
+__attribute__((constructor)) static void planted(void) {
+    FILE *f = fopen("%s", "w");
+    if (f) { fputs("ran", f); fclose(f); }
+}
+int ls_abi(void) { return 1; }
+int ls_run_f32(void) { return 1; } int ls_run_f64(void) { return 1; } int ls_run_f32w(void) { return 1; }
+int ls_run_f64w(void) { return 1; } int ls_units_f32(void) { return 1; } int ls_units_f64(void) { return 1; }
+"""
+
+
+@pytest.fixture(autouse=True)
+def needs_compiler():
+    if not K.available():
+        if os.environ.get("LANDSCAPE_REQUIRE_FUSED"):
+            pytest.fail(f"the fused kernel must build here: {K.unavailable_reason()}", pytrace=False)
+        pytest.skip(f"no C compiler: {K.unavailable_reason()}")
+
+
+def final_states():
+    cell = ls.get_cell("lstm")
+    theta = torch.randn(5, len(cell.param_names), generator=torch.Generator().manual_seed(0))
+    x = torch.randn(7, 11, generator=torch.Generator().manual_seed(1))
+    return run_fused(cell, theta, x, steps=11)[0]
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    """A cache folder of this test's own and a process that has loaded no kernel yet."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(cache))
+    monkeypatch.setattr(K, "_state", {})
+    return cache
+
+
+def plant(path, kind, tmp_path):
+    """Put ``kind`` at the cache path, in place of the kernel built there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    if kind == "constructor":
+        src = tmp_path / "planted.c"
+        src.write_text(PLANTED % (tmp_path / "PWNED"))
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", str(path), str(src)], check=True)
+        (path.parent / (path.name + ".sha256")).write_text("0" * 64)  # a forged record
+    elif kind == "truncated":
+        built = K.build(str(path.parent))
+        with open(built, "r+b") as f:
+            f.truncate(os.path.getsize(built) // 3)
+    elif kind == "no symbols":
+        src = tmp_path / "empty.c"
+        src.write_text("int nothing(void) { return 0; }\n")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", str(path), str(src)], check=True)
+    elif kind == "random":
+        path.write_bytes(np.random.default_rng(0).bytes(100000))
+    elif kind == "libm":
+        libm = next(p for p in ("/lib/x86_64-linux-gnu/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6",
+                                "/usr/lib/libm.so.6", "/lib64/libm.so.6") if os.path.exists(p))
+        path.symlink_to(libm)
+
+
+@pytest.mark.parametrize("kind", ["constructor", "truncated", "no symbols", "random", "libm"])
+def test_a_poisoned_cache_is_built_again(kind, fresh, tmp_path, capfd):
+    expected = final_states()  # from the clean kernel, built in this test's cache
+    path = fresh / K._key()
+    plant(path, kind, tmp_path)
+    K._state.clear()
+    np.testing.assert_array_equal(final_states().numpy(), expected.numpy())
+    assert not (tmp_path / "PWNED").exists()  # the planted library was never loaded
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not used" in err[0] and "building it again" in err[0], err
+    if kind == "libm":  # not its own file: left alone, the kernel built in a private folder
+        assert path.is_symlink()
+    else:
+        assert path.is_file() and not path.is_symlink()
+        K._state.clear()  # the rebuilt cache is trusted from now on, silently
+        final_states()
+        assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("mode", [0o1777, 0o775])
+def test_a_cache_folder_others_may_write_is_never_loaded_from(mode, fresh, tmp_path, capfd):
+    expected = final_states()
+    plant(fresh / K._key(), "constructor", tmp_path)
+    fresh.chmod(mode)
+    K._state.clear()
+    np.testing.assert_array_equal(final_states().numpy(), expected.numpy())
+    assert not (tmp_path / "PWNED").exists()
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "writable by others" in err[0] and "not loaded from" in err[0], err
+    assert sorted(p.name for p in fresh.iterdir()) == [K._key(), K._key() + ".sha256"]  # nothing added
+
+
+def test_a_cache_folder_of_another_user_is_never_loaded_from(fresh, tmp_path, capfd):
+    if os.getuid() != 0:
+        pytest.skip("only root can give a folder to another user")  # the mode test covers the rest
+    expected = final_states()
+    plant(fresh / K._key(), "constructor", tmp_path)
+    os.chown(fresh, 65534, 65534)
+    K._state.clear()
+    np.testing.assert_array_equal(final_states().numpy(), expected.numpy())
+    assert not (tmp_path / "PWNED").exists()
+    assert "owned by another user" in capfd.readouterr().err
+
+
+def test_without_a_compiler_the_reference_path_serves(fresh, monkeypatch, capsys):
+    monkeypatch.setenv("CC", str(fresh / "no-such-compiler"))
+    assert not K.available() and "no-such-compiler" in K.unavailable_reason()
+    assert resolve_backend("auto", device="cpu", work=1e12) == "reference"
+    cell = ls.get_cell("rnn")
+    with pytest.raises(ls.InputError, match="needs a C compiler"):
+        run_fused(cell, torch.zeros(2, len(cell.param_names)), torch.zeros(3, 4), steps=4)
