@@ -173,9 +173,8 @@ class RunDir:
         rec = dict(name=tile.name, shape=shape, dtype=self.expect["dtype"], fields=sorted(arrays),
                    bytes=len(data), sha256=_sha256(data=data))
         self.records[tile.name] = rec
-        fd = os.open(os.path.join(self.path, JOURNAL),
-                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0),
-                     0o666)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        fd = os.open(os.path.join(self.path, JOURNAL), flags | getattr(os, "O_CLOEXEC", 0), 0o666)
         with os.fdopen(fd, "ab") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 raise InputError(f"tile journal {self.path}/{JOURNAL} is not a regular file")
