@@ -92,8 +92,11 @@ def write_slice(cfg: SliceConfig, out: Outputs = Outputs()) -> list[str]:
             _save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c))
             for n, c in zip(cfg.lengths, surface.trained_centers, strict=True)]
         paths = [npz, *_write_figures(surface, stem, **out.figures), *models]
-    if cfg.tiled:  # the run is whole: its tiles have served, and what it made goes
-        note = RunDir.attach(stem + ".tiles").remove()
+    if cfg.tiled and os.path.lexists(stem + ".tiles"):  # the run is whole: what it made goes
+        try:
+            note = RunDir.attach(stem + ".tiles").remove()
+        except InputError as e:  # changed under the run: left as it is, the result is safe
+            note = f"run directory left as it is: {e}"
         if note:
             print(note)
     return paths

@@ -114,7 +114,7 @@ def _cluster(scheduler: str | None, workers: int | None, timeout: float):
                 raise InputError(f"cannot reach {where} within {timeout:g} s: {e}") from None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")  # any free port: never one in use
             client = Client(cluster)
         try:
             client.wait_for_workers(1, timeout=timeout)
