@@ -107,34 +107,32 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _read_own(path: str, limit: int = 1 << 28) -> bytes:
-    """The bytes of a regular file of this user that no one else may write (no link), or OSError."""
+def _open_own(path: str) -> int:
+    """A descriptor of ``path`` if it is a regular file of this user that no one else may write
+    (not a link), or OSError saying why not."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        why = "not a regular file" if not stat.S_ISREG(st.st_mode) else _unsafe(st)
-        if why or st.st_size > limit:
-            raise OSError(why or "too large")
-        return f.read(limit)
+    st = os.fstat(fd)
+    why = "not a regular file" if not stat.S_ISREG(st.st_mode) else _unsafe(st)
+    if why:
+        os.close(fd)
+        raise OSError(why)
+    return fd
 
 
 def _verified(path: str) -> tuple[ctypes.CDLL | None, str]:
     """The library at ``path`` if it is the one built here (its bytes match its record, then its
     symbols and ABI), else None and why not. Nothing is loaded before the bytes are checked."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = _open_own(path)
     except OSError as e:
         return None, "a symbolic link" if os.path.islink(path) else (e.strerror or str(e))
     try:
-        record = _read_own(path + ".sha256", 1024).decode("ascii", "replace").strip()
+        with os.fdopen(_open_own(path + ".sha256"), "rb") as f:
+            record = f.read(1024).decode("ascii", "replace").strip()
     except OSError as e:
         os.close(fd)
         return None, f"no trusted record of its content ({e.strerror or e})"
     try:
-        st = os.fstat(fd)
-        why = "not a regular file" if not stat.S_ISREG(st.st_mode) else _unsafe(st)
-        if why:
-            return None, why
         with os.fdopen(os.dup(fd), "rb") as f:
             if _digest(f.read()) != record:
                 return None, "its content does not match its record"

@@ -146,18 +146,28 @@ class RunDir:
         want = dict(shape=shape, dtype=self.expect["dtype"], fields=sorted(self.expect["fields"]))
         if not isinstance(rec, dict) or any(rec.get(k) != v for k, v in want.items()):
             return None
-        if not isinstance(rec.get("bytes"), int) or not isinstance(rec.get("sha256"), str):
+        data = self._recorded(tile.name)
+        if data is None:
             return None
         try:
-            data = read_regular(self.path_of(tile), "tile", follow=False, limit=max(rec["bytes"], 0))
-            if _sha256(data=data) != rec["sha256"]:
-                return None
             arrays = load_npz(self.path_of(tile), "tile", data=data)
         except InputError:
             return None
         ok = sorted(arrays) == want["fields"] and all(
             a.shape == tuple(shape) and a.dtype == np.dtype(want["dtype"]) for a in arrays.values())
         return arrays if ok else None
+
+    def _recorded(self, name: str) -> bytes | None:
+        """The bytes of the tile file ``name`` if they are what its record says (size and SHA-256),
+        read as a regular file of this directory; else None."""
+        rec = self.records.get(name)
+        if not isinstance(rec, dict) or not isinstance(rec.get("bytes"), int) or rec["bytes"] < 0:
+            return None
+        try:
+            data = read_regular(os.path.join(self.path, name), "tile", follow=False, limit=rec["bytes"])
+        except InputError:
+            return None
+        return data if _sha256(data=data) == rec.get("sha256") else None
 
     def save(self, tile: Tile, arrays: dict) -> None:
         """Write a finished tile atomically, then append its record to the journal."""
@@ -183,21 +193,12 @@ class RunDir:
     def remove(self) -> str | None:
         """Remove what this run made (the tiles that match their records, the journal and the
         manifest), then the directory if nothing else is left in it; else a note that it stays."""
-        own = {name for name in self.records if self._matches(name)} | {JOURNAL, MANIFEST}
+        own = {name for name in self.records if self._recorded(name) is not None} | {JOURNAL, MANIFEST}
         kept = _remove_own(self.path, own)
         if kept:
             return (f"run directory {self.path} kept: it holds {len(kept)} file(s) this run did not make "
                     f"({', '.join(sorted(kept)[:3])})")
         return None
-
-    def _matches(self, name: str) -> bool:
-        rec = self.records[name]
-        try:
-            data = read_regular(os.path.join(self.path, name), "tile", follow=False,
-                                limit=max(int(rec.get("bytes", 0)), 0))
-        except (InputError, TypeError, ValueError):
-            return False
-        return _sha256(data=data) == rec.get("sha256")
 
 
 def _describe(arrays: dict) -> str:
