@@ -331,14 +331,7 @@ def planted(kind: str, mode: int = 0o700):
             with open(src, "w") as f:
                 f.write(PLANTED.replace("%s", os.path.join(tmp, "PWNED")))
                 if kind == "constructor":  # every entry point the kernel has, so that it is used
-                    for sym in (
-                        "ls_run_f32",
-                        "ls_run_f64",
-                        "ls_run_f32w",
-                        "ls_run_f64w",
-                        "ls_units_f32",
-                        "ls_units_f64",
-                    ):
+                    for sym in ("ls_run", "ls_vmath", "ls_args_size"):
                         f.write(f"int {sym}(void) {{ return 1; }}\n")
             subprocess.run(["cc", "-shared", "-fPIC", "-o", path, src], check=True)
         elif kind == "truncated":

@@ -1,5 +1,5 @@
 /* The fused time loop of models of H > 1 units; included by _fused.c once per floating-point type
- * with REAL, SUF (the symbol suffix), LB (lanes per block), EXP and TANH defined.
+ * with REAL, FN (the type's suffix) and LB (lanes per block) defined, after _cell_math.h of that type.
  *
  * A block is LB samples of ONE model (the last block of a model repeats its last sample in the
  * lanes left over), so every lane shares the model's weights: a step is the product of the
@@ -12,30 +12,23 @@
  * model's gradient in sample order, as in _fused_body.h, so the result does not depend on the
  * thread count or on how models are split into calls.
  *
- * The equations are torch.nn's (nn.RNN / nn.LSTM / nn.GRU(1, H), gate orders ifgo and rzn) and
- * the GRU of Keras before 2.3 (reset gate before the product); the tests hold them against
- * landscape.units.forward_logits and autograd.
+ * The equations are _cell_math.h's, shared with the one-unit loops; the tests hold them against
+ * torch.nn, landscape.units.forward_logits and autograd.
  *
  * Arrays of "rows": row k of a (rows, LB) array is AT(a, k), LB lanes side by side. A record
  * (one per step) is R row-blocks of H rows: BLK(rec, 0) the state h_t, then the cell's values.
  */
 
-#define CAT2(a, b) a##_##b
-#define CAT(a, b) CAT2(a, b)
-#define FN(name) CAT(name, SUF)
+#define UN(name) FN(u_##name)  /* this file's own functions */
 #define FOR_LANES _Pragma("omp simd") for (int l = 0; l < LB; l++)
-#define AT(a, k) ((a) + (long)(k) * LB)
-#define BLK(rec, q) ((rec) + (long)(q) * H * LB)
+#define AT(a, k) ((a) + (int64_t)(k) * LB)
+#define BLK(rec, q) ((rec) + (int64_t)(q) * H * LB)
 
-static const int FN(ugates)[] = {1, 4, 3, 0, 3};   /* gate blocks per cell code */
-static const int FN(urecord)[] = {1, 7, 5, 0, 5};  /* row-blocks of H per step's record */
-
-static inline REAL FN(usig)(REAL z) { return (REAL)1 / ((REAL)1 + EXP(-z)); }
 
 typedef struct {
     int cell;             /* 0 rnn, 1 lstm, 2 gru, 4 gru with the reset gate before the product */
-    long H, GH, P;        /* units, gate rows (gates * H), parameters */
-    long steps;           /* the model's length */
+    int64_t H, GH, P;        /* units, gate rows (gates * H), parameters */
+    int64_t steps;           /* the model's length */
     int valid;            /* lanes 0..valid-1 are real samples */
     const REAL *wi, *wh, *bi, *bh, *wo, *bo;  /* the model's row of theta, in torch.nn's layout */
     REAL y[LB];           /* labels */
@@ -43,7 +36,7 @@ typedef struct {
     REAL *dh, *dc;        /* (H, LB): d loss / d h_{t+1} (and c_{t+1}) in the backward pass */
     REAL *Q, *q;          /* (CHUNK, GH, LB): the last steps' hidden-term derivatives; q: this step's */
     REAL *ga;             /* (P, LB): each lane's gradient, in theta's order */
-} FN(units_t);
+} UN(units_t);
 
 /* The products below run TILE rows at once, so that TILE * LB / (lanes per vector) independent
  * sums hide the latency of each multiply-add; a last partial tile repeats its last row. */
@@ -53,18 +46,18 @@ typedef struct {
 
 /* out[k] = x w_ih[k] + b_ih[k] + b_hh[k] + sum_j w_hh[k][j] v[j], for gate rows k0 .. k1-1; with
  * x NULL the hidden term b_hh[k] + sum_j w_hh[k][j] v[j] alone. */
-static void FN(affine)(const FN(units_t) *b, long k0, long k1, const REAL *x, const REAL *v, REAL *out) {
-    const long H = b->H;
-    for (long k = k0; k < k1; k += TILE) {
+static void UN(affine)(const UN(units_t) *b, int64_t k0, int64_t k1, const REAL *x, const REAL *v, REAL *out) {
+    const int64_t H = b->H;
+    for (int64_t k = k0; k < k1; k += TILE) {
         REAL acc[TILE][LB];
         const REAL *w[TILE];
         for (int i = 0; i < TILE; i++) {
-            const long r = ROW_OF(k, k1, i);
+            const int64_t r = ROW_OF(k, k1, i);
             w[i] = b->wh + r * H;
             if (x) FOR_LANES acc[i][l] = b->wi[r] * x[l] + b->bi[r] + b->bh[r];
             else FOR_LANES acc[i][l] = b->bh[r];
         }
-        for (long j = 0; j < H; j++) {
+        for (int64_t j = 0; j < H; j++) {
             const REAL *vj = AT(v, j);
             for (int i = 0; i < TILE; i++) {
                 const REAL wij = w[i][j];
@@ -76,16 +69,16 @@ static void FN(affine)(const FN(units_t) *b, long k0, long k1, const REAL *x, co
 }
 
 /* out[j] += sum_k w_hh[k][j] p[k] over gate rows k0 .. k1-1: a gradient back through the product. */
-static void FN(affine_back)(const FN(units_t) *b, long k0, long k1, const REAL *p, REAL *out) {
-    const long H = b->H;
-    for (long j = 0; j < H; j += TILE) {
+static void UN(affine_back)(const UN(units_t) *b, int64_t k0, int64_t k1, const REAL *p, REAL *out) {
+    const int64_t H = b->H;
+    for (int64_t j = 0; j < H; j += TILE) {
         REAL acc[TILE][LB];
-        long c[TILE];
+        int64_t c[TILE];
         for (int i = 0; i < TILE; i++) {
             c[i] = ROW_OF(j, H, i);
             FOR_LANES acc[i][l] = AT(out, c[i])[l];
         }
-        for (long k = k0; k < k1; k++) {
+        for (int64_t k = k0; k < k1; k++) {
             const REAL *pk = AT(p, k), *w = b->wh + k * H;
             for (int i = 0; i < TILE; i++) {
                 const REAL wki = w[c[i]];
@@ -98,10 +91,10 @@ static void FN(affine_back)(const FN(units_t) *b, long k0, long k1, const REAL *
 
 /* Add one step's terms to each lane's gradient of w_ih, b_ih and b_hh, for gate rows k0 .. k1-1:
  * p the derivatives of the gates' input terms (w_ih x + b_ih), q those of their hidden terms. */
-static void FN(accum)(FN(units_t) *b, long k0, long k1, const REAL *x, const REAL *p, const REAL *q) {
-    const long GH = b->GH;
+static void UN(accum)(UN(units_t) *b, int64_t k0, int64_t k1, const REAL *x, const REAL *p, const REAL *q) {
+    const int64_t GH = b->GH;
     REAL *g_wi = b->ga, *g_bi = AT(b->ga, GH + GH * b->H), *g_bh = AT(g_bi, GH);
-    for (long k = k0; k < k1; k++) {
+    for (int64_t k = k0; k < k1; k++) {
         const REAL *pk = AT(p, k), *qk = AT(q, k);
         FOR_LANES AT(g_wi, k)[l] += pk[l] * x[l], AT(g_bi, k)[l] += pk[l], AT(g_bh, k)[l] += qk[l];
     }
@@ -112,17 +105,17 @@ static void FN(accum)(FN(units_t) *b, long k0, long k1, const REAL *x, const REA
  * multiplied (row-block `vb` of the step's record: h_t, or r h for the GRU's candidate before).
  * Each sum over the chunk stays in registers, so a lane's accumulator is read and written once
  * per chunk, not once per step. */
-static void FN(accum_hidden)(FN(units_t) *b, long t0, long t1) {
-    const long H = b->H, GH = b->GH, rec = FN(urecord)[b->cell] * H * LB;
+static void UN(accum_hidden)(UN(units_t) *b, int64_t t0, int64_t t1) {
+    const int64_t H = b->H, GH = b->GH, rec = ls_record[b->cell] * H * LB;
     REAL *g_wh = AT(b->ga, GH);
-    for (long k = 0; k < GH; k++) {
-        const int vb = b->cell == 4 && k >= 2 * H ? 4 : 0;
-        for (long j = 0; j < H; j += TILE) {
+    for (int64_t k = 0; k < GH; k++) {
+        const int vb = b->cell == LS_CELL_GRU_BEFORE && k >= 2 * H ? 4 : 0;
+        for (int64_t j = 0; j < H; j += TILE) {
             REAL acc[TILE][LB];
-            long c[TILE];
+            int64_t c[TILE];
             for (int i = 0; i < TILE; i++) c[i] = ROW_OF(j, H, i);
             for (int i = 0; i < TILE; i++) FOR_LANES acc[i][l] = 0;
-            for (long t = t0; t < t1; t++) {
+            for (int64_t t = t0; t < t1; t++) {
                 const REAL *qk = AT(b->Q + (t % CHUNK) * GH * LB, k), *v = BLK(b->S + t * rec, vb);
                 for (int i = 0; i < TILE; i++) {
                     const REAL *vj = AT(v, c[i]);
@@ -136,260 +129,231 @@ static void FN(accum_hidden)(FN(units_t) *b, long t0, long t1) {
 
 /* ---- the cells: one step forward from record `cur` into `nxt`, and one step back ----------- */
 
-/* rnn: h' = tanh(w_ih x + b_ih + w_hh h + b_hh). Record: h. */
-static void FN(urnn)(FN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
-    FN(affine)(b, 0, b->H, x, cur, b->a);
-    for (long k = 0; k < b->H; k++) FOR_LANES AT(nxt, k)[l] = TANH(AT(b->a, k)[l]);
+/* rnn. Record: h. */
+static void UN(rnn)(UN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
+    UN(affine)(b, 0, b->H, x, cur, b->a);
+    for (int64_t k = 0; k < b->H; k++) FOR_LANES AT(nxt, k)[l] = FN(rnn_fwd)(AT(b->a, k)[l]);
 }
 
-static void FN(urnn_back)(FN(units_t) *b, const REAL *x, const REAL *cur, const REAL *nxt) {
-    for (long k = 0; k < b->H; k++) {
+static void UN(rnn_back)(UN(units_t) *b, const REAL *x, const REAL *cur, const REAL *nxt) {
+    for (int64_t k = 0; k < b->H; k++) {
         const REAL *hn = AT(nxt, k), *dh = AT(b->dh, k);
-        FOR_LANES AT(b->q, k)[l] = dh[l] * (1 - hn[l] * hn[l]);  /* d loss / d pre-activation */
+        FOR_LANES AT(b->q, k)[l] = FN(rnn_bwd)(hn[l], dh[l]);
     }
-    FN(accum)(b, 0, b->H, x, b->q, b->q);
-    for (long j = 0; j < b->H; j++) FOR_LANES AT(b->dh, j)[l] = 0;
-    FN(affine_back)(b, 0, b->H, b->q, b->dh);
+    UN(accum)(b, 0, b->H, x, b->q, b->q);
+    for (int64_t j = 0; j < b->H; j++) FOR_LANES AT(b->dh, j)[l] = 0;
+    UN(affine_back)(b, 0, b->H, b->q, b->dh);
 }
 
-/* lstm (gates i, f, g, o): c' = f c + i g, h' = o tanh(c'). Record: h, c, i, f, g, o, tanh(c'). */
-static void FN(ulstm)(FN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
-    const long H = b->H;
-    FN(affine)(b, 0, 4 * H, x, cur, b->a);
-    for (long k = 0; k < H; k++) {
+/* lstm (gates i, f, g, o). Record: h, c, i, f, g, o, tanh(c'). */
+static void UN(lstm)(UN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
+    const int64_t H = b->H;
+    UN(affine)(b, 0, 4 * H, x, cur, b->a);
+    for (int64_t k = 0; k < H; k++) {
         const REAL *a = b->a, *c = AT(BLK(cur, 1), k);
-        REAL *st[5] = {AT(BLK(cur, 2), k), AT(BLK(cur, 3), k), AT(BLK(cur, 4), k), AT(BLK(cur, 5), k),
-                       AT(BLK(cur, 6), k)};
         FOR_LANES {
-            REAL i = FN(usig)(AT(a, k)[l]), f = FN(usig)(AT(a, H + k)[l]);
-            REAL g = TANH(AT(a, 2 * H + k)[l]), o = FN(usig)(AT(a, 3 * H + k)[l]);
-            REAL cn = f * c[l] + i * g, tc = TANH(cn);
-            st[0][l] = i, st[1][l] = f, st[2][l] = g, st[3][l] = o, st[4][l] = tc;
-            AT(BLK(nxt, 0), k)[l] = o * tc;
-            AT(BLK(nxt, 1), k)[l] = cn;
+            REAL v[5];
+            FN(lstm_fwd)(AT(a, k)[l], AT(a, H + k)[l], AT(a, 2 * H + k)[l], AT(a, 3 * H + k)[l], c[l], v,
+                         &AT(BLK(nxt, 1), k)[l], &AT(BLK(nxt, 0), k)[l]);
+            for (int q = 0; q < 5; q++) AT(BLK(cur, 2 + q), k)[l] = v[q];
         }
     }
 }
 
-static void FN(ulstm_back)(FN(units_t) *b, const REAL *x, const REAL *cur, const REAL *nxt) {
-    const long H = b->H;
+static void UN(lstm_back)(UN(units_t) *b, const REAL *x, const REAL *cur, const REAL *nxt) {
+    const int64_t H = b->H;
     REAL *p = b->q;
-    for (long k = 0; k < H; k++) {
-        const REAL *cp = AT(BLK(cur, 1), k), *si = AT(BLK(cur, 2), k), *sf = AT(BLK(cur, 3), k);
-        const REAL *sg = AT(BLK(cur, 4), k), *so = AT(BLK(cur, 5), k), *stc = AT(BLK(cur, 6), k);
+    for (int64_t k = 0; k < H; k++) {
+        const REAL *cp = AT(BLK(cur, 1), k);
         REAL *dh = AT(b->dh, k), *dc = AT(b->dc, k);
         FOR_LANES {
-            REAL i = si[l], f = sf[l], g = sg[l], o = so[l], tc = stc[l];
-            REAL dct = dc[l] + dh[l] * o * (1 - tc * tc);  /* d loss / d c_{t+1} */
-            AT(p, k)[l] = dct * g * i * (1 - i);  /* d loss / d pre-activation, gates i f g o */
-            AT(p, H + k)[l] = dct * cp[l] * f * (1 - f);
-            AT(p, 2 * H + k)[l] = dct * i * (1 - g * g);
-            AT(p, 3 * H + k)[l] = dh[l] * tc * o * (1 - o);
-            dc[l] = dct * f;
+            REAL v[5], pk[4];
+            for (int q = 0; q < 5; q++) v[q] = AT(BLK(cur, 2 + q), k)[l];
+            FN(lstm_bwd)(v, cp[l], dh[l], dc[l], pk, &dc[l]);
+            for (int q = 0; q < 4; q++) AT(p, q * H + k)[l] = pk[q];
         }
     }
-    FN(accum)(b, 0, 4 * H, x, p, p);
-    for (long j = 0; j < H; j++) FOR_LANES AT(b->dh, j)[l] = 0;
-    FN(affine_back)(b, 0, 4 * H, p, b->dh);
+    UN(accum)(b, 0, 4 * H, x, p, p);
+    for (int64_t j = 0; j < H; j++) FOR_LANES AT(b->dh, j)[l] = 0;
+    UN(affine_back)(b, 0, 4 * H, p, b->dh);
 }
 
-/* gru (gates r, z, n): n = tanh(w_in x + b_in + r (w_hn h + b_hn)), h' = (1 - z) n + z h.
- * Record: h, r, z, n, w_hn h + b_hn. */
-static void FN(ugru)(FN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
-    const long H = b->H;
-    FN(affine)(b, 0, 2 * H, x, cur, b->a);
-    FN(affine)(b, 2 * H, 3 * H, 0, cur, b->a);  /* the candidate's hidden term alone */
-    for (long k = 0; k < H; k++) {
+/* gru (gates r, z, n). Record: h, r, z, n, w_hn h + b_hn. */
+static void UN(gru)(UN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
+    const int64_t H = b->H;
+    UN(affine)(b, 0, 2 * H, x, cur, b->a);
+    UN(affine)(b, 2 * H, 3 * H, 0, cur, b->a);  /* the candidate's hidden term alone */
+    for (int64_t k = 0; k < H; k++) {
         const REAL *h = AT(cur, k), *hn = AT(b->a, 2 * H + k);
         const REAL wi = b->wi[2 * H + k], bi = b->bi[2 * H + k];
-        REAL *sr = AT(BLK(cur, 1), k), *sz = AT(BLK(cur, 2), k), *sn = AT(BLK(cur, 3), k);
         REAL *shn = AT(BLK(cur, 4), k);
         FOR_LANES {
-            REAL r = FN(usig)(AT(b->a, k)[l]), z = FN(usig)(AT(b->a, H + k)[l]);
-            REAL n = TANH(wi * x[l] + bi + r * hn[l]);
-            sr[l] = r, sz[l] = z, sn[l] = n, shn[l] = hn[l];
-            AT(nxt, k)[l] = (1 - z) * n + z * h[l];
+            REAL v[3];
+            AT(nxt, k)[l] = FN(gru_fwd)(AT(b->a, k)[l], AT(b->a, H + k)[l], wi * x[l] + bi, hn[l], h[l], v);
+            for (int q = 0; q < 3; q++) AT(BLK(cur, 1 + q), k)[l] = v[q];
+            shn[l] = hn[l];
         }
     }
 }
 
-static void FN(ugru_back)(FN(units_t) *b, const REAL *x, const REAL *cur, const REAL *nxt) {
-    const long H = b->H;
+static void UN(gru_back)(UN(units_t) *b, const REAL *x, const REAL *cur, const REAL *nxt) {
+    const int64_t H = b->H;
     REAL *p = b->a, *q = b->q;  /* derivatives of the input terms, and of the hidden terms */
-    for (long k = 0; k < H; k++) {
-        const REAL *h = AT(cur, k), *sr = AT(BLK(cur, 1), k), *sz = AT(BLK(cur, 2), k);
-        const REAL *sn = AT(BLK(cur, 3), k), *shn = AT(BLK(cur, 4), k);
+    for (int64_t k = 0; k < H; k++) {
+        const REAL *h = AT(cur, k), *shn = AT(BLK(cur, 4), k);
         REAL *dh = AT(b->dh, k);
         FOR_LANES {
-            REAL r = sr[l], z = sz[l], n = sn[l];
-            REAL pn = dh[l] * (1 - z) * (1 - n * n);  /* d loss / d (pre-activation of n) */
-            REAL pr = pn * shn[l] * r * (1 - r), pz = dh[l] * (h[l] - n) * z * (1 - z);
-            AT(p, k)[l] = AT(q, k)[l] = pr;
-            AT(p, H + k)[l] = AT(q, H + k)[l] = pz;
-            AT(p, 2 * H + k)[l] = pn, AT(q, 2 * H + k)[l] = pn * r;
-            dh[l] = dh[l] * z;  /* the direct path h -> h' */
+            REAL v[3], pk[3], qk[3];
+            for (int j = 0; j < 3; j++) v[j] = AT(BLK(cur, 1 + j), k)[l];
+            dh[l] = FN(gru_bwd)(v, shn[l], h[l], dh[l], pk, qk);  /* the direct path h -> h' */
+            for (int j = 0; j < 3; j++) AT(p, j * H + k)[l] = pk[j], AT(q, j * H + k)[l] = qk[j];
         }
     }
-    FN(accum)(b, 0, 3 * H, x, p, q);
-    FN(affine_back)(b, 0, 3 * H, q, b->dh);
+    UN(accum)(b, 0, 3 * H, x, p, q);
+    UN(affine_back)(b, 0, 3 * H, q, b->dh);
 }
 
-/* gru, reset gate before the product (Keras < 2.3): n = tanh(w_in x + b_in + w_hn (r h) + b_hn).
- * Record: h, r, z, n, r h. */
-static void FN(ugru_before)(FN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
-    const long H = b->H;
+/* gru, reset gate before the product (Keras < 2.3). Record: h, r, z, n, r h. */
+static void UN(gru_before)(UN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
+    const int64_t H = b->H;
     REAL *rh = BLK(cur, 4);
-    FN(affine)(b, 0, 2 * H, x, cur, b->a);
-    for (long k = 0; k < H; k++) {
+    UN(affine)(b, 0, 2 * H, x, cur, b->a);
+    for (int64_t k = 0; k < H; k++) {
         const REAL *h = AT(cur, k);
         REAL *sr = AT(BLK(cur, 1), k);
-        FOR_LANES sr[l] = FN(usig)(AT(b->a, k)[l]), AT(rh, k)[l] = sr[l] * h[l];
+        FOR_LANES sr[l] = FN(gru_reset)(AT(b->a, k)[l]), AT(rh, k)[l] = sr[l] * h[l];
     }
-    FN(affine)(b, 2 * H, 3 * H, x, rh, b->a);  /* the candidate's pre-activation, of r h */
-    for (long k = 0; k < H; k++) {
+    UN(affine)(b, 2 * H, 3 * H, x, rh, b->a);  /* the candidate's pre-activation, of r h */
+    for (int64_t k = 0; k < H; k++) {
         const REAL *h = AT(cur, k);
         REAL *sz = AT(BLK(cur, 2), k), *sn = AT(BLK(cur, 3), k);
         FOR_LANES {
-            REAL z = FN(usig)(AT(b->a, H + k)[l]), n = TANH(AT(b->a, 2 * H + k)[l]);
-            sz[l] = z, sn[l] = n;
-            AT(nxt, k)[l] = (1 - z) * n + z * h[l];
+            REAL v[2];
+            AT(nxt, k)[l] = FN(gru_before_fwd)(AT(b->a, H + k)[l], AT(b->a, 2 * H + k)[l], h[l], v);
+            sz[l] = v[0], sn[l] = v[1];
         }
     }
 }
 
-static void FN(ugru_before_back)(FN(units_t) *b, const REAL *x, const REAL *cur, const REAL *nxt) {
-    const long H = b->H;
+static void UN(gru_before_back)(UN(units_t) *b, const REAL *x, const REAL *cur, const REAL *nxt) {
+    const int64_t H = b->H;
     REAL *p = b->q, *drh = b->a;
-    for (long k = 0; k < H; k++) {
+    for (int64_t k = 0; k < H; k++) {
         const REAL *h = AT(cur, k), *sz = AT(BLK(cur, 2), k), *sn = AT(BLK(cur, 3), k);
         REAL *dh = AT(b->dh, k);
         FOR_LANES {
-            REAL z = sz[l], n = sn[l];
-            AT(p, 2 * H + k)[l] = dh[l] * (1 - z) * (1 - n * n);  /* d loss / d (pre-activation of n) */
-            AT(p, H + k)[l] = dh[l] * (h[l] - n) * z * (1 - z);
+            REAL v[2] = {sz[l], sn[l]};
+            dh[l] = FN(gru_before_bwd)(v, h[l], dh[l], &AT(p, H + k)[l], &AT(p, 2 * H + k)[l]);
             AT(drh, k)[l] = 0;
         }
     }
-    FN(affine_back)(b, 2 * H, 3 * H, p, drh);  /* d loss / d (r h) */
-    for (long k = 0; k < H; k++) {
-        const REAL *h = AT(cur, k), *sr = AT(BLK(cur, 1), k), *sz = AT(BLK(cur, 2), k);
+    UN(affine_back)(b, 2 * H, 3 * H, p, drh);  /* d loss / d (r h) */
+    for (int64_t k = 0; k < H; k++) {
+        const REAL *h = AT(cur, k), *sr = AT(BLK(cur, 1), k);
         REAL *dh = AT(b->dh, k), *d = AT(drh, k);
-        FOR_LANES {
-            REAL r = sr[l];
-            AT(p, k)[l] = d[l] * h[l] * r * (1 - r);
-            dh[l] = dh[l] * sz[l] + d[l] * r;  /* the direct path, and the path through r h */
-        }
+        FOR_LANES dh[l] += FN(gru_before_bwd_reset)(sr[l], h[l], d[l], &AT(p, k)[l]);
     }
-    FN(accum)(b, 0, 3 * H, x, p, p);
-    FN(affine_back)(b, 0, 2 * H, p, b->dh);
+    UN(accum)(b, 0, 3 * H, x, p, p);
+    UN(affine_back)(b, 0, 2 * H, p, b->dh);
 }
 
 /* ---- a block: gather, forward, seed, back, scatter ----------------------------------------- */
 
 
 /* Point the block at model g's parameters and copy the inputs and labels of its samples n0 .. */
-static void FN(ugather)(FN(units_t) *b, long g, long n0, long N, const REAL *theta, const long *len,
-                        long T, const REAL *x, long xs_g, long xs_n, const long *rows, const REAL *y,
-                        long ys_g) {
-    const long H = b->H, GH = b->GH;
+static void UN(gather)(UN(units_t) *b, int64_t g, int64_t n0, int64_t N, const REAL *theta, const int64_t *len,
+                        int64_t T, const REAL *x, int64_t xs_g, int64_t xs_n, const int64_t *rows, const REAL *y,
+                        int64_t ys_g) {
+    const int64_t H = b->H, GH = b->GH;
     const REAL *th = theta + g * b->P;
     b->wi = th, b->wh = th + GH, b->bi = th + GH + GH * H, b->bh = b->bi + GH, b->wo = b->bh + GH;
     b->bo = b->wo + H;
     b->steps = len ? len[g] : T;
     b->valid = (int)(N - n0 < LB ? N - n0 : LB);
     for (int l = 0; l < LB; l++) {
-        long n = n0 + (l < b->valid ? l : b->valid - 1);  /* lanes past the end repeat the last sample */
-        long r = rows ? rows[g * N + n] : -1;  /* the lane's row of x and y, if indexed */
+        int64_t n = n0 + (l < b->valid ? l : b->valid - 1);  /* lanes past the end repeat the last sample */
+        int64_t r = rows ? rows[g * N + n] : -1;  /* the lane's row of x and y, if indexed */
         b->y[l] = y ? y[rows ? r : g * ys_g + n] : 0;
         const REAL *row = x + (rows ? r * xs_n : g * xs_g + n * xs_n);
-        for (long t = 0; t < b->steps; t++) b->x[t * LB + l] = row[t];
+        for (int64_t t = 0; t < b->steps; t++) b->x[t * LB + l] = row[t];
     }
 }
 
 /* The loss's derivative with respect to each lane's final state h (rows of LB), and the readout's
- * own gradient: logit z = w_out . h + b_out, binary cross-entropy (objective 0), or with the true
- * class's probability clipped to [1e-7, 1 - 1e-7] as Keras does (2). Lanes past the last sample
- * get 0. Per sample, before the mean over samples. */
-static void FN(useed)(FN(units_t) *b, int objective, const REAL *h) {
-    const long H = b->H;
-    const REAL eps = objective == 2 ? (REAL)1e-7 : 0;  /* Keras: log(clip(p, eps, 1 - eps)) */
+ * own gradient: classification on the logit z = w_out . h + b_out (LS_OBJ_BCE, or LS_OBJ_KERAS
+ * with Keras's clipped probabilities). Lanes past the last sample get 0. */
+static void UN(seed)(UN(units_t) *b, int objective, const REAL *h) {
+    const int64_t H = b->H;
+    const REAL eps = objective == LS_OBJ_KERAS ? (REAL)LS_KERAS_EPSILON : 0;
     REAL dz[LB];
     FOR_LANES dz[l] = b->bo[0];
-    for (long j = 0; j < H; j++) FOR_LANES dz[l] += b->wo[j] * AT(h, j)[l];
-    FOR_LANES {
-        REAL s = FN(usig)(dz[l]);
-        REAL py = b->y[l] > (REAL)0.5 ? s : 1 - s;  /* the true class's probability */
-        int live = l < b->valid && (eps == 0 || (py > eps && py < 1 - eps));
-        dz[l] = live ? s - b->y[l] : 0;
-    }
+    for (int64_t j = 0; j < H; j++) FOR_LANES dz[l] += b->wo[j] * AT(h, j)[l];
+    FOR_LANES dz[l] = l < b->valid ? FN(bce_bwd)(dz[l], b->y[l], eps) : 0;
     REAL *g_wo = AT(b->ga, b->P - H - 1), *g_bo = AT(b->ga, b->P - 1);
-    for (long j = 0; j < H; j++) {
+    for (int64_t j = 0; j < H; j++) {
         FOR_LANES AT(g_wo, j)[l] = dz[l] * AT(h, j)[l];
         FOR_LANES AT(b->dh, j)[l] = dz[l] * b->wo[j], AT(b->dc, j)[l] = 0;
     }
     FOR_LANES g_bo[l] = dz[l];
 }
 
-typedef void (*FN(ustep_t))(FN(units_t) *, const REAL *, REAL *, REAL *);
-typedef void (*FN(uback_t))(FN(units_t) *, const REAL *, const REAL *, const REAL *);
+typedef void (*UN(step_t))(UN(units_t) *, const REAL *, REAL *, REAL *);
+typedef void (*UN(back_t))(UN(units_t) *, const REAL *, const REAL *, const REAL *);
 
 /* Run one block: forward (keeping every step's record with gradients, else two in turn), then
  * backpropagation through time; writes the final states and adds the lanes' gradients. */
-static void FN(ublock)(FN(units_t) *b, int objective, long g, long n0, long N, REAL *hT, REAL *grad) {
-    static const FN(ustep_t) step[] = {FN(urnn), FN(ulstm), FN(ugru), 0, FN(ugru_before)};
-    static const FN(uback_t) back[] = {FN(urnn_back), FN(ulstm_back), FN(ugru_back), 0,
-                                       FN(ugru_before_back)};
-    const long H = b->H, rec = FN(urecord)[b->cell] * H * LB;
+static void UN(block)(UN(units_t) *b, int objective, int64_t g, int64_t n0, int64_t N, REAL *hT, REAL *grad) {
+    static const UN(step_t) step[] = {UN(rnn), UN(lstm), UN(gru), 0, UN(gru_before)};
+    static const UN(back_t) back[] = {UN(rnn_back), UN(lstm_back), UN(gru_back), 0,
+                                       UN(gru_before_back)};
+    const int64_t H = b->H, rec = ls_record[b->cell] * H * LB;
 #define REC(t) (b->S + (grad ? (t) : ((t) & 1)) * rec)
-    for (long k = 0; k < (b->cell == 1 ? 2 * H : H); k++) FOR_LANES AT(REC(0), k)[l] = 0;  /* h, c */
-    for (long t = 0; t < b->steps; t++) step[b->cell](b, AT(b->x, t), REC(t), REC(t + 1));
+    for (int64_t k = 0; k < (b->cell == LS_CELL_LSTM ? 2 * H : H); k++) FOR_LANES AT(REC(0), k)[l] = 0;  /* h, c */
+    for (int64_t t = 0; t < b->steps; t++) step[b->cell](b, AT(b->x, t), REC(t), REC(t + 1));
     const REAL *h = REC(b->steps);
     for (int l = 0; l < b->valid; l++)
-        for (long j = 0; j < H; j++) hT[((g * N) + n0 + l) * H + j] = AT(h, j)[l];
+        for (int64_t j = 0; j < H; j++) hT[((g * N) + n0 + l) * H + j] = AT(h, j)[l];
     if (!grad) return;
-    for (long j = 0; j < b->P - H - 1; j++) FOR_LANES AT(b->ga, j)[l] = 0;
-    FN(useed)(b, objective, h);
-    for (long t = b->steps - 1; t >= 0; t--) {
+    for (int64_t j = 0; j < b->P - H - 1; j++) FOR_LANES AT(b->ga, j)[l] = 0;
+    UN(seed)(b, objective, h);
+    for (int64_t t = b->steps - 1; t >= 0; t--) {
         b->q = b->Q + (t % CHUNK) * b->GH * LB;
         back[b->cell](b, AT(b->x, t), REC(t), REC(t + 1));
-        if (t % CHUNK == 0) FN(accum_hidden)(b, t, t + CHUNK < b->steps ? t + CHUNK : b->steps);
+        if (t % CHUNK == 0) UN(accum_hidden)(b, t, t + CHUNK < b->steps ? t + CHUNK : b->steps);
     }
 #undef REC
     for (int l = 0; l < b->valid; l++)  /* in sample order, whatever the thread count */
-        for (long j = 0; j < b->P; j++) grad[g * b->P + j] += AT(b->ga, j)[l] / (REAL)N;
+        for (int64_t j = 0; j < b->P; j++) grad[g * b->P + j] += AT(b->ga, j)[l] / (REAL)N;
 }
 
-/* Run models g0 .. g1-1 of H units (rows of theta, (G, P)) on their N samples each.
- *   cell: 0 rnn, 1 lstm, 2 gru, 4 gru with the reset gate before the product; objective: 0
- *   classification, 2 Keras's clipped classification loss; x, rows, y and len as for ls_run (the
- *   initial state is 0). Writes hT[(g * N + n) * H + j], the final states; with grad (G, P)
- *   non-NULL, adds to grad[g] the gradient of model g's mean loss. Returns 0, or -1 when memory
- *   ran out. */
-int FN(ls_units)(int cell, int objective, long H, long N, long T, long P, const REAL *theta,
-                 const REAL *x, long xs_g, long xs_n, const long *rows, const REAL *y, long ys_g,
-                 const long *len, long g0, long g1, REAL *hT, REAL *grad) {
-    if (g1 <= g0 || N <= 0) return 0;
-    FN(units_t) b = {.cell = cell, .H = H, .GH = FN(ugates)[cell] * H, .P = P};
-    const long recs = grad ? T + 1 : 2, HL = H * LB;
-    size_t size = (size_t)T * LB + (size_t)recs * FN(urecord)[cell] * HL + (size_t)b.GH * LB
+/* Run models g0 .. g1-1 of H units of the door's arguments (ls_args in _fused.c, checked there)
+ * on their N samples each, in blocks of LB samples of one model (the initial state is 0): writes
+ * hT[(g * N + n) * H + j], and with grad adds each model's gradient of its mean loss. Returns
+ * LS_OK, or LS_ERR_MEMORY. */
+static int UN(run)(const ls_args *a) {
+    const int cell = (int)a->cell;
+    const int64_t H = a->H, N = a->N, T = a->T, P = a->P;
+    REAL *grad = a->grad;
+    if (a->g1 <= a->g0 || N <= 0) return LS_OK;
+    UN(units_t) b = {.cell = cell, .H = H, .GH = ls_gates[cell] * H, .P = P};
+    const int64_t recs = grad ? T + 1 : 2, HL = H * LB;
+    size_t size = (size_t)T * LB + (size_t)recs * ls_record[cell] * HL + (size_t)b.GH * LB
                   + 2 * (size_t)HL + (grad ? (size_t)P * LB + (size_t)CHUNK * b.GH * LB : 0);
     REAL *work = malloc(sizeof(REAL) * size);
-    if (!work) return -1;
-    b.x = work, b.S = b.x + T * LB, b.a = b.S + recs * FN(urecord)[cell] * HL, b.dh = b.a + b.GH * LB;
+    if (!work) return LS_ERR_MEMORY;
+    b.x = work, b.S = b.x + T * LB, b.a = b.S + recs * ls_record[cell] * HL, b.dh = b.a + b.GH * LB;
     b.dc = b.dh + HL, b.ga = grad ? b.dc + HL : 0, b.Q = grad ? b.ga + P * LB : 0;
     b.q = b.a;  /* forward only: unused */
-    for (long g = g0; g < g1; g++)
-        for (long n0 = 0; n0 < N; n0 += LB) {
-            FN(ugather)(&b, g, n0, N, theta, len, T, x, xs_g, xs_n, rows, y, ys_g);
-            FN(ublock)(&b, objective, g, n0, N, hT, grad);
+    for (int64_t g = a->g0; g < a->g1; g++)
+        for (int64_t n0 = 0; n0 < N; n0 += LB) {
+            UN(gather)(&b, g, n0, N, a->theta, a->len, T, a->x, a->xs_g, a->xs_n, a->rows, a->y, a->ys_g);
+            UN(block)(&b, (int)a->objective, g, n0, N, a->hT, grad);
         }
     free(work);
-    return 0;
+    return LS_OK;
 }
 
-#undef CAT2
-#undef CAT
-#undef FN
+#undef UN
 #undef FOR_LANES
 #undef AT
 #undef BLK

@@ -1,7 +1,10 @@
-"""Building and loading the fused kernel: ``_fused.c`` compiled on first use with the machine's C
-compiler (``$CC``, else ``cc``) into ``$LANDSCAPE_CACHE`` (default ``~/.cache/landscape``), keyed
-by its sources, flags and CPU, written atomically (concurrent builds are safe), and loaded with
-ctypes. Without a compiler the kernel is unavailable and ``landscape.fused`` says why.
+"""Building and loading the fused kernel, and its one door: ``_fused.c`` compiled on first use with
+the machine's C compiler (``$CC``, else ``cc``) into ``$LANDSCAPE_CACHE`` (default
+``~/.cache/landscape``), keyed by its sources, the generated table of cells, flags and CPU,
+written atomically (concurrent builds are safe), and loaded with ctypes. Every call goes through
+``call(Args(...))``: one structure of int64 sizes and pointers, mirrored by ``ls_args`` in C, which
+checks it and answers with a code that becomes an exception here. Without a compiler the kernel
+is unavailable and ``landscape.fused`` says why.
 
 Nothing in the cache is trusted by its name, since loading a library runs its code. The cache
 folder is used only if it belongs to this user and no one else may write to it (as ssh and pip
@@ -28,17 +31,18 @@ import sys
 import tempfile
 import threading
 
-__all__ = ["build", "available", "unavailable_reason", "library"]
+__all__ = ["build", "available", "unavailable_reason", "library", "Args", "call", "vmath", "KernelError"]
 
-_SOURCES = ("_fused.c", "_fused_body.h", "_fused_units.h")
-ABI = 1  # what ls_abi() of these sources returns
-_SYMBOLS = ("ls_run_f32", "ls_run_f64", "ls_run_f32w", "ls_run_f64w", "ls_units_f32", "ls_units_f64")
+from ._kernel_cells import ABI, ERRORS, header
+
+_SOURCES = ("_fused.c", "_fused_body.h", "_fused_units.h", "_cell_math.h", "_vmath.h")
+_SYMBOLS = ("ls_run", "ls_vmath", "ls_args_size", "ls_abi")
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
-# glibc's 16-lane AVX-512 expf/tanhf lost up to 12x the float32 accuracy of its AVX2 forms in the
-# lstm's gradients (tests/test_fused.py, on an AVX-512 machine): the kernel keeps to AVX2 vectors
+# The vector exp/tanh are the kernel's own (_vmath.h), so any compiler vectorizes them and no math
+# library is needed; the kernel keeps to AVX2 vectors on x86-64 (see benchmarks/results.md).
 _FLAGS = ["-O3", "-march=native", *(["-mno-avx512f"] if _X86 else []), "-fno-math-errno",
           "-fno-trapping-math", "-fopenmp-simd", "-fPIC", "-shared"]
-_LIBS = ["-lmvec", "-lm"]
+_LIBS = ["-lm"]
 _lock = threading.Lock()
 _state: dict = {}
 
@@ -63,6 +67,7 @@ def _key() -> str:
     for name in _SOURCES:
         with open(os.path.join(here, name), "rb") as f:
             h.update(f.read())
+    h.update(header().encode())
     h.update(" ".join(_FLAGS + _LIBS + [os.environ.get("CC", "cc"), _cpu_id()]).encode())
     return f"fused-{h.hexdigest()[:16]}.so"
 
@@ -150,6 +155,9 @@ def _verified(path: str) -> tuple[ctypes.CDLL | None, str]:
         lib.ls_abi.restype = ctypes.c_int
         if lib.ls_abi() != ABI:
             return None, f"has ABI {lib.ls_abi()}, not {ABI}"
+        lib.ls_args_size.restype = ctypes.c_int64
+        if lib.ls_args_size() != ctypes.sizeof(Args):
+            return None, f"has an argument structure of {lib.ls_args_size()} bytes, not {ctypes.sizeof(Args)}"
     except (OSError, AttributeError, ValueError) as e:
         return None, str(e)
     return lib, ""
@@ -169,10 +177,13 @@ def build(folder: str | None = None) -> str:
     fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".tmp-fused-", dir=folder)
     os.close(fd)
     src = os.path.join(os.path.dirname(__file__), "_fused.c")
-    cmd = [os.environ.get("CC", "cc"), *_FLAGS, "-o", tmp, src, *_LIBS]
     rtmp = None
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        with tempfile.TemporaryDirectory(prefix="landscape-build-") as gen:
+            with open(os.path.join(gen, "_cells.h"), "w") as f:
+                f.write(header())
+            cmd = [os.environ.get("CC", "cc"), *_FLAGS, "-I", gen, "-o", tmp, src, *_LIBS]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
         with open(tmp, "rb") as f:
@@ -226,18 +237,50 @@ def library():
 
 def _declare(lib: ctypes.CDLL) -> None:
     """The entry points' argument types."""
-    for suffix in ("f32", "f64", "f32w", "f64w"):
-        fn = getattr(lib, f"ls_run_{suffix}")
-        real = ctypes.c_float if suffix.startswith("f32") else ctypes.c_double
-        P, L = ctypes.c_void_p, ctypes.c_long
-        # cell, objective, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, x0, g0, g1, hT, grad
-        fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, P, P, L, L, P, P, L, P, real, L, L, P, P]
-        fn.restype = ctypes.c_int
-        if suffix in ("f32", "f64"):  # models of H > 1 units
-            # cell, objective, H, N, T, P, theta, x, xs_g, xs_n, rows, y, ys_g, len, g0, g1, hT, grad
-            fn = getattr(lib, f"ls_units_{suffix}")
-            fn.argtypes = [ctypes.c_int, ctypes.c_int, L, L, L, L, P, P, L, L, P, P, L, P, L, L, P, P]
-            fn.restype = ctypes.c_int
+    lib.ls_run.argtypes = [ctypes.POINTER(Args)]
+    lib.ls_run.restype = ctypes.c_int
+    I64, P = ctypes.c_int64, ctypes.c_void_p
+    lib.ls_vmath.argtypes = [I64, I64, I64, I64, P, P]  # function, dtype, n, repeats, x, y
+    lib.ls_vmath.restype = ctypes.c_int
+
+
+class Args(ctypes.Structure):
+    """The door's argument structure, field for field ``ls_args`` of ``_fused.c``."""
+
+    _fields_ = [(name, ctypes.c_int64) for name in
+                ("size", "dtype", "cell", "objective", "H", "N", "T", "P", "R", "xs_g", "xs_n", "ys_g",
+                 "g0", "g1")] + [("x0", ctypes.c_double)] + [
+                (name, ctypes.c_void_p) for name in ("theta", "x", "y", "rows", "len", "hT", "grad")]
+
+    def __init__(self, **fields):
+        super().__init__(size=ctypes.sizeof(Args), **fields)
+
+
+class KernelError(RuntimeError):
+    """The kernel refused its arguments (a bug of the caller: every input is checked before)."""
+
+
+def call(args: Args) -> None:
+    """Run the kernel through its door; a refusal raises KernelError (MemoryError for memory)."""
+    code = library().ls_run(ctypes.byref(args))
+    if code == 1:
+        raise MemoryError(ERRORS["memory"])
+    if code:
+        names = list(ERRORS)
+        raise KernelError(ERRORS[names[code - 1]] if 0 < code <= len(names) else f"unknown error {code}")
+
+
+def vmath(fn: str, x, reps: int = 1):
+    """The kernel's vector exp, tanh or sigmoid of a contiguous float32/float64 numpy array."""
+    import numpy as np
+
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    code = library().ls_vmath(("exp", "tanh", "sigmoid").index(fn), 0 if x.dtype == np.float32 else 1,
+                              x.size, reps, x.ctypes.data, y.ctypes.data)
+    if code:
+        raise KernelError(f"ls_vmath refused {fn!r} on {x.dtype}")
+    return y
 
 
 def available() -> bool:

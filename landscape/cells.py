@@ -136,6 +136,7 @@ class Cell:
     default_task: str = "latching"  # the task a slice uses unless told
     default_plane: tuple = ()  # (x name, y name, x range, y range, (nx, ny)) of the default axis plane
     center: tuple | None = None  # the "initial" parameters of a cell without torch.nn's init
+    kernel: str = ""  # its entry in the fused kernel's table (landscape._kernel_cells.KERNEL)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -167,7 +168,8 @@ class Cell:
 def _torch_cell(name: str, module: str, gates: str, update: Callable, n_state: int, work: int,
                 plane: tuple) -> Cell:
     return Cell(name, _one_unit(update, gates), (("rnn", _gated(gates)), ("head", _HEAD)), n_state, True, 0.0,
-                work, module, update, gates=max(len(gates), 1), default_task="latching", default_plane=plane)
+                work, module, update, gates=max(len(gates), 1), default_task="latching", default_plane=plane,
+                kernel=name)
 
 
 # Every per-cell fact lives here: adding a cell is one entry. Default planes: the recurrent
@@ -183,7 +185,8 @@ CELLS: dict[str, Cell] = {
     # tensors, and its "initial" centre is the middle of Fig. 6, around the wall at w = 5.
     "pascanu": Cell("pascanu", _pascanu, (("rnn", (("w", ("w",)), ("b", ("b",)))),), 1, False, 0.5, 4, "",
                     head="", gates=0, default_task="pascanu",
-                    default_plane=("w", "b", (4.5, 5.5), (-3.0, -2.0), (101, 1001)), center=(5.0, -2.5)),
+                    default_plane=("w", "b", (4.5, 5.5), (-3.0, -2.0), (101, 1001)), center=(5.0, -2.5),
+                    kernel="pascanu"),
 }
 
 
@@ -208,7 +211,7 @@ def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after") -> Cel
         cell = replace(cell, layout=(cell.layout[0], ("head", HEADS[head])), head=head)
     if name == "gru" and gru_reset == "before":
         cell = replace(cell, step=_one_unit(gru_reset_before_update, "rzn"), update=gru_reset_before_update,
-                       reset="before")
+                       reset="before", kernel="gru_before")
     return cell
 
 

@@ -29,15 +29,14 @@ import numpy as np
 import torch
 
 from ._errors import InputError
-from ._kernel import available, library, unavailable_reason
+from ._kernel import Args, available, call, library, unavailable_reason
+from ._kernel_cells import OBJECTIVES, kernel_cell
 from .cells import Cell, readout
 from .tasks import TaskData
 from .units import check_units, n_params
 
 __all__ = ["available", "run_fused", "fused_losses", "unavailable_reason"]
 
-_CELL_CODE = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3}
-_WIDE = ("rnn", "pascanu")  # one state value per lane: more lanes per block (see _fused.c)
 _lock = threading.Lock()
 
 
@@ -72,7 +71,7 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     ``steps`` steps each. hidden: units H of every model; for H > 1 a row of theta is the flat
     vector of ``landscape.units`` (torch.nn's ``state_dict`` order) and the loss "bce".
     Returns hT (G, N), or (G, N, H) for H > 1, and grad (G, P) or None. (Most of its length is
-    checking and laying out the arguments for the C entry point, which trusts them.)
+    checking and laying out the arguments for the kernel's door, ``landscape._kernel.Args``.)
     """
     lib = library()
     if lib is None:
@@ -102,33 +101,24 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
         raise InputError("gradients of the classification loss need labels y")
     hT = torch.empty(G, N, *((hidden,) if hidden > 1 else ()), dtype=dtype)
     g_out = torch.zeros(G, P, dtype=dtype) if grad else None
-    real = "f32" if dtype == torch.float32 else "f64"
-    code = 4 if cell.reset == "before" else _CELL_CODE[cell.name]
-    obj = 1 if objective == "pascanu" else 2 if cell.clip else 0
-    if hidden > 1:  # blocks of one model's samples (_fused_units.h)
-        fn = getattr(lib, f"ls_units_{real}")
+    objective = "keras" if objective == "bce" and cell.clip else objective
+    fields = dict(dtype=0 if dtype == torch.float32 else 1, cell=kernel_cell(cell).code,
+                  objective=OBJECTIVES[objective], H=hidden, N=N, T=T_run, P=P,
+                  R=x.shape[0] if rows is not None else 0, xs_g=xs_g, xs_n=xs_n, ys_g=ys_g,
+                  x0=float(cell.x0), theta=_ptr(theta), x=_ptr(x), y=_ptr(y), rows=_ptr(rows),
+                  len=_ptr(lengths), hT=_ptr(hT), grad=_ptr(g_out))
 
-        def part(g0: int, g1: int) -> int:
-            return fn(code, obj, hidden, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(rows),
-                      _ptr(y), ys_g, _ptr(lengths), g0, g1, _ptr(hT), _ptr(g_out))
-    else:  # blocks of (model, sample) lanes (_fused_body.h)
-        fn = getattr(lib, f"ls_run_{real}{'w' if cell.name in _WIDE else ''}")
-        x0 = float(cell.x0)
-
-        def part(g0: int, g1: int) -> int:
-            return fn(code, obj, N, T_run, P, _ptr(theta), _ptr(x), xs_g, xs_n, _ptr(rows),
-                      _ptr(y), ys_g, _ptr(lengths), x0, g0, g1, _ptr(hT), _ptr(g_out))
+    def part(g0: int, g1: int) -> None:
+        call(Args(g0=g0, g1=g1, **fields))
 
     n_threads = max(1, min(torch.get_num_threads(), G))
     if n_threads == 1 or G * N * T_run * hidden * hidden < 20_000:
-        codes = [part(0, G)]
+        part(0, G)
     else:  # split models by work, so that threads finish together
         cost = np.cumsum(lengths.numpy() if lengths is not None else np.full(G, T_run))
         cuts = np.searchsorted(cost, cost[-1] * np.arange(1, n_threads) / n_threads)
         bounds = [0, *sorted(set(int(c) for c in cuts if 0 < c < G)), G]
-        codes = list(_executor(n_threads).map(part, bounds[:-1], bounds[1:]))
-    if any(codes):
-        raise MemoryError("the fused kernel could not allocate its step buffers")
+        list(_executor(n_threads).map(part, bounds[:-1], bounds[1:]))
     return hT, (None if g_out is None else _two_logit_grad(cell, g_out, hidden))
 
 
