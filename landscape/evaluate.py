@@ -70,7 +70,7 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
     On the reference path (the default) it is pure and differentiable: the gradient of
     ``losses(...)[0].sum()`` with respect to theta is every model's own gradient, since each row's
     loss depends only on that row. ``backend="fused"`` (or "auto") runs the fused kernel instead,
-    which autograd does not see; ``loss_and_grad`` gives its gradients.
+    equally differentiable: its backward is the kernel's own backpropagation through time.
     """
     cell, theta = _checked(cell, data, theta)
     backend = resolve_backend(backend, device=theta.device, work=_work(data, theta))
@@ -80,9 +80,10 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
 def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: str = "auto") -> tuple:
     """Loss, accuracy and the gradient of each model's loss: theta (G, P) -> (G,), (G,)|None, (G, P).
 
-    Reference path: one backward pass through the batched forward (in blocks of GRAD_BLOCK
-    models) gives every model's own gradient. Fused path: backpropagation through time inside the
-    kernel, block by block, without keeping every step of the grid alive (``landscape.fused``).
+    One autograd path for both engines: a backward pass through the reference path's batched
+    forward (in blocks of GRAD_BLOCK models), or through the kernel, whose backward is its own
+    backpropagation through time, block by block, without keeping every step of the grid alive
+    (``landscape.fused``).
     """
     cell, theta = _checked(cell, data, theta)
     backend = resolve_backend(backend, device=theta.device, work=3 * _work(data, theta))
@@ -92,17 +93,18 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
 def _losses(cell: Cell, data: TaskData, theta: torch.Tensor, backend: str, grad: bool = False) -> tuple:
     """``losses`` and ``loss_and_grad`` past their boundary (checked arguments, a resolved
     backend): loss, accuracy or None, and with ``grad`` each model's gradient, else None."""
-    if backend == "fused":
-        return fused_losses(cell, data, theta, grad=grad)
-    if not grad:  # pure and differentiable
-        return (*reference_losses(cell, theta, data), None)
-    # Autograd's reductions round by batch shape, so models go in blocks of fixed rows: a model's
-    # gradient is the same bits whatever else is asked with it.
+    forward = fused_losses if backend == "fused" else (lambda c, d, th: reference_losses(c, th, d))
+    if not grad:  # pure and differentiable, on either engine
+        return (*forward(cell, data, theta), None)
+    # Autograd's reductions round by batch shape, so the reference path takes models in blocks of
+    # fixed rows: a model's gradient is the same bits whatever else is asked with it. The kernel
+    # sums each model's gradient on its own, so it takes them all at once.
+    blocks = theta.split(GRAD_BLOCK) if theta.ndim == 2 and backend != "fused" else [theta]
     parts = []
-    for th in (theta.split(GRAD_BLOCK) if theta.ndim == 2 else [theta]):
+    for th in blocks:
         with torch.enable_grad():
             th = th.detach().requires_grad_(True)
-            loss, acc = reference_losses(cell, th, data)
+            loss, acc = forward(cell, data, th)
             (g,) = torch.autograd.grad(loss.sum(), th)
         parts.append((loss.detach(), acc, g))
     if len(parts) == 1:

@@ -31,11 +31,11 @@ import torch
 from ._errors import InputError
 from ._kernel import Args, available, call, library, unavailable_reason
 from ._kernel_cells import OBJECTIVES, kernel_cell
-from .cells import Cell, readout
+from .cells import Cell
 from .tasks import TaskData
-from .units import check_units, n_params
+from .units import check_units, n_params, readout_loss
 
-__all__ = ["available", "run_fused", "fused_losses", "unavailable_reason"]
+__all__ = ["available", "run_fused", "kernel_losses", "fused_losses", "unavailable_reason"]
 
 _lock = threading.Lock()
 
@@ -180,10 +180,46 @@ def _input_layout(x: torch.Tensor | None, rows: torch.Tensor | None, dtype: torc
     return None, None, (1, steps, 0, 0)  # no input
 
 
-def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, *, grad: bool = False) -> tuple:
-    """Loss, accuracy and, with ``grad``, the gradient of G models on the fused path:
-    theta (G, P) -> (G,), (G,) or None, (G, P) or None; a (P,) vector gives one model's."""
+class _KernelLoss(torch.autograd.Function):
+    """Each model's mean loss from the kernel, whose backward is the kernel's own backpropagation
+    through time: the gradient of every model is computed with its loss (about twice the cost of
+    the loss alone) when theta requires it, and scaled by the incoming gradient in backward."""
+
+    @staticmethod
+    def forward(ctx, theta: torch.Tensor, run) -> torch.Tensor:
+        loss, g = run(theta, ctx.needs_input_grad[0])
+        ctx.save_for_backward(g if g is not None else theta.new_empty(0))
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_loss: torch.Tensor):
+        (g,) = ctx.saved_tensors
+        return d_loss[:, None] * g, None
+
+
+def kernel_losses(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, y: torch.Tensor | None, *,
+                  steps: int, rows: torch.Tensor | None = None, lengths: torch.Tensor | None = None,
+                  objective: str = "bce", hidden: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Each model's mean loss and accuracy on the kernel, differentiable in theta through
+    autograd (the kernel's backpropagation through time): theta (G, P) -> (G,), (G,) or None.
+    Arguments as for ``run_fused``; the labels y are read through ``rows`` when given."""
+    accuracy = []
+
+    def run(th: torch.Tensor, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        hT, g = run_fused(cell, th, x, y=y, rows=rows, lengths=lengths, steps=steps, objective=objective,
+                          grad=grad, hidden=hidden)
+        loss, acc = readout_loss(cell, th, hT, y if rows is None or y is None else y[rows], objective)
+        accuracy.append(acc)
+        return loss, g
+
+    loss = _KernelLoss.apply(theta, run)
+    return loss, accuracy[0]
+
+
+def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor) -> tuple:
+    """Loss and accuracy of G models on the fused path, differentiable in theta:
+    theta (G, P) -> (G,), (G,) or None; a (P,) vector gives one model's."""
     th = theta[None] if theta.ndim == 1 else theta
-    hT, g = run_fused(cell, th, data.x, y=data.y, steps=data.length, objective=data.objective, grad=grad)
-    out = (*readout(cell, cell.split(th), hT, data.y, data.objective), g)  # hT (G, N): one unit
+    out = kernel_losses(cell, th, data.x, data.y, steps=data.length, objective=data.objective)
     return out if theta.ndim == 2 else tuple(None if v is None else v[0] for v in out)

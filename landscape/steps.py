@@ -2,9 +2,9 @@
 
 M models are rows of an (M, P) parameter matrix (``landscape.units``); model m reads rows
 ``rows[m]`` of the stacked data X (R, T) and Y (R,) and its own length. Each function runs the
-fused kernel (``landscape.fused``, backpropagation through time inside) or the reference path
-(``landscape.units.final_states`` and autograd), then the one readout
-(``landscape.units.readout_loss``), as ``fused`` says; ``landscape.train`` calls
+fused kernel (``landscape.fused.kernel_losses``) or the reference path
+(``landscape.units.final_states``), then the one readout (``landscape.units.readout_loss``), as
+``fused`` says, and gradients come from autograd through either; ``landscape.train`` calls
 them at every step and at every epoch's validation.
 """
 
@@ -14,32 +14,36 @@ import numpy as np
 import torch
 
 from .cells import Cell
-from .fused import run_fused
+from .fused import kernel_losses
 from .units import final_states, readout_loss
 
 __all__ = ["batch_loss", "batch_grad", "evaluate_split"]
 
 
+def _forward(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
+             lengths: torch.Tensor, hidden: int, fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each model's mean loss and accuracy on its own batch, differentiable in theta on both engines."""
+    if fused:  # the kernel reads X and Y in place
+        return kernel_losses(cell, theta, X, Y, rows=rows, lengths=lengths, steps=X.shape[-1], hidden=hidden)
+    return readout_loss(cell, theta, final_states(cell, theta, X[rows], lengths, hidden), Y[rows],
+                        units_first=True)
+
+
 def batch_loss(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
                lengths: torch.Tensor, hidden: int, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and accuracy on its own batch, rows (M, B) of X (R, T) and Y (R,)."""
-    hT = (run_fused(cell, theta, X, rows=rows, lengths=lengths, steps=X.shape[-1], hidden=hidden)[0]
-          if fused else final_states(cell, theta, X[rows], lengths, hidden))  # the kernel reads X in place
-    return readout_loss(cell, theta, hT, Y[rows], units_first=not fused)
+    with torch.no_grad():
+        return _forward(cell, theta, X, Y, rows, lengths, hidden, fused)
 
 
 def batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
                lengths: torch.Tensor, hidden: int, fused: bool) -> tuple[torch.Tensor, ...]:
-    """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P): from
-    backpropagation through time inside the kernel, or from autograd through the reference."""
+    """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P), by
+    autograd on either engine (the kernel's backward is its own backpropagation through time)."""
     with torch.enable_grad():
-        th = theta.detach().requires_grad_(not fused)
-        hT, g = (run_fused(cell, th, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[-1], grad=True,
-                           hidden=hidden)
-                 if fused else (final_states(cell, th, X[rows], lengths, hidden), None))
-        loss, acc = readout_loss(cell, th, hT, Y[rows], units_first=not fused)
-        if g is None:
-            (g,) = torch.autograd.grad(loss.sum(), th)
+        th = theta.detach().requires_grad_(True)
+        loss, acc = _forward(cell, th, X, Y, rows, lengths, hidden, fused)
+        (g,) = torch.autograd.grad(loss.sum(), th)
     return loss.detach(), acc, g
 
 

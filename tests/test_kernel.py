@@ -128,3 +128,27 @@ def test_without_a_compiler_the_reference_path_serves(fresh, monkeypatch, capsys
     cell = ls.get_cell("rnn")
     with pytest.raises(ls.InputError, match="needs a C compiler"):
         run_fused(cell, torch.zeros(2, len(cell.param_names)), torch.zeros(3, 4), steps=4)
+
+
+def test_a_clang_built_kernel_agrees_with_the_reference_path(fresh, monkeypatch):
+    """The kernel's vector functions are its own, so clang (macOS's compiler) builds the same
+    kernel; CI installs Debian's clang and requires this test to run."""
+    import shutil
+
+    clang = shutil.which("clang")
+    if clang is None:
+        if os.environ.get("LANDSCAPE_REQUIRE_CLANG"):
+            pytest.fail("clang must be installed here (LANDSCAPE_REQUIRE_CLANG)", pytrace=False)
+        pytest.skip("no clang")
+    monkeypatch.setenv("CC", clang)
+    assert K.available(), K.unavailable_reason()
+    for name in ("rnn", "lstm", "gru"):
+        cell = ls.get_cell(name)
+        d = ls.make_data("latching", 15, n=40, seed=5).to(torch.float64, "cpu")
+        theta = ls.init_params(cell, seed=1)[None] + torch.randn(
+            6, len(cell.param_names), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+        lf, _, gf = ls.loss_and_grad(cell, d, theta, backend="fused")
+        lr, _, gr = ls.loss_and_grad(cell, d, theta, backend="reference")
+        np.testing.assert_allclose(lf.numpy(), lr.numpy(), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(gf.numpy(), gr.numpy(), rtol=1e-11, atol=1e-13)
+    assert any(p.name.startswith("fused-") for p in fresh.iterdir())
