@@ -18,62 +18,62 @@ static inline REAL FN(sig)(REAL z) { return (REAL)1 / ((REAL)1 + EXP(-z)); }
 static inline REAL FN(rnn_fwd)(REAL a) { return TANH(a); }
 static inline REAL FN(rnn_bwd)(REAL hn, REAL dh) { return dh * (1 - hn * hn); }  /* d / d a */
 
-/* lstm: i, f, g, o from their pre-activations; c' = f c + i g, h' = o tanh(c').
- * v[5] keeps i, f, g, o, tanh(c'). */
-static inline void FN(lstm_fwd)(REAL ai, REAL af, REAL ag, REAL ao, REAL c, REAL v[5], REAL *cn, REAL *hn) {
-    REAL i = FN(sig)(ai), f = FN(sig)(af), g = TANH(ag), o = FN(sig)(ao);
-    REAL cc = f * c + i * g, tc = TANH(cc);
-    v[0] = i, v[1] = f, v[2] = g, v[3] = o, v[4] = tc;
-    *cn = cc, *hn = o * tc;
+/* lstm: i, f, g, o from their pre-activations; c' = f c + i g, h' = o tanh(c'). Gives h', and
+ * c', i, f, g, o and tanh(c') through the pointers (scalars: no arrays, so that every compiler
+ * keeps them in vector registers). */
+static inline REAL FN(lstm_fwd)(REAL ai, REAL af, REAL ag, REAL ao, REAL c, REAL *cn, REAL *i, REAL *f,
+                                REAL *g, REAL *o, REAL *tc) {
+    *i = FN(sig)(ai), *f = FN(sig)(af), *g = TANH(ag), *o = FN(sig)(ao);
+    *cn = *f * c + *i * *g;
+    *tc = TANH(*cn);
+    return *o * *tc;
 }
 
-/* From dh = d loss / d h', dc = d loss / d c' (the part not through h') and the old c: p[4], the
- * derivatives of the gates' pre-activations, and the new dc for the old c. */
-static inline void FN(lstm_bwd)(const REAL v[5], REAL c, REAL dh, REAL dc, REAL p[4], REAL *dc_old) {
-    REAL i = v[0], f = v[1], g = v[2], o = v[3], tc = v[4];
+/* From dh = d loss / d h', dc = d loss / d c' (the part not through h') and the old c: the
+ * derivatives of the gates' pre-activations; returns d loss / d c for the old c. */
+static inline REAL FN(lstm_bwd)(REAL i, REAL f, REAL g, REAL o, REAL tc, REAL c, REAL dh, REAL dc,
+                                REAL *pi, REAL *pf, REAL *pg, REAL *po) {
     REAL dct = dc + dh * o * (1 - tc * tc);  /* d loss / d c' */
-    p[0] = dct * g * i * (1 - i);
-    p[1] = dct * c * f * (1 - f);
-    p[2] = dct * i * (1 - g * g);
-    p[3] = dh * tc * o * (1 - o);
-    *dc_old = dct * f;
+    *pi = dct * g * i * (1 - i);
+    *pf = dct * c * f * (1 - f);
+    *pg = dct * i * (1 - g * g);
+    *po = dh * tc * o * (1 - o);
+    return dct * f;
 }
 
 /* gru (torch.nn, reset after the product): r, z from their pre-activations, the candidate
  * n = tanh(xn + r hn) from its input term xn and hidden term hn = w_hn h + b_hn;
- * h' = (1 - z) n + z h. v[3] keeps r, z, n. */
-static inline REAL FN(gru_fwd)(REAL ar, REAL az, REAL xn, REAL hn, REAL h, REAL v[3]) {
-    REAL r = FN(sig)(ar), z = FN(sig)(az);
-    REAL n = TANH(xn + r * hn);
-    v[0] = r, v[1] = z, v[2] = n;
-    return (1 - z) * n + z * h;
+ * returns h' = (1 - z) n + z h, and r, z, n through the pointers. */
+static inline REAL FN(gru_fwd)(REAL ar, REAL az, REAL xn, REAL hn, REAL h, REAL *r, REAL *z, REAL *n) {
+    *r = FN(sig)(ar), *z = FN(sig)(az);
+    *n = TANH(xn + *r * hn);
+    return (1 - *z) * *n + *z * h;
 }
 
-/* p[3]: derivatives of the input terms of r, z, n; q[3]: of their hidden terms (q_n = p_n r);
- * returns d loss / d h along the direct path h -> h'. */
-static inline REAL FN(gru_bwd)(const REAL v[3], REAL hn, REAL h, REAL dh, REAL p[3], REAL q[3]) {
-    REAL r = v[0], z = v[1], n = v[2];
-    REAL pn = dh * (1 - z) * (1 - n * n);  /* d loss / d (pre-activation of n) */
-    p[0] = q[0] = pn * hn * r * (1 - r);
-    p[1] = q[1] = dh * (h - n) * z * (1 - z);
-    p[2] = pn, q[2] = pn * r;
+/* The derivatives of the pre-activations of r and z (their input and hidden terms alike), of n's
+ * input term (pn) and of its hidden term (qn = pn r); returns d loss / d h along the direct path
+ * h -> h'. */
+static inline REAL FN(gru_bwd)(REAL r, REAL z, REAL n, REAL hn, REAL h, REAL dh, REAL *pr, REAL *pz,
+                               REAL *pn, REAL *qn) {
+    *pn = dh * (1 - z) * (1 - n * n);  /* d loss / d (pre-activation of n) */
+    *pr = *pn * hn * r * (1 - r);
+    *pz = dh * (h - n) * z * (1 - z);
+    *qn = *pn * r;
     return dh * z;
 }
 
 /* gru, reset gate before the product (Keras < 2.3): n = tanh(an), an = w_in x + b_in +
  * w_hn (r h) + b_hn, so the loop computes r first (gru_reset), then an from r h, then the rest. */
 static inline REAL FN(gru_reset)(REAL ar) { return FN(sig)(ar); }
-static inline REAL FN(gru_before_fwd)(REAL az, REAL an, REAL h, REAL v[2]) {
-    REAL z = FN(sig)(az), n = TANH(an);
-    v[0] = z, v[1] = n;
-    return (1 - z) * n + z * h;
+static inline REAL FN(gru_before_fwd)(REAL az, REAL an, REAL h, REAL *z, REAL *n) {
+    *z = FN(sig)(az), *n = TANH(an);
+    return (1 - *z) * *n + *z * h;
 }
 
 /* Back through the update: p_z, p_n (the candidate's whole pre-activation), and the direct path
  * to h; then, given d loss / d (r h) from the loop (back through w_hn), gru_before_bwd_reset
- * gives p_r and adds the path through r h to d loss / d h. */
-static inline REAL FN(gru_before_bwd)(const REAL v[2], REAL h, REAL dh, REAL *pz, REAL *pn) {
-    REAL z = v[0], n = v[1];
+ * gives p_r and the path through r h to d loss / d h. */
+static inline REAL FN(gru_before_bwd)(REAL z, REAL n, REAL h, REAL dh, REAL *pz, REAL *pn) {
     *pn = dh * (1 - z) * (1 - n * n);
     *pz = dh * (h - n) * z * (1 - z);
     return dh * z;

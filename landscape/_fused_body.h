@@ -131,10 +131,10 @@ static void WN(lstm)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) 
         REAL *st = S ? S + t * 7 * LB : 0;
         if (S) FOR_LANES st[l] = h[l], st[LB + l] = c[l];
         FOR_LANES {
-            REAL v[5], cn, hn;
-            FN(lstm_fwd)(PRE(0), PRE(1), PRE(2), PRE(3), c[l], v, &cn, &hn);
-            if (S)
-                for (int k = 0; k < 5; k++) st[(2 + k) * LB + l] = v[k];
+            REAL cn, i, f, g, o, tc;
+            REAL hn = FN(lstm_fwd)(PRE(0), PRE(1), PRE(2), PRE(3), c[l], &cn, &i, &f, &g, &o, &tc);
+            if (S) st[2 * LB + l] = i, st[3 * LB + l] = f, st[4 * LB + l] = g, st[5 * LB + l] = o,
+                   st[6 * LB + l] = tc;
             REAL on = t < b->len[l];
             h[l] = on ? hn : h[l];
             c[l] = on ? cn : c[l];
@@ -149,9 +149,10 @@ static void WN(lstm_back)(WN(block_t) *b, const REAL *xb, const REAL *S, REAL *g
     for (int64_t t = b->steps - 1; t >= 0; t--) {
         const REAL *xt = xb + t * LB, *st = S + t * 7 * LB;
         FOR_LANES {
-            REAL on = t < b->len[l] ? 1 : 0, hp = st[l], v[5], p[4], dc;
-            for (int k = 0; k < 5; k++) v[k] = st[(2 + k) * LB + l];
-            FN(lstm_bwd)(v, st[LB + l], on * gh[l], on * gc[l], p, &dc);
+            REAL on = t < b->len[l] ? 1 : 0, hp = st[l], p[4];
+            REAL dc = FN(lstm_bwd)(st[2 * LB + l], st[3 * LB + l], st[4 * LB + l], st[5 * LB + l],
+                                   st[6 * LB + l], st[LB + l], on * gh[l], on * gc[l], &p[0], &p[1], &p[2],
+                                   &p[3]);
             REAL back = 0;
             for (int k = 0; k < 4; k++) {
                 ACCUM(4, k, p[k], p[k]);
@@ -171,10 +172,9 @@ static void WN(gru)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
         const REAL *xt = xb + t * LB;
         REAL *st = S ? S + t * 5 * LB : 0;
         FOR_LANES {
-            REAL v[3], hn = wh[2][l] * h[l] + bh[2][l];
-            REAL h2 = FN(gru_fwd)(PRE(0), PRE(1), wi[2][l] * xt[l] + bi[2][l], hn, h[l], v);
-            if (S) st[l] = h[l], st[LB + l] = v[0], st[2 * LB + l] = v[1], st[3 * LB + l] = v[2],
-                   st[4 * LB + l] = hn;
+            REAL r, z, n, hn = wh[2][l] * h[l] + bh[2][l];
+            REAL h2 = FN(gru_fwd)(PRE(0), PRE(1), wi[2][l] * xt[l] + bi[2][l], hn, h[l], &r, &z, &n);
+            if (S) st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = z, st[3 * LB + l] = n, st[4 * LB + l] = hn;
             h[l] = t < b->len[l] ? h2 : h[l];
         }
     }
@@ -185,13 +185,13 @@ static void WN(gru_back)(WN(block_t) *b, const REAL *xb, const REAL *S, REAL *gh
     for (int64_t t = b->steps - 1; t >= 0; t--) {
         const REAL *xt = xb + t * LB, *st = S + t * 5 * LB;
         FOR_LANES {
-            REAL on = t < b->len[l] ? 1 : 0, hp = st[l], p[3], q[3];
-            REAL v[3] = {st[LB + l], st[2 * LB + l], st[3 * LB + l]};
-            REAL back = FN(gru_bwd)(v, st[4 * LB + l], hp, on * gh[l], p, q);
-            for (int k = 0; k < 3; k++) {
-                ACCUM(3, k, p[k], q[k]);
-                back += q[k] * wh[k][l];
-            }
+            REAL on = t < b->len[l] ? 1 : 0, hp = st[l], pr, pz, pn, qn;
+            REAL back = FN(gru_bwd)(st[LB + l], st[2 * LB + l], st[3 * LB + l], st[4 * LB + l], hp, on * gh[l],
+                                    &pr, &pz, &pn, &qn);
+            ACCUM(3, 0, pr, pr);
+            ACCUM(3, 1, pz, pz);
+            ACCUM(3, 2, pn, qn);
+            back += pr * wh[0][l] + pz * wh[1][l] + qn * wh[2][l];
             gh[l] = on ? back : gh[l];
         }
     }
@@ -205,10 +205,10 @@ static void WN(gru_before)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REA
         const REAL *xt = xb + t * LB;
         REAL *st = S ? S + t * 4 * LB : 0;
         FOR_LANES {
-            REAL v[2], r = FN(gru_reset)(PRE(0));
+            REAL z, n, r = FN(gru_reset)(PRE(0));
             REAL an = wi[2][l] * xt[l] + bi[2][l] + (wh[2][l] * (r * h[l]) + bh[2][l]);
-            REAL h2 = FN(gru_before_fwd)(PRE(1), an, h[l], v);
-            if (S) st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = v[0], st[3 * LB + l] = v[1];
+            REAL h2 = FN(gru_before_fwd)(PRE(1), an, h[l], &z, &n);
+            if (S) st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = z, st[3 * LB + l] = n;
             h[l] = t < b->len[l] ? h2 : h[l];
         }
     }
@@ -220,8 +220,7 @@ static void WN(gru_before_back)(WN(block_t) *b, const REAL *xb, const REAL *S, R
         const REAL *xt = xb + t * LB, *st = S + t * 4 * LB;
         FOR_LANES {
             REAL on = t < b->len[l] ? 1 : 0, hp = st[l], r = st[LB + l], pr, pz, pn;
-            REAL v[2] = {st[2 * LB + l], st[3 * LB + l]};
-            REAL back = FN(gru_before_bwd)(v, hp, on * gh[l], &pz, &pn);
+            REAL back = FN(gru_before_bwd)(st[2 * LB + l], st[3 * LB + l], hp, on * gh[l], &pz, &pn);
             back += FN(gru_before_bwd_reset)(r, hp, pn * wh[2][l], &pr);  /* d loss / d (r h) */
             ACCUM(3, 0, pr, pr);
             ACCUM(3, 1, pz, pz);

@@ -151,11 +151,13 @@ static void UN(lstm)(UN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
     UN(affine)(b, 0, 4 * H, x, cur, b->a);
     for (int64_t k = 0; k < H; k++) {
         const REAL *a = b->a, *c = AT(BLK(cur, 1), k);
+        REAL *si = AT(BLK(cur, 2), k), *sf = AT(BLK(cur, 3), k), *sg = AT(BLK(cur, 4), k);
+        REAL *so = AT(BLK(cur, 5), k), *stc = AT(BLK(cur, 6), k), *hn = AT(BLK(nxt, 0), k), *cn = AT(BLK(nxt, 1), k);
         FOR_LANES {
-            REAL v[5];
-            FN(lstm_fwd)(AT(a, k)[l], AT(a, H + k)[l], AT(a, 2 * H + k)[l], AT(a, 3 * H + k)[l], c[l], v,
-                         &AT(BLK(nxt, 1), k)[l], &AT(BLK(nxt, 0), k)[l]);
-            for (int q = 0; q < 5; q++) AT(BLK(cur, 2 + q), k)[l] = v[q];
+            REAL cc, i, f, g, o, tc;
+            hn[l] = FN(lstm_fwd)(AT(a, k)[l], AT(a, H + k)[l], AT(a, 2 * H + k)[l], AT(a, 3 * H + k)[l], c[l], &cc,
+                                 &i, &f, &g, &o, &tc);
+            cn[l] = cc, si[l] = i, sf[l] = f, sg[l] = g, so[l] = o, stc[l] = tc;
         }
     }
 }
@@ -164,13 +166,14 @@ static void UN(lstm_back)(UN(units_t) *b, const REAL *x, const REAL *cur, const 
     const int64_t H = b->H;
     REAL *p = b->q;
     for (int64_t k = 0; k < H; k++) {
-        const REAL *cp = AT(BLK(cur, 1), k);
+        const REAL *cp = AT(BLK(cur, 1), k), *si = AT(BLK(cur, 2), k), *sf = AT(BLK(cur, 3), k);
+        const REAL *sg = AT(BLK(cur, 4), k), *so = AT(BLK(cur, 5), k), *stc = AT(BLK(cur, 6), k);
         REAL *dh = AT(b->dh, k), *dc = AT(b->dc, k);
+        REAL *pi = AT(p, k), *pf = AT(p, H + k), *pg = AT(p, 2 * H + k), *po = AT(p, 3 * H + k);
         FOR_LANES {
-            REAL v[5], pk[4];
-            for (int q = 0; q < 5; q++) v[q] = AT(BLK(cur, 2 + q), k)[l];
-            FN(lstm_bwd)(v, cp[l], dh[l], dc[l], pk, &dc[l]);
-            for (int q = 0; q < 4; q++) AT(p, q * H + k)[l] = pk[q];
+            REAL a0, a1, a2, a3;
+            dc[l] = FN(lstm_bwd)(si[l], sf[l], sg[l], so[l], stc[l], cp[l], dh[l], dc[l], &a0, &a1, &a2, &a3);
+            pi[l] = a0, pf[l] = a1, pg[l] = a2, po[l] = a3;
         }
     }
     UN(accum)(b, 0, 4 * H, x, p, p);
@@ -186,12 +189,12 @@ static void UN(gru)(UN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
     for (int64_t k = 0; k < H; k++) {
         const REAL *h = AT(cur, k), *hn = AT(b->a, 2 * H + k);
         const REAL wi = b->wi[2 * H + k], bi = b->bi[2 * H + k];
-        REAL *shn = AT(BLK(cur, 4), k);
+        REAL *sr = AT(BLK(cur, 1), k), *sz = AT(BLK(cur, 2), k), *sn = AT(BLK(cur, 3), k);
+        REAL *shn = AT(BLK(cur, 4), k), *h2 = AT(nxt, k);
         FOR_LANES {
-            REAL v[3];
-            AT(nxt, k)[l] = FN(gru_fwd)(AT(b->a, k)[l], AT(b->a, H + k)[l], wi * x[l] + bi, hn[l], h[l], v);
-            for (int q = 0; q < 3; q++) AT(BLK(cur, 1 + q), k)[l] = v[q];
-            shn[l] = hn[l];
+            REAL r, z, n;
+            h2[l] = FN(gru_fwd)(AT(b->a, k)[l], AT(b->a, H + k)[l], wi * x[l] + bi, hn[l], h[l], &r, &z, &n);
+            sr[l] = r, sz[l] = z, sn[l] = n, shn[l] = hn[l];
         }
     }
 }
@@ -200,13 +203,15 @@ static void UN(gru_back)(UN(units_t) *b, const REAL *x, const REAL *cur, const R
     const int64_t H = b->H;
     REAL *p = b->a, *q = b->q;  /* derivatives of the input terms, and of the hidden terms */
     for (int64_t k = 0; k < H; k++) {
-        const REAL *h = AT(cur, k), *shn = AT(BLK(cur, 4), k);
+        const REAL *h = AT(cur, k), *sr = AT(BLK(cur, 1), k), *sz = AT(BLK(cur, 2), k);
+        const REAL *sn = AT(BLK(cur, 3), k), *shn = AT(BLK(cur, 4), k);
         REAL *dh = AT(b->dh, k);
         FOR_LANES {
-            REAL v[3], pk[3], qk[3];
-            for (int j = 0; j < 3; j++) v[j] = AT(BLK(cur, 1 + j), k)[l];
-            dh[l] = FN(gru_bwd)(v, shn[l], h[l], dh[l], pk, qk);  /* the direct path h -> h' */
-            for (int j = 0; j < 3; j++) AT(p, j * H + k)[l] = pk[j], AT(q, j * H + k)[l] = qk[j];
+            REAL pr, pz, pn, qn;
+            dh[l] = FN(gru_bwd)(sr[l], sz[l], sn[l], shn[l], h[l], dh[l], &pr, &pz, &pn, &qn);  /* direct path */
+            AT(p, k)[l] = AT(q, k)[l] = pr;
+            AT(p, H + k)[l] = AT(q, H + k)[l] = pz;
+            AT(p, 2 * H + k)[l] = pn, AT(q, 2 * H + k)[l] = qn;
         }
     }
     UN(accum)(b, 0, 3 * H, x, p, q);
@@ -228,9 +233,9 @@ static void UN(gru_before)(UN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) 
         const REAL *h = AT(cur, k);
         REAL *sz = AT(BLK(cur, 2), k), *sn = AT(BLK(cur, 3), k);
         FOR_LANES {
-            REAL v[2];
-            AT(nxt, k)[l] = FN(gru_before_fwd)(AT(b->a, H + k)[l], AT(b->a, 2 * H + k)[l], h[l], v);
-            sz[l] = v[0], sn[l] = v[1];
+            REAL z, n;
+            AT(nxt, k)[l] = FN(gru_before_fwd)(AT(b->a, H + k)[l], AT(b->a, 2 * H + k)[l], h[l], &z, &n);
+            sz[l] = z, sn[l] = n;
         }
     }
 }
@@ -241,17 +246,23 @@ static void UN(gru_before_back)(UN(units_t) *b, const REAL *x, const REAL *cur, 
     for (int64_t k = 0; k < H; k++) {
         const REAL *h = AT(cur, k), *sz = AT(BLK(cur, 2), k), *sn = AT(BLK(cur, 3), k);
         REAL *dh = AT(b->dh, k);
+        REAL *pz = AT(p, H + k), *pn = AT(p, 2 * H + k);
         FOR_LANES {
-            REAL v[2] = {sz[l], sn[l]};
-            dh[l] = FN(gru_before_bwd)(v, h[l], dh[l], &AT(p, H + k)[l], &AT(p, 2 * H + k)[l]);
-            AT(drh, k)[l] = 0;
+            REAL dz, dn;
+            dh[l] = FN(gru_before_bwd)(sz[l], sn[l], h[l], dh[l], &dz, &dn);
+            pz[l] = dz, pn[l] = dn, AT(drh, k)[l] = 0;
         }
     }
     UN(affine_back)(b, 2 * H, 3 * H, p, drh);  /* d loss / d (r h) */
     for (int64_t k = 0; k < H; k++) {
         const REAL *h = AT(cur, k), *sr = AT(BLK(cur, 1), k);
         REAL *dh = AT(b->dh, k), *d = AT(drh, k);
-        FOR_LANES dh[l] += FN(gru_before_bwd_reset)(sr[l], h[l], d[l], &AT(p, k)[l]);
+        REAL *pr = AT(p, k);
+        FOR_LANES {
+            REAL dr;
+            dh[l] += FN(gru_before_bwd_reset)(sr[l], h[l], d[l], &dr);
+            pr[l] = dr;
+        }
     }
     UN(accum)(b, 0, 3 * H, x, p, p);
     UN(affine_back)(b, 0, 2 * H, p, b->dh);
