@@ -33,22 +33,28 @@ typedef struct {
 #define CAT2(a, b) a##_##b
 #define CAT(a, b) CAT2(a, b)
 
-/* Lanes per block: the gated cells keep many values per lane in registers and run best with
- * two AVX2 vectors of lanes; rnn and pascanu keep one, and hide the latency of each step's
- * exp/tanh best with more lanes in flight ("wide"; benchmarks/bench_grid.py). H > 1: a block is
- * samples of one model; 16 lanes fit a training batch of 16. */
+/* Lanes per block, in vectors of the machine (LS_VEC bytes: AVX-512's 64 where the compiler
+ * targets it, else 32, AVX2's, which also serves as two NEON vectors): the gated cells keep many
+ * values per lane in registers and run best with two vectors of lanes; rnn and pascanu keep one,
+ * and hide the latency of each step's exp/tanh best with four ("wide"; benchmarks/bench_grid.py,
+ * results.md). H > 1: a block is samples of one model; 16 lanes fit a training batch of 16. */
+#if defined(__AVX512F__)
+#define LS_VEC 64
+#else
+#define LS_VEC 32
+#endif
 #define REAL float
 #define FN(name) CAT(name, f32)
 #define EXP ls_expf
 #define TANH ls_tanhf
 #include "_cell_math.h"
 #define SUF f32
-#define LB 16
+#define LB (2 * LS_VEC / 4)
 #include "_fused_body.h"
 #undef SUF
 #undef LB
 #define SUF f32w
-#define LB 32
+#define LB (4 * LS_VEC / 4)
 #include "_fused_body.h"
 #undef SUF
 #undef LB
@@ -66,12 +72,12 @@ typedef struct {
 #define TANH ls_tanh
 #include "_cell_math.h"
 #define SUF f64
-#define LB 8
+#define LB (2 * LS_VEC / 8)
 #include "_fused_body.h"
 #undef SUF
 #undef LB
 #define SUF f64w
-#define LB 16
+#define LB (4 * LS_VEC / 8)
 #include "_fused_body.h"
 #undef SUF
 #undef LB
