@@ -52,15 +52,13 @@ def orthogonal(shape: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
     return q.T if rows < cols else q
 
 
-def keras_theta(cell, hidden: int = 1, *, seed: int = 0) -> torch.Tensor:
-    """Keras's defaults for ``cell`` (with ``hidden`` units and its readout) as a flat (P,) float64
-    vector in torch.nn's ``state_dict`` order: weight_ih, weight_hh, bias_ih, bias_hh, weight, bias."""
+def keras_theta(cell, hidden: int = 1, *, seed: int = 0, inputs: int = 1, layers: int = 1) -> torch.Tensor:
+    """Keras's defaults for ``cell`` (``layers`` stacked layers of ``hidden`` units on ``inputs``
+    features, then its readout) as a flat (P,) float64 vector in torch.nn's ``state_dict`` order:
+    weight_ih_l<l>, weight_hh_l<l>, bias_ih_l<l>, bias_hh_l<l> for each layer, weight, bias."""
     order = KERAS_GATE[cell.name]
     G, H, K = len(order), int(hidden), cell.n_out
     gen = torch.Generator().manual_seed(int(seed))
-    kernel = glorot_uniform((1, G * H), gen)  # Keras's (input, G*H), its gate order
-    recurrent = orthogonal((H, G * H), gen)  # (H, G*H)
-    dense = glorot_uniform((H, K), gen)  # (H, K)
     bias = torch.zeros(G * H, dtype=torch.float64)
     if cell.name == "lstm":
         bias[H : 2 * H] = 1.0  # unit_forget_bias
@@ -69,7 +67,11 @@ def keras_theta(cell, hidden: int = 1, *, seed: int = 0) -> torch.Tensor:
         blocks = m.T.reshape(G, H, -1)
         return blocks[list(order)].reshape(G * H, -1)
 
-    w_ih, w_hh, b_ih = torch_rows(kernel), torch_rows(recurrent), torch_rows(bias[None])[:, 0]
-    b_hh = torch.zeros(G * H, dtype=torch.float64)
-    return torch.cat([w_ih.reshape(-1), w_hh.reshape(-1), b_ih, b_hh, dense.T.reshape(-1),
-                      torch.zeros(K, dtype=torch.float64)])
+    parts = []
+    for k in range(layers):  # Keras builds the layers in order, each drawing its kernels
+        kernel = glorot_uniform((inputs if k == 0 else H, G * H), gen)  # Keras's (input, G*H), its gate order
+        recurrent = orthogonal((H, G * H), gen)  # (H, G*H)
+        parts += [torch_rows(kernel).reshape(-1), torch_rows(recurrent).reshape(-1),
+                  torch_rows(bias[None])[:, 0], torch.zeros(G * H, dtype=torch.float64)]
+    dense = glorot_uniform((H, K), gen)  # (H, K)
+    return torch.cat([*parts, dense.T.reshape(-1), torch.zeros(K, dtype=torch.float64)])

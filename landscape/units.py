@@ -1,8 +1,11 @@
-"""Models of H hidden units as rows of one parameter matrix, and their fused, batched forward pass.
+"""Models of any size as rows of one parameter matrix, and their batched forward pass.
 
-Training (``landscape.train``) runs M models at once: model m is row m of an (M, P) matrix that
-lists, in ``state_dict`` order, the weights of ``nn.RNN/LSTM/GRU(1, H)`` followed by those of the
-``nn.Linear(H, 1)`` readout. For H = 1 this is the flat vector of ``Cell.param_names``.
+The one model description of the toolkit: ``nn.RNN/LSTM/GRU(input_size=I, hidden_size=H,
+num_layers=L)`` followed by the readout ``nn.Linear(H, K)`` (K = 1 logit, or Keras's 2 softmax
+outputs). M models are rows of an (M, P) matrix that lists their weights in ``state_dict`` order
+(layer by layer: weight_ih_l<l>, weight_hh_l<l>, bias_ih_l<l>, bias_hh_l<l>; then weight, bias).
+For I = H = L = 1 this is the flat vector of ``Cell.param_names`` (w_hh, b_hh_f, ... are its
+names); training (``landscape.train``) and both engines read this layout.
 
 The forward pass is written for speed, because training spends its time in it:
 
@@ -24,13 +27,12 @@ import torch
 from torch import nn
 
 from ._errors import InputError, check_seed
+from ._kernel_cells import MAX_UNITS
 from .cells import CELLS, Cell, classification_loss, readout
 from .inits import check_init, keras_theta
 
 __all__ = ["shapes", "n_params", "init_theta", "trained_mask", "unpack", "final_states", "forward_logits",
-           "readout_loss", "MAX_UNITS"]
-
-MAX_UNITS = 64
+           "readout_loss", "check_size", "MAX_UNITS"]
 
 
 def _gates(cell: Cell) -> int:
@@ -46,67 +48,88 @@ def check_units(hidden: int) -> int:
     return int(hidden)
 
 
-def shapes(cell: Cell, hidden: int = 1) -> list[tuple[str, str, tuple[int, ...]]]:
+def check_size(inputs: int, layers: int) -> tuple[int, int]:
+    """Features per step and layers, each an integer from 1 to MAX_UNITS."""
+    for name, v in (("inputs", inputs), ("layers", layers)):
+        if isinstance(v, bool) or int(v) != v or not 1 <= v <= MAX_UNITS:
+            raise InputError(f"{name} {v!r} must be an integer from 1 to {MAX_UNITS}")
+    return int(inputs), int(layers)
+
+
+def shapes(cell: Cell, hidden: int = 1, *, inputs: int = 1,
+           layers: int = 1) -> list[tuple[str, str, tuple[int, ...]]]:
     """(module, state_dict key, shape) of every tensor, in the order of the flat vector."""
     gh = _gates(cell) * hidden
-    return [("rnn", "weight_ih_l0", (gh, 1)), ("rnn", "weight_hh_l0", (gh, hidden)),
-            ("rnn", "bias_ih_l0", (gh,)), ("rnn", "bias_hh_l0", (gh,)),
-            ("head", "weight", (cell.n_out, hidden)), ("head", "bias", (cell.n_out,))]
+    out = []
+    for k in range(layers):
+        out += [("rnn", f"weight_ih_l{k}", (gh, inputs if k == 0 else hidden)),
+                ("rnn", f"weight_hh_l{k}", (gh, hidden)), ("rnn", f"bias_ih_l{k}", (gh,)),
+                ("rnn", f"bias_hh_l{k}", (gh,))]
+    return out + [("head", "weight", (cell.n_out, hidden)), ("head", "bias", (cell.n_out,))]
 
 
-def n_params(cell: Cell, hidden: int = 1) -> int:
-    return sum(int(np.prod(s)) for _, _, s in shapes(cell, hidden))
+def n_params(cell: Cell, hidden: int = 1, *, inputs: int = 1, layers: int = 1) -> int:
+    return sum(int(np.prod(s)) for _, _, s in shapes(cell, hidden, inputs=inputs, layers=layers))
 
 
-def modules(cell: Cell, hidden: int = 1) -> tuple[nn.Module, nn.Module]:
+def modules(cell: Cell, hidden: int = 1, *, inputs: int = 1, layers: int = 1) -> tuple[nn.Module, nn.Module]:
     """Fresh torch.nn modules of this size, created in this order (as torch.nn users write it)."""
     _gates(cell)
-    return getattr(nn, cell.module)(1, hidden, batch_first=True), nn.Linear(hidden, cell.n_out)
+    return (getattr(nn, cell.module)(inputs, hidden, num_layers=layers, batch_first=True),
+            nn.Linear(hidden, cell.n_out))
 
 
-def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0, init: str = "torch") -> torch.Tensor:
+def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0, init: str = "torch", inputs: int = 1,
+               layers: int = 1) -> torch.Tensor:
     """The default initialization of torch.nn (``init="torch"``) or of Keras (``"keras"``,
     ``landscape.inits``) for ``seed``, as a flat (P,) float64 vector, drawn without touching the
-    caller's random state. For H = 1 it equals ``landscape.init_params``."""
+    caller's random state. For I = H = L = 1 it equals ``landscape.init_params``."""
     check_init(init)
-    return _init_theta(cell, hidden, check_seed(seed), init)
+    inputs, layers = check_size(inputs, layers)
+    return _init_theta(cell, hidden, check_seed(seed), init, inputs=inputs, layers=layers)
 
 
-def _init_theta(cell: Cell, hidden: int, seed: int, init: str) -> torch.Tensor:
+def _init_theta(cell: Cell, hidden: int, seed: int, init: str, *, inputs: int = 1,
+                layers: int = 1) -> torch.Tensor:
     """``init_theta`` past its checks."""
     if init == "torch":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            rnn, head = modules(cell, hidden)
+            rnn, head = modules(cell, hidden, inputs=inputs, layers=layers)
         sds = {"rnn": rnn.state_dict(), "head": head.state_dict()}
-        return torch.cat([sds[m][k].reshape(-1) for m, k, _ in shapes(cell, hidden)]).to(torch.float64)
-    return keras_theta(cell, hidden, seed=seed)
+        keys = shapes(cell, hidden, inputs=inputs, layers=layers)
+        return torch.cat([sds[m][k].reshape(-1) for m, k, _ in keys]).to(torch.float64)
+    return keras_theta(cell, hidden, seed=seed, inputs=inputs, layers=layers)
 
 
-def trained_mask(cell: Cell, hidden: int, init: str) -> torch.Tensor:
+def trained_mask(cell: Cell, hidden: int, init: str, *, inputs: int = 1, layers: int = 1) -> torch.Tensor:
     """1 for every trained parameter, 0 for those that stay: (P,). Keras's SimpleRNN, LSTM and GRU
     with reset_after=False have one bias per gate where torch.nn has two; with ``init="keras"``
     the second (bias_hh, 0 at the start) stays 0, so that the model trained is Keras's."""
-    keep = torch.ones(n_params(cell, hidden))
+    keep = torch.ones(n_params(cell, hidden, inputs=inputs, layers=layers))
     if init == "keras" and not (cell.name == "gru" and cell.reset == "after"):
         k = 0
-        for _, key, shape in shapes(cell, hidden):
+        for _, key, shape in shapes(cell, hidden, inputs=inputs, layers=layers):
             size = int(np.prod(shape))
-            if key == "bias_hh_l0":
+            if key.startswith("bias_hh_l"):
                 keep[k : k + size] = 0
             k += size
     return keep
 
 
-def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.Tensor]:
-    """(M, P) -> views shaped for the batched step: weight_ih (M, GH, 1), weight_hh (M, GH, H),
-    bias_ih and bias_hh (M, GH, 1), weight (M, K, H), bias (M, K), K the readout's outputs."""
-    if theta.shape[1] != n_params(cell, hidden):
-        raise InputError(f"a {cell.name} model with {hidden} units has {n_params(cell, hidden)} parameters, "
-                         f"not {theta.shape[1]}")
+def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1, *, inputs: int = 1,
+           layers: int = 1) -> dict[str, torch.Tensor]:
+    """(M, P) -> views shaped for the batched step, by state_dict key: weight_ih_l<l> (M, GH, I or
+    H), weight_hh_l<l> (M, GH, H), bias_ih_l<l> and bias_hh_l<l> (M, GH, 1), weight (M, K, H),
+    bias (M, K), K the readout's outputs."""
+    P = n_params(cell, hidden, inputs=inputs, layers=layers)
+    if theta.shape[1] != P:
+        size = f"{hidden} units" + (f", {inputs} inputs" if inputs > 1 else "") + (
+            f", {layers} layers" if layers > 1 else "")
+        raise InputError(f"a {cell.name} model of {size} has {P} parameters, not {theta.shape[1]}")
     out, k = {}, 0
     M = theta.shape[0]
-    for _, key, shape in shapes(cell, hidden):
+    for _, key, shape in shapes(cell, hidden, inputs=inputs, layers=layers):
         size = int(np.prod(shape))
         part = theta[:, k : k + size]
         k += size
@@ -116,56 +139,69 @@ def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> dict[str, torch.
 
 
 def _hh(w: torch.Tensor, h: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
-    """add + W_hh h for a block of models: w (M, GH, H), h (M, H, B), add (M, GH, 1 or B)."""
+    """add + W h for a block of models: w (M, GH, H), h (M, H, B), add (M, GH, 1 or B)."""
     if w.shape[2] == 1:
         return torch.addcmul(add, w, h)  # broadcast multiply: no tiny matrix products
     return torch.baddbmm(add.expand(-1, -1, h.shape[2]), w, h)
 
 
-def _segment(cell: Cell, p: dict, xs: list[torch.Tensor], h: torch.Tensor, c: torch.Tensor | None):
-    """Run the steps whose input terms W_ih x_t + b_ih are ``xs`` ((M, GH, B) each) from state h, c,
-    with the cell's own equations (``Cell.update``), each gate a slice of the fused block."""
-    w, b = p["weight_hh_l0"], p["bias_hh_l0"]  # (M, GH, H), (M, GH, 1)
+def _layer_step(cell: Cell, w: torch.Tensor, b: torch.Tensor, ix: torch.Tensor, s: tuple) -> tuple:
+    """One step of one layer, in the form of equinox's cells: the hidden terms of every gate from
+    one affine map of the state, hh = W_hh h + b_hh (M, GH, B), split into gates beside the input
+    terms ix = W_ih x + b_ih (M, GH, B), then the cell's own equations (``Cell.update``)."""
     H = w.shape[2]
-    s = (h,) if c is None else (h, c)
     gate = lambda k, t: t[:, k * H : (k + 1) * H]  # noqa: E731 - gate k's rows of a (M, GH, .) block
-    for ix in xs:
-        hh = _hh(w, s[0], b)  # (M, GH, B): every gate's hidden term in one product
+    hh = _hh(w, s[0], b)  # (M, GH, B): every gate's hidden term in one product
 
-        def hidden(k: int, v: torch.Tensor | None = None, hh=hh) -> torch.Tensor:
-            """Gate k's hidden term: of the state (from the fused product), or of another vector v."""
-            return gate(k, hh) if v is None else _hh(gate(k, w), v, gate(k, b))
+    def hidden(k: int, v: torch.Tensor | None = None) -> torch.Tensor:
+        """Gate k's hidden term: of the state (from the fused product), or of another vector v."""
+        return gate(k, hh) if v is None else _hh(gate(k, w), v, gate(k, b))
 
-        s = cell.update(lambda k, ix=ix: gate(k, ix), hidden, s)
-    return s[0], (s[1] if c is not None else None)
+    return cell.update(lambda k: gate(k, ix), hidden, s)
+
+
+def _input_terms(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """W_ih x_t + b_ih of every step at once: w (M, GH, I), b (M, GH, 1), x (M, B, steps, I) ->
+    (M, GH, B, steps)."""
+    if w.shape[2] == 1:
+        return torch.addcmul(b[..., None], w[..., None], x[:, None, :, :, 0])
+    return torch.einsum("mgi,mbti->mgbt", w, x) + b[..., None]
 
 
 def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
-                 hidden: int = 1) -> torch.Tensor:
-    """Final states of M models on their own batches: theta (M, P), x (M, B, T), lengths (M,)
-    with every length <= T -> (M, H, B), units first as the recurrence keeps them. Model m reads
-    x[m, :, :lengths[m]]."""
-    M, B, _ = x.shape
+                 hidden: int = 1, *, inputs: int = 1, layers: int = 1) -> torch.Tensor:
+    """Final states of the top layer of M models on their own batches: theta (M, P), x (M, B, T)
+    (one input) or (M, B, T, I), lengths (M,) with every length <= T -> (M, H, B), units first as
+    the recurrence keeps them. Model m reads x[m, :, :lengths[m]].
+
+    Models are ordered by length, and a model leaves the batch once its own sequence has ended,
+    so a mix of lengths 2..200 costs the sum of the lengths, not 200 times the number of models.
+    Every layer steps once per time step, the layer below's new state its input."""
+    x = x[..., None] if x.ndim == 3 else x  # (M, B, T, I)
+    M, B = x.shape[:2]
     lengths = lengths.reshape(-1).cpu()
     order = torch.argsort(lengths, stable=True)
     ident = bool((order == torch.arange(M)).all())
     if not ident:
         theta, x, lengths = theta[order.to(theta.device)], x[order.to(x.device)], lengths[order]
-    p = unpack(cell, theta, hidden)
-    h = x.new_zeros(M, hidden, B)
-    c = x.new_zeros(M, hidden, B) if cell.name == "lstm" else None
+    p = unpack(cell, theta, hidden, inputs=inputs, layers=layers)
+    lstm = cell.name == "lstm"
+    s = [tuple(x.new_zeros(M, hidden, B) for _ in range(2 if lstm else 1)) for _ in range(layers)]
+    key = lambda name, k: p[f"{name}_l{k}"]  # noqa: E731
     done, t, a = [], 0, 0
     lens = lengths.tolist()
     for end in sorted(set(lens)):
         if end > t:
-            seg = {k: v[a:] for k, v in p.items()}
-            ix = torch.addcmul(seg["bias_ih_l0"][..., None], seg["weight_ih_l0"][..., None],
-                               x[a:, None, :, t:end])  # (M_a, GH, B, steps): every input term at once
-            h, c = _segment(cell, seg, list(ix.unbind(-1)), h, c)
+            ix0 = _input_terms(key("weight_ih", 0)[a:], key("bias_ih", 0)[a:], x[a:, :, t:end])
+            for ix in ix0.unbind(-1):  # (M_a, GH, B): layer 0's input terms of one step
+                for k in range(layers):
+                    if k:
+                        ix = _hh(key("weight_ih", k)[a:], s[k - 1][0], key("bias_ih", k)[a:])
+                    s[k] = _layer_step(cell, key("weight_hh", k)[a:], key("bias_hh", k)[a:], ix, s[k])
             t = end
         n_end = lens.count(end)
-        done.append(h[:n_end])
-        h, c = h[n_end:], None if c is None else c[n_end:]
+        done.append(s[-1][0][:n_end])
+        s = [tuple(v[n_end:] for v in sk) for sk in s]
         a += n_end
     h = torch.cat(done)  # (M, H, B), models in length order
     return h if ident else h[torch.argsort(order).to(h.device)]
@@ -179,16 +215,24 @@ def readout_loss(cell: Cell, theta: torch.Tensor, h: torch.Tensor, y: torch.Tens
     ``units_first``, (G, H, N) as ``final_states`` does; y (N,) or (G, N) -> (G,), (G,), through
     the cell's own readout and loss."""
     if h.ndim == 3:  # H units: the readout nn.Linear(H, K)
-        logits = _logits(cell, unpack(cell, theta, h.shape[1] if units_first else h.shape[2]), h, units_first)
+        logits = _logits(cell, _head(cell, theta, h.shape[1] if units_first else h.shape[2]), h, units_first)
         return classification_loss(logits, y, clip=cell.clip)
     return readout(cell, cell.split(theta), h, y, objective)
 
 
+def _head(cell: Cell, theta: torch.Tensor, hidden: int) -> dict[str, torch.Tensor]:
+    """The readout's weight (M, K, H) and bias (M, K): the last K H + K values of every row."""
+    K, M = cell.n_out, theta.shape[0]
+    tail = theta[:, theta.shape[1] - K * hidden - K :]
+    return {"weight": tail[:, : K * hidden].reshape(M, K, hidden), "bias": tail[:, K * hidden :]}
+
+
 def forward_logits(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
-                   hidden: int = 1) -> torch.Tensor:
-    """Readout logits of M models on their own batches: theta (M, P), x (M, B, T), lengths (M,)
-    with every length <= T -> (M, B). Model m reads x[m, :, :lengths[m]]."""
-    return _logits(cell, unpack(cell, theta, hidden), final_states(cell, theta, x, lengths, hidden), True)
+                   hidden: int = 1, *, inputs: int = 1, layers: int = 1) -> torch.Tensor:
+    """Readout logits of M models on their own batches: theta (M, P), x (M, B, T) or (M, B, T, I),
+    lengths (M,) with every length <= T -> (M, B). Model m reads x[m, :, :lengths[m]]."""
+    h = final_states(cell, theta, x, lengths, hidden, inputs=inputs, layers=layers)
+    return _logits(cell, _head(cell, theta, hidden), h, True)
 
 
 def _logits(cell: Cell, p: dict, h: torch.Tensor, units_first: bool) -> torch.Tensor:
