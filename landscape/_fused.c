@@ -16,13 +16,14 @@ typedef struct {
     int64_t size;              /* sizeof(ls_args) as the caller sees it */
     int64_t dtype;             /* LS_F32 or LS_F64: the type of every REAL array below */
     int64_t cell, objective;   /* LS_CELL_*, LS_OBJ_* */
-    int64_t H, N, T, P;        /* units, samples per model, steps of x per row, parameters */
+    int64_t I, H, L;           /* inputs per step, units, layers */
+    int64_t N, T, P;           /* samples per model, steps of x per row, parameters */
     int64_t R;                 /* with rows: the rows of x and y (lane (g, n) reads row rows[g N + n]) */
     int64_t xs_g, xs_n, ys_g;  /* strides of x between models (0: shared) and samples; of y */
     int64_t g0, g1;            /* the models this call runs */
     double x0;                 /* the initial state of a one-unit model */
     const void *theta;         /* (G, P) */
-    const void *x;             /* x[g xs_g + n xs_n + t], or rows' x[r xs_n + t]; NULL: no input */
+    const void *x;             /* x[g xs_g + n xs_n + t I + i], or rows' x[r xs_n + t I + i]; NULL: no input */
     const void *y;             /* y[g ys_g + n] or y[r]; NULL without labels */
     const int64_t *rows;       /* (G, N) or NULL */
     const int64_t *len;        /* (G,) each model's own length <= T, or NULL: T each */
@@ -91,13 +92,16 @@ static int ls_check(const ls_args *a) {
     if (a->cell < 0 || a->cell >= LS_N_CELLS) return LS_ERR_CELL;
     if (a->objective < 0 || a->objective >= LS_N_OBJECTIVES) return LS_ERR_OBJECTIVE;
     const int c = (int)a->cell;
-    if (a->H < 1 || a->H > LS_MAX_UNITS || (a->H > 1 && (!ls_record[c] || a->objective == LS_OBJ_PASCANU)))
+    const int units = a->H > 1 || a->I > 1 || a->L > 1;  /* the H-unit loops, not the one-unit lanes */
+    if (a->H < 1 || a->H > LS_MAX_UNITS || a->I < 1 || a->I > LS_MAX_UNITS || a->L < 1 || a->L > LS_MAX_UNITS
+        || (units && (!ls_record[c] || a->objective == LS_OBJ_PASCANU)))
         return LS_ERR_UNITS;
     if (a->N < 0 || a->T < 0 || a->g0 < 0 || a->g1 < a->g0 || a->xs_g < 0 || a->xs_n < 0 || a->ys_g < 0
         || (a->rows && a->R < 1))
         return LS_ERR_SIZE;
     const int64_t GH = ls_gates[c] * a->H;
-    if (a->P != (a->H == 1 ? ls_params1[c] : GH * (a->H + 3) + a->H + 1)) return LS_ERR_PARAMS;
+    const int64_t P_units = GH * (a->I + a->H + 2) + (a->L - 1) * GH * (2 * a->H + 2) + a->H + 1;
+    if (a->P != (units ? P_units : ls_params1[c])) return LS_ERR_PARAMS;
     if (!a->theta || !a->hT || (ls_takes_input[c] && !a->x) || (!ls_takes_input[c] && (a->x || a->rows))
         || (a->grad && a->objective != LS_OBJ_PASCANU && !a->y))
         return LS_ERR_NULL;
@@ -116,7 +120,7 @@ int ls_run(const ls_args *a) {
     int e = ls_check(a);
     if (e) return e;
     const int wide = ls_wide[a->cell], f32 = a->dtype == LS_F32;
-    if (a->H > 1) return f32 ? u_run_f32(a) : u_run_f64(a);
+    if (a->H > 1 || a->I > 1 || a->L > 1) return f32 ? u_run_f32(a) : u_run_f64(a);
     if (f32) return wide ? run1_f32w(a) : run1_f32(a);
     return wide ? run1_f64w(a) : run1_f64(a);
 }

@@ -26,16 +26,23 @@
 
 
 typedef struct {
-    int cell;             /* 0 rnn, 1 lstm, 2 gru, 4 gru with the reset gate before the product */
-    int64_t H, GH, P;        /* units, gate rows (gates * H), parameters */
-    int64_t steps;           /* the model's length */
-    int valid;            /* lanes 0..valid-1 are real samples */
-    const REAL *wi, *wh, *bi, *bh, *wo, *bo;  /* the model's row of theta, in torch.nn's layout */
-    REAL y[LB];           /* labels */
-    REAL *x, *S, *a;      /* work: (T, LB) inputs, the records, (GH, LB) pre-activations */
-    REAL *dh, *dc;        /* (H, LB): d loss / d h_{t+1} (and c_{t+1}) in the backward pass */
-    REAL *Q, *q;          /* (CHUNK, GH, LB): the last steps' hidden-term derivatives; q: this step's */
-    REAL *ga;             /* (P, LB): each lane's gradient, in theta's order */
+    int cell;                 /* LS_CELL_* */
+    int64_t I, H, GH, L, P;   /* inputs, units, gate rows (gates * H), layers, parameters */
+    int64_t steps;            /* the model's length */
+    int valid;                /* lanes 0..valid-1 are real samples */
+    /* the layer being run: its weights in the model's row of theta (torch.nn's layout), the width
+     * of its input (I for layer 0, H above), its records and its part of each lane's gradient */
+    const REAL *wi, *wh, *bi, *bh;
+    int64_t in;
+    REAL *S, *ga;
+    const REAL *theta;        /* the model's row of theta; the readout's wo (H) and bo (1) end it */
+    const REAL *wo, *bo;
+    REAL y[LB];               /* labels */
+    REAL *x, *Sall, *a, *xn;  /* work: (T, I, LB) inputs, every layer's records, (GH, LB) and (H, LB) terms */
+    REAL *dh, *dc;            /* (H, LB): d loss / d h_{t+1} (and c_{t+1}) in the backward pass */
+    REAL *dx;                 /* (H, LB) or NULL: where this step's d loss / d input goes (layers above 0) */
+    REAL *Q, *q;              /* (CHUNK, GH, LB): the last steps' hidden-term derivatives; q: this step's */
+    REAL *gall;               /* (P, LB): each lane's gradient, in theta's order */
 } UN(units_t);
 
 /* The products below run TILE rows at once, so that TILE * LB / (lanes per vector) independent
@@ -44,59 +51,89 @@ typedef struct {
 #define CHUNK 16 /* steps of w_hh's gradient summed in registers */
 #define ROW_OF(k, k1, i) ((k) + (i) < (k1) ? (k) + (i) : (k1) - 1)
 
-/* out[k] = x w_ih[k] + b_ih[k] + b_hh[k] + sum_j w_hh[k][j] v[j], for gate rows k0 .. k1-1; with
- * x NULL the hidden term b_hh[k] + sum_j w_hh[k][j] v[j] alone. */
+/* Where layer k's parameters start in a model's row of theta: each layer is w_ih (GH, in),
+ * w_hh (GH, H), b_ih (GH), b_hh (GH). */
+static int64_t UN(layer_offset)(const UN(units_t) *b, int64_t k) {
+    return k == 0 ? 0 : b->GH * (b->I + b->H + 2) + (k - 1) * b->GH * (2 * b->H + 2);
+}
+
+/* Make layer k the one the functions below run. */
+static void UN(use_layer)(UN(units_t) *b, int64_t k, int64_t recs) {
+    const int64_t off = UN(layer_offset)(b, k), GH = b->GH;
+    b->in = k == 0 ? b->I : b->H;
+    b->wi = b->theta + off, b->wh = b->wi + GH * b->in, b->bi = b->wh + GH * b->H, b->bh = b->bi + GH;
+    b->S = b->Sall + k * recs * ls_record[b->cell] * b->H * LB;
+    b->ga = b->gall ? AT(b->gall, off) : 0;
+}
+
+/* out[k] = b_ih[k] + b_hh[k] + sum_i w_ih[k][i] x[i] + sum_j w_hh[k][j] v[j], for gate rows
+ * k0 .. k1-1; with x NULL the hidden term b_hh[k] + sum_j w_hh[k][j] v[j] alone, with v NULL the
+ * input term b_ih[k] + sum_i w_ih[k][i] x[i] alone. */
 static void UN(affine)(const UN(units_t) *b, int64_t k0, int64_t k1, const REAL *x, const REAL *v, REAL *out) {
-    const int64_t H = b->H;
+    const int64_t H = b->H, in = b->in;
     for (int64_t k = k0; k < k1; k += TILE) {
         REAL acc[TILE][LB];
-        const REAL *w[TILE];
+        int64_t r[TILE];
         for (int i = 0; i < TILE; i++) {
-            const int64_t r = ROW_OF(k, k1, i);
-            w[i] = b->wh + r * H;
-            if (x) FOR_LANES acc[i][l] = b->wi[r] * x[l] + b->bi[r] + b->bh[r];
-            else FOR_LANES acc[i][l] = b->bh[r];
+            r[i] = ROW_OF(k, k1, i);
+            const REAL *wx = b->wi + r[i] * in, bb = v ? b->bh[r[i]] : 0;
+            if (x) {
+                FOR_LANES acc[i][l] = wx[0] * x[l];
+                for (int64_t j = 1; j < in; j++) FOR_LANES acc[i][l] += wx[j] * AT(x, j)[l];
+                FOR_LANES acc[i][l] = acc[i][l] + b->bi[r[i]] + bb;
+            } else FOR_LANES acc[i][l] = bb;
         }
-        for (int64_t j = 0; j < H; j++) {
-            const REAL *vj = AT(v, j);
-            for (int i = 0; i < TILE; i++) {
-                const REAL wij = w[i][j];
-                FOR_LANES acc[i][l] += wij * vj[l];
+        if (v)
+            for (int64_t j = 0; j < H; j++) {
+                const REAL *vj = AT(v, j);
+                for (int i = 0; i < TILE; i++) {
+                    const REAL wij = b->wh[r[i] * H + j];
+                    FOR_LANES acc[i][l] += wij * vj[l];
+                }
             }
-        }
         for (int i = 0; i < TILE && k + i < k1; i++) FOR_LANES AT(out, k + i)[l] = acc[i][l];
     }
 }
 
-/* out[j] += sum_k w_hh[k][j] p[k] over gate rows k0 .. k1-1: a gradient back through the product. */
-static void UN(affine_back)(const UN(units_t) *b, int64_t k0, int64_t k1, const REAL *p, REAL *out) {
-    const int64_t H = b->H;
-    for (int64_t j = 0; j < H; j += TILE) {
+/* out[j] += sum_k w[k][j] p[k] over rows k0 .. k1-1 of a (rows, width) matrix w: a gradient back
+ * through a product (w_hh to the state, or w_ih to the input). */
+static void UN(mat_back)(const REAL *w, int64_t width, int64_t k0, int64_t k1, const REAL *p, REAL *out) {
+    for (int64_t j = 0; j < width; j += TILE) {
         REAL acc[TILE][LB];
         int64_t c[TILE];
         for (int i = 0; i < TILE; i++) {
-            c[i] = ROW_OF(j, H, i);
+            c[i] = ROW_OF(j, width, i);
             FOR_LANES acc[i][l] = AT(out, c[i])[l];
         }
         for (int64_t k = k0; k < k1; k++) {
-            const REAL *pk = AT(p, k), *w = b->wh + k * H;
+            const REAL *pk = AT(p, k), *wk = w + k * width;
             for (int i = 0; i < TILE; i++) {
-                const REAL wki = w[c[i]];
+                const REAL wki = wk[c[i]];
                 FOR_LANES acc[i][l] += wki * pk[l];
             }
         }
-        for (int i = 0; i < TILE && j + i < H; i++) FOR_LANES AT(out, j + i)[l] = acc[i][l];
+        for (int i = 0; i < TILE && j + i < width; i++) FOR_LANES AT(out, j + i)[l] = acc[i][l];
     }
 }
 
+static void UN(affine_back)(const UN(units_t) *b, int64_t k0, int64_t k1, const REAL *p, REAL *out) {
+    UN(mat_back)(b->wh, b->H, k0, k1, p, out);
+}
+
 /* Add one step's terms to each lane's gradient of w_ih, b_ih and b_hh, for gate rows k0 .. k1-1:
- * p the derivatives of the gates' input terms (w_ih x + b_ih), q those of their hidden terms. */
+ * p the derivatives of the gates' input terms (w_ih x + b_ih), q those of their hidden terms;
+ * and, above layer 0, the derivative with respect to the step's input into b->dx. */
 static void UN(accum)(UN(units_t) *b, int64_t k0, int64_t k1, const REAL *x, const REAL *p, const REAL *q) {
-    const int64_t GH = b->GH;
-    REAL *g_wi = b->ga, *g_bi = AT(b->ga, GH + GH * b->H), *g_bh = AT(g_bi, GH);
+    const int64_t GH = b->GH, in = b->in;
+    REAL *g_wi = b->ga, *g_bi = AT(b->ga, GH * in + GH * b->H), *g_bh = AT(g_bi, GH);
     for (int64_t k = k0; k < k1; k++) {
         const REAL *pk = AT(p, k), *qk = AT(q, k);
-        FOR_LANES AT(g_wi, k)[l] += pk[l] * x[l], AT(g_bi, k)[l] += pk[l], AT(g_bh, k)[l] += qk[l];
+        for (int64_t j = 0; j < in; j++) FOR_LANES AT(g_wi, k * in + j)[l] += pk[l] * AT(x, j)[l];
+        FOR_LANES AT(g_bi, k)[l] += pk[l], AT(g_bh, k)[l] += qk[l];
+    }
+    if (b->dx) {
+        for (int64_t j = 0; j < in; j++) FOR_LANES AT(b->dx, j)[l] = 0;
+        UN(mat_back)(b->wi, in, k0, k1, p, b->dx);
     }
 }
 
@@ -107,7 +144,7 @@ static void UN(accum)(UN(units_t) *b, int64_t k0, int64_t k1, const REAL *x, con
  * per chunk, not once per step. */
 static void UN(accum_hidden)(UN(units_t) *b, int64_t t0, int64_t t1) {
     const int64_t H = b->H, GH = b->GH, rec = ls_record[b->cell] * H * LB;
-    REAL *g_wh = AT(b->ga, GH);
+    REAL *g_wh = AT(b->ga, GH * b->in);
     for (int64_t k = 0; k < GH; k++) {
         const int vb = b->cell == LS_CELL_GRU_BEFORE && k >= 2 * H ? 4 : 0;
         for (int64_t j = 0; j < H; j += TILE) {
@@ -186,14 +223,14 @@ static void UN(gru)(UN(units_t) *b, const REAL *x, REAL *cur, REAL *nxt) {
     const int64_t H = b->H;
     UN(affine)(b, 0, 2 * H, x, cur, b->a);
     UN(affine)(b, 2 * H, 3 * H, 0, cur, b->a);  /* the candidate's hidden term alone */
+    UN(affine)(b, 2 * H, 3 * H, x, 0, AT(b->a, H));  /* and its input term alone, into xn (rows GH ..) */
     for (int64_t k = 0; k < H; k++) {
-        const REAL *h = AT(cur, k), *hn = AT(b->a, 2 * H + k);
-        const REAL wi = b->wi[2 * H + k], bi = b->bi[2 * H + k];
+        const REAL *h = AT(cur, k), *hn = AT(b->a, 2 * H + k), *xn = AT(b->xn, k);
         REAL *sr = AT(BLK(cur, 1), k), *sz = AT(BLK(cur, 2), k), *sn = AT(BLK(cur, 3), k);
         REAL *shn = AT(BLK(cur, 4), k), *h2 = AT(nxt, k);
         FOR_LANES {
             REAL r, z, n;
-            h2[l] = FN(gru_fwd)(AT(b->a, k)[l], AT(b->a, H + k)[l], wi * x[l] + bi, hn[l], h[l], &r, &z, &n);
+            h2[l] = FN(gru_fwd)(AT(b->a, k)[l], AT(b->a, H + k)[l], xn[l], hn[l], h[l], &r, &z, &n);
             sr[l] = r, sz[l] = z, sn[l] = n, shn[l] = hn[l];
         }
     }
@@ -271,22 +308,21 @@ static void UN(gru_before_back)(UN(units_t) *b, const REAL *x, const REAL *cur, 
 /* ---- a block: gather, forward, seed, back, scatter ----------------------------------------- */
 
 
-/* Point the block at model g's parameters and copy the inputs and labels of its samples n0 .. */
-static void UN(gather)(UN(units_t) *b, int64_t g, int64_t n0, int64_t N, const REAL *theta, const int64_t *len,
-                        int64_t T, const REAL *x, int64_t xs_g, int64_t xs_n, const int64_t *rows, const REAL *y,
-                        int64_t ys_g) {
-    const int64_t H = b->H, GH = b->GH;
-    const REAL *th = theta + g * b->P;
-    b->wi = th, b->wh = th + GH, b->bi = th + GH + GH * H, b->bh = b->bi + GH, b->wo = b->bh + GH;
-    b->bo = b->wo + H;
-    b->steps = len ? len[g] : T;
+/* Point the block at model g's parameters and copy the inputs (T, I per lane) and labels of its
+ * samples n0 .. */
+static void UN(gather)(UN(units_t) *b, const ls_args *a, int64_t g, int64_t n0) {
+    const REAL *x = a->x, *y = a->y;
+    const int64_t N = a->N, I = b->I, *rows = a->rows;
+    b->theta = (const REAL *)a->theta + g * b->P;
+    b->wo = b->theta + b->P - b->H - 1, b->bo = b->wo + b->H;
+    b->steps = a->len ? a->len[g] : a->T;
     b->valid = (int)(N - n0 < LB ? N - n0 : LB);
     for (int l = 0; l < LB; l++) {
         int64_t n = n0 + (l < b->valid ? l : b->valid - 1);  /* lanes past the end repeat the last sample */
         int64_t r = rows ? rows[g * N + n] : -1;  /* the lane's row of x and y, if indexed */
-        b->y[l] = y ? y[rows ? r : g * ys_g + n] : 0;
-        const REAL *row = x + (rows ? r * xs_n : g * xs_g + n * xs_n);
-        for (int64_t t = 0; t < b->steps; t++) b->x[t * LB + l] = row[t];
+        b->y[l] = y ? y[rows ? r : g * a->ys_g + n] : 0;
+        const REAL *row = x + (rows ? r * a->xs_n : g * a->xs_g + n * a->xs_n);
+        for (int64_t t = 0; t < b->steps * I; t++) b->x[t * LB + l] = row[t];
     }
 }
 
@@ -311,54 +347,81 @@ static void UN(seed)(UN(units_t) *b, int objective, const REAL *h) {
 typedef void (*UN(step_t))(UN(units_t) *, const REAL *, REAL *, REAL *);
 typedef void (*UN(back_t))(UN(units_t) *, const REAL *, const REAL *, const REAL *);
 
-/* Run one block: forward (keeping every step's record with gradients, else two in turn), then
- * backpropagation through time; writes the final states and adds the lanes' gradients. */
-static void UN(block)(UN(units_t) *b, int objective, int64_t g, int64_t n0, int64_t N, REAL *hT, REAL *grad) {
+/* Run one block: forward, every layer stepping once per time step (keeping every step's record
+ * with gradients, else two in turn), then backpropagation through time, the top layer first, each
+ * layer's derivatives with respect to its inputs (dX, one (H, LB) slot per step) joining the
+ * layer below's; writes the final states and adds the lanes' gradients. */
+static void UN(block)(UN(units_t) *b, const ls_args *a, int64_t g, int64_t n0, REAL *dX, REAL *dX2) {
     static const UN(step_t) step[] = {UN(rnn), UN(lstm), UN(gru), 0, UN(gru_before)};
-    static const UN(back_t) back[] = {UN(rnn_back), UN(lstm_back), UN(gru_back), 0,
-                                       UN(gru_before_back)};
-    const int64_t H = b->H, rec = ls_record[b->cell] * H * LB;
+    static const UN(back_t) back[] = {UN(rnn_back), UN(lstm_back), UN(gru_back), 0, UN(gru_before_back)};
+    REAL *grad = a->grad;
+    const int64_t H = b->H, I = b->I, L = b->L, recs = grad ? a->T + 1 : 2, rec = ls_record[b->cell] * H * LB;
 #define REC(t) (b->S + (grad ? (t) : ((t) & 1)) * rec)
-    for (int64_t k = 0; k < (b->cell == LS_CELL_LSTM ? 2 * H : H); k++) FOR_LANES AT(REC(0), k)[l] = 0;  /* h, c */
-    for (int64_t t = 0; t < b->steps; t++) step[b->cell](b, AT(b->x, t), REC(t), REC(t + 1));
-    const REAL *h = REC(b->steps);
-    for (int l = 0; l < b->valid; l++)
-        for (int64_t j = 0; j < H; j++) hT[((g * N) + n0 + l) * H + j] = AT(h, j)[l];
-    if (!grad) return;
-    for (int64_t j = 0; j < b->P - H - 1; j++) FOR_LANES AT(b->ga, j)[l] = 0;
-    UN(seed)(b, objective, h);
-    for (int64_t t = b->steps - 1; t >= 0; t--) {
-        b->q = b->Q + (t % CHUNK) * b->GH * LB;
-        back[b->cell](b, AT(b->x, t), REC(t), REC(t + 1));
-        if (t % CHUNK == 0) UN(accum_hidden)(b, t, t + CHUNK < b->steps ? t + CHUNK : b->steps);
+    /* layer k's input at step t: the inputs, or the layer below's state after its step t */
+#define INPUT(k, t) ((k) == 0 ? AT(b->x, (t) * I) : b->Sall + ((k) - 1) * recs * rec + (grad ? (t) + 1 : ((t) + 1) & 1) * rec)
+    for (int64_t k = 0; k < L; k++) {
+        UN(use_layer)(b, k, recs);
+        for (int64_t j = 0; j < (b->cell == LS_CELL_LSTM ? 2 * H : H); j++) FOR_LANES AT(REC(0), j)[l] = 0;  /* h, c */
     }
+    for (int64_t t = 0; t < b->steps; t++)
+        for (int64_t k = 0; k < L; k++) {
+            UN(use_layer)(b, k, recs);
+            step[b->cell](b, INPUT(k, t), REC(t), REC(t + 1));
+        }
+    const REAL *h = REC(b->steps);  /* the top layer's final state */
+    for (int l = 0; l < b->valid; l++)
+        for (int64_t j = 0; j < H; j++) ((REAL *)a->hT)[((g * a->N) + n0 + l) * H + j] = AT(h, j)[l];
+    if (!grad) return;
+    for (int64_t j = 0; j < b->P - H - 1; j++) FOR_LANES AT(b->gall, j)[l] = 0;
+    b->ga = b->gall + 0;
+    UN(seed)(b, (int)a->objective, h);
+    for (int64_t k = L - 1; k >= 0; k--) {
+        UN(use_layer)(b, k, recs);
+        if (k < L - 1)  /* below the top, the state's derivatives come from the layer above alone */
+            for (int64_t j = 0; j < H; j++) FOR_LANES AT(b->dh, j)[l] = 0, AT(b->dc, j)[l] = 0;
+        for (int64_t t = b->steps - 1; t >= 0; t--) {
+            if (k < L - 1)
+                for (int64_t j = 0; j < H; j++) FOR_LANES AT(b->dh, j)[l] += AT(dX + t * H * LB, j)[l];
+            b->dx = k > 0 ? dX2 + t * H * LB : 0;
+            b->q = b->Q + (t % CHUNK) * b->GH * LB;
+            back[b->cell](b, INPUT(k, t), REC(t), REC(t + 1));
+            if (t % CHUNK == 0) UN(accum_hidden)(b, t, t + CHUNK < b->steps ? t + CHUNK : b->steps);
+        }
+        REAL *swap = dX;
+        dX = dX2, dX2 = swap;
+    }
+    b->dx = 0;
 #undef REC
+#undef INPUT
     for (int l = 0; l < b->valid; l++)  /* in sample order, whatever the thread count */
-        for (int64_t j = 0; j < b->P; j++) grad[g * b->P + j] += AT(b->ga, j)[l] / (REAL)N;
+        for (int64_t j = 0; j < b->P; j++) grad[g * b->P + j] += AT(b->gall, j)[l] / (REAL)a->N;
 }
 
-/* Run models g0 .. g1-1 of H units of the door's arguments (ls_args in _fused.c, checked there)
- * on their N samples each, in blocks of LB samples of one model (the initial state is 0): writes
- * hT[(g * N + n) * H + j], and with grad adds each model's gradient of its mean loss. Returns
- * LS_OK, or LS_ERR_MEMORY. */
+/* Run models g0 .. g1-1 of the door's arguments (ls_args in _fused.c, checked there): L layers of
+ * H units on I inputs, on their N samples each, in blocks of LB samples of one model (the initial
+ * state is 0): writes the top layer's final states hT[(g * N + n) * H + j], and with grad adds
+ * each model's gradient of its mean loss. Returns LS_OK, or LS_ERR_MEMORY. */
 static int UN(run)(const ls_args *a) {
     const int cell = (int)a->cell;
-    const int64_t H = a->H, N = a->N, T = a->T, P = a->P;
-    REAL *grad = a->grad;
+    const int64_t H = a->H, N = a->N, T = a->T, P = a->P, L = a->L;
+    const int grad = a->grad != 0;
     if (a->g1 <= a->g0 || N <= 0) return LS_OK;
-    UN(units_t) b = {.cell = cell, .H = H, .GH = ls_gates[cell] * H, .P = P};
+    UN(units_t) b = {.cell = cell, .I = a->I, .H = H, .GH = ls_gates[cell] * H, .L = L, .P = P};
     const int64_t recs = grad ? T + 1 : 2, HL = H * LB;
-    size_t size = (size_t)T * LB + (size_t)recs * ls_record[cell] * HL + (size_t)b.GH * LB
-                  + 2 * (size_t)HL + (grad ? (size_t)P * LB + (size_t)CHUNK * b.GH * LB : 0);
+    const size_t n_x = (size_t)T * a->I * LB, n_rec = (size_t)L * recs * ls_record[cell] * HL;
+    const size_t n_a = (size_t)(b.GH + H) * LB, n_dx = grad && L > 1 ? 2 * (size_t)T * HL : 0;
+    size_t size = n_x + n_rec + n_a + 2 * (size_t)HL + n_dx + (grad ? (size_t)P * LB + (size_t)CHUNK * b.GH * LB : 0);
     REAL *work = malloc(sizeof(REAL) * size);
     if (!work) return LS_ERR_MEMORY;
-    b.x = work, b.S = b.x + T * LB, b.a = b.S + recs * ls_record[cell] * HL, b.dh = b.a + b.GH * LB;
-    b.dc = b.dh + HL, b.ga = grad ? b.dc + HL : 0, b.Q = grad ? b.ga + P * LB : 0;
+    b.x = work, b.Sall = b.x + n_x, b.a = b.Sall + n_rec, b.xn = b.a + b.GH * LB, b.dh = b.a + n_a;
+    b.dc = b.dh + HL;
+    REAL *dX = b.dc + HL, *dX2 = dX + n_dx / 2;
+    b.gall = grad ? dX + n_dx : 0, b.Q = grad ? b.gall + P * LB : 0;
     b.q = b.a;  /* forward only: unused */
     for (int64_t g = a->g0; g < a->g1; g++)
         for (int64_t n0 = 0; n0 < N; n0 += LB) {
-            UN(gather)(&b, g, n0, N, a->theta, a->len, T, a->x, a->xs_g, a->xs_n, a->rows, a->y, a->ys_g);
-            UN(block)(&b, (int)a->objective, g, n0, N, a->hT, grad);
+            UN(gather)(&b, a, g, n0);
+            UN(block)(&b, a, g, n0, dX, dX2);
         }
     free(work);
     return LS_OK;

@@ -248,12 +248,12 @@ class Args(ctypes.Structure):
     """The door's argument structure, field for field ``ls_args`` of ``_fused.c``."""
 
     _fields_ = [(name, ctypes.c_int64) for name in
-                ("size", "dtype", "cell", "objective", "H", "N", "T", "P", "R", "xs_g", "xs_n", "ys_g",
-                 "g0", "g1")] + [("x0", ctypes.c_double)] + [
+                ("size", "dtype", "cell", "objective", "I", "H", "L", "N", "T", "P", "R", "xs_g", "xs_n",
+                 "ys_g", "g0", "g1")] + [("x0", ctypes.c_double)] + [
                 (name, ctypes.c_void_p) for name in ("theta", "x", "y", "rows", "len", "hT", "grad")]
 
     def __init__(self, **fields):
-        super().__init__(size=ctypes.sizeof(Args), **fields)
+        super().__init__(**({"size": ctypes.sizeof(Args), "I": 1, "H": 1, "L": 1} | fields))
 
 
 class KernelError(RuntimeError):

@@ -14,7 +14,7 @@ from .cells import CELLS, KERAS_EPSILON, PASCANU_TARGET, Cell
 
 __all__ = ["KernelCell", "KERNEL", "OBJECTIVES", "ERRORS", "ABI", "MAX_UNITS", "kernel_cell", "header"]
 
-ABI = 2  # what ls_abi() returns: raised whenever the door (ls_args) or a table's meaning changes
+ABI = 3  # what ls_abi() returns: raised whenever the door (ls_args) or a table's meaning changes
 MAX_UNITS = 64
 
 

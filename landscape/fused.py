@@ -33,7 +33,7 @@ from ._kernel import Args, available, call, library, unavailable_reason
 from ._kernel_cells import OBJECTIVES, kernel_cell
 from .cells import Cell
 from .tasks import TaskData
-from .units import check_units, n_params, readout_loss
+from .units import check_size, check_units, n_params, readout_loss
 
 __all__ = ["available", "run_fused", "kernel_losses", "fused_losses", "unavailable_reason"]
 
@@ -59,8 +59,8 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: torch.Tensor | None = None,
               rows: torch.Tensor | None = None, lengths: torch.Tensor | None = None, steps: int,
-              objective: str = "bce", grad: bool = False,
-              hidden: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+              objective: str = "bce", grad: bool = False, hidden: int = 1, inputs: int = 1,
+              layers: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Final states of G models, and with ``grad`` each model's gradient of its mean loss.
 
     theta: (G, P) on the CPU, float32 or float64. x: (N, T) inputs shared by every model, or
@@ -68,10 +68,13 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     needed with ``grad`` for "bce". rows: (G, N) integers, or None: model g's sample n is row
     rows[g, n] of x (R, T) and of y (R,), so that mini-batches are read in place, not copied.
     lengths: (G,) each model's own length <= T (its state is frozen after it), or None for
-    ``steps`` steps each. hidden: units H of every model; for H > 1 a row of theta is the flat
-    vector of ``landscape.units`` (torch.nn's ``state_dict`` order) and the loss "bce".
-    Returns hT (G, N), or (G, N, H) for H > 1, and grad (G, P) or None. (Most of its length is
-    checking and laying out the arguments for the kernel's door, ``landscape._kernel.Args``.)
+    ``steps`` steps each. hidden, inputs, layers: the size of every model (``landscape.units``);
+    beyond one unit, one input and one layer a row of theta is the flat vector of
+    ``landscape.units`` (torch.nn's ``state_dict`` order), the loss "bce", and x ends in I features
+    per step: (N, T, I), (G, N, T, I) or rows of (R, T, I).
+    Returns hT (G, N) for one-unit models, else the top layer's (G, N, H), and grad (G, P) or
+    None. (Most of its length is checking and laying out the arguments for the kernel's door,
+    ``landscape._kernel.Args``.)
     """
     lib = library()
     if lib is None:
@@ -80,12 +83,22 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     if dtype not in (torch.float32, torch.float64) or theta.device.type != "cpu":
         raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
     hidden = check_units(hidden)
-    if hidden > 1 and objective != "bce":
+    inputs, layers = check_size(inputs, layers)
+    sized = hidden > 1 or inputs > 1 or layers > 1  # the layout of landscape.units
+    if sized and objective != "bce":
         raise InputError(f"models of {hidden} units are trained on classification, not {objective!r}")
-    _check_arguments(cell, theta, x, y, rows, lengths, steps, hidden)
+    if inputs > 1:
+        if x is None or x.ndim not in (3, 4) or x.shape[-1] != inputs:
+            shape = None if x is None else tuple(x.shape)
+            raise InputError(f"x must end in {inputs} features per step, not {shape}")
+        x = x.reshape(*x.shape[:-2], -1)  # (.., T I): each row's steps, features within
+    elif x is not None and x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]  # (G, N, T, 1): one feature per step
+    _check_arguments(cell, theta, x, y, rows, lengths, steps, hidden, inputs, layers)
     theta = _one_logit(cell, theta.detach(), hidden).contiguous()
     G, P = theta.shape
     x, rows, (N, T, xs_g, xs_n) = _input_layout(x, rows, dtype, steps)
+    T //= inputs
     if lengths is not None:
         lengths = lengths.detach().to(torch.long).contiguous()
         T_run = int(lengths.max()) if G else 0
@@ -99,11 +112,11 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
         ys_g = N if y.ndim == 2 and rows is None else 0
     elif grad and objective == "bce":
         raise InputError("gradients of the classification loss need labels y")
-    hT = torch.empty(G, N, *((hidden,) if hidden > 1 else ()), dtype=dtype)
+    hT = torch.empty(G, N, *((hidden,) if sized else ()), dtype=dtype)
     g_out = torch.zeros(G, P, dtype=dtype) if grad else None
     objective = "keras" if objective == "bce" and cell.clip else objective
     fields = dict(dtype=0 if dtype == torch.float32 else 1, cell=kernel_cell(cell).code,
-                  objective=OBJECTIVES[objective], H=hidden, N=N, T=T_run, P=P,
+                  objective=OBJECTIVES[objective], I=inputs, H=hidden, L=layers, N=N, T=T_run, P=P,
                   R=x.shape[0] if rows is not None else 0, xs_g=xs_g, xs_n=xs_n, ys_g=ys_g,
                   x0=float(cell.x0), theta=_ptr(theta), x=_ptr(x), y=_ptr(y), rows=_ptr(rows),
                   len=_ptr(lengths), hT=_ptr(hT), grad=_ptr(g_out))
@@ -140,11 +153,14 @@ def _two_logit_grad(cell: Cell, g: torch.Tensor, hidden: int = 1) -> torch.Tenso
     return torch.cat([g[:, : -hidden - 1], -dw, dw, -db, db], 1)
 
 
-def _check_arguments(cell: Cell, theta, x, y, rows, lengths, steps: int, hidden: int = 1) -> None:
-    """The C entry point trusts its arguments: every shape and index is checked here."""
-    P = len(cell.param_names) if hidden == 1 else n_params(cell, hidden)
+def _check_arguments(cell: Cell, theta, x, y, rows, lengths, steps: int, hidden: int = 1, inputs: int = 1,
+                     layers: int = 1) -> None:
+    """Every shape and index is checked here, each with its own message (the kernel's door checks
+    them again, as a safety net, with one code each)."""
+    one = hidden == inputs == layers == 1
+    P = len(cell.param_names) if one else n_params(cell, hidden, inputs=inputs, layers=layers)
     if theta.ndim != 2 or theta.shape[1] != P:
-        size = "" if hidden == 1 else f" of {hidden} units"
+        size = "" if one else f" of {hidden} units, {inputs} inputs and {layers} layers"
         raise InputError(f"theta must be (G, {P}) for cell {cell.name!r}{size}, not {tuple(theta.shape)}")
     G = theta.shape[0]
     if int(steps) != steps or steps < 1:
@@ -200,7 +216,8 @@ class _KernelLoss(torch.autograd.Function):
 
 def kernel_losses(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, y: torch.Tensor | None, *,
                   steps: int, rows: torch.Tensor | None = None, lengths: torch.Tensor | None = None,
-                  objective: str = "bce", hidden: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+                  objective: str = "bce", hidden: int = 1, inputs: int = 1,
+                  layers: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Each model's mean loss and accuracy on the kernel, differentiable in theta through
     autograd (the kernel's backpropagation through time): theta (G, P) -> (G,), (G,) or None.
     Arguments as for ``run_fused``; the labels y are read through ``rows`` when given."""
@@ -208,7 +225,7 @@ def kernel_losses(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, y: to
 
     def run(th: torch.Tensor, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         hT, g = run_fused(cell, th, x, y=y, rows=rows, lengths=lengths, steps=steps, objective=objective,
-                          grad=grad, hidden=hidden)
+                          grad=grad, hidden=hidden, inputs=inputs, layers=layers)
         loss, acc = readout_loss(cell, th, hT, y if rows is None or y is None else y[rows], objective)
         accuracy.append(acc)
         return loss, g

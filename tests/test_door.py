@@ -156,8 +156,9 @@ def ulps(got: np.ndarray, truth: np.ndarray) -> float:
 def test_vector_functions_are_within_a_few_ulps(dtype):
     rng = np.random.default_rng(0)
     wide = 700.0 if dtype == np.float64 else 86.0
-    x = np.concatenate([rng.uniform(-wide, wide, 20000), rng.uniform(-20, 20, 20000), rng.uniform(-1, 1, 20000),
-                        rng.uniform(-1e-4, 1e-4, 5000), np.linspace(-0.5, 0.5, 5001)]).astype(dtype)
+    x = np.concatenate([rng.uniform(-wide, wide, 20000), rng.uniform(-20, 20, 20000),
+                        rng.uniform(-1, 1, 20000), rng.uniform(-1e-4, 1e-4, 5000),
+                        np.linspace(-0.5, 0.5, 5001)]).astype(dtype)
     truth = x.astype(np.longdouble)  # 64-bit mantissa on x86-64: a reference for float64 too
     if np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant and dtype == np.float64:
         pytest.skip("no extended precision here to judge float64 by")
@@ -179,6 +180,7 @@ def test_vector_functions_keep_nan_and_inf(dtype):
     assert np.signbit(K.vmath("tanh", x)[4])  # tanh(-0) = -0
     # exp overflows exactly where the true value leaves the range
     top = np.log(np.finfo(dtype).max, dtype=np.longdouble)
-    edge = np.array([np.nextafter(dtype(top), dtype(0)), np.nextafter(dtype(top), dtype(np.inf))], dtype=dtype)
+    below, above = np.nextafter(dtype(top), dtype(0)), np.nextafter(dtype(top), dtype(np.inf))
+    edge = np.array([below, above], dtype=dtype)
     out = K.vmath("exp", edge)
     assert np.isfinite(out[0]) and np.isinf(out[1])

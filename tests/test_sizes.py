@@ -1,0 +1,133 @@
+"""Models of any size, nn.RNN/LSTM/GRU(input_size=I, hidden_size=H, num_layers=L) + nn.Linear(H, K),
+on both engines and in both dtypes, against torch.nn with copied weights, autograd through
+torch.nn, central finite differences and gradcheck."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import landscape as ls
+from landscape import fused
+from landscape.units import final_states, forward_logits, init_theta, modules, n_params, shapes
+
+if not fused.available():
+    if os.environ.get("LANDSCAPE_REQUIRE_FUSED"):
+        pytest.fail(f"the fused kernel must build here: {fused.unavailable_reason()}", pytrace=False)
+    pytest.skip(f"no fused kernel: {fused.unavailable_reason()}", allow_module_level=True)
+
+SIZES = [(3, 1, 1), (1, 1, 2), (3, 4, 1), (2, 5, 2), (1, 3, 3)]  # (I, H, L)
+TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=3e-4, atol=3e-5)}
+
+
+def problem(cell, I, H, L, dtype, G=3, N=19, T=9, seed=0):
+    """G torch.nn models with random weights, their flat vectors, and data with per-model lengths."""
+    gen = torch.Generator().manual_seed(seed)
+    nets, thetas = [], []
+    for g in range(G):
+        torch.manual_seed(100 * seed + g)
+        rnn, head = modules(cell, H, inputs=I, layers=L)
+        rnn, head = rnn.to(torch.float64), head.to(torch.float64)
+        sds = {"rnn": rnn.state_dict(), "head": head.state_dict()}
+        with torch.no_grad():
+            for _, key in ((m, k) for m, k, _ in shapes(cell, H, inputs=I, layers=L)):
+                for sd in sds.values():
+                    if key in sd:
+                        sd[key].add_(0.4 * torch.randn(sd[key].shape, generator=gen, dtype=torch.float64))
+        rnn.load_state_dict(sds["rnn"]), head.load_state_dict(sds["head"])
+        nets.append((rnn, head))
+        thetas.append(torch.cat([sds[m][k].reshape(-1) for m, k, _ in shapes(cell, H, inputs=I, layers=L)]))
+    x = torch.randn(G, N, T, I, generator=gen, dtype=torch.float64)
+    y = (torch.rand(G, N, generator=gen) < 0.5).to(torch.float64)
+    lengths = torch.tensor([T, 1, 5, 7, 3][:G])
+    return nets, torch.stack(thetas), x, y, lengths
+
+
+def torch_nn(nets, x, y, lengths):
+    """Top-layer final states (G, N, H) and mean BCE losses (G,) from torch.nn itself."""
+    hs, losses = [], []
+    for (rnn, head), xm, ym, n in zip(nets, x, y, lengths.tolist(), strict=True):
+        out, _ = rnn(xm[:, :n])
+        h = out[:, -1]  # (N, H): the top layer's state after step n
+        hs.append(h)
+        losses.append(torch.nn.functional.binary_cross_entropy_with_logits(head(h)[:, 0], ym))
+    return torch.stack(hs), torch.stack(losses)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"I{s[0]}H{s[1]}L{s[2]}")
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_both_engines_match_torch_nn(name, size, dtype):
+    cell = ls.get_cell(name)
+    I, H, L = size
+    nets, theta, x, y, lengths = problem(cell, I, H, L, dtype)
+    want_h, want_loss = torch_nn(nets, x, y, lengths)
+    want_loss.sum().backward()  # torch.nn's own gradient, gathered in the flat order
+    want_grad = torch.stack([torch.cat([dict(rnn.named_parameters(), **dict(head.named_parameters()))[k]
+                                        .grad.reshape(-1) for _, k, _ in shapes(cell, H, inputs=I, layers=L)])
+                             for rnn, head in nets])
+    th = theta.to(dtype)
+    ref_h = final_states(cell, th, x.to(dtype), lengths, H, inputs=I, layers=L)  # (G, H, N)
+    np.testing.assert_allclose(ref_h.transpose(1, 2).double().numpy(), want_h.detach().numpy(), **TOL[dtype])
+    hT, _ = fused.run_fused(cell, th, x.to(dtype), y=y.to(dtype), lengths=lengths, steps=x.shape[2], hidden=H,
+                            inputs=I, layers=L)
+    np.testing.assert_allclose(hT.double().numpy(), want_h.detach().numpy(), **TOL[dtype])
+    for fast in (False, True):
+        t = th.clone().requires_grad_(True)
+        if fast:
+            loss, _ = fused.kernel_losses(cell, t, x.to(dtype), y.to(dtype), lengths=lengths,
+                                          steps=x.shape[2], hidden=H, inputs=I, layers=L)
+        else:
+            z = forward_logits(cell, t, x.to(dtype), lengths, H, inputs=I, layers=L)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y.to(dtype), reduction="none")
+            loss = loss.mean(1)
+        (g,) = torch.autograd.grad(loss.sum(), t)
+        np.testing.assert_allclose(loss.double().detach().numpy(), want_loss.detach().numpy(), **TOL[dtype])
+        np.testing.assert_allclose(g.double().numpy(), want_grad.numpy(), **TOL[dtype])
+
+
+@pytest.mark.parametrize("variant", ["gru-before", "lstm2", "rnn2"])
+def test_variants_of_any_size_agree_between_engines(variant):
+    """Keras's GRU before 2.3 and the two-logit readout have no torch.nn module: the two engines
+    against each other, and the kernel's gradient against finite differences of the reference."""
+    base, head = variant.rstrip("2"), "softmax2" if variant.endswith("2") else "logit"
+    cell = (ls.get_cell("gru", gru_reset="before", head=head) if base == "gru-before"
+            else ls.get_cell(base, head=head))
+    I, H, L = 2, 3, 2
+    gen = torch.Generator().manual_seed(5)
+    theta = torch.stack([init_theta(cell, H, seed=s, inputs=I, layers=L) for s in range(2)])
+    theta = theta + 0.3 * torch.randn(theta.shape, generator=gen, dtype=torch.float64)
+    X = torch.randn(8, 6, I, generator=gen, dtype=torch.float64)
+    Y = (torch.rand(8, generator=gen) < 0.5).to(torch.float64)
+    rows, lengths = torch.tensor([[0, 1, 2, 3, 4], [3, 4, 5, 6, 7]]), torch.tensor([6, 4])
+
+    def ref_loss(th):
+        z = forward_logits(cell, th, X[rows], lengths, H, inputs=I, layers=L)
+        return ls.cells.classification_loss(z, Y[rows], clip=cell.clip)[0]
+
+    def kernel_loss(th):
+        return fused.kernel_losses(cell, th, X, Y, rows=rows, lengths=lengths, steps=6, hidden=H, inputs=I,
+                                   layers=L)[0]
+
+    np.testing.assert_allclose(kernel_loss(theta).numpy(), ref_loss(theta).numpy(), rtol=1e-12)
+    t = theta.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(kernel_loss(t).sum(), t)
+    eps = 1e-6
+    for j in range(0, theta.shape[1], 7):
+        e = torch.zeros_like(theta)
+        e[:, j] = eps
+        fd = (ref_loss(theta + e) - ref_loss(theta - e)) / (2 * eps)
+        np.testing.assert_allclose(g[:, j].numpy(), fd.numpy(), rtol=1e-6, atol=1e-9)
+    assert torch.autograd.gradcheck(kernel_loss, (t,), eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+def test_sizes_are_checked():
+    cell = ls.get_cell("lstm")
+    x, theta = torch.zeros(4, 5, 3), torch.zeros(2, n_params(cell, 2, inputs=3))
+    with pytest.raises(ls.InputError, match="3 features"):
+        fused.run_fused(cell, theta, x[..., 0], steps=5, hidden=2, inputs=3)
+    with pytest.raises(ls.InputError, match="theta"):
+        fused.run_fused(cell, theta, x, steps=5, hidden=2, inputs=3, layers=2)
+    with pytest.raises(ls.InputError, match="layers 0"):
+        init_theta(cell, 2, layers=0)
