@@ -14,6 +14,21 @@
 
 static inline REAL FN(sig)(REAL z) { return (REAL)1 / ((REAL)1 + EXP(-z)); }
 
+/* The gated cells' gate function, fixed when the kernel is built (LS_GATE, one library per gate
+ * function: landscape._kernel), and its derivative from its value y: the logistic sigmoid,
+ * y (1 - y), or Keras 2's hard_sigmoid clip(0.2 z + 0.5, 0, 1), 0.2 where it does not clip. */
+#if LS_GATE == LS_GATE_HARD_SIGMOID
+static inline REAL FN(gate)(REAL z) {
+    REAL y = (REAL)0.2 * z + (REAL)0.5;
+    y = y < 0 ? 0 : y;
+    return y > 1 ? 1 : y;  /* NaN stays NaN */
+}
+static inline REAL FN(dgate)(REAL y) { return y > 0 && y < 1 ? (REAL)0.2 : 0; }
+#else
+static inline REAL FN(gate)(REAL z) { return FN(sig)(z); }
+static inline REAL FN(dgate)(REAL y) { return y * (1 - y); }
+#endif
+
 /* rnn: h' = tanh(a). */
 static inline REAL FN(rnn_fwd)(REAL a) { return TANH(a); }
 static inline REAL FN(rnn_bwd)(REAL hn, REAL dh) { return dh * (1 - hn * hn); }  /* d / d a */
@@ -23,7 +38,7 @@ static inline REAL FN(rnn_bwd)(REAL hn, REAL dh) { return dh * (1 - hn * hn); } 
  * keeps them in vector registers). */
 static inline REAL FN(lstm_fwd)(REAL ai, REAL af, REAL ag, REAL ao, REAL c, REAL *cn, REAL *i, REAL *f,
                                 REAL *g, REAL *o, REAL *tc) {
-    *i = FN(sig)(ai), *f = FN(sig)(af), *g = TANH(ag), *o = FN(sig)(ao);
+    *i = FN(gate)(ai), *f = FN(gate)(af), *g = TANH(ag), *o = FN(gate)(ao);
     *cn = *f * c + *i * *g;
     *tc = TANH(*cn);
     return *o * *tc;
@@ -34,10 +49,10 @@ static inline REAL FN(lstm_fwd)(REAL ai, REAL af, REAL ag, REAL ao, REAL c, REAL
 static inline REAL FN(lstm_bwd)(REAL i, REAL f, REAL g, REAL o, REAL tc, REAL c, REAL dh, REAL dc,
                                 REAL *pi, REAL *pf, REAL *pg, REAL *po) {
     REAL dct = dc + dh * o * (1 - tc * tc);  /* d loss / d c' */
-    *pi = dct * g * i * (1 - i);
-    *pf = dct * c * f * (1 - f);
+    *pi = dct * g * FN(dgate)(i);
+    *pf = dct * c * FN(dgate)(f);
     *pg = dct * i * (1 - g * g);
-    *po = dh * tc * o * (1 - o);
+    *po = dh * tc * FN(dgate)(o);
     return dct * f;
 }
 
@@ -45,7 +60,7 @@ static inline REAL FN(lstm_bwd)(REAL i, REAL f, REAL g, REAL o, REAL tc, REAL c,
  * n = tanh(xn + r hn) from its input term xn and hidden term hn = w_hn h + b_hn;
  * returns h' = (1 - z) n + z h, and r, z, n through the pointers. */
 static inline REAL FN(gru_fwd)(REAL ar, REAL az, REAL xn, REAL hn, REAL h, REAL *r, REAL *z, REAL *n) {
-    *r = FN(sig)(ar), *z = FN(sig)(az);
+    *r = FN(gate)(ar), *z = FN(gate)(az);
     *n = TANH(xn + *r * hn);
     return (1 - *z) * *n + *z * h;
 }
@@ -56,17 +71,17 @@ static inline REAL FN(gru_fwd)(REAL ar, REAL az, REAL xn, REAL hn, REAL h, REAL 
 static inline REAL FN(gru_bwd)(REAL r, REAL z, REAL n, REAL hn, REAL h, REAL dh, REAL *pr, REAL *pz,
                                REAL *pn, REAL *qn) {
     *pn = dh * (1 - z) * (1 - n * n);  /* d loss / d (pre-activation of n) */
-    *pr = *pn * hn * r * (1 - r);
-    *pz = dh * (h - n) * z * (1 - z);
+    *pr = *pn * hn * FN(dgate)(r);
+    *pz = dh * (h - n) * FN(dgate)(z);
     *qn = *pn * r;
     return dh * z;
 }
 
 /* gru, reset gate before the product (Keras < 2.3): n = tanh(an), an = w_in x + b_in +
  * w_hn (r h) + b_hn, so the loop computes r first (gru_reset), then an from r h, then the rest. */
-static inline REAL FN(gru_reset)(REAL ar) { return FN(sig)(ar); }
+static inline REAL FN(gru_reset)(REAL ar) { return FN(gate)(ar); }
 static inline REAL FN(gru_before_fwd)(REAL az, REAL an, REAL h, REAL *z, REAL *n) {
-    *z = FN(sig)(az), *n = TANH(an);
+    *z = FN(gate)(az), *n = TANH(an);
     return (1 - *z) * *n + *z * h;
 }
 
@@ -75,11 +90,11 @@ static inline REAL FN(gru_before_fwd)(REAL az, REAL an, REAL h, REAL *z, REAL *n
  * gives p_r and the path through r h to d loss / d h. */
 static inline REAL FN(gru_before_bwd)(REAL z, REAL n, REAL h, REAL dh, REAL *pz, REAL *pn) {
     *pn = dh * (1 - z) * (1 - n * n);
-    *pz = dh * (h - n) * z * (1 - z);
+    *pz = dh * (h - n) * FN(dgate)(z);
     return dh * z;
 }
 static inline REAL FN(gru_before_bwd_reset)(REAL r, REAL h, REAL drh, REAL *pr) {
-    *pr = drh * h * r * (1 - r);
+    *pr = drh * h * FN(dgate)(r);
     return drh * r;
 }
 

@@ -15,7 +15,8 @@
 typedef struct {
     int64_t size;              /* sizeof(ls_args) as the caller sees it */
     int64_t dtype;             /* LS_F32 or LS_F64: the type of every REAL array below */
-    int64_t cell, objective;   /* LS_CELL_*, LS_OBJ_* */
+    int64_t cell, gate;        /* LS_CELL_*, LS_GATE_* (the one this library was built for) */
+    int64_t objective;         /* LS_OBJ_* */
     int64_t I, H, L;           /* inputs per step, units, layers */
     int64_t N, T, P;           /* samples per model, steps of x per row, parameters */
     int64_t R;                 /* with rows: the rows of x and y (lane (g, n) reads row rows[g N + n]) */
@@ -91,6 +92,7 @@ static int ls_check(const ls_args *a) {
     if (a->dtype != LS_F32 && a->dtype != LS_F64) return LS_ERR_DTYPE;
     if (a->cell < 0 || a->cell >= LS_N_CELLS) return LS_ERR_CELL;
     if (a->objective < 0 || a->objective >= LS_N_OBJECTIVES) return LS_ERR_OBJECTIVE;
+    if (a->gate != LS_GATE) return LS_ERR_GATE;
     const int c = (int)a->cell;
     const int units = a->H > 1 || a->I > 1 || a->L > 1;  /* the H-unit loops, not the one-unit lanes */
     if (a->H < 1 || a->H > LS_MAX_UNITS || a->I < 1 || a->I > LS_MAX_UNITS || a->L < 1 || a->L > LS_MAX_UNITS

@@ -33,7 +33,7 @@ import threading
 
 __all__ = ["build", "available", "unavailable_reason", "library", "Args", "call", "vmath", "KernelError"]
 
-from ._kernel_cells import ABI, ERRORS, header
+from ._kernel_cells import ABI, ERRORS, GATES, header
 
 _SOURCES = ("_fused.c", "_fused_body.h", "_fused_units.h", "_cell_math.h", "_vmath.h")
 _SYMBOLS = ("ls_run", "ls_vmath", "ls_args_size", "ls_abi")
@@ -61,19 +61,24 @@ def _cpu_id() -> str:
     return platform.machine() + "".join(lines)
 
 
-def _key() -> str:
+def _key(gate: str = "sigmoid") -> str:
     here = os.path.dirname(__file__)
     h = hashlib.sha256()
     for name in _SOURCES:
         with open(os.path.join(here, name), "rb") as f:
             h.update(f.read())
     h.update(header().encode())
-    h.update(" ".join(_FLAGS + _LIBS + [os.environ.get("CC", "cc"), _cpu_id()]).encode())
+    h.update(" ".join(_FLAGS + _LIBS + [_define(gate), os.environ.get("CC", "cc"), _cpu_id()]).encode())
     return f"fused-{h.hexdigest()[:16]}.so"
 
 
-def _library_path() -> str:
-    return os.path.join(_cache_dir(), _key())
+def _define(gate: str) -> str:
+    """The compiler flag that builds the kernel for one gate function (one library each)."""
+    return f"-DLS_GATE={GATES[gate]}"
+
+
+def _library_path(gate: str = "sigmoid") -> str:
+    return os.path.join(_cache_dir(), _key(gate))
 
 
 def _unsafe(st: os.stat_result) -> str:
@@ -163,17 +168,17 @@ def _verified(path: str) -> tuple[ctypes.CDLL | None, str]:
     return lib, ""
 
 
-def build(folder: str | None = None) -> str:
+def build(folder: str | None = None, gate: str = "sigmoid") -> str:
     """Compile the kernel into ``folder`` (the cache), with its SHA-256 recorded beside it; atomic,
     so concurrent builds are safe. An entry that is not this user's own regular file is never
     replaced: the kernel is built into a private folder instead."""
     folder = folder or _folder()[0]
-    path = os.path.join(folder, _key())
+    path = os.path.join(folder, _key(gate))
     with contextlib.suppress(OSError):
         st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode) or _unsafe(st):
             folder = _private_folder()
-            path = os.path.join(folder, _key())
+            path = os.path.join(folder, _key(gate))
     fd, tmp = tempfile.mkstemp(suffix=".so", prefix=".tmp-fused-", dir=folder)
     os.close(fd)
     src = os.path.join(os.path.dirname(__file__), "_fused.c")
@@ -182,7 +187,7 @@ def build(folder: str | None = None) -> str:
         with tempfile.TemporaryDirectory(prefix="landscape-build-") as gen:
             with open(os.path.join(gen, "_cells.h"), "w") as f:
                 f.write(header())
-            cmd = [os.environ.get("CC", "cc"), *_FLAGS, "-I", gen, "-o", tmp, src, *_LIBS]
+            cmd = [os.environ.get("CC", "cc"), *_FLAGS, _define(gate), "-I", gen, "-o", tmp, src, *_LIBS]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
@@ -201,38 +206,39 @@ def build(folder: str | None = None) -> str:
     return path
 
 
-def _load() -> tuple[ctypes.CDLL | None, str, list[str]]:
+def _load(gate: str) -> tuple[ctypes.CDLL | None, str, list[str]]:
     """The library (or None), why not, and the notes to say: a cached one when it checks out,
     else one built now."""
     folder, note = _folder()
     notes = [note] if note else []
-    path = os.path.join(folder, _key())
+    path = os.path.join(folder, _key(gate))
     if os.path.lexists(path):
         lib, why = _verified(path)
         if lib is not None:
             return lib, "", notes
         notes.append(f"cached kernel {path} is not used ({why}); building it again")
     try:
-        lib, why = _verified(build(folder))
+        lib, why = _verified(build(folder, gate))
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:
         return None, str(e) or type(e).__name__, notes
     return lib, why and f"the kernel just built {why}", notes
 
 
-def library():
-    """The loaded library, or None with the reason kept for unavailable_reason()."""
+def library(gate: str = "sigmoid"):
+    """The loaded library of the kernel for the gated cells' ``gate`` function (built on first
+    use), or None with the reason kept for unavailable_reason()."""
     with _lock:
-        if "lib" not in _state:
+        if ("lib", gate) not in _state:
             try:
-                lib, why, notes = _load()
+                lib, why, notes = _load(gate)
             except Exception as e:  # loading must never end the run: the reference path serves
                 lib, why, notes = None, f"{type(e).__name__}: {e}", []
             for note in notes:
                 print(f"landscape: {note}", file=sys.stderr)
             if lib is not None:
                 _declare(lib)
-            _state["lib"], _state["why"] = lib, why
-        return _state["lib"]
+            _state["lib", gate], _state["why", gate] = lib, why
+        return _state["lib", gate]
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -248,21 +254,22 @@ class Args(ctypes.Structure):
     """The door's argument structure, field for field ``ls_args`` of ``_fused.c``."""
 
     _fields_ = [(name, ctypes.c_int64) for name in
-                ("size", "dtype", "cell", "objective", "I", "H", "L", "N", "T", "P", "R", "xs_g", "xs_n",
-                 "ys_g", "g0", "g1")] + [("x0", ctypes.c_double)] + [
+                ("size", "dtype", "cell", "gate", "objective", "I", "H", "L", "N", "T", "P", "R", "xs_g",
+                 "xs_n", "ys_g", "g0", "g1")] + [("x0", ctypes.c_double)] + [
                 (name, ctypes.c_void_p) for name in ("theta", "x", "y", "rows", "len", "hT", "grad")]
 
     def __init__(self, **fields):
-        super().__init__(**({"size": ctypes.sizeof(Args), "I": 1, "H": 1, "L": 1} | fields))
+        super().__init__(**({"size": ctypes.sizeof(Args), "I": 1, "H": 1, "L": 1, "gate": 0} | fields))
 
 
 class KernelError(RuntimeError):
     """The kernel refused its arguments (a bug of the caller: every input is checked before)."""
 
 
-def call(args: Args) -> None:
-    """Run the kernel through its door; a refusal raises KernelError (MemoryError for memory)."""
-    code = library().ls_run(ctypes.byref(args))
+def call(args: Args, gate: str = "sigmoid") -> None:
+    """Run the kernel (of the gate function ``gate``) through its door; a refusal raises
+    KernelError (MemoryError for memory)."""
+    code = library(gate).ls_run(ctypes.byref(args))
     if code == 1:
         raise MemoryError(ERRORS["memory"])
     if code:
@@ -283,11 +290,11 @@ def vmath(fn: str, x, reps: int = 1):
     return y
 
 
-def available() -> bool:
+def available(gate: str = "sigmoid") -> bool:
     """Whether the fused kernel can run here (builds it on first call)."""
-    return library() is not None
+    return library(gate) is not None
 
 
-def unavailable_reason() -> str:
-    library()
-    return _state.get("why", "")
+def unavailable_reason(gate: str = "sigmoid") -> str:
+    library(gate)
+    return _state.get(("why", gate), "")

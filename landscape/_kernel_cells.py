@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from .cells import CELLS, KERAS_EPSILON, PASCANU_TARGET, Cell
 
-__all__ = ["KernelCell", "KERNEL", "OBJECTIVES", "ERRORS", "ABI", "MAX_UNITS", "kernel_cell", "header"]
+__all__ = ["KernelCell", "KERNEL", "OBJECTIVES", "GATES", "ERRORS", "ABI", "MAX_UNITS", "kernel_cell",
+           "header"]
 
-ABI = 3  # what ls_abi() returns: raised whenever the door (ls_args) or a table's meaning changes
+ABI = 4  # what ls_abi() returns: raised whenever the door (ls_args) or a table's meaning changes
 MAX_UNITS = 64
 
 
@@ -40,6 +41,8 @@ KERNEL: dict[str, KernelCell] = {
 # the losses the kernel differentiates: classification (binary cross-entropy on one logit),
 # Pascanu's target, and classification with Keras's clipped probabilities
 OBJECTIVES = {"bce": 0, "pascanu": 1, "keras": 2}
+# the gated cells' gate functions (landscape.cells.GATES): one library is built for each
+GATES = {"sigmoid": 0, "hard_sigmoid": 1}
 # LS_ERR_<NAME> codes of ls_run, and what each means (LS_OK is 0)
 ERRORS = {
     "memory": "the kernel could not allocate its step buffers",
@@ -53,6 +56,7 @@ ERRORS = {
     "null": "an array the cell needs is missing, or one it cannot use is given",
     "length": "a model's length is negative or exceeds the inputs' steps",
     "rows": "a row index lies outside the table of inputs",
+    "gate": "this library was built for another gate function",
 }
 
 
@@ -83,6 +87,8 @@ def header() -> str:
              *(f"#define LS_ERR_{name.upper()} {i}" for i, name in enumerate(ERRORS, 1)),
              *(f"#define LS_OBJ_{name.upper()} {code}" for name, code in OBJECTIVES.items()),
              f"#define LS_N_OBJECTIVES {len(OBJECTIVES)}",
+             *(f"#define LS_GATE_{name.upper()} {code}" for name, code in GATES.items()),
+             "#ifndef LS_GATE", "#define LS_GATE 0", "#endif",
              *(f"#define LS_CELL_{name.upper()} {k.code}" for name, k in cells),
              f"#define LS_N_CELLS {len(cells)}",
              f"#define LS_MAX_P {max(_one_unit_params(k) for _, k in cells)}",

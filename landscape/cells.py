@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from ._errors import InputError
 
-__all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "get_cell", "as_cell", "run", "reference_losses",
-           "readout", "classification_loss", "pascanu_loss", "KERAS_EPSILON"]
+__all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "GATES", "hard_sigmoid", "get_cell", "as_cell", "run",
+           "reference_losses", "readout", "classification_loss", "pascanu_loss", "KERAS_EPSILON"]
 
 Params = dict  # scalar parameter name -> tensor broadcasting against the state
 State = tuple  # one or two tensors, (G, N) each
@@ -39,30 +40,41 @@ def rnn_update(xi: Terms, hh: Terms, s: State) -> State:
     return (torch.tanh(xi(0) + hh(0)),)
 
 
-def lstm_update(xi: Terms, hh: Terms, s: State) -> State:
+def hard_sigmoid(z: torch.Tensor) -> torch.Tensor:
+    """Keras 2's gate function (Keras 3's hard_sigmoid has slope 1/6, not 0.2)."""
+    return torch.clamp(0.2 * z + 0.5, 0.0, 1.0)
+
+
+# The gate functions of the gated cells' i, f, o (LSTM) and r, z (GRU), by the word --gate takes:
+# the logistic sigmoid of torch.nn and Keras >= 2.3, or Keras 2.1's hard_sigmoid, which the posted
+# experiment ran with (Keras's recurrent_activation default of its day).
+GATES = {"sigmoid": torch.sigmoid, "hard_sigmoid": hard_sigmoid}
+
+
+def lstm_update(xi: Terms, hh: Terms, s: State, gate: Callable = torch.sigmoid) -> State:
     h, c = s
-    i = torch.sigmoid(xi(0) + hh(0))  # input gate
-    f = torch.sigmoid(xi(1) + hh(1))  # forget gate
+    i = gate(xi(0) + hh(0))  # input gate
+    f = gate(xi(1) + hh(1))  # forget gate
     g = torch.tanh(xi(2) + hh(2))  # cell candidate
-    o = torch.sigmoid(xi(3) + hh(3))  # output gate
+    o = gate(xi(3) + hh(3))  # output gate
     c = f * c + i * g
     return o * torch.tanh(c), c
 
 
-def gru_update(xi: Terms, hh: Terms, s: State) -> State:
+def gru_update(xi: Terms, hh: Terms, s: State, gate: Callable = torch.sigmoid) -> State:
     (h,) = s
-    r = torch.sigmoid(xi(0) + hh(0))  # reset gate
-    z = torch.sigmoid(xi(1) + hh(1))  # update gate
+    r = gate(xi(0) + hh(0))  # reset gate
+    z = gate(xi(1) + hh(1))  # update gate
     n = torch.tanh(xi(2) + r * hh(2))  # candidate: the reset gate scales the whole hidden term
     return ((1 - z) * n + z * h,)
 
 
-def gru_reset_before_update(xi: Terms, hh: Terms, s: State) -> State:
+def gru_reset_before_update(xi: Terms, hh: Terms, s: State, gate: Callable = torch.sigmoid) -> State:
     """Keras before 2.3 (``reset_after=False``): the reset gate scales the state before the
     recurrent product, n = tanh(W_in x + b_in + W_hn (r h) + b_hn)."""
     (h,) = s
-    r = torch.sigmoid(xi(0) + hh(0))  # reset gate
-    z = torch.sigmoid(xi(1) + hh(1))  # update gate
+    r = gate(xi(0) + hh(0))  # reset gate
+    z = gate(xi(1) + hh(1))  # update gate
     n = torch.tanh(xi(2) + hh(2, r * h))  # candidate: the hidden term of the reset state
     return ((1 - z) * n + z * h,)
 
@@ -137,6 +149,7 @@ class Cell:
     default_plane: tuple = ()  # (x name, y name, x range, y range, (nx, ny)) of the default axis plane
     center: tuple | None = None  # the "initial" parameters of a cell without torch.nn's init
     kernel: str = ""  # its entry in the fused kernel's table (landscape._kernel_cells.KERNEL)
+    gate: str = "sigmoid"  # the gated cells' gate function (GATES)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -190,9 +203,10 @@ CELLS: dict[str, Cell] = {
 }
 
 
-def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after") -> Cell:
-    """The cell registered under ``name``, with its readout ``head`` (HEADS) and, for gru, where
-    the reset gate acts (GRU_RESETS); an unknown name raises InputError with the valid ones."""
+def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after", gate: str = "sigmoid") -> Cell:
+    """The cell registered under ``name``, with its readout ``head`` (HEADS), for gru where the
+    reset gate acts (GRU_RESETS), and for lstm and gru the gate function (GATES); an unknown name
+    raises InputError with the valid ones."""
     if not isinstance(name, str) or name not in CELLS:
         raise InputError(f"unknown cell {name!r}; valid cells: {', '.join(CELLS)}")
     if head not in HEADS:
@@ -205,13 +219,20 @@ def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after") -> Cel
                          "valid cells for it: rnn, lstm, gru")
     if name != "gru" and gru_reset != "after":
         raise InputError(f"the reset gate {gru_reset!r} is a GRU's; cell {name!r} has none (valid: gru)")
+    if gate not in GATES:
+        raise InputError(f"unknown gate {gate!r}; valid gates: {', '.join(GATES)}")
+    if name not in ("lstm", "gru") and gate != "sigmoid":
+        raise InputError(f"cell {name!r} has no gates, so no gate function {gate!r} (valid: lstm, gru)")
     if not cell.module:
         return cell  # Pascanu's map has no readout and no gates
     if head != cell.head:
         cell = replace(cell, layout=(cell.layout[0], ("head", HEADS[head])), head=head)
     if name == "gru" and gru_reset == "before":
-        cell = replace(cell, step=_one_unit(gru_reset_before_update, "rzn"), update=gru_reset_before_update,
-                       reset="before", kernel="gru_before")
+        cell = replace(cell, update=gru_reset_before_update, reset="before", kernel="gru_before")
+    if gate != "sigmoid" or cell.reset == "before":
+        update = partial(cell.update, gate=GATES[gate]) if gate != "sigmoid" else cell.update
+        gates = {"lstm": "ifgo", "gru": "rzn"}[name]
+        cell = replace(cell, step=_one_unit(update, gates), update=update, gate=gate)
     return cell
 
 

@@ -30,7 +30,7 @@ import torch
 
 from ._errors import InputError
 from ._kernel import Args, available, call, library, unavailable_reason
-from ._kernel_cells import OBJECTIVES, kernel_cell
+from ._kernel_cells import GATES, OBJECTIVES, kernel_cell
 from .cells import Cell
 from .tasks import TaskData
 from .units import check_size, check_units, n_params, readout_loss
@@ -76,9 +76,9 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     None. (Most of its length is checking and laying out the arguments for the kernel's door,
     ``landscape._kernel.Args``.)
     """
-    lib = library()
+    lib = library(cell.gate)
     if lib is None:
-        raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason()})")
+        raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason(cell.gate)})")
     dtype = theta.dtype
     if dtype not in (torch.float32, torch.float64) or theta.device.type != "cpu":
         raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
@@ -116,13 +116,14 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     g_out = torch.zeros(G, P, dtype=dtype) if grad else None
     objective = "keras" if objective == "bce" and cell.clip else objective
     fields = dict(dtype=0 if dtype == torch.float32 else 1, cell=kernel_cell(cell).code,
-                  objective=OBJECTIVES[objective], I=inputs, H=hidden, L=layers, N=N, T=T_run, P=P,
+                  gate=GATES[cell.gate], objective=OBJECTIVES[objective], I=inputs, H=hidden, L=layers,
+                  N=N, T=T_run, P=P,
                   R=x.shape[0] if rows is not None else 0, xs_g=xs_g, xs_n=xs_n, ys_g=ys_g,
                   x0=float(cell.x0), theta=_ptr(theta), x=_ptr(x), y=_ptr(y), rows=_ptr(rows),
                   len=_ptr(lengths), hT=_ptr(hT), grad=_ptr(g_out))
 
     def part(g0: int, g1: int) -> None:
-        call(Args(g0=g0, g1=g1, **fields))
+        call(Args(g0=g0, g1=g1, **fields), cell.gate)
 
     n_threads = max(1, min(torch.get_num_threads(), G))
     if n_threads == 1 or G * N * T_run * hidden * hidden < 20_000:

@@ -21,8 +21,8 @@ __attribute__((constructor)) static void planted(void) {
     FILE *f = fopen("%s", "w");
     if (f) { fputs("ran", f); fclose(f); }
 }
-int ls_abi(void) { return 3; }
-long ls_args_size(void) { return 176; }
+int ls_abi(void) { return 4; }
+long ls_args_size(void) { return 184; }
 int ls_run(void) { return 1; } int ls_vmath(void) { return 1; }
 """
 
