@@ -306,7 +306,7 @@ __attribute__((constructor)) static void planted(void) {
     FILE *f = fopen("%s", "w");
     if (f) { fputs("ran", f); fclose(f); }
 }
-int ls_abi(void) { return 1; }
+int ls_abi(void) { return 4; }
 """
 
 
@@ -331,7 +331,7 @@ def planted(kind: str, mode: int = 0o700):
             with open(src, "w") as f:
                 f.write(PLANTED.replace("%s", os.path.join(tmp, "PWNED")))
                 if kind == "constructor":  # every entry point the kernel has, so that it is used
-                    for sym in ("ls_run", "ls_vmath", "ls_args_size"):
+                    for sym in ("ls_run", "ls_vmath", "ls_args_size", "ls_compiler"):
                         f.write(f"int {sym}(void) {{ return 1; }}\n")
             subprocess.run(["cc", "-shared", "-fPIC", "-o", path, src], check=True)
         elif kind == "truncated":

@@ -157,4 +157,5 @@ int ls_vmath(int64_t fn, int64_t dtype, int64_t n, int64_t reps, const void *x, 
 }
 
 int ls_abi(void) { return LS_ABI; }
+const char *ls_compiler(void) { return __VERSION__; }  /* the compiler that built this library */
 int64_t ls_args_size(void) { return (int64_t)sizeof(ls_args); }

@@ -36,7 +36,7 @@ __all__ = ["build", "available", "unavailable_reason", "library", "Args", "call"
 from ._kernel_cells import ABI, ERRORS, GATES, header
 
 _SOURCES = ("_fused.c", "_fused_body.h", "_fused_units.h", "_cell_math.h", "_vmath.h")
-_SYMBOLS = ("ls_run", "ls_vmath", "ls_args_size", "ls_abi")
+_SYMBOLS = ("ls_run", "ls_vmath", "ls_args_size", "ls_abi", "ls_compiler")
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 # The vector exp/tanh are the kernel's own (_vmath.h), so any compiler vectorizes them at the
 # machine's width (-march=native: AVX-512 where there is one) and no vector math library is needed.
@@ -45,6 +45,7 @@ _FLAGS = ["-O3", "-march=native", "-fno-math-errno",
 _LIBS = ["-lm"]
 _lock = threading.Lock()
 _state: dict = {}
+_LOADED: list[int] = []  # descriptors of the libraries loaded, kept open (see _verified)
 
 
 def _cache_dir() -> str:
@@ -145,14 +146,18 @@ def _verified(path: str) -> tuple[ctypes.CDLL | None, str]:
     try:
         with os.fdopen(os.dup(fd), "rb") as f:
             if _digest(f.read()) != record:
+                os.close(fd)
                 return None, "its content does not match its record"
-        # load the very file just checked: through its descriptor where the system has /proc
+        # load the very file just checked: through its descriptor where the system has /proc. The
+        # descriptor then stays open for the life of the process: the loader knows a library by
+        # the name it was opened under, so a name /proc/self/fd/N used again for another file
+        # (another gate function, another compiler, a rebuilt cache) would give the first library.
         by_fd = f"/proc/self/fd/{fd}"
         lib = ctypes.CDLL(by_fd if os.path.exists(by_fd) else path)
     except OSError as e:
-        return None, f"cannot be loaded ({e})"
-    finally:
         os.close(fd)
+        return None, f"cannot be loaded ({e})"
+    _LOADED.append(fd)
     try:
         missing = [s for s in (*_SYMBOLS, "ls_abi") if not hasattr(lib, s)]
         if missing:
@@ -248,6 +253,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     I64, P = ctypes.c_int64, ctypes.c_void_p
     lib.ls_vmath.argtypes = [I64, I64, I64, I64, P, P]  # function, dtype, n, repeats, x, y
     lib.ls_vmath.restype = ctypes.c_int
+    lib.ls_compiler.restype = ctypes.c_char_p
 
 
 class Args(ctypes.Structure):

@@ -66,12 +66,16 @@ def _rel_err(a, truth):
 
 
 def variant(name):
-    """'gru-before' is the GRU of Keras before 2.3; 'lstm2' an LSTM with Keras's two-logit readout."""
+    """'gru-before' is the GRU of Keras before 2.3; 'lstm2' an LSTM with Keras's two-logit readout;
+    '-hard' Keras 2's hard_sigmoid gates."""
     return {"gru-before": ls.get_cell("gru", gru_reset="before"),
-            "lstm2": ls.get_cell("lstm", head="softmax2")}.get(name) or ls.get_cell(name)
+            "lstm2": ls.get_cell("lstm", head="softmax2"),
+            "lstm-hard": ls.get_cell("lstm", gate="hard_sigmoid"),
+            "gru-before-hard": ls.get_cell("gru", gru_reset="before", gate="hard_sigmoid"),
+            }.get(name) or ls.get_cell(name)
 
 
-CELLS = ["rnn", "lstm", "gru", "pascanu", "gru-before", "lstm2"]
+CELLS = ["rnn", "lstm", "gru", "pascanu", "gru-before", "lstm2", "lstm-hard", "gru-before-hard"]
 
 
 @pytest.mark.parametrize("name", CELLS)

@@ -48,9 +48,17 @@ def keras_loss(y, probs):
     return torch.mean(keras.losses.sparse_categorical_crossentropy(y, probs))
 
 
-def keras_model(name, length, reset="after"):
-    layer = {"rnn": lambda: keras.layers.SimpleRNN(1), "lstm": lambda: keras.layers.LSTM(1),
-             "gru": lambda: keras.layers.GRU(1, reset_after=reset == "after")}[name]()
+def keras2_hard_sigmoid(x):
+    """Keras 2.1's hard_sigmoid, given to Keras 3 (whose own has slope 1/6) as a custom callable."""
+    return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+def keras_model(name, length, reset="after", gate="sigmoid"):
+    act = {"sigmoid": "sigmoid", "hard_sigmoid": keras2_hard_sigmoid}[gate]
+    layer = {"rnn": lambda: keras.layers.SimpleRNN(1),
+             "lstm": lambda: keras.layers.LSTM(1, recurrent_activation=act),
+             "gru": lambda: keras.layers.GRU(1, reset_after=reset == "after",
+                                             recurrent_activation=act)}[name]()
     return keras.Sequential([keras.Input((length, 1)), layer, keras.layers.Dense(2, activation="softmax")])
 
 
@@ -68,17 +76,19 @@ def to_keras(name, theta, reset="after"):
     return [kernel, recurrent, bias, head[:2][None], head[2:]]
 
 
-@pytest.mark.parametrize("name,reset", [("rnn", "after"), ("lstm", "after"), ("gru", "after"),
-                                        ("gru", "before")])
+@pytest.mark.parametrize("name,reset,gate", [
+    ("rnn", "after", "sigmoid"), ("lstm", "after", "sigmoid"), ("gru", "after", "sigmoid"),
+    ("gru", "before", "sigmoid"), ("lstm", "after", "hard_sigmoid"), ("gru", "after", "hard_sigmoid"),
+    ("gru", "before", "hard_sigmoid")])
 @pytest.mark.parametrize("backend", ["reference", "fused"])
-def test_forward_loss_equals_keras(name, reset, backend):
-    cell = ls.get_cell(name, head="softmax2", gru_reset=reset)
+def test_forward_loss_equals_keras(name, reset, gate, backend):
+    cell = ls.get_cell(name, head="softmax2", gru_reset=reset, gate=gate)
     data = ls.make_data("latching", 9, n=64, seed=3)
     gen = torch.Generator().manual_seed(11)
     noise = 0.8 * torch.randn(4, len(cell.param_names), generator=gen, dtype=torch.float64)
     thetas = [ls.init_params(cell, seed=s, init="keras") + noise[s] for s in range(4)]
     got, acc = losses(cell, data, torch.stack(thetas), backend=backend)
-    model = keras_model(name, 9, reset)
+    model = keras_model(name, 9, reset, gate)
     x, y = data.x.numpy()[:, :, None], data.y.numpy().astype(np.int64)
     for g, theta in enumerate(thetas):
         model.set_weights(to_keras(name, theta.tolist(), reset))
@@ -138,13 +148,15 @@ def test_keras_initializers_statistics():
     assert set(col("gru", "b_ih_z")) == {0.0} and set(col("rnn", "b_out_0")) == {0.0}
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("name,gate", [("rnn", "sigmoid"), ("lstm", "sigmoid"), ("gru", "sigmoid"),
+                                       ("lstm", "hard_sigmoid"), ("gru", "hard_sigmoid")])
 @pytest.mark.parametrize("backend", ["reference", "fused"])
-def test_keras_protocol_training_equals_keras(name, backend):
+def test_keras_protocol_training_equals_keras(name, gate, backend):
     """train_ensemble with the Keras protocol against Keras's own Adam, step by step, same batches
-    (the GRU of the posted Keras version: reset gate before the product, one bias)."""
+    (the GRU of the posted Keras version: reset gate before the product, one bias; and Keras 2.1's
+    hard_sigmoid gates, given to Keras 3 as a custom callable)."""
     reset = "before" if name == "gru" else "after"
-    cell = ls.get_cell(name, head="softmax2", gru_reset=reset)
+    cell = ls.get_cell(name, head="softmax2", gru_reset=reset, gate=gate)
     datas = [ls.make_data("latching", 5, n=40, seed=2)]
     epochs, batch = 2, 16  # 32 training samples: 2 batches per epoch, the last one short
     res = train_ensemble(cell, datas, repeats=1, seed=4, epochs=epochs, batch=batch, lr=1e-2,
@@ -152,7 +164,7 @@ def test_keras_protocol_training_equals_keras(name, backend):
                          backend=backend, progress=False)
     tr, _ = make_splits(datas, 1, val_frac=0.2, seed=4, split="shuffled")
     schedule = make_schedule(1, tr.shape[1], epochs, seed=4)
-    model = keras_model(name, 5, reset)
+    model = keras_model(name, 5, reset, gate)
     model.set_weights(to_keras(name, res.theta0[0].tolist(), reset))
     opt = keras.optimizers.Adam(learning_rate=1e-2)
     x, y = datas[0].x.numpy()[:, :, None], datas[0].y.numpy().astype(np.int64)

@@ -23,7 +23,7 @@ __attribute__((constructor)) static void planted(void) {
 }
 int ls_abi(void) { return 4; }
 long ls_args_size(void) { return 184; }
-int ls_run(void) { return 1; } int ls_vmath(void) { return 1; }
+int ls_run(void) { return 1; } int ls_vmath(void) { return 1; } int ls_compiler(void) { return 1; }
 """
 
 
@@ -142,6 +142,7 @@ def test_a_clang_built_kernel_agrees_with_the_reference_path(fresh, monkeypatch)
         pytest.skip("no clang")
     monkeypatch.setenv("CC", clang)
     assert K.available(), K.unavailable_reason()
+    assert b"clang" in K.library().ls_compiler().lower()  # this very library, not one loaded before
     for name in ("rnn", "lstm", "gru"):
         cell = ls.get_cell(name)
         d = ls.make_data("latching", 15, n=40, seed=5).to(torch.float64, "cpu")

@@ -87,13 +87,16 @@ def test_both_engines_match_torch_nn(name, size, dtype):
         np.testing.assert_allclose(g.double().numpy(), want_grad.numpy(), **TOL[dtype])
 
 
-@pytest.mark.parametrize("variant", ["gru-before", "lstm2", "rnn2"])
+@pytest.mark.parametrize("variant", ["gru-before", "lstm2", "rnn2", "lstm-hard", "gru-hard"])
 def test_variants_of_any_size_agree_between_engines(variant):
-    """Keras's GRU before 2.3 and the two-logit readout have no torch.nn module: the two engines
-    against each other, and the kernel's gradient against finite differences of the reference."""
+    """Keras's GRU before 2.3, the two-logit readout and Keras 2's hard_sigmoid gates have no
+    torch.nn module: the two engines against each other, and the kernel's gradient against finite
+    differences of the reference."""
+    gate = "hard_sigmoid" if variant.endswith("-hard") else "sigmoid"
+    variant = variant.removesuffix("-hard")
     base, head = variant.rstrip("2"), "softmax2" if variant.endswith("2") else "logit"
     cell = (ls.get_cell("gru", gru_reset="before", head=head) if base == "gru-before"
-            else ls.get_cell(base, head=head))
+            else ls.get_cell(base, head=head, gate=gate))
     I, H, L = 2, 3, 2
     gen = torch.Generator().manual_seed(5)
     theta = torch.stack([init_theta(cell, H, seed=s, inputs=I, layers=L) for s in range(2)])
