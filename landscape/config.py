@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ._errors import DTYPES, MAX_SEED, ConfigError, InputError
-from .cells import CELLS, GRU_RESETS, HEADS, get_cell
+from .cells import CELLS, GATES, GRU_RESETS, HEADS, get_cell
 from .evaluate import BACKENDS, DEFAULT_MEM
 from .inits import INITS
 from .planes import MAX_COORD, NORMS, check_res
@@ -91,6 +91,7 @@ class SliceConfig:
     init: str = "torch"  # the initialization of an init centre: torch or keras
     head: str = "logit"  # readout: logit, or softmax2 (Keras's Dense(2, softmax))
     gru_reset: str = "after"  # gru: reset gate after (torch.nn) or before (Keras < 2.3) the product
+    gate: str = "sigmoid"  # lstm, gru: gate function, sigmoid or Keras 2's hard_sigmoid
     epochs: int = 5  # center trained: epochs
     batch: int = 16  # center trained: batch size
     grad: bool = False  # also gradient maps: grad_norm, grad_x, grad_y
@@ -123,11 +124,12 @@ class SliceConfig:
         for param, value, valid in (("cell", self.cell, CELLS), ("plane", self.plane, PLANES),
                                     ("norm", self.norm, NORMS), ("init", self.init, INITS),
                                     ("head", self.head, HEADS), ("gru_reset", self.gru_reset, GRU_RESETS),
+                                    ("gate", self.gate, GATES),
                                     ("dtype", self.dtype, DTYPES), ("device", self.device, ("cpu", "cuda")),
                                     ("backend", self.backend, BACKENDS)):
             _check(isinstance(value, str) and value in valid, param,
                    f"{value!r} is unknown; valid: {', '.join(valid)}")
-        get_cell(self.cell, head=self.head, gru_reset=self.gru_reset)  # a head or reset the cell has
+        get_cell(self.cell, head=self.head, gru_reset=self.gru_reset, gate=self.gate)  # what the cell has
         _check(self.task is None or self.task in TASKS, "task",
                f"{self.task!r} is unknown; valid: {', '.join(TASKS)}")
         for param in ("samples", "steps", "epochs", "batch", "mem", "tile_rows", "workers"):
@@ -235,7 +237,7 @@ class SliceConfig:
 
     @functools.cached_property
     def model_cell(self):
-        return get_cell(self.cell, head=self.head, gru_reset=self.gru_reset)
+        return get_cell(self.cell, head=self.head, gru_reset=self.gru_reset, gate=self.gate)
 
     @property
     def axes(self) -> tuple[str, str]:

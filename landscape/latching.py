@@ -29,7 +29,7 @@ from plotly.subplots import make_subplots
 from ._cli import DTYPES, OneLineParser, finite_float, parse_lengths, report_errors
 from ._errors import InputError, check_seed
 from ._io import atomic_write, one_run
-from .cells import GRU_RESETS, HEADS, get_cell
+from .cells import GATES, GRU_RESETS, HEADS, get_cell
 from .evaluate import BACKENDS
 from .figures import write_pages
 from .inits import INITS
@@ -40,14 +40,15 @@ from .units import MAX_UNITS, check_units
 __all__ = ["run_experiment", "summarize", "plot_success", "draw_success", "main", "POSTED_LENGTHS"]
 
 POSTED_LENGTHS = [2, 5, 8, 10, 15, 20, 25, 30, *range(40, 201, 10)]
-# The protocols --protocol names: torch.nn's models (the default), or the posted Keras models:
+# The protocols --protocol names: torch.nn's models (the default), or the posted Keras 2.1 models:
 # Keras's initializers, Dense(2, softmax) with sparse categorical cross-entropy, Keras's Adam, the
-# GRU of Keras before 2.3, and Keras's validation_split on shuffled data (with --keras-split, on
-# the label-ordered data, as posted).
+# GRU of Keras before 2.3, Keras 2's hard_sigmoid gates, and Keras's validation_split on shuffled
+# data (with --keras-split, on the label-ordered data, as posted).
 PROTOCOLS = {
-    "torch": dict(init="torch", head="logit", optimizer="adam", gru_reset="after", split="stratified"),
+    "torch": dict(init="torch", head="logit", optimizer="adam", gru_reset="after", gate="sigmoid",
+                  split="stratified"),
     "keras": dict(init="keras", head="softmax2", optimizer="adam-keras", gru_reset="before",
-                  split="shuffled"),
+                  gate="hard_sigmoid", split="shuffled"),
 }
 QUICK = dict(lengths="2,5,10,20,40", samples=4000, repeats=10, epochs=5)
 COLUMNS = ["task", "cell", "units", "length", "repeat", "seed", "val_acc", "val_loss", "train_acc",
@@ -58,16 +59,19 @@ COLUMNS = ["task", "cell", "units", "length", "repeat", "seed", "val_acc", "val_
 def run_experiment(*, cells: list[str], tasks: list[str], lengths: list[int], samples: int, repeats: int,
                    epochs: int, batch: int, lr: float, optimizer: str, val_frac: float, noise: float,
                    success: float, seed: int, keras_split: bool, units: int = 1, init: str = "torch",
-                   head: str = "logit", gru_reset: str = "after", split: str = "stratified",
+                   head: str = "logit", gru_reset: str = "after", gate: str = "sigmoid",
+                   split: str = "stratified",
                    dtype: torch.dtype = torch.float32, device: str = "cpu", backend: str = "auto",
                    progress: bool = True) -> list[dict]:
     """Train every (task, cell, length, repeat) model; one dict per model. ``init``, ``head``,
-    ``gru_reset`` (gru only), ``split`` and ``optimizer`` choose the protocol (PROTOCOLS)."""
+    ``gru_reset`` (gru only), ``gate`` (lstm and gru), ``split`` and ``optimizer`` choose the
+    protocol (PROTOCOLS)."""
     rows = []
     for task in tasks:
         datas = [make_data(task, n, n=samples, noise=noise, seed=seed + n) for n in lengths]
         for name in cells:
-            cell = get_cell(name, head=head, gru_reset=gru_reset if name == "gru" else "after")
+            cell = get_cell(name, head=head, gru_reset=gru_reset if name == "gru" else "after",
+                            gate=gate if name in ("lstm", "gru") else "sigmoid")
             res = train_ensemble(cell, datas, repeats=repeats, seed=seed, epochs=epochs,
                                  batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
                                  keras_split=keras_split, split=split, hidden=units, init=init, dtype=dtype,
@@ -168,14 +172,18 @@ def build_parser() -> OneLineParser:
     ap.add_argument("--lr", type=finite_float, default=1e-3)
     ap.add_argument("--protocol", choices=PROTOCOLS, default="torch",
                     help="torch: torch.nn models, one logit, torch's Adam, stratified split; keras: the "
-                         "posted Keras models (Keras's init, Dense(2, softmax), Keras's Adam, reset-before "
-                         "GRU, validation_split on shuffled data); the options below override single parts")
+                         "posted Keras 2.1 models (Keras's init, Dense(2, softmax), Keras's Adam, "
+                         "reset-before GRU, hard_sigmoid gates, validation_split on shuffled data); the "
+                         "options below override single parts")
     ap.add_argument("--optimizer", choices=OPTIMIZERS, default=None)
     ap.add_argument("--init", choices=INITS, default=None, help="torch.nn's or Keras's initialization")
     ap.add_argument("--head", choices=HEADS, default=None,
                     help="logit (binary cross-entropy) or softmax2 (Keras's Dense(2, softmax))")
     ap.add_argument("--gru-reset", choices=GRU_RESETS, default=None,
                     help="gru: reset gate after the recurrent product (torch.nn) or before it (Keras < 2.3)")
+    ap.add_argument("--gate", choices=GATES, default=None,
+                    help="lstm, gru: the gates' function, the logistic sigmoid (torch.nn, Keras >= 2.3) or "
+                         "Keras 2's hard_sigmoid (Keras 2.1, as posted)")
     ap.add_argument("--split", choices=SPLITS, default=None,
                     help="stratified, shuffled (Keras on shuffled data) or ordered (the posted artifact)")
     ap.add_argument("--noise", type=finite_float, default=0.1)
@@ -260,7 +268,7 @@ def run(args: argparse.Namespace) -> list[str]:
                           optimizer=args.optimizer, val_frac=args.val, noise=args.noise,
                           success=args.success, seed=args.seed, keras_split=args.keras_split,
                           units=args.units, init=args.init, head=args.head, gru_reset=args.gru_reset,
-                          split=args.split, dtype=DTYPES[args.dtype], device=args.device,
+                          gate=args.gate, split=args.split, dtype=DTYPES[args.dtype], device=args.device,
                           backend=args.backend, progress=not args.quiet)
     elapsed = time.perf_counter() - t0
     summary = summarize(rows)

@@ -192,6 +192,7 @@ def _record(cfg: SliceConfig, plane, trained) -> dict:
              res=[len(plane.x), len(plane.y)], norm=cfg.norm if cfg.plane == "random" else None,
              samples=None if cfg.data else cfg.samples, head=cfg.model_cell.head,
              gru_reset=cfg.gru_reset if cfg.cell == "gru" else None,
+             gate=cfg.gate if cfg.cell in ("lstm", "gru") else None,
              start=list(cfg.start) if cfg.start else None, lr=cfg.path_lr if cfg.start else None,
              steps=cfg.steps if cfg.start else None, clip=cfg.clip if cfg.start else None,
              train=dict(epochs=cfg.epochs, batch=cfg.batch, lr=cfg.train_lr, optimizer="adam",

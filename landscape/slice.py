@@ -26,7 +26,7 @@ from ._cli import (
     report_errors,
 )
 from ._errors import ConfigError, InputError
-from .cells import CELLS, GRU_RESETS, HEADS
+from .cells import CELLS, GATES, GRU_RESETS, HEADS
 from .config import PATH_LR, PLANES, TRAIN_LR, SliceConfig
 from .evaluate import BACKENDS
 from .inits import INITS
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--gru-reset", choices=GRU_RESETS, default="after",
                     help="gru: the reset gate after the recurrent product (torch.nn, Keras >= 2.3) or before "
                          "it (Keras before 2.3, reset_after=False)")
+    ap.add_argument("--gate", choices=GATES, default="sigmoid",
+                    help="lstm, gru: the gates' function, the logistic sigmoid (torch.nn, Keras >= 2.3) or "
+                         "Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1)")
     ap.add_argument("--epochs", type=int, default=5, help="epochs of --center trained")
     ap.add_argument("--batch", type=int, default=16, help="batch size of --center trained")
     ap.add_argument("--grad", action="store_true",

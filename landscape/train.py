@@ -267,6 +267,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
                   epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
                   keras_split=keras_split, split="ordered" if keras_split else split, init=init,
                   head=cell.head, gru_reset=cell.reset if cell.name == "gru" else None,
+                  gate=cell.gate if cell.name in ("lstm", "gru") else None,
                   backend="fused" if fused else "reference")
     return TrainResult(theta0.to(torch.float64).cpu(), theta.to(torch.float64).cpu(), kidx.numpy(),
                        (torch.arange(M) % repeats).numpy(), **hist,
