@@ -63,3 +63,34 @@ def test_multi_unit_models(tmp_path, capsys):
     assert latching.main(args) == 0
     rows = list(csv.DictReader((tmp_path / "relay8.csv").read_text().splitlines()))
     assert len(rows) == 8 and {r["units"] for r in rows} == {"8"} and {r["task"] for r in rows} == {"relay"}
+
+
+def test_keras_protocol_gates_are_keras_2s_hard_sigmoid():
+    args = latching.parse(["--protocol", "keras", "--quick"])
+    assert args.gate == "hard_sigmoid"
+    assert latching.parse(["--protocol", "keras", "--gate", "sigmoid", "--quick"]).gate == "sigmoid"
+    assert latching.parse(["--quick"]).gate == "sigmoid"
+
+
+def test_slice_with_hard_sigmoid_gates(tmp_path, capsys):
+    """The gate function reaches both engines (the same map) and the record; a cell without gates
+    refuses it in one line."""
+    import numpy as np
+
+    from landscape.slice import main
+
+    common = ["--cell", "gru", "--gate", "hard_sigmoid", "--len", "6", "--res", "5,4", "--samples", "20",
+              "--quiet", "--format", "png", "--out", str(tmp_path)]
+    assert main([*common, "--backend", "fused", "--name", "f"]) == 0
+    assert main([*common, "--backend", "reference", "--name", "r"]) == 0
+    assert main([*common[:2], "--len", "6", "--res", "5,4", "--samples", "20", "--quiet", "--format", "png",
+                 "--out", str(tmp_path), "--name", "s"]) == 0
+    f, r, s = (ls.load_surface(tmp_path / f"{n}.npz") for n in "frs")
+    np.testing.assert_allclose(f.loss, r.loss, rtol=2e-5, atol=2e-6)
+    assert f.config["gate"] == "hard_sigmoid" and s.config["gate"] == "sigmoid"
+    assert not np.allclose(f.loss, s.loss)
+    capsys.readouterr()
+    assert main(["--cell", "rnn", "--gate", "hard_sigmoid", "--out", str(tmp_path / "no")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hard_sigmoid" in err[0] and "lstm, gru" in err[0]
+    assert not (tmp_path / "no").exists()
