@@ -12,6 +12,7 @@ one from the work to do, once per sweep, and ``_losses`` is the one place that d
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_real, check_type
-from ._kernel import available, unavailable_reason
+from ._kernel import available, probe, unavailable_reason
 from .cells import Cell, as_cell, reference_losses
 from .fused import fused_losses
 from .planes import Plane
@@ -59,8 +60,21 @@ def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: f
                              "valid here: auto, reference")
         return backend
     if on_cpu and work >= COMPILE_WORTH and available():
-        return "fused"
+        found = probe()
+        if found["vectorized"]:
+            return "fused"
+        _say_once(f"the fused kernel is not used ({found['why']}); 'auto' runs the reference path")
     return "reference"
+
+
+_said: set = set()
+
+
+def _say_once(note: str) -> None:
+    """One line on stderr, once per process and note."""
+    if note not in _said:
+        _said.add(note)
+        print(f"landscape: {note}", file=sys.stderr)
 
 
 def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,

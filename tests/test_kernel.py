@@ -153,3 +153,27 @@ def test_a_clang_built_kernel_agrees_with_the_reference_path(fresh, monkeypatch)
         np.testing.assert_allclose(lf.numpy(), lr.numpy(), rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(gf.numpy(), gr.numpy(), rtol=1e-11, atol=1e-13)
     assert any(p.name.startswith("fused-") for p in fresh.iterdir())
+
+
+def test_auto_takes_the_kernel_only_where_the_probe_finds_it_vectorized(fresh, monkeypatch, capsys):
+    """The probe is measured once per library and kept beside it; a kernel slower than a
+    vectorized tanh (a compiler that did not vectorize it) leaves 'auto' on the reference path,
+    with one line saying why."""
+    import sys
+
+    evaluate = sys.modules["landscape.evaluate"]
+    found = K.probe()
+    assert found["vectorized"], found  # this machine's compilers vectorize the kernel
+    record = fresh / (K._key() + ".probe")
+    assert record.is_file()
+    monkeypatch.setattr(K, "_state", {})
+    monkeypatch.setattr(K, "_measure", lambda: pytest.fail("measured again"))
+    assert K.probe() == found  # read back, not measured again
+    slow = {"vectorized": False, "why": "its tanh ran at 1e+07/s, under 0.3 of torch.tanh's 1e+09/s"}
+    monkeypatch.setattr(evaluate, "probe", lambda: slow)
+    capsys.readouterr()
+    assert resolve_backend("auto", work=1e12) == "reference"
+    assert resolve_backend("auto", work=1e12) == "reference"
+    assert resolve_backend("fused", work=1e12) == "fused"  # asked for by name, it runs
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not used" in err[0] and "1e+07/s" in err[0]
