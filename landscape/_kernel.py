@@ -322,7 +322,7 @@ def probe(gate: str = "sigmoid") -> dict:
         with os.fdopen(_open_own(record), "rb") as f:
             found = json.loads(f.read(4096).decode("ascii"))
         found = found if isinstance(found, dict) and isinstance(found.get("vectorized"), bool) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable or malformed: measure again
         found = None
     if found is None:
         found = _measure()
