@@ -321,7 +321,8 @@ def probe(gate: str = "sigmoid") -> dict:
     try:
         with os.fdopen(_open_own(record), "rb") as f:
             found = json.loads(f.read(4096).decode("ascii"))
-        found = found if isinstance(found, dict) and isinstance(found.get("vectorized"), bool) else None
+        ok = isinstance(found, dict) and isinstance(found.get("vectorized"), bool)
+        found = dict(found, why=str(found.get("why", "recorded as not vectorized"))) if ok else None
     except (OSError, ValueError, RecursionError):  # unreadable or malformed: measure again
         found = None
     if found is None:
