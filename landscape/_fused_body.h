@@ -124,17 +124,16 @@ static void WN(rnn_back)(WN(block_t) *b, const REAL *xb, const REAL *S, REAL *gh
 /* stored per step t (7 rows): h_t, c_t, then the step's i, f, g, o, tanh(c_{t+1}) */
 static void WN(lstm)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
     GATE_PARAMS(4);
-    REAL c[LB];
+    REAL c[LB], scratch[7 * LB];  /* without gradients, each step's values go to scratch */
     FOR_LANES h[l] = x0, c[l] = x0;
     for (int64_t t = 0; t < b->steps; t++) {
         const REAL *xt = xb + t * LB;
-        REAL *st = S ? S + t * 7 * LB : 0;
-        if (S) FOR_LANES st[l] = h[l], st[LB + l] = c[l];
+        REAL *st = S ? S + t * 7 * LB : scratch;  /* unconditional stores keep every compiler vectorizing */
+        FOR_LANES st[l] = h[l], st[LB + l] = c[l];
         FOR_LANES {
             REAL cn, i, f, g, o, tc;
             REAL hn = FN(lstm_fwd)(PRE(0), PRE(1), PRE(2), PRE(3), c[l], &cn, &i, &f, &g, &o, &tc);
-            if (S) st[2 * LB + l] = i, st[3 * LB + l] = f, st[4 * LB + l] = g, st[5 * LB + l] = o,
-                   st[6 * LB + l] = tc;
+            st[2 * LB + l] = i, st[3 * LB + l] = f, st[4 * LB + l] = g, st[5 * LB + l] = o, st[6 * LB + l] = tc;
             REAL on = t < b->len[l];
             h[l] = on ? hn : h[l];
             c[l] = on ? cn : c[l];
@@ -167,14 +166,15 @@ static void WN(lstm_back)(WN(block_t) *b, const REAL *xb, const REAL *S, REAL *g
 /* stored per step t (5 rows): h_t, then the step's r, z, n and w_hn h_t + b_hn */
 static void WN(gru)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
     GATE_PARAMS(3);
+    REAL scratch[5 * LB];
     FOR_LANES h[l] = x0;
     for (int64_t t = 0; t < b->steps; t++) {
         const REAL *xt = xb + t * LB;
-        REAL *st = S ? S + t * 5 * LB : 0;
+        REAL *st = S ? S + t * 5 * LB : scratch;
         FOR_LANES {
             REAL r, z, n, hn = wh[2][l] * h[l] + bh[2][l];
             REAL h2 = FN(gru_fwd)(PRE(0), PRE(1), wi[2][l] * xt[l] + bi[2][l], hn, h[l], &r, &z, &n);
-            if (S) st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = z, st[3 * LB + l] = n, st[4 * LB + l] = hn;
+            st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = z, st[3 * LB + l] = n, st[4 * LB + l] = hn;
             h[l] = t < b->len[l] ? h2 : h[l];
         }
     }
@@ -200,15 +200,16 @@ static void WN(gru_back)(WN(block_t) *b, const REAL *xb, const REAL *S, REAL *gh
 /* stored per step t (4 rows): h_t, then the step's r, z, n */
 static void WN(gru_before)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
     GATE_PARAMS(3);
+    REAL scratch[4 * LB];
     FOR_LANES h[l] = x0;
     for (int64_t t = 0; t < b->steps; t++) {
         const REAL *xt = xb + t * LB;
-        REAL *st = S ? S + t * 4 * LB : 0;
+        REAL *st = S ? S + t * 4 * LB : scratch;
         FOR_LANES {
             REAL z, n, r = FN(gru_reset)(PRE(0));
             REAL an = wi[2][l] * xt[l] + bi[2][l] + (wh[2][l] * (r * h[l]) + bh[2][l]);
             REAL h2 = FN(gru_before_fwd)(PRE(1), an, h[l], &z, &n);
-            if (S) st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = z, st[3 * LB + l] = n;
+            st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = z, st[3 * LB + l] = n;
             h[l] = t < b->len[l] ? h2 : h[l];
         }
     }
@@ -237,11 +238,13 @@ static void WN(gru_before_back)(WN(block_t) *b, const REAL *xb, const REAL *S, R
 /* pascanu: v' = w sigmoid(v) + b, no input; stored per step: sigmoid(v_t) */
 static void WN(pascanu)(WN(block_t) *b, REAL x0, REAL *h, REAL *S) {
     const REAL *w = b->pr[0], *bb = b->pr[1];
+    REAL scratch[LB];
     FOR_LANES h[l] = x0;
     for (int64_t t = 0; t < b->steps; t++) {
+        REAL *st = S ? S + t * LB : scratch;
         FOR_LANES {
             REAL s = FN(sig)(h[l]);
-            if (S) S[t * LB + l] = s;
+            st[l] = s;
             h[l] = t < b->len[l] ? FN(pascanu_fwd)(w[l], bb[l], s) : h[l];
         }
     }

@@ -17,13 +17,22 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint32_t ls_bits_f(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
-static inline float ls_from_bits_f(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
-static inline uint64_t ls_bits_d(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
-static inline double ls_from_bits_d(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+/* Every function here and in _cell_math.h is inlined into the loops that call it, whatever the
+ * compiler's own estimate of its size: a call left in an `omp simd` loop keeps the loop scalar
+ * (clang left the LSTM's step, 6 transcendentals, as a call). */
+#if defined(__GNUC__) || defined(__clang__)
+#define LS_INLINE static inline __attribute__((always_inline))
+#else
+#define LS_INLINE static inline
+#endif
+
+LS_INLINE uint32_t ls_bits_f(float x) { uint32_t u; memcpy(&u, &x, 4); return u; }
+LS_INLINE float ls_from_bits_f(uint32_t u) { float x; memcpy(&x, &u, 4); return x; }
+LS_INLINE uint64_t ls_bits_d(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
+LS_INLINE double ls_from_bits_d(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
 
 /* expm1(r) for |r| <= ln2 / 2 */
-static inline float ls_em1_core_f(float r) {
+LS_INLINE float ls_em1_core_f(float r) {
     float p = 1.0f / 40320;
     p = p * r + 1.0f / 5040;
     p = p * r + 1.0f / 720;
@@ -35,7 +44,7 @@ static inline float ls_em1_core_f(float r) {
     return p * r;
 }
 
-static inline double ls_em1_core_d(double r) {
+LS_INLINE double ls_em1_core_d(double r) {
     double p = 1.0 / 6227020800.0;  /* 1 / 13! */
     p = p * r + 1.0 / 479001600.0;
     p = p * r + 1.0 / 39916800.0;
@@ -56,7 +65,7 @@ static inline double ls_em1_core_d(double r) {
  * 2^(k + bias - 1023) (double). x must be finite and that power of two normal (the caller
  * clamps). The rounding constant 1.5 * 2^23 puts
  * round(x / ln2) in the low bits of s, from which 2^k is built without a conversion. */
-static inline float ls_reduce_f(float x, uint32_t bias, float *scale) {
+LS_INLINE float ls_reduce_f(float x, uint32_t bias, float *scale) {
     const float shift = 12582912.0f;  /* 1.5 * 2^23 */
     float s = x * 1.44269504088896341f + shift;
     float k = s - shift;
@@ -66,7 +75,7 @@ static inline float ls_reduce_f(float x, uint32_t bias, float *scale) {
     return ls_em1_core_f(r);
 }
 
-static inline double ls_reduce_d(double x, uint64_t bias, double *scale) {
+LS_INLINE double ls_reduce_d(double x, uint64_t bias, double *scale) {
     const double shift = 6755399441055744.0;  /* 1.5 * 2^52 */
     double s = x * 1.4426950408889634074 + shift;
     double k = s - shift;
@@ -76,7 +85,7 @@ static inline double ls_reduce_d(double x, uint64_t bias, double *scale) {
     return ls_em1_core_d(r);
 }
 
-static inline float ls_expf(float x) {
+LS_INLINE float ls_expf(float x) {
     const float hi = 88.7228394f, lo = -86.9f;  /* e^hi overflows float; below lo, k < -125 */
     float xc = x > hi ? hi : x;                    /* NaN fails every comparison and stays NaN */
     xc = xc < lo ? lo : xc;
@@ -88,7 +97,7 @@ static inline float ls_expf(float x) {
     return x == x ? out : x;
 }
 
-static inline double ls_exp(double x) {
+LS_INLINE double ls_exp(double x) {
     const double hi = 709.782712893384, lo = -708.0;
     double xc = x > hi ? hi : x;
     xc = xc < lo ? lo : xc;
@@ -100,7 +109,7 @@ static inline double ls_exp(double x) {
     return x == x ? out : x;
 }
 
-static inline float ls_tanhf(float x) {
+LS_INLINE float ls_tanhf(float x) {
     float t = fabsf(x);
     t = t > 9.5f ? 9.5f : t;  /* tanh(9.5) rounds to 1 in float */
     t = t == t ? t : 0.0f;
@@ -110,7 +119,7 @@ static inline float ls_tanhf(float x) {
     return x == x ? out : x;
 }
 
-static inline double ls_tanh(double x) {
+LS_INLINE double ls_tanh(double x) {
     double t = fabs(x);
     t = t > 19.5 ? 19.5 : t;  /* tanh(19.5) rounds to 1 in double */
     t = t == t ? t : 0.0;
