@@ -47,7 +47,7 @@ typedef struct {
 
 /* The products below run TILE rows at once, so that TILE * LB / (lanes per vector) independent
  * sums hide the latency of each multiply-add; a last partial tile repeats its last row. */
-#define TILE 4
+#define TILE (LS_VEC == 64 ? 8 : 4) /* rows: 8 x LB accumulators fit AVX-512's 32 registers, AVX2's 16 hold 4 */
 #define CHUNK 16 /* steps of w_hh's gradient summed in registers */
 #define ROW_OF(k, k1, i) ((k) + (i) < (k1) ? (k) + (i) : (k1) - 1)
 

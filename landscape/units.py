@@ -187,17 +187,18 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
     p = unpack(cell, theta, hidden, inputs=inputs, layers=layers)
     lstm = cell.name == "lstm"
     s = [tuple(x.new_zeros(M, hidden, B) for _ in range(2 if lstm else 1)) for _ in range(layers)]
-    key = lambda name, k: p[f"{name}_l{k}"]  # noqa: E731
     done, t, a = [], 0, 0
     lens = lengths.tolist()
     for end in sorted(set(lens)):
         if end > t:
-            ix0 = _input_terms(key("weight_ih", 0)[a:], key("bias_ih", 0)[a:], x[a:, :, t:end])
+            seg = {k: v[a:] for k, v in p.items()}  # the models still running, sliced once per segment
+            key = lambda name, k, seg=seg: seg[f"{name}_l{k}"]  # noqa: E731
+            ix0 = _input_terms(key("weight_ih", 0), key("bias_ih", 0), x[a:, :, t:end])
             for ix in ix0.unbind(-1):  # (M_a, GH, B): layer 0's input terms of one step
                 for k in range(layers):
                     if k:
-                        ix = _hh(key("weight_ih", k)[a:], s[k - 1][0], key("bias_ih", k)[a:])
-                    s[k] = _layer_step(cell, key("weight_hh", k)[a:], key("bias_hh", k)[a:], ix, s[k])
+                        ix = _hh(key("weight_ih", k), s[k - 1][0], key("bias_ih", k))
+                    s[k] = _layer_step(cell, key("weight_hh", k), key("bias_hh", k), ix, s[k])
             t = end
         n_end = lens.count(end)
         done.append(s[-1][0][:n_end])
