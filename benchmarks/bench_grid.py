@@ -194,7 +194,7 @@ def row_md(r: dict) -> str:
 SIZES = [(3, 8, 1), (1, 32, 2), (8, 64, 1)]  # (I, H, L)
 
 
-def bench_size(size: tuple[int, int, int], args) -> dict:
+def bench_size(size: tuple[int, int, int], args, limit: dict[str, float]) -> dict:
     """A 51 x 51 plane of LSTMs of one size: the kernel's loss against the per-point torch.nn loop
     (one module, its weights set at every point, a forward pass and .item()), per point."""
     I, H, L = size  # noqa: E741 - torch.nn's input_size, hidden_size, num_layers
@@ -237,17 +237,22 @@ def bench_size(size: tuple[int, int, int], args) -> dict:
                                               hidden=H, inputs=I, layers=L)[0].sum().backward(),
                         args.repeat, "cpu")
     n = len(idx)
+    # the least time a point can take: its 5 transcendentals per unit, layer and step at the
+    # kernel's in-register rate (every thread)
+    bound = 5 * H * L * args.samples * T / limit.get("reg_tanh", float("nan"))
     return dict(size=f"({I}, {H}, {L})", P=P, points=n, per_point=t_pp / n, fused=t_fu / n, grad=t_gr / t_fu,
-                diff=float(np.max(np.abs(got.numpy() - np.array(want)))))
+                bound=bound, diff=float(np.max(np.abs(got.numpy() - np.array(want)))))
 
 
 SIZE_HEADER = ("| lstm (I, H, L) | parameters | points timed | per-point loop s/point | fused s/point | "
-               "fused / per-point | loss+grad / loss | max abs diff |")
+               "fused / per-point | transcendental bound s/point | per-point / bound | loss+grad / loss | "
+               "max abs diff |")
 
 
 def size_md(r: dict) -> str:
     return (f"| {r['size']} | {r['P']} | {r['points']} | {r['per_point']:.4f} | {r['fused']:.4f} | "
-            f"{r['per_point'] / r['fused']:.1f}x | {r['grad']:.2f}x | {r['diff']:.1e} |")
+            f"{r['per_point'] / r['fused']:.1f}x | {r['bound']:.4f} | {r['per_point'] / r['bound']:.1f}x | "
+            f"{r['grad']:.2f}x | {r['diff']:.1e} |")
 
 
 def peak_memory(mem: str) -> str:
@@ -316,7 +321,7 @@ def main() -> None:
         print(SIZE_HEADER)
         size_rows = []
         for text in args.sizes.split(","):
-            r = bench_size(tuple(int(v) for v in text.split("x")), args)
+            r = bench_size(tuple(int(v) for v in text.split("x")), args, limit)
             size_rows.append(r)
             print(size_md(r), flush=True)
         lines += ["", f"Models of several sizes, 51 x 51 planes, N = {args.samples}, T = 50, float32:", "",
