@@ -134,9 +134,10 @@ int ls_run(const ls_args *a) {
         for (int64_t i0 = 0; i0 < n; i0 += 64) {                                    \
             T v[64];                                                                \
             const int64_t m = n - i0 < 64 ? n - i0 : 64;                           \
+            const T scale = reps > 1 ? HALF : 1;  /* repeated: halve, to stay in range */ \
             for (int64_t i = 0; i < 64; i++) v[i] = i < m ? xs[i0 + i] : 0;         \
             for (int64_t r = 0; r < reps; r++)                                      \
-                _Pragma("omp simd") for (int64_t i = 0; i < 64; i++) v[i] = reps > 1 ? F(v[i]) * HALF : F(v[i]); \
+                _Pragma("omp simd") for (int64_t i = 0; i < 64; i++) v[i] = F(v[i]) * scale;          \
             for (int64_t i = 0; i < m; i++) ys[i0 + i] = v[i];                     \
         }                                                                           \
     } while (0)
