@@ -200,10 +200,10 @@ def parse_json(text: str, what: str):
         raise InputError(f"{what} is not valid JSON: {str(e)[:80]}") from None
 
 
-def npz_size(source) -> int:
-    """Bytes the arrays of an .npz archive (a path or a file) take once loaded, read from their
-    headers alone."""
-    total = 0
+def npz_shapes(source) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The shape and dtype of every array of an .npz archive (a path or a file), by name, read
+    from their headers alone."""
+    out = {}
     with zipfile.ZipFile(source) as z:
         for name in z.namelist():
             with z.open(name) as member:
@@ -213,8 +213,24 @@ def npz_size(source) -> int:
                 if read is None:
                     raise ValueError(f"{name}: .npy format version {version} is not supported")
                 shape, _, dtype = read(member)
-                total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-    return total
+                out[name.removesuffix(".npy")] = (tuple(shape), dtype)
+    return out
+
+
+def npz_size(source) -> int:
+    """Bytes the arrays of an .npz archive (a path or a file) take once loaded, read from their
+    headers alone."""
+    return sum(int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+               for shape, dtype in npz_shapes(source).values())
+
+
+def npz_header(path: str, what: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``npz_shapes`` of a regular file, any failure an InputError naming it."""
+    with open_regular(path, what) as f:
+        try:
+            return npz_shapes(f)
+        except _BROKEN as e:
+            raise InputError(f"cannot read {what} {path}: {e}") from None
 
 
 def load_npz(path: str, what: str, *, data: bytes | None = None) -> dict:

@@ -11,6 +11,8 @@ against class 0, or, for Pascanu's map, the distance of sigmoid(x_T) from its ta
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from ._errors import InputError
 
 __all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "GATES", "hard_sigmoid", "get_cell", "as_cell", "run",
+           "tensor_shapes", "check_model_size", "MAX_SIZE",
            "reference_losses", "readout", "classification_loss", "pascanu_loss", "KERAS_EPSILON"]
 
 Params = dict  # scalar parameter name -> tensor broadcasting against the state
@@ -117,6 +120,34 @@ HEADS = {"logit": (("weight", ("w_out",)), ("bias", ("b_out",))),
          "softmax2": (("weight", ("w_out_0", "w_out_1")), ("bias", ("b_out_0", "b_out_1")))}
 _HEAD = HEADS["logit"]
 GRU_RESETS = ("after", "before")  # torch.nn and Keras >= 2.3; Keras before 2.3 (reset_after=False)
+MAX_SIZE = 64  # units, inputs and layers of a model: the fused kernel's register blocks reach this far
+
+
+def _indexed_names(tensors) -> tuple[str, ...]:
+    """``key[i,j]`` and ``key[i]`` for every scalar of (module, key, shape) tensors, in order."""
+    out = []
+    for _, key, shape in tensors:
+        if len(shape) == 2:
+            out += [f"{key}[{i},{j}]" for i in range(shape[0]) for j in range(shape[1])]
+        else:
+            out += [f"{key}[{i}]" for i in range(shape[0])]
+    return tuple(out)
+
+
+def tensor_shapes(cell: Cell, hidden: int = 1, inputs: int = 1,
+                  layers: int = 1) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    """(module, state_dict key, shape) of every tensor of ``nn.RNN/LSTM/GRU(inputs, hidden,
+    num_layers=layers)`` + ``nn.Linear(hidden, K)``, in the order of the flat vector (for
+    Pascanu's map, its two scalars)."""
+    if not cell.gates:
+        return tuple(("rnn", key, (1,)) for key, _ in cell.layout[0][1])
+    gh = cell.gates * hidden
+    out = []
+    for k in range(layers):
+        out += [("rnn", f"weight_ih_l{k}", (gh, inputs if k == 0 else hidden)),
+                ("rnn", f"weight_hh_l{k}", (gh, hidden)), ("rnn", f"bias_ih_l{k}", (gh,)),
+                ("rnn", f"bias_hh_l{k}", (gh,))]
+    return tuple(out + [("head", "weight", (cell.n_out, hidden)), ("head", "bias", (cell.n_out,))])
 
 
 @dataclass(frozen=True)
@@ -150,10 +181,69 @@ class Cell:
     center: tuple | None = None  # the "initial" parameters of a cell without torch.nn's init
     kernel: str = ""  # its entry in the fused kernel's table (landscape._kernel_cells.KERNEL)
     gate: str = "sigmoid"  # the gated cells' gate function (GATES)
+    hidden: int = 1  # units per layer (H): nn.RNN/LSTM/GRU(inputs, hidden, num_layers=layers)
+    inputs: int = 1  # features per step (I)
+    layers: int = 1  # stacked layers (L)
 
     @property
+    def sized(self) -> bool:
+        """Whether the model is beyond one unit, one input and one layer (``landscape.units``'s
+        layout, named by state_dict key and index)."""
+        return self.hidden != 1 or self.inputs != 1 or self.layers != 1
+
+    @property
+    def tensors(self) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+        """(module, state_dict key, shape) of every tensor, in the order of the flat vector."""
+        return tensor_shapes(self, self.hidden, self.inputs, self.layers)
+
+    @property
+    def n_params(self) -> int:
+        return sum(math.prod(shape) for _, _, shape in self.tensors)
+
+    @functools.cached_property
     def param_names(self) -> tuple[str, ...]:
-        return tuple(n for _, pairs in self.layout for _, names in pairs for n in names)
+        """A name for every scalar of the flat vector: one unit's short names (w_hh, b_hh_f, ...),
+        or beyond one unit ``weight_hh_l0[3,5]``, ``bias_ih_l1[2]``, ``weight[0,4]`` (the head's
+        keys are nn.Linear's)."""
+        if not self.sized:
+            return tuple(n for _, pairs in self.layout for _, names in pairs for n in names)
+        return _indexed_names(self.tensors)
+
+    @functools.cached_property
+    def _index(self) -> dict[str, int]:
+        index = {n: k for k, n in enumerate(self.param_names)}
+        if not self.sized and self.module:  # state_dict names of one unit: weight_hh_l0[2,0] is w_hh_g
+            index.update({n: k for k, n in enumerate(_indexed_names(self.tensors))})
+        if self.sized and self.module:  # one unit's short names: unit 0 of layer 0, and the head's
+            H, (_, rnn), (_, head) = self.hidden, self.layout[0], self.layout[1]
+            for key, names in rnn:
+                for g, short in enumerate(names):
+                    full = f"{key}[{g * H},0]" if key.startswith("weight") else f"{key}[{g * H}]"
+                    index[short] = index[full]
+            for key, names in head:
+                for k, short in enumerate(names):
+                    index[short] = index[f"{key}[{k},0]" if key == "weight" else f"{key}[{k}]"]
+        return index
+
+    def index(self, name: str) -> int | None:
+        """Where a named scalar sits in the flat vector, or None. Beyond one unit, one unit's short
+        names stay as aliases of the first unit's scalars (``w_hh_g`` is ``weight_hh_l0[2H,0]``)."""
+        return self._index.get(name) if isinstance(name, str) else None
+
+    def names_hint(self) -> str:
+        """The valid parameter names, in a line: all of them for one unit, else their patterns."""
+        if not self.sized:
+            return ", ".join(self.param_names) + (" (or their state_dict names, weight_hh_l0[0,0], ...)"
+                                                  if self.module else "")
+        parts = [f"{key}[i,j] (i < {s[0]}, j < {s[1]})" if len(s) == 2 else f"{key}[i] (i < {s[0]})"
+                 for _, key, s in self.tensors]
+        return ", ".join(parts) + "; or one unit's short names (w_hh, b_hh, ...) for unit 0"
+
+    def size_text(self) -> str:
+        """'8 units, 3 inputs, 2 layers' (the parts beyond 1), or '1 unit'."""
+        parts = [f"{self.hidden} unit{'s' if self.hidden > 1 else ''}"]
+        parts += [f"{v} {w}" for v, w in ((self.inputs, "inputs"), (self.layers, "layers")) if v > 1]
+        return ", ".join(parts)
 
     @property
     def n_out(self) -> int:
@@ -166,7 +256,11 @@ class Cell:
         return KERAS_EPSILON if self.head == "softmax2" else 0.0
 
     def split(self, theta: torch.Tensor) -> Params:
-        """Flat parameters (G, P) -> name -> (G, 1) column; a (P,) vector gives 0-d scalars."""
+        """Flat parameters (G, P) -> name -> (G, 1) column; a (P,) vector gives 0-d scalars (one
+        unit only: beyond it, ``landscape.units.unpack`` shapes the tensors)."""
+        if self.sized:
+            raise InputError(f"a {self.name} model of {self.size_text()} has no scalar split; "
+                             "use landscape.units.unpack")
         if theta.ndim == 1:
             return {n: theta[k] for k, n in enumerate(self.param_names)}
         return {n: theta[:, k : k + 1] for k, n in enumerate(self.param_names)}
@@ -203,10 +297,32 @@ CELLS: dict[str, Cell] = {
 }
 
 
-def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after", gate: str = "sigmoid") -> Cell:
+def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after", gate: str = "sigmoid",
+             hidden: int = 1, inputs: int = 1, layers: int = 1) -> Cell:
     """The cell registered under ``name``, with its readout ``head`` (HEADS), for gru where the
-    reset gate acts (GRU_RESETS), and for lstm and gru the gate function (GATES); an unknown name
+    reset gate acts (GRU_RESETS), for lstm and gru the gate function (GATES), and its size:
+    ``hidden`` units in each of ``layers`` layers on ``inputs`` features per step; an unknown name
     raises InputError with the valid ones."""
+    cell = _get_cell(name, head, gru_reset, gate)
+    size = check_model_size(hidden, inputs, layers)
+    if size != (1, 1, 1):
+        if not cell.module:
+            raise InputError(f"cell {name!r} is one unit without input; valid cells of {size[0]} units, "
+                             f"{size[1]} inputs and {size[2]} layers: rnn, lstm, gru")
+        cell = replace(cell, hidden=size[0], inputs=size[1], layers=size[2])
+    return cell
+
+
+def check_model_size(hidden, inputs, layers) -> tuple[int, int, int]:
+    """(hidden, inputs, layers), each an integer from 1 to MAX_SIZE, or InputError naming it."""
+    for what, v in (("hidden units", hidden), ("inputs", inputs), ("layers", layers)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or not 1 <= v <= MAX_SIZE:
+            raise InputError(f"{what} {v!r} must be an integer from 1 to {MAX_SIZE}")
+    return int(hidden), int(inputs), int(layers)
+
+
+def _get_cell(name: str, head: str, gru_reset: str, gate: str) -> Cell:
+    """``get_cell`` of one unit."""
     if not isinstance(name, str) or name not in CELLS:
         raise InputError(f"unknown cell {name!r}; valid cells: {', '.join(CELLS)}")
     if head not in HEADS:

@@ -17,9 +17,11 @@ import numpy as np
 import torch
 
 from ._errors import DTYPES, MAX_SEED, ConfigError, InputError
-from .cells import CELLS, GATES, GRU_RESETS, HEADS, get_cell
+from ._io import npz_header
+from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_SIZE, get_cell
 from .evaluate import BACKENDS, DEFAULT_MEM
 from .inits import INITS
+from .params import CENTERS, checkpoint_size
 from .planes import MAX_COORD, NORMS, check_res
 from .tasks import MAX_DATA, TASKS, get_task
 from .tiles import TIMEOUT, scheduler_address
@@ -92,6 +94,9 @@ class SliceConfig:
     head: str = "logit"  # readout: logit, or softmax2 (Keras's Dense(2, softmax))
     gru_reset: str = "after"  # gru: reset gate after (torch.nn) or before (Keras < 2.3) the product
     gate: str = "sigmoid"  # lstm, gru: gate function, sigmoid or Keras 2's hard_sigmoid
+    units: int | None = None  # hidden units per layer; None: the checkpoint's, else 1
+    layers: int | None = None  # stacked recurrent layers; None: the checkpoint's, else 1
+    inputs: int | None = None  # features per step; None: the data's or the checkpoint's, else 1
     epochs: int = 5  # center trained: epochs
     batch: int = 16  # center trained: batch size
     grad: bool = False  # also gradient maps: grad_norm, grad_x, grad_y
@@ -130,6 +135,10 @@ class SliceConfig:
             _check(isinstance(value, str) and value in valid, param,
                    f"{value!r} is unknown; valid: {', '.join(valid)}")
         get_cell(self.cell, head=self.head, gru_reset=self.gru_reset, gate=self.gate)  # what the cell has
+        for param in ("units", "layers", "inputs"):
+            v = getattr(self, param)
+            _check(v is None or (_whole(v) and 1 <= v <= MAX_SIZE), param,
+                   f"{v!r} must be an integer from 1 to {MAX_SIZE}")
         _check(self.task is None or self.task in TASKS, "task",
                f"{self.task!r} is unknown; valid: {', '.join(TASKS)}")
         for param in ("samples", "steps", "epochs", "batch", "mem", "tile_rows", "workers"):
@@ -187,13 +196,17 @@ class SliceConfig:
                f"gives input sequences, and cell {cell.name!r} takes no input")
         _check(self.plane == "axis" or not (self.x or self.y), "x",
                f"and {{y}} name the axes of {{plane=axis}}; a {self.plane} plane has none")
-        names = cell.param_names
         for param in ("x", "y"):
             v = getattr(self, param)
-            _check(v is None or (isinstance(v, str) and v in names), param,
-                   f"{v!r} is no parameter of cell {cell.name}; valid: {', '.join(names)}")
+            _check(v is None or cell.index(v) is not None, param,
+                   f"{v!r} is no parameter of a {cell.name} model of {cell.size_text()}; valid: "
+                   f"{cell.names_hint()}")
         x, y = self.axes
-        _check(x != y, "x", f"and {{y}} must be different parameters, both are {x!r}")
+        _check(cell.index(x) != cell.index(y), "x", f"and {{y}} must be different parameters, both are {x!r}"
+               + (f" and {y!r}" if x != y else ""))
+        _check(not cell.takes_input or self.data or cell.inputs == 1, "inputs",
+               f"{cell.inputs}: the {self.task_name} task gives 1 input per step; give {{data}} of "
+               f"{cell.inputs} features")
         _check(self.plane != "pca" or self.center == "trained", "plane",
                "pca is the plane of a training path: it needs {center=trained}")
         _check(self.center != "trained" or cell.takes_input, "center",
@@ -236,8 +249,33 @@ class SliceConfig:
                f"the limit is {MAX_WORK:.0e}")
 
     @functools.cached_property
+    def model_size(self) -> tuple[int, int, int]:
+        """(units, inputs, layers): as given, else the checkpoint's (``center``) and the data's
+        features per step, else 1; a given size that differs from the file's is refused."""
+        found = {}
+        if self.center not in CENTERS and isinstance(self.center, str) and os.path.isfile(self.center):
+            found.update(zip(("units", "inputs", "layers"), checkpoint_size(self.center), strict=True))
+            found["from"] = f"checkpoint {self.center}"
+        if self.data and os.path.isfile(self.data):
+            shape = npz_header(self.data, "data file").get("x", ((0, 0),))[0]
+            features = shape[2] if len(shape) == 3 else 1
+            if "inputs" in found and found["inputs"] != features:
+                raise ConfigError("data", f"{self.data} has {features} feature(s) per step; the model in "
+                                          f"{found['from']} takes {found['inputs']}")
+            found["inputs"] = features
+        size = []
+        for param in ("units", "inputs", "layers"):
+            given, there = getattr(self, param), found.get(param)
+            _check(given is None or there is None or given == there, param,
+                   f"{given} differs from the {there} of {found.get('from', 'the data')}")
+            size.append(int(given if given is not None else there if there is not None else 1))
+        return tuple(size)
+
+    @functools.cached_property
     def model_cell(self):
-        return get_cell(self.cell, head=self.head, gru_reset=self.gru_reset, gate=self.gate)
+        hidden, inputs, layers = self.model_size
+        return get_cell(self.cell, head=self.head, gru_reset=self.gru_reset, gate=self.gate, hidden=hidden,
+                        inputs=inputs, layers=layers)
 
     @property
     def axes(self) -> tuple[str, str]:

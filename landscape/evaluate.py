@@ -21,10 +21,11 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_real, check_type
 from ._kernel import available, probe, unavailable_reason
-from .cells import Cell, as_cell, reference_losses
+from .cells import Cell, as_cell
 from .fused import fused_losses
 from .planes import Plane
 from .tasks import TaskData
+from .units import model_losses
 
 __all__ = ["BACKENDS", "resolve_backend", "losses", "loss_and_grad", "evaluate", "chunk_size", "grid_work",
            "sweep_backend", "GridResult", "DEFAULT_MEM"]
@@ -107,7 +108,7 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
 def _losses(cell: Cell, data: TaskData, theta: torch.Tensor, backend: str, grad: bool = False) -> tuple:
     """``losses`` and ``loss_and_grad`` past their boundary (checked arguments, a resolved
     backend): loss, accuracy or None, and with ``grad`` each model's gradient, else None."""
-    forward = fused_losses if backend == "fused" else (lambda c, d, th: reference_losses(c, th, d))
+    forward = fused_losses if backend == "fused" else (lambda c, d, th: model_losses(c, th, d))
     if not grad:  # pure and differentiable, on either engine
         return (*forward(cell, data, theta), None)
     # Autograd's reductions round by batch shape, so the reference path takes models in blocks of
@@ -131,13 +132,22 @@ def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cel
     """The public functions' boundary: a cell, a TaskData, and (P,) or (G, P) real parameters."""
     cell = as_cell(cell)
     check_type(data, TaskData, "data")
-    P = len(cell.param_names)
+    check_features(cell, data)
+    P = cell.n_params
     if (not isinstance(theta, torch.Tensor) or theta.ndim not in (1, 2) or theta.shape[-1] != P
             or not theta.is_floating_point()):
         shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
         raise InputError(f"theta must be a real tensor of shape (G, {P}) or ({P},) for a {cell.name} "
-                         f"model, not {shape}")
+                         f"model of {cell.size_text()}, not {shape}")
     return cell, check_real(theta, "theta")
+
+
+def check_features(cell: Cell, data: TaskData) -> None:
+    """InputError unless the data give the model its inputs: I features per step, or none for a
+    cell without input."""
+    if cell.takes_input and data.x is not None and data.features != cell.inputs:
+        raise InputError(f"the data have {data.features} feature(s) per step; the {cell.name} model "
+                         f"({cell.size_text()}) takes {cell.inputs} input(s) per step")
 
 
 def _work(data: TaskData, theta: torch.Tensor) -> float:
@@ -160,19 +170,25 @@ def sweep_backend(backend: str, device: str, planes: list[Plane], datas: list[Ta
 
 
 def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0,
-               fused: bool = False) -> int:
+               fused: bool = False, cell_steps: int = 1) -> int:
     """Grid points per chunk: within ``mem`` bytes of step temporaries, and cache-sized.
 
     With ``length`` > 0 (a backward pass follows), every step's temporaries stay alive, so the
-    budget is shared by ``length`` steps. The fused kernel keeps its steps in per-thread buffers,
-    so a chunk only holds its final states and gradients.
+    budget is shared by ``length`` steps. Models beyond one unit also make every step's input
+    terms at once, for ``cell_steps`` steps (the sequence's length) without a backward pass. The
+    fused kernel keeps its steps in per-thread buffers, so a chunk only holds its final states and
+    gradients.
     """
     itemsize = torch.empty((), dtype=dtype).element_size()
+    H, P, N = cell.hidden, cell.n_params, max(n_samples, 1)
     if fused:
-        per_point = 2 * max(n_samples, 1) * itemsize + 4 * 8 * len(cell.param_names)
-        return max(1, min(int(mem) // per_point, FUSED_CHUNK_ELEMENTS // max(n_samples, 1)))
-    per_point = (cell.work + 2) * max(n_samples, 1) * itemsize * max(length, 1)
-    per_point += 8 * 3 * len(cell.param_names)
+        per_point = 2 * N * H * itemsize + 4 * 8 * P
+        return max(1, min(int(mem) // per_point, FUSED_CHUNK_ELEMENTS // (N * H)))
+    per_point = (cell.work + 2) * N * itemsize * max(length, 1) * H * cell.layers
+    if cell.sized:  # every step's input terms are made at once: gates x H x N x T, and the inputs' view
+        steps = max(length, cell_steps)
+        per_point += (cell.gates * H + cell.inputs) * N * steps * itemsize
+    per_point += 8 * 3 * P
     cap = CHUNK_ELEMENTS // max(n_samples, 1) if length == 0 else int(mem)
     return max(1, min(int(mem) // per_point, cap))
 
@@ -207,9 +223,10 @@ def check_grid(cell: Cell | str, data: TaskData, plane: Plane, *, dtype: torch.d
     cell = as_cell(cell)
     check_type(data, TaskData, "data")
     check_type(plane, Plane, "plane")
-    if plane.d1.numel() != len(cell.param_names):
+    check_features(cell, data)
+    if plane.d1.numel() != cell.n_params:
         raise InputError(f"the plane's models have {plane.d1.numel()} parameters; a {cell.name} model "
-                         f"has {len(cell.param_names)}")
+                         f"of {cell.size_text()} has {cell.n_params}")
     return cell, dict(dtype=check_dtype(dtype), device=check_device(device), mem=check_int(mem, "mem", lo=1))
 
 
@@ -220,7 +237,8 @@ def _evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype, d
     ny, nx = plane.shape
     total = ny * nx
     n = 1 if data.x is None else data.x.shape[0]
-    g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0, fused=backend == "fused")
+    g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0, fused=backend == "fused",
+                   cell_steps=data.length)
     if grad and backend != "fused" and g >= GRAD_BLOCK:
         g -= g % GRAD_BLOCK  # whole blocks, so that every block is the same rows whatever --mem is
     loss = np.empty(total, dtype=np.dtype(str(dtype).removeprefix("torch.")))

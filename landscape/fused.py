@@ -239,5 +239,6 @@ def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor) -> tuple:
     """Loss and accuracy of G models on the fused path, differentiable in theta:
     theta (G, P) -> (G,), (G,) or None; a (P,) vector gives one model's."""
     th = theta[None] if theta.ndim == 1 else theta
-    out = kernel_losses(cell, th, data.x, data.y, steps=data.length, objective=data.objective)
+    out = kernel_losses(cell, th, data.x, data.y, steps=data.length, objective=data.objective,
+                        hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers)
     return out if theta.ndim == 2 else tuple(None if v is None else v[0] for v in out)

@@ -57,6 +57,8 @@ def default_name(cfg: SliceConfig) -> str:
     variant = "".join(f"_{v}" for v, on in (("keras-init", cfg.init == "keras"),
                                             ("softmax2", cell.head == "softmax2"),
                                             ("reset-before", cell.reset == "before")) if on)
+    size = (("I", cell.inputs), ("H", cell.hidden), ("L", cell.layers))
+    variant += "".join(f"_{w}{v}" for w, v in size if v > 1)
     axes = {"axis": cfg.axes, "random": ("d1", "d2"), "pca": ("pc1", "pc2")}[cfg.plane]
     n = cfg.lengths
     lengths = "-".join(map(str, n)) if len(n) <= 6 else f"{n[0]}-to-{n[-1]}-{len(n)}-lengths"
@@ -193,6 +195,7 @@ def _record(cfg: SliceConfig, plane, trained) -> dict:
              samples=None if cfg.data else cfg.samples, head=cfg.model_cell.head,
              gru_reset=cfg.gru_reset if cfg.cell == "gru" else None,
              gate=cfg.gate if cfg.cell in ("lstm", "gru") else None,
+             units=cfg.model_cell.hidden, inputs=cfg.model_cell.inputs, layers=cfg.model_cell.layers,
              start=list(cfg.start) if cfg.start else None, lr=cfg.path_lr if cfg.start else None,
              steps=cfg.steps if cfg.start else None, clip=cfg.clip if cfg.start else None,
              train=dict(epochs=cfg.epochs, batch=cfg.batch, lr=cfg.train_lr, optimizer="adam",

@@ -25,7 +25,7 @@ from ._errors import ConfigError, InputError, check_int, check_real, check_seed,
 from .cells import Cell
 
 __all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS", "check_res",
-           "window_exit"]
+           "window_exit", "filter_rows", "check_param"]
 
 NORMS = ("filter", "model", "none")
 MAX_RES = 10**6  # grid points along one axis
@@ -101,14 +101,12 @@ def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str
     """The plane of two named parameters over absolute ranges; the others stay at ``center``."""
     dx, dy, dxr, dyr, dres = cell.default_plane
     x, y = x or dx, y or dy
-    names = cell.param_names
-    check_vector(center, len(names), "center")
+    check_vector(center, cell.n_params, "center")
     for name in (x, y):
-        if name not in names:
-            raise InputError(f"unknown parameter {name!r} for cell {cell.name}; "
-                             f"valid: {', '.join(names)}")
-    if x == y:
-        raise InputError(f"the two axes must be different parameters, both are {x!r}")
+        check_param(cell, name)
+    if cell.index(x) == cell.index(y):
+        raise InputError(f"the two axes must be different parameters, both are {x!r}"
+                         + (f" and {y!r}" if x != y else ""))
     res = check_res(dres if res is None else res)
     xrange = check_range(dxr if xrange is None else xrange, "xrange")
     yrange = check_range(dyr if yrange is None else yrange, "yrange")
@@ -118,7 +116,7 @@ def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str
 def _axis_plane(cell: Cell, center: torch.Tensor, x: str, y: str, xrange: tuple[float, float],
                 yrange: tuple[float, float], res: tuple[int, int]) -> Plane:
     """``axis_plane`` past its checks, every default resolved."""
-    ix, iy = cell.param_names.index(x), cell.param_names.index(y)
+    ix, iy = cell.index(x), cell.index(y)
     origin = center.to(torch.float64).clone()
     origin[[ix, iy]] = 0.0
     d1, d2 = torch.zeros_like(origin), torch.zeros_like(origin)
@@ -126,40 +124,73 @@ def _axis_plane(cell: Cell, center: torch.Tensor, x: str, y: str, xrange: tuple[
     return Plane(origin, d1, d2, grid_coords(*xrange, res[0]), grid_coords(*yrange, res[1]), x, y, "axis")
 
 
-def _normalize(d: torch.Tensor, theta: torch.Tensor, norm: str) -> torch.Tensor:
+def check_param(cell: Cell, name) -> int:
+    """The flat index of a named parameter of the cell, or InputError naming the valid names."""
+    k = cell.index(name)
+    if k is None:
+        raise InputError(f"unknown parameter {name!r} for a {cell.name} model of {cell.size_text()}; "
+                         f"valid: {cell.names_hint()}")
+    return k
+
+
+def filter_rows(cell: Cell | None, P: int) -> torch.Tensor:
+    """The filter of every scalar of the flat vector, as (P,) integer ids: each row of a weight
+    matrix is one filter (Li et al. 2018); each scalar of a bias vector, and of a one-unit model
+    (whose every row is one number), is its own. Without a cell, every scalar is its own."""
+    if cell is None or not cell.sized:
+        return torch.arange(P)
+    ids, k = [], 0
+    for _, _, shape in cell.tensors:
+        cols = shape[1] if len(shape) == 2 else 1
+        ids.append(torch.arange(k, k + shape[0]).repeat_interleave(cols))
+        k += shape[0]
+    return torch.cat(ids)
+
+
+def _normalize(d: torch.Tensor, theta: torch.Tensor, norm: str, rows: torch.Tensor) -> torch.Tensor:
     if norm == "none":
         return d
     if norm == "model":
         return d * (torch.linalg.vector_norm(theta) / torch.linalg.vector_norm(d))
-    return d * (theta.abs() / d.abs())  # filter: each scalar is one row of a torch tensor
+    if rows.numel() == d.numel() and bool((rows == torch.arange(d.numel())).all()):
+        return d * (theta.abs() / d.abs())  # filter: each scalar is one row of a torch tensor
+    # filter: |d_row| = |theta_row| for every row (filter_rows), each direction row scaled whole
+    n = int(rows.max()) + 1
+    dn = torch.zeros(n, dtype=d.dtype).index_add_(0, rows, d * d).sqrt()
+    tn = torch.zeros(n, dtype=d.dtype).index_add_(0, rows, theta * theta).sqrt()
+    return d * (tn / dn)[rows]
 
 
 def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
                  xrange: tuple[float, float] = (-1.0, 1.0), yrange: tuple[float, float] = (-1.0, 1.0),
-                 res: tuple[int, int] = (51, 51)) -> Plane:
+                 res: tuple[int, int] = (51, 51), cell: Cell | None = None) -> Plane:
     """Seeded Gaussian directions, normalized, then d2 made orthogonal to d1 (keeping its norm).
 
-    A draw whose normalized directions are parallel (possible with filter normalization when
-    the model has few nonzero parameters) is replaced by the next draw of the same generator.
+    ``filter`` normalization scales each filter of a direction to the norm of the same filter of
+    the centre: a row of a weight matrix of ``cell`` (``filter_rows``); without a cell, or for one
+    unit, each scalar. A draw whose normalized directions are parallel (possible with filter
+    normalization when the model has few nonzero parameters) is replaced by the next draw of the
+    same generator.
     """
     if norm not in NORMS:
         raise InputError(f"unknown normalization {norm!r}; valid: {', '.join(NORMS)}")
-    theta = check_vector(center, None, "center")
+    theta = check_vector(center, None if cell is None else cell.n_params, "center")
     xrange, yrange = check_range(xrange, "xrange"), check_range(yrange, "yrange")
-    return _random_plane(theta, check_seed(seed), norm, xrange, yrange, check_res(res))
+    return _random_plane(theta, check_seed(seed), norm, xrange, yrange, check_res(res), cell)
 
 
 def _random_plane(center: torch.Tensor, seed: int, norm: str, xrange: tuple[float, float],
-                  yrange: tuple[float, float], res: tuple[int, int]) -> Plane:
+                  yrange: tuple[float, float], res: tuple[int, int], cell: Cell | None = None) -> Plane:
     """``random_plane`` past its checks."""
     theta, (nx, ny) = center.to(torch.float64), res
+    rows = filter_rows(cell, theta.numel())
     if norm != "none" and int((theta != 0).sum()) < 2:
         raise ConfigError("norm", "needs at least two nonzero parameters at the centre; use {norm=none}",
                           value=norm)
     gen = torch.Generator().manual_seed(seed)
     for _ in range(1000):
-        d1 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm)
-        d2 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm)
+        d1 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm, rows)
+        d2 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm, rows)
         n2 = torch.linalg.vector_norm(d2)
         d2 = d2 - (d2 @ d1) / (d1 @ d1) * d1  # Gram-Schmidt, after normalization
         if torch.linalg.vector_norm(d2) > 1e-6 * n2:
@@ -225,7 +256,7 @@ def _sweep_planes(cell: Cell, centers: list[torch.Tensor], kind: str, *, axes: t
         dxr, dyr = cell.default_plane[2:4]
         return [_axis_plane(cell, c, *axes, xrange or dxr, yrange or dyr, res) for c in centers], []
     if kind == "random":
-        return [_random_plane(c, seed, norm, xrange or (-1.0, 1.0), yrange or (-1.0, 1.0), res)
+        return [_random_plane(c, seed, norm, xrange or (-1.0, 1.0), yrange or (-1.0, 1.0), res, cell)
                 for c in centers], []
     fits = [_pca_plane(torch.from_numpy(p), res, xrange, yrange) for p in paths]
     span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny

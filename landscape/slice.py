@@ -26,7 +26,7 @@ from ._cli import (
     report_errors,
 )
 from ._errors import ConfigError, InputError
-from .cells import CELLS, GATES, GRU_RESETS, HEADS
+from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_SIZE
 from .config import PATH_LR, PLANES, TRAIN_LR, SliceConfig
 from .evaluate import BACKENDS
 from .inits import INITS
@@ -47,17 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     axes = "; ".join(f"{n}: {c.default_plane[0]} x {c.default_plane[1]}" for n, c in CELLS.items())
     ap = OneLineParser(prog="python -m landscape.slice", description=__doc__,
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--cell", choices=CELLS, default="rnn", help="the single-unit model")
+    ap.add_argument("--cell", choices=CELLS, default="rnn",
+                    help="the recurrence: nn.RNN, nn.LSTM, nn.GRU (of --units, --layers, --inputs) with an "
+                         "nn.Linear readout, or Pascanu's one-unit map")
     ap.add_argument("--task", choices=TASKS, default=None,
                     help="data and loss (default: latching, or pascanu for the pascanu cell)")
     ap.add_argument("--data", default=None, metavar="FILE.npz",
-                    help="your own data: arrays x (N, T) and y (N,) of 0/1; length L uses x[:, :L]")
+                    help="your own data: arrays x (N, T) or (N, T, I) and y (N,) of 0/1; length L uses "
+                         "x[:, :L]")
     ap.add_argument("--len", dest="lengths", default="50", metavar="L[,L...]",
                     help="sequence length, or a comma-separated sweep such as 5,10,20,50,100")
     ap.add_argument("--plane", choices=PLANES, default="axis",
                     help="two named parameters, two random directions, or the first two principal "
                          "components of the training path (with --center trained)")
-    ap.add_argument("--x", default=None, help=f"x-axis parameter of an axis plane ({axes})")
+    ap.add_argument("--x", default=None,
+                    help=f"x-axis parameter of an axis plane ({axes}; beyond one unit, state_dict names "
+                         "such as weight_hh_l0[3,5] or bias_ih_l1[2], the short names meaning unit 0)")
     ap.add_argument("--y", default=None, help="y-axis parameter of an axis plane")
     ap.add_argument("--xrange", default=None, metavar="LO:HI",
                     help="x range (absolute values on an axis plane; default -1:1 on a random plane)")
@@ -77,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--gru-reset", choices=GRU_RESETS, default="after",
                     help="gru: the reset gate after the recurrent product (torch.nn, Keras >= 2.3) or before "
                          "it (Keras before 2.3, reset_after=False)")
+    ap.add_argument("--units", type=int, default=None, metavar="H",
+                    help=f"hidden units per layer, 1 to {MAX_SIZE} (default: the checkpoint's, else 1)")
+    ap.add_argument("--layers", type=int, default=None, metavar="L",
+                    help="stacked recurrent layers (default: the checkpoint's, else 1)")
+    ap.add_argument("--inputs", type=int, default=None, metavar="I",
+                    help="features per step (default: the data's or the checkpoint's, else 1)")
     ap.add_argument("--gate", choices=GATES, default="sigmoid",
                     help="lstm, gru: the gates' function, the logistic sigmoid (torch.nn, Keras >= 2.3) or "
                          "Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1)")

@@ -29,7 +29,8 @@ __all__ = [
 class TaskData:
     """Inputs and labels for one sequence length.
 
-    x: (N, L) float64 inputs, or None for an input-free task.
+    x: (N, L) float64 inputs (one feature per step), (N, L, I) of I features, or None for an
+    input-free task.
     y: (N,) float64 labels in {0, 1}, or None.
     objective: "bce" (classification through the readout) or "pascanu".
     """
@@ -41,8 +42,16 @@ class TaskData:
 
     def __post_init__(self) -> None:
         """The one check of data, whichever way it came in (a file, arrays, generated, built by
-        hand): a known objective, a length within the data, real finite inputs, 0/1 labels."""
+        hand): a known objective, a length within the data, real finite inputs, 0/1 labels. One
+        feature per step is kept as (N, L), however it came."""
         check_data(self.x, self.y, self.length, self.objective)
+        if self.x is not None and self.x.ndim == 3 and self.x.shape[2] == 1:
+            object.__setattr__(self, "x", self.x[..., 0])
+
+    @property
+    def features(self) -> int:
+        """Inputs per step: I of (N, L, I), 1 of (N, L), 0 without input."""
+        return 0 if self.x is None else (1 if self.x.ndim == 2 else self.x.shape[2])
 
     def to(self, dtype: torch.dtype, device: str | torch.device) -> TaskData:
         cast = (lambda t: None if t is None else t.to(device=device, dtype=dtype))
@@ -63,12 +72,15 @@ def check_data(x, y, length, objective) -> None:
         if x is not None or y is not None:
             raise InputError("the pascanu objective takes no data: x and y must be None")
         return
-    for name, t, ndim in (("x", x, 2), ("y", y, 1)):
-        if not isinstance(t, torch.Tensor) or t.ndim != ndim:
+    for name, t, ndims in (("x", x, (2, 3)), ("y", y, (1,))):
+        if not isinstance(t, torch.Tensor) or t.ndim not in ndims:
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-            raise InputError(f"data {name} must be a tensor of {ndim} dimension(s), not {shape}")
+            want = "(N, L) or (N, L, I)" if name == "x" else "(N,)"
+            raise InputError(f"data {name} must be a tensor {want}, not {shape}")
         if t.dtype not in REAL:
             raise InputError(f"data {name} must hold float32 or float64 numbers, not {t.dtype}")
+    if x.ndim == 3 and x.shape[2] < 1:
+        raise InputError(f"data x {tuple(x.shape)} has no features; it must be (N, L) or (N, L, I), I >= 1")
     if y.shape[0] != x.shape[0] or x.shape[0] < 1:
         raise InputError(f"data must be x (N, L) and y (N,) with N >= 1; got x {tuple(x.shape)} and y "
                          f"{tuple(y.shape)}")
@@ -159,21 +171,24 @@ def load_data(path: str) -> tuple[np.ndarray, np.ndarray]:
                          f"it needs x (N, T) and y (N,), has: {', '.join(arrays) or 'none'}")
     x, y = arrays["x"], arrays["y"]
     if x.ndim == 3 and x.shape[-1] == 1:
-        x = x[..., 0]  # Keras' (N, T, 1)
+        x = x[..., 0]  # Keras' (N, T, 1): one feature
     return _check_arrays(x, y, f"data file {path}: ")
 
 
 def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
-    """A user's data at one length: the first ``length`` steps of every sequence."""
+    """A user's data at one length: the first ``length`` steps of every sequence, x (N, T) or
+    (N, T, I) of I features per step."""
     x, y = _check_arrays(np.asarray(x), np.asarray(y), "")
     return _from_arrays(x, y, check_int(length, "length"))
 
 
 def _check_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """A user's arrays as float64, checked: x (N, T) real and finite, y (N,) of 0 and 1 (the same
-    rule for a file and for arrays; ``TaskData`` checks the tensors again at each length)."""
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1 or y.shape != (x.shape[0],):
-        raise InputError(f"{where}data must be x (N, T) and y (N,); got x {x.shape} and y {y.shape}")
+    """A user's arrays as float64, checked: x (N, T) or (N, T, I) real and finite, y (N,) of 0 and
+    1 (the same rule for a file and for arrays; ``TaskData`` checks the tensors again at each
+    length)."""
+    if (x.ndim not in (2, 3) or min(x.shape) < 1 or y.shape != (x.shape[0],)):
+        raise InputError(f"{where}data must be x (N, T) or (N, T, I) and y (N,); got x {x.shape} and y "
+                         f"{y.shape}")
     if x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
         raise InputError(f"{where}x and y must hold real numbers, not {x.dtype} and {y.dtype}")
     if not np.all(np.isfinite(x)):

@@ -190,7 +190,8 @@ def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, ma
         for note in run.notes:
             print(note)
         done, landed = dict(run.done), 0
-        spec = dict(name=cell.name, head=cell.head or "logit", gru_reset=cell.reset, gate=cell.gate)
+        spec = dict(name=cell.name, head=cell.head or "logit", gru_reset=cell.reset, gate=cell.gate,
+                    hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers)
         jobs = [(t, (spec, datas[t.k], planes[t.k], t, opts)) for t in tiles if done[t] is None]
         try:
             with tqdm(total=len(tiles), initial=len(tiles) - len(jobs), unit="tile", disable=not progress,

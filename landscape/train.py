@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -23,11 +23,11 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError, check_seed
 from .cells import Cell
-from .evaluate import resolve_backend
+from .evaluate import check_features, resolve_backend
 from .inits import check_init
 from .steps import batch_grad, evaluate_split
 from .tasks import TaskData
-from .units import _init_theta, check_units, n_params, trained_mask
+from .units import _init_theta, check_units, trained_mask
 
 __all__ = ["OPTIMIZERS", "TrainResult", "train_ensemble", "balanced_split", "make_splits", "make_schedule",
            "ADAM"]
@@ -169,26 +169,27 @@ def _check_options(cell: Cell, datas: list[TaskData], optimizer: str, lr: float,
 
 
 def _stack(datas: list[TaskData], dtype: torch.dtype, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every length's data as rows of one table: X (K * N, T) zero-padded, Y (K * N,); sample i of
-    length k is row k N + i."""
+    """Every length's data as rows of one table: X (K * N, T) (or (K * N, T, I) of I features)
+    zero-padded, Y (K * N,); sample i of length k is row k N + i."""
     T = max(d.length for d in datas)
-    X = torch.zeros(len(datas), datas[0].x.shape[0], T, dtype=dtype)  # (K, N, T)
+    X = torch.zeros(len(datas), datas[0].x.shape[0], T, *datas[0].x.shape[2:], dtype=dtype)  # (K, N, T[, I])
     for k, d in enumerate(datas):
         X[k, :, : d.length] = d.x.to(dtype)
     Y = torch.stack([d.y for d in datas]).to(dtype)  # (K, N)
-    return X.reshape(-1, T).to(device), Y.reshape(-1).to(device)
+    return X.reshape(-1, *X.shape[2:]).to(device), Y.reshape(-1).to(device)
 
 
 def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int = 0,
                    epochs: int = 5, batch: int = 16, lr: float = 1e-3, optimizer: str = "adam",
                    val_frac: float = 0.2, keras_split: bool = False, split: str = "stratified",
-                   record_every: int = 0, theta0: torch.Tensor | None = None, hidden: int = 1,
+                   record_every: int = 0, theta0: torch.Tensor | None = None, hidden: int | None = None,
                    init: str = "torch", dtype: torch.dtype = torch.float32, device: str = "cpu",
                    backend: str = "auto", progress: bool = True) -> TrainResult:
     """Train ``repeats`` models per length (one TaskData per length, all of the same size N).
 
     Model m = k * repeats + r starts from the ``init`` ("torch" or "keras") initialization of
-    ``nn.RNN/LSTM/GRU(1, hidden)`` and its readout for seed ``seed + m`` (or from ``theta0``
+    ``nn.RNN/LSTM/GRU(I, H, num_layers=L)`` of the cell's size (``hidden``, if given, sets H) and
+    its readout for seed ``seed + m`` (or from ``theta0``
     (M, P)). ``optimizer``: "adam" (torch.optim.Adam's update with Keras's epsilon), "adam-keras"
     (Keras's own update, whose epsilon is added before the bias correction), or "sgd"; ``split``
     as in ``make_splits``.
@@ -197,17 +198,20 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     """
     _check_options(cell, datas, optimizer, lr, epochs=epochs, batch=batch, repeats=repeats)
     check_init(init)
+    if hidden is not None:
+        cell = replace(cell, hidden=check_units(hidden))
+    for d in datas:
+        check_features(cell, d)
     return _train(cell, datas, repeats=repeats, seed=check_seed(seed), epochs=epochs, batch=batch, lr=lr,
                   optimizer=optimizer, val_frac=val_frac, keras_split=keras_split, split=split,
-                  record_every=record_every, theta0=theta0, hidden=check_units(hidden), init=init,
+                  record_every=record_every, theta0=theta0, init=init,
                   dtype=dtype, device=device, backend=backend, progress=progress)
 
 
 def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, epochs: int, batch: int,
            lr: float, optimizer: str = "adam", val_frac: float = 0.2, keras_split: bool = False,
            split: str = "stratified", record_every: int = 0, theta0: torch.Tensor | None = None,
-           hidden: int = 1, init: str, dtype: torch.dtype, device: str, backend: str,
-           progress: bool) -> TrainResult:
+           init: str, dtype: torch.dtype, device: str, backend: str, progress: bool) -> TrainResult:
     """``train_ensemble`` past its checks.
 
     (Longer than a function should be: the body is the training protocol itself, set up, then
@@ -234,12 +238,13 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
                          f"the limit is {MAX_TRAIN_WORK:.0e}")
     schedule = _schedule(M, n_train, epochs, seed)  # (epochs, M, n_train): only once the size is bounded
     fused = resolve_backend(backend, device=device, work=work) == "fused"
+    size = dict(inputs=cell.inputs, layers=cell.layers)
     if theta0 is None:
-        theta0 = torch.stack([_init_theta(cell, hidden, seed + m, init) for m in range(M)])
-    if theta0.shape != (M, n_params(cell, hidden)):
-        raise InputError(f"theta0 has shape {tuple(theta0.shape)}; {M} {cell.name} models with {hidden} "
-                         f"units need ({M}, {n_params(cell, hidden)})")
-    keep = trained_mask(cell, hidden, init).to(device=device, dtype=dtype)  # (P,): 0 where a parameter stays
+        theta0 = torch.stack([_init_theta(cell, cell.hidden, seed + m, init, **size) for m in range(M)])
+    if theta0.shape != (M, cell.n_params):
+        raise InputError(f"theta0 has shape {tuple(theta0.shape)}; {M} {cell.name} models of "
+                         f"{cell.size_text()} need ({M}, {cell.n_params})")
+    keep = trained_mask(cell, cell.hidden, init, **size).to(device=device, dtype=dtype)  # 0 where one stays
     theta = theta0.to(device=device, dtype=dtype).clone()  # (M, P)
     hist = {k: np.zeros((M, epochs)) for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
     path, path_steps = [theta0.to(torch.float64).cpu()], [0]
@@ -250,7 +255,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
             tot_loss, tot_acc = torch.zeros(M, dtype=dtype), torch.zeros(M, dtype=dtype)
             for s in range(steps_per_epoch):
                 idx = order[:, s * batch : (s + 1) * batch]  # (M, B)
-                loss, acc, g = batch_grad(cell, theta, X, Y, base + idx, model_lengths, hidden, fused)
+                loss, acc, g = batch_grad(cell, theta, X, Y, base + idx, model_lengths, fused)
                 theta = update(theta, g * keep)
                 tot_loss += loss.detach().cpu() * idx.shape[1]
                 tot_acc += acc.detach().cpu() * idx.shape[1]
@@ -262,8 +267,9 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
             hist["train_loss"][:, epoch] = (tot_loss / n_train).numpy()
             hist["train_acc"][:, epoch] = (tot_acc / n_train).numpy()
             hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = evaluate_split(
-                cell, theta, X, Y, base + val_idx.to(device), model_lengths, hidden, fused)
-    config = dict(cell=cell.name, hidden=hidden, lengths=lengths.tolist(), repeats=repeats, seed=seed,
+                cell, theta, X, Y, base + val_idx.to(device), model_lengths, fused)
+    config = dict(cell=cell.name, hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers,
+                  lengths=lengths.tolist(), repeats=repeats, seed=seed,
                   epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,
                   keras_split=keras_split, split="ordered" if keras_split else split, init=init,
                   head=cell.head, gru_reset=cell.reset if cell.name == "gru" else None,

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_number, check_type
-from .cells import Cell, as_cell, reference_losses
+from .cells import Cell, as_cell
 from .evaluate import _checked, _losses, _work, resolve_backend
 from .planes import Plane, check_range
 from .surface import PathRun
 from .tasks import TaskData
+from .units import model_losses
 
 __all__ = ["Path", "descend", "clip_gradient", "paths_for_lengths", "training_paths", "MAX_STEPS"]
 
@@ -122,7 +123,7 @@ def _sweep_paths(cell: Cell, datas: list[TaskData], planes: list[Plane], *, desc
             coords.append(torch.stack([a, b], -1).numpy())
             off.append(o.numpy())
             with torch.no_grad():
-                loss.append(reference_losses(cell, theta, d)[0].numpy())
+                loss.append(model_losses(cell, theta, d)[0].numpy())
         paths["train"] = PathRun(np.stack(coords), np.stack(loss), None, np.stack(off))
     return paths
 

@@ -28,11 +28,11 @@ from torch import nn
 
 from ._errors import InputError, check_seed
 from ._kernel_cells import MAX_UNITS
-from .cells import CELLS, Cell, classification_loss, readout
+from .cells import CELLS, Cell, classification_loss, readout, reference_losses, tensor_shapes
 from .inits import check_init, keras_theta
 
 __all__ = ["shapes", "n_params", "init_theta", "trained_mask", "unpack", "final_states", "forward_logits",
-           "readout_loss", "check_size", "MAX_UNITS"]
+           "readout_loss", "check_size", "model_losses", "MAX_UNITS"]
 
 
 def _gates(cell: Cell) -> int:
@@ -59,13 +59,8 @@ def check_size(inputs: int, layers: int) -> tuple[int, int]:
 def shapes(cell: Cell, hidden: int = 1, *, inputs: int = 1,
            layers: int = 1) -> list[tuple[str, str, tuple[int, ...]]]:
     """(module, state_dict key, shape) of every tensor, in the order of the flat vector."""
-    gh = _gates(cell) * hidden
-    out = []
-    for k in range(layers):
-        out += [("rnn", f"weight_ih_l{k}", (gh, inputs if k == 0 else hidden)),
-                ("rnn", f"weight_hh_l{k}", (gh, hidden)), ("rnn", f"bias_ih_l{k}", (gh,)),
-                ("rnn", f"bias_hh_l{k}", (gh,))]
-    return out + [("head", "weight", (cell.n_out, hidden)), ("head", "bias", (cell.n_out,))]
+    _gates(cell)
+    return list(tensor_shapes(cell, hidden, inputs, layers))
 
 
 def n_params(cell: Cell, hidden: int = 1, *, inputs: int = 1, layers: int = 1) -> int:
@@ -245,3 +240,19 @@ def _logits(cell: Cell, p: dict, h: torch.Tensor, units_first: bool) -> torch.Te
         return z[:, 0] if cell.n_out == 1 else z[:, 1] - z[:, 0]
     z = torch.bmm(h, p["weight"].transpose(1, 2)) + p["bias"][:, None]  # (G, N, K)
     return z[..., 0] if cell.n_out == 1 else z[..., 1] - z[..., 0]
+
+
+def model_losses(cell: Cell, theta: torch.Tensor, data) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The reference path's loss and accuracy of G models of the cell's size, theta (G, P) (or one,
+    (P,)), on ``data`` (a ``landscape.tasks.TaskData``, inputs (N, T) or (N, T, I) shared by every
+    model): one unit through ``landscape.cells.reference_losses``, beyond it the batched forward
+    pass of this module. Pure and differentiable in theta."""
+    if not cell.sized:
+        return reference_losses(cell, theta, data)
+    th = theta[None] if theta.ndim == 1 else theta
+    G = th.shape[0]
+    x = data.x.expand(G, *data.x.shape)  # (G, N, T) or (G, N, T, I): a view, not a copy
+    lengths = torch.full((G,), data.length, dtype=torch.long)
+    h = final_states(cell, th, x, lengths, cell.hidden, inputs=cell.inputs, layers=cell.layers)
+    loss, acc = readout_loss(cell, th, h, data.y, units_first=True)
+    return (loss, acc) if theta.ndim == 2 else (loss[0], acc[0])

@@ -289,6 +289,8 @@ def bad_inputs(tmp_path):
     torch.save({"cell": "gru", "rnn": nn.GRU(1, 1).state_dict(), "head": lin}, d / "gru.pt")
     torch.save({"cell": "lstm", "rnn": nn.LSTM(1, 2).state_dict(), "head": nn.Linear(2, 1).state_dict()},
                d / "h2.pt")
+    torch.save({"cell": "lstm", "rnn": nn.LSTM(1, 2).state_dict(), "head": nn.Linear(3, 1).state_dict()},
+               d / "h2head3.pt")
     sd = nn.RNN(1, 1).state_dict()
     for k in sd:
         sd[k].zero_()
@@ -333,7 +335,14 @@ CASES = [
     (["--center", "{in}/nonexistent.pt"], ["nonexistent.pt"]),
     (["--center", "bogus"], ["'bogus'"]),
     (["--cell", "lstm", "--center", "{in}/gru.pt"], ["gru.pt", "'gru'"]),
-    (["--cell", "lstm", "--center", "{in}/h2.pt"], ["weight_ih_l0"]),
+    (["--cell", "lstm", "--units", "1", "--center", "{in}/h2.pt"], ["--units 1", "h2.pt"]),
+    (["--cell", "lstm", "--center", "{in}/h2head3.pt"], ["head.weight", "(1, 2)"]),
+    (["--cell", "lstm", "--inputs", "2", "--center", "{in}/h2.pt"], ["--inputs 2", "h2.pt"]),
+    (["--cell", "lstm", "--units", "0"], ["--units 0"]),
+    (["--cell", "lstm", "--x", "weight_hh_l0[0,9]"], ["weight_hh_l0[0,9]", "w_hh_g"]),
+    (["--cell", "lstm", "--units", "3", "--x", "weight_hh_l0[0,9]"], ["weight_hh_l0[0,9]", "j < 3"]),
+    (["--cell", "lstm", "--units", "2", "--x", "w_hh_g", "--y", "weight_hh_l0[4,0]"], ["both are"]),
+    (["--cell", "gru", "--inputs", "2"], ["--inputs 2", "--data"]),
     (["--center", "{in}/junk.pt"], ["junk.pt"]),
     (["--plane", "random", "--center", "{in}/zeros.pt"], ["--norm filter"]),
     (["--data", "{in}/text.npz"], ["text.npz"]),
