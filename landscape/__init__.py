@@ -1,4 +1,4 @@
-"""landscape: loss landscapes of single-unit recurrent networks, over 2-D weight planes and lengths.
+"""landscape: loss landscapes of recurrent networks, over 2-D weight planes and sequence lengths.
 
 >>> import landscape as ls
 >>> cell = ls.get_cell("pascanu")
@@ -20,7 +20,7 @@ from .config import SliceConfig
 from .evaluate import evaluate, loss_and_grad, losses
 from .figures import save_figure, write_html
 from .interactive import interactive_figure
-from .params import init_params, load_checkpoint, save_checkpoint, to_modules
+from .params import from_modules, init_params, load_checkpoint, read_checkpoint, save_checkpoint, to_modules
 from .pipeline import Outputs, slice_surface, write_slice
 from .planes import Plane, axis_plane, random_plane
 from .plot import plot_cliffs, plot_facets
@@ -33,7 +33,8 @@ from .trajectories import clip_gradient, descend, paths_for_lengths
 __all__ = [
     "__version__", "InputError", "CELLS", "TASKS", "get_cell", "get_task", "run", "losses",
     "evaluate", "make_data", "load_data", "data_from_arrays", "balanced_split", "init_params",
-    "load_checkpoint", "save_checkpoint", "to_modules", "Plane", "axis_plane", "random_plane",
+    "load_checkpoint", "save_checkpoint", "to_modules", "from_modules", "read_checkpoint", "Plane",
+    "axis_plane", "random_plane",
     "Surface", "Grads", "PathRun", "Cliffs", "compute_surface", "load_surface", "plot_facets",
     "plot_surface3d", "save_figure",
     "interactive_figure", "write_html", "loss_and_grad", "cliff_metrics", "cliff_table",

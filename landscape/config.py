@@ -254,7 +254,10 @@ class SliceConfig:
         features per step, else 1; a given size that differs from the file's is refused."""
         found = {}
         if self.center not in CENTERS and isinstance(self.center, str) and os.path.isfile(self.center):
-            found.update(zip(("units", "inputs", "layers"), checkpoint_size(self.center), strict=True))
+            name, size = checkpoint_size(self.center)
+            _check(name == self.cell, "center",
+                   f"{self.center} holds a {name!r} model, not the {self.cell!r} asked for by {{cell}}")
+            found.update(zip(("units", "inputs", "layers"), size, strict=True))
             found["from"] = f"checkpoint {self.center}"
         if self.data and os.path.isfile(self.data):
             shape = npz_header(self.data, "data file").get("x", ((0, 0),))[0]

@@ -186,10 +186,13 @@ def read_checkpoint(path: str, *, head: str | None = None, gru_reset: str = "aft
     return cell, from_state_dicts(cell, ck)
 
 
-def checkpoint_size(path: str) -> tuple[int, int, int]:
-    """(hidden, inputs, layers) of the model in a checkpoint (``read_checkpoint``)."""
+def checkpoint_size(path: str) -> tuple[str, tuple[int, int, int]]:
+    """The cell named in a checkpoint and the (hidden, inputs, layers) of its model
+    (``read_checkpoint`` reads it whole)."""
     ck = _read(path)
-    return state_dict_size(ck, ck["cell"]) if ck.get("cell") in CELLS else (1, 1, 1)
+    if not isinstance(ck["cell"], str) or ck["cell"] not in CELLS:
+        raise InputError(f"checkpoint {path} names cell {ck['cell']!r}; valid cells: {', '.join(CELLS)}")
+    return ck["cell"], state_dict_size(ck, ck["cell"])
 
 
 def _read(path: str) -> dict:
