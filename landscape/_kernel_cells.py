@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cells import CELLS, KERAS_EPSILON, MAX_SIZE, PASCANU_TARGET, Cell
+from .cells import CELLS, KERAS_EPSILON, PASCANU_TARGET, Cell
 
 __all__ = ["KernelCell", "KERNEL", "OBJECTIVES", "GATES", "ERRORS", "ABI", "MAX_UNITS", "kernel_cell",
            "header"]
 
 ABI = 4  # what ls_abi() returns: raised whenever the door (ls_args) or a table's meaning changes
-MAX_UNITS = MAX_SIZE  # units, inputs and layers the kernel's loops are built for
+MAX_UNITS = 64  # units, inputs and layers the kernel's loops are built for
 
 
 @dataclass(frozen=True)

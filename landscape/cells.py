@@ -24,7 +24,8 @@ from ._errors import InputError
 
 __all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "GATES", "hard_sigmoid", "get_cell", "as_cell", "run",
            "tensor_shapes", "check_model_size", "MAX_SIZE",
-           "reference_losses", "readout", "classification_loss", "pascanu_loss", "KERAS_EPSILON"]
+           "reference_losses", "readout", "classification_loss", "pascanu_loss", "KERAS_EPSILON",
+           "softmax_loss", "squared_loss", "KERNEL_HEADS", "MAX_CLASSES"]
 
 Params = dict  # scalar parameter name -> tensor broadcasting against the state
 State = tuple  # one or two tensors, (G, N) each
@@ -117,10 +118,14 @@ def _gated(gates: str) -> tuple:
 # sparse categorical cross-entropy (nn.Linear(H, 2)); the second is the first with the logit
 # z_1 - z_0, reparametrized, and is what the posted Keras models used.
 HEADS = {"logit": (("weight", ("w_out",)), ("bias", ("b_out",))),
-         "softmax2": (("weight", ("w_out_0", "w_out_1")), ("bias", ("b_out_0", "b_out_1")))}
+         "softmax2": (("weight", ("w_out_0", "w_out_1")), ("bias", ("b_out_0", "b_out_1"))),
+         # K classes (softmax cross-entropy over nn.Linear(H, K)), and one real output (squared error)
+         "softmax": (), "linear": (("weight", ("w_out",)), ("bias", ("b_out",)))}
+KERNEL_HEADS = ("logit", "softmax2")  # the readouts the fused kernel reduces to one logit
+MAX_CLASSES = 1024
 _HEAD = HEADS["logit"]
 GRU_RESETS = ("after", "before")  # torch.nn and Keras >= 2.3; Keras before 2.3 (reset_after=False)
-MAX_SIZE = 64  # units, inputs and layers of a model: the fused kernel's register blocks reach this far
+MAX_SIZE = 1024  # units, inputs and layers of a model (the fused kernel runs up to 64 of each)
 
 
 def _indexed_names(tensors) -> tuple[str, ...]:
@@ -181,6 +186,7 @@ class Cell:
     center: tuple | None = None  # the "initial" parameters of a cell without torch.nn's init
     kernel: str = ""  # its entry in the fused kernel's table (landscape._kernel_cells.KERNEL)
     gate: str = "sigmoid"  # the gated cells' gate function (GATES)
+    classes: int = 0  # the softmax head's K classes (0 for the other heads)
     hidden: int = 1  # units per layer (H): nn.RNN/LSTM/GRU(inputs, hidden, num_layers=layers)
     inputs: int = 1  # features per step (I)
     layers: int = 1  # stacked layers (L)
@@ -247,8 +253,21 @@ class Cell:
 
     @property
     def n_out(self) -> int:
-        """Outputs of the readout: 1 (logit) or 2 (softmax2)."""
-        return 2 if self.head == "softmax2" else 1
+        """Outputs of the readout: 1 (logit, linear), 2 (softmax2) or K (softmax)."""
+        return {"softmax2": 2, "softmax": self.classes}.get(self.head, 1)
+
+    @property
+    def objective(self) -> str:
+        """The loss its readout is scored by: "bce" (one logit or Keras's two outputs), "ce" (K
+        classes), "mse" (a real output), or "pascanu" for the map without readout."""
+        return {"softmax": "ce", "linear": "mse", "": "pascanu"}.get(self.head, "bce")
+
+    @property
+    def batched(self) -> bool:
+        """Whether the model runs as ``landscape.units``'s batched forward pass (more than one unit,
+        input or layer, or a readout of K classes or a real output) rather than the one-unit grid
+        step of ``run``."""
+        return self.sized or self.head not in KERNEL_HEADS + ("",)
 
     @property
     def clip(self) -> float:
@@ -298,12 +317,13 @@ CELLS: dict[str, Cell] = {
 
 
 def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after", gate: str = "sigmoid",
-             hidden: int = 1, inputs: int = 1, layers: int = 1) -> Cell:
+             hidden: int = 1, inputs: int = 1, layers: int = 1, classes: int | None = None) -> Cell:
     """The cell registered under ``name``, with its readout ``head`` (HEADS), for gru where the
     reset gate acts (GRU_RESETS), for lstm and gru the gate function (GATES), and its size:
-    ``hidden`` units in each of ``layers`` layers on ``inputs`` features per step; an unknown name
-    raises InputError with the valid ones."""
-    cell = _get_cell(name, head, gru_reset, gate)
+    ``hidden`` units in each of ``layers`` layers on ``inputs`` features per step, and for the
+    ``softmax`` head its number of ``classes``; an unknown name raises InputError with the valid
+    ones."""
+    cell = _get_cell(name, head, gru_reset, gate, classes)
     size = check_model_size(hidden, inputs, layers)
     if size != (1, 1, 1):
         if not cell.module:
@@ -321,12 +341,18 @@ def check_model_size(hidden, inputs, layers) -> tuple[int, int, int]:
     return int(hidden), int(inputs), int(layers)
 
 
-def _get_cell(name: str, head: str, gru_reset: str, gate: str) -> Cell:
+def _get_cell(name: str, head: str, gru_reset: str, gate: str, classes: int | None) -> Cell:
     """``get_cell`` of one unit."""
     if not isinstance(name, str) or name not in CELLS:
         raise InputError(f"unknown cell {name!r}; valid cells: {', '.join(CELLS)}")
     if head not in HEADS:
         raise InputError(f"unknown head {head!r}; valid heads: {', '.join(HEADS)}")
+    if head == "softmax" and not (isinstance(classes, int) and not isinstance(classes, bool)
+                                  and 2 <= classes <= MAX_CLASSES):
+        raise InputError(f"the softmax head needs its number of classes, an integer from 2 to {MAX_CLASSES}, "
+                         f"not {classes!r}")
+    if head != "softmax" and classes not in (0, None):
+        raise InputError(f"classes {classes!r} belong to the softmax head, not {head!r}")
     if gru_reset not in GRU_RESETS:
         raise InputError(f"unknown GRU reset {gru_reset!r}; valid: {', '.join(GRU_RESETS)}")
     cell = CELLS[name]
@@ -341,7 +367,11 @@ def _get_cell(name: str, head: str, gru_reset: str, gate: str) -> Cell:
         raise InputError(f"cell {name!r} has no gates, so no gate function {gate!r} (valid: lstm, gru)")
     if not cell.module:
         return cell  # Pascanu's map has no readout and no gates
-    if head != cell.head:
+    if head == "softmax":
+        names = (("weight", tuple(f"w_out_{k}" for k in range(classes))),
+                 ("bias", tuple(f"b_out_{k}" for k in range(classes))))
+        cell = replace(cell, layout=(cell.layout[0], ("head", names)), head=head, classes=classes)
+    elif head != cell.head:
         cell = replace(cell, layout=(cell.layout[0], ("head", HEADS[head])), head=head)
     if name == "gru" and gru_reset == "before":
         cell = replace(cell, update=gru_reset_before_update, reset="before", kernel="gru_before")
@@ -414,6 +444,24 @@ def classification_loss(logits: torch.Tensor, y: torch.Tensor, *,
     acc = ((logits > 0) == (y > 0.5)).to(logits.dtype)  # (G, N)
     acc = acc.masked_fill(torch.isnan(logits), float("nan"))  # a NaN logit is no answer, not "negative"
     return loss.mean(-1), acc.mean(-1)
+
+
+def softmax_loss(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean softmax cross-entropy and accuracy over samples: outputs z (G, N, K), class indices y
+    (N,) or (G, N) held as floats -> (G,), (G,). A NaN output is no answer."""
+    G, N, K = z.shape
+    yi = y.long().expand(G, N)
+    loss = F.cross_entropy(z.reshape(G * N, K), yi.reshape(-1), reduction="none").reshape(G, N)
+    acc = (z.argmax(-1) == yi).to(z.dtype).masked_fill(torch.isnan(z).any(-1), float("nan"))
+    return loss.mean(-1), acc.mean(-1)
+
+
+def squared_loss(z: torch.Tensor, y: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean squared error and the fraction of samples within ``tol`` of their target: one real
+    output z (G, N), targets y (N,) or (G, N) -> (G,), (G,)."""
+    err = z - y
+    right = (err.abs() < tol).to(z.dtype).masked_fill(torch.isnan(z), float("nan"))
+    return (err * err).mean(-1), right.mean(-1)
 
 
 def pascanu_loss(x_last: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 
 from ._errors import DTYPES, MAX_SEED, ConfigError, InputError
 from ._io import npz_header
-from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_SIZE, get_cell
+from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_CLASSES, MAX_SIZE, get_cell
 from .evaluate import BACKENDS, DEFAULT_MEM
 from .inits import INITS
 from .params import CENTERS, checkpoint_size
@@ -91,7 +91,10 @@ class SliceConfig:
     norm: str = "filter"  # random directions: filter, model or none
     center: str = "init"  # init, trained, or a checkpoint FILE.pt
     init: str = "torch"  # the initialization of an init centre: torch or keras
-    head: str = "logit"  # readout: logit, or softmax2 (Keras's Dense(2, softmax))
+    head: str | None = None  # readout: logit, softmax2 (Keras's Dense(2, softmax)), softmax (K classes),
+    # linear (a real output, squared error); None: the task's (logit; softmax for longlag, linear for adding)
+    classes: int | None = None  # the softmax head's K; None: the task's (p + 1 for longlag)
+    symbols: int | None = None  # longlag tasks: p (None: the length)
     gru_reset: str = "after"  # gru: reset gate after (torch.nn) or before (Keras < 2.3) the product
     gate: str = "sigmoid"  # lstm, gru: gate function, sigmoid or Keras 2's hard_sigmoid
     units: int | None = None  # hidden units per layer; None: the checkpoint's, else 1
@@ -128,13 +131,18 @@ class SliceConfig:
             object.__setattr__(self, "lengths", tuple(int(n) for n in self.lengths))
         for param, value, valid in (("cell", self.cell, CELLS), ("plane", self.plane, PLANES),
                                     ("norm", self.norm, NORMS), ("init", self.init, INITS),
-                                    ("head", self.head, HEADS), ("gru_reset", self.gru_reset, GRU_RESETS),
+                                    ("head", self.head or "logit", HEADS),
+                                    ("gru_reset", self.gru_reset, GRU_RESETS),
                                     ("gate", self.gate, GATES),
                                     ("dtype", self.dtype, DTYPES), ("device", self.device, ("cpu", "cuda")),
                                     ("backend", self.backend, BACKENDS)):
             _check(isinstance(value, str) and value in valid, param,
                    f"{value!r} is unknown; valid: {', '.join(valid)}")
-        get_cell(self.cell, head=self.head, gru_reset=self.gru_reset, gate=self.gate)  # what the cell has
+        get_cell(self.cell, gru_reset=self.gru_reset, gate=self.gate)  # what the cell has
+        for param in ("classes", "symbols"):
+            v = getattr(self, param)
+            _check(v is None or (_whole(v) and 2 <= v <= MAX_CLASSES), param,
+                   f"{v!r} must be an integer from 2 to {MAX_CLASSES}")
         for param in ("units", "layers", "inputs"):
             v = getattr(self, param)
             _check(v is None or (_whole(v) and 1 <= v <= MAX_SIZE), param,
@@ -194,6 +202,18 @@ class SliceConfig:
                                       f"valid tasks for it: {', '.join(valid)}")
         _check(not (self.data and not cell.takes_input), "data",
                f"gives input sequences, and cell {cell.name!r} takes no input")
+        _check(self.data or not cell.takes_input or task.objective == cell.objective, "head",
+               f"{cell.head} is scored by the {cell.objective} loss; the {task.name} task's targets are for "
+               f"{task.objective}")
+        K = task.head(max(self.lengths), self.symbols)[1]
+        _check(self.data or cell.objective != "ce" or cell.classes >= K, "classes",
+               f"{cell.classes}: the {task.name} task's targets are classes 0 to {K - 1}")
+        _check(self.symbols is None or task.name.startswith("longlag"), "symbols",
+               f"is the p of the longlag tasks, not of {task.name}")
+        _check(self.data or len({task.features(n, self.symbols) for n in self.lengths}) == 1, "lengths",
+               f"give the {task.name} task "
+               f"{sorted({task.features(n, self.symbols) for n in self.lengths})[:4]} inputs: one model "
+               "cannot take them all (longlag-random with {symbols} keeps p fixed)")
         _check(self.plane == "axis" or not (self.x or self.y), "x",
                f"and {{y}} name the axes of {{plane=axis}}; a {self.plane} plane has none")
         for param in ("x", "y"):
@@ -204,8 +224,9 @@ class SliceConfig:
         x, y = self.axes
         _check(cell.index(x) != cell.index(y), "x", f"and {{y}} must be different parameters, both are {x!r}"
                + (f" and {y!r}" if x != y else ""))
-        _check(not cell.takes_input or self.data or cell.inputs == 1, "inputs",
-               f"{cell.inputs}: the {self.task_name} task gives 1 input per step; give {{data}} of "
+        gives = get_task(self.task_name).features(max(self.lengths), self.symbols)
+        _check(not cell.takes_input or self.data or cell.inputs == gives, "inputs",
+               f"{cell.inputs}: the {self.task_name} task gives {gives} input(s) per step; give {{data}} of "
                f"{cell.inputs} features")
         _check(self.plane != "pca" or self.center == "trained", "plane",
                "pca is the plane of a training path: it needs {center=trained}")
@@ -266,6 +287,11 @@ class SliceConfig:
                 raise ConfigError("data", f"{self.data} has {features} feature(s) per step; the model in "
                                           f"{found['from']} takes {found['inputs']}")
             found["inputs"] = features
+        elif "inputs" not in found and self.task_name in TASKS:
+            task = TASKS[self.task_name]
+            if task.takes_input:
+                found["inputs"] = task.features(max(self.lengths), self.symbols)
+                found["from"] = f"the {self.task_name} task"
         size = []
         for param in ("units", "inputs", "layers"):
             given, there = getattr(self, param), found.get(param)
@@ -274,11 +300,28 @@ class SliceConfig:
             size.append(int(given if given is not None else there if there is not None else 1))
         return tuple(size)
 
+    @property
+    def model_head(self) -> tuple[str, int | None]:
+        """The readout and its classes: as given, else the task's (longlag: softmax of p + 1,
+        adding: linear; one logit for the others and for data files)."""
+        task = TASKS.get(self.task_name)
+        head, classes = (task.head(max(self.lengths), self.symbols) if task and not self.data
+                         else ("logit", 0))
+        if self.head is not None:
+            head, classes = self.head, (classes if self.head == "softmax" else 0)
+        return head, (self.classes if self.classes is not None else classes) or None
+
     @functools.cached_property
     def model_cell(self):
         hidden, inputs, layers = self.model_size
-        return get_cell(self.cell, head=self.head, gru_reset=self.gru_reset, gate=self.gate, hidden=hidden,
-                        inputs=inputs, layers=layers)
+        head, classes = self.model_head
+        if not CELLS[self.cell].module:
+            head, classes = "logit", None
+        try:
+            return get_cell(self.cell, head=head, gru_reset=self.gru_reset, gate=self.gate, hidden=hidden,
+                            inputs=inputs, layers=layers, classes=classes)
+        except InputError as e:
+            raise ConfigError("classes" if "classes" in str(e) else "head", f"is refused: {e}") from None
 
     @property
     def axes(self) -> tuple[str, str]:

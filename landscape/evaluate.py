@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_real, check_type
 from ._kernel import available, probe, unavailable_reason
-from .cells import Cell, as_cell
+from ._kernel_cells import MAX_UNITS
+from .cells import KERNEL_HEADS, Cell, as_cell
 from .fused import fused_losses
 from .planes import Plane
 from .tasks import TaskData
@@ -45,14 +46,18 @@ GRAD_BLOCK = 64  # grid points per backward pass on the reference path, whatever
 FUSED_CHUNK_ELEMENTS = 1 << 21  # lanes per call of the fused kernel: enough to keep every thread busy
 
 
-def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: float = float("inf")) -> str:
+def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: float = float("inf"),
+                    why_not: str = "") -> str:
     """'auto' -> 'fused' where the kernel runs and the work (cell-steps) repays building it, else
-    'reference'; 'fused' where it cannot run raises InputError naming the reason."""
+    'reference'; 'fused' where it cannot run raises InputError naming the reason. ``why_not``, if
+    not empty, says why the kernel cannot run this model or data (``kernel_refuses``)."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     on_cpu = torch.device(device).type == "cpu"
-    if backend == "reference":
-        return backend
+    if backend == "reference" or (backend == "auto" and why_not):
+        return "reference"
+    if why_not:
+        raise InputError(f"backend 'fused' cannot run {why_not}; valid here: auto, reference")
     if backend == "fused":
         if not on_cpu:
             raise InputError(f"backend 'fused' runs on the CPU, not on {device}; valid here: auto, reference")
@@ -66,6 +71,18 @@ def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: f
             return "fused"
         _say_once(f"the fused kernel is not used ({found['why']}); 'auto' runs the reference path")
     return "reference"
+
+
+def kernel_refuses(cell: Cell, datas: list[TaskData]) -> str:
+    """Why the fused kernel cannot run this model on these data, or "" where it can: it reduces
+    one logit (or Keras's two outputs) with binary cross-entropy, over whole sequences."""
+    if cell.head not in KERNEL_HEADS + ("",):
+        return f"the {cell.head} readout ({cell.objective} loss): it reduces one logit"
+    if any(d.steps is not None for d in datas):
+        return "sequences of their own lengths within one batch"
+    if max(cell.hidden, cell.inputs, cell.layers) > MAX_UNITS:
+        return f"a model of {cell.size_text()}: it runs up to {MAX_UNITS} units, inputs and layers"
+    return ""
 
 
 _said: set = set()
@@ -88,7 +105,8 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
     equally differentiable: its backward is the kernel's own backpropagation through time.
     """
     cell, theta = _checked(cell, data, theta)
-    backend = resolve_backend(backend, device=theta.device, work=_work(data, theta))
+    backend = resolve_backend(backend, device=theta.device, work=_work(data, theta),
+                              why_not=kernel_refuses(cell, [data]))
     return _losses(cell, data, theta, backend)[:2]
 
 
@@ -101,7 +119,8 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
     (``landscape.fused``).
     """
     cell, theta = _checked(cell, data, theta)
-    backend = resolve_backend(backend, device=theta.device, work=3 * _work(data, theta))
+    backend = resolve_backend(backend, device=theta.device, work=3 * _work(data, theta),
+                              why_not=kernel_refuses(cell, [data]))
     return _losses(cell, data, theta, backend, grad=True)
 
 
@@ -143,11 +162,19 @@ def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cel
 
 
 def check_features(cell: Cell, data: TaskData) -> None:
-    """InputError unless the data give the model its inputs: I features per step, or none for a
-    cell without input."""
+    """InputError unless the data fit the model: I features per step (none for a cell without
+    input), and targets of the loss its readout is scored by (two classes, K classes, real)."""
     if cell.takes_input and data.x is not None and data.features != cell.inputs:
         raise InputError(f"the data have {data.features} feature(s) per step; the {cell.name} model "
                          f"({cell.size_text()}) takes {cell.inputs} input(s) per step")
+    if cell.takes_input and data.objective != cell.objective:
+        want = {"bce": "the logit or softmax2 head", "ce": "the softmax head", "mse": "the linear head"}
+        raise InputError(f"the data's targets are for the {data.objective} loss, which "
+                         f"{want[data.objective]} is scored by; the model's {cell.head} head is scored by "
+                         f"{cell.objective}")
+    if data.objective == "ce" and int(data.y.max()) >= cell.classes:
+        raise InputError(f"the data hold class {int(data.y.max())}; the softmax head has {cell.classes} "
+                         f"classes (0 to {cell.classes - 1})")
 
 
 def _work(data: TaskData, theta: torch.Tensor) -> float:
@@ -163,10 +190,12 @@ def grid_work(planes: list[Plane], datas: list[TaskData], grad: bool) -> float:
     return float(steps) * (3 if grad else 1)
 
 
-def sweep_backend(backend: str, device: str, planes: list[Plane], datas: list[TaskData], grad: bool) -> str:
+def sweep_backend(cell: Cell, backend: str, device: str, planes: list[Plane], datas: list[TaskData],
+                  grad: bool) -> str:
     """The one backend of a whole sweep, decided by its whole work (``grid_work``), so that every
     length and every tile of it takes the same path and gives the same arrays."""
-    return resolve_backend(backend, device=device, work=grid_work(planes, datas, grad))
+    return resolve_backend(backend, device=device, work=grid_work(planes, datas, grad),
+                           why_not=kernel_refuses(cell, datas))
 
 
 def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0,
@@ -212,7 +241,7 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
     (grid points x steps) as chunks finish.
     """
     cell, opts = check_grid(cell, data, plane, dtype=dtype, device=device, mem=mem)
-    backend = sweep_backend(backend, opts["device"], [plane], [data], grad)
+    backend = sweep_backend(cell, backend, opts["device"], [plane], [data], grad)
     return _evaluate(cell, data.to(opts["dtype"], opts["device"]), plane, **opts, grad=grad, backend=backend,
                      bar=bar)
 

@@ -30,7 +30,7 @@ import torch
 
 from ._errors import InputError
 from ._kernel import Args, available, call, library, unavailable_reason
-from ._kernel_cells import GATES, OBJECTIVES, kernel_cell
+from ._kernel_cells import GATES, MAX_UNITS, OBJECTIVES, kernel_cell
 from .cells import Cell
 from .tasks import TaskData
 from .units import check_size, check_units, n_params, readout_loss
@@ -82,8 +82,8 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     dtype = theta.dtype
     if dtype not in (torch.float32, torch.float64) or theta.device.type != "cpu":
         raise InputError(f"backend 'fused' runs float32 or float64 on the CPU, not {dtype} on {theta.device}")
-    hidden = check_units(hidden)
-    inputs, layers = check_size(inputs, layers)
+    hidden = check_units(hidden, MAX_UNITS)
+    inputs, layers = check_size(inputs, layers, MAX_UNITS)
     sized = hidden > 1 or inputs > 1 or layers > 1  # the layout of landscape.units
     if sized and objective != "bce":
         raise InputError(f"models of {hidden} units are trained on classification, not {objective!r}")

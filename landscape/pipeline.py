@@ -26,7 +26,7 @@ from ._io import one_run, sha256
 from ._version import __version__
 from .cliffs import _cliff_metrics, _cliff_table
 from .config import SliceConfig
-from .evaluate import sweep_backend
+from .evaluate import check_features, sweep_backend
 from .figures import _write_figures
 from .params import _center, _save_checkpoint
 from .planes import _sweep_planes
@@ -134,11 +134,21 @@ def _slice_surface(cfg: SliceConfig, progress: bool, run_dir: str | None) -> Sur
 
 
 def _datas(cfg: SliceConfig) -> list:
-    """Each length's data: the user's file cut to the length, or generated."""
+    """Each length's data: the user's file cut to the length, or generated; each checked against
+    the model (features per step, targets of its readout's loss)."""
+    datas = _length_datas(cfg)
+    for d in datas:
+        check_features(cfg.model_cell, d)
+    return datas
+
+
+def _length_datas(cfg: SliceConfig) -> list:
     if cfg.data:
-        return [_from_arrays(x, y, n) for x, y in [load_data(cfg.data)] for n in cfg.lengths]
+        objective = cfg.model_cell.objective
+        x, y = load_data(cfg.data, objective)
+        return [_from_arrays(x, y, n, objective) for n in cfg.lengths]
     task = TASKS[cfg.task_name]
-    return [_make_data(task, n, cfg.samples, cfg.noise, cfg.seed) for n in cfg.lengths]
+    return [_make_data(task, n, cfg.samples, cfg.noise, cfg.seed, cfg.symbols) for n in cfg.lengths]
 
 
 def _centers(cfg: SliceConfig, cell, datas, dtype) -> tuple[list[torch.Tensor], object]:
@@ -171,7 +181,7 @@ def _surface(cfg: SliceConfig, cell, planes, datas, record: dict, opts: dict, ru
     if run_dir is None:
         raise ConfigError("tile_rows", "and {workers}, {scheduler} need a run directory for the tiles")
     # one backend for the whole sweep, as untiled (landscape.surface): one path, the same arrays
-    backend = sweep_backend(cfg.backend, cfg.device, planes, datas, cfg.grad)
+    backend = sweep_backend(cell, cfg.backend, cfg.device, planes, datas, cfg.grad)
     files = {f"{k}_sha256": sha256(getattr(cfg, k)) for k in ("data", "center")
              if os.path.isfile(getattr(cfg, k) or "")}  # the inputs' contents, not just their names
     manifest = {k: v for k, v in {**record, **files, "version": __version__}.items()

@@ -76,9 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--init", choices=INITS, default="torch",
                     help="the initialization of --center init (and of --center trained's start): torch.nn's "
                          "defaults, or Keras's (orthogonal recurrent weights, forget bias 1, glorot inputs)")
-    ap.add_argument("--head", choices=HEADS, default="logit",
-                    help="the readout: one logit with binary cross-entropy, or Keras's Dense(2, softmax) "
-                         "with sparse categorical cross-entropy (axes w_out_0, w_out_1, b_out_0, b_out_1)")
+    ap.add_argument("--head", choices=HEADS, default=None,
+                    help="the readout: one logit with binary cross-entropy, Keras's Dense(2, softmax) with "
+                         "sparse categorical cross-entropy (axes w_out_0, w_out_1, b_out_0, b_out_1), "
+                         "softmax over --classes K, or linear (one real output, squared error) (default: the "
+                         "task's: logit, softmax for longlag, linear for adding)")
+    ap.add_argument("--classes", type=int, default=None, metavar="K",
+                    help="classes of the softmax head (default: the task's, p + 1 for longlag)")
+    ap.add_argument("--symbols", type=int, default=None, metavar="P",
+                    help="longlag tasks: p, the symbols a_1..a_p besides y (default: the length)")
     ap.add_argument("--gru-reset", choices=GRU_RESETS, default="after",
                     help="gru: the reset gate after the recurrent product (torch.nn, Keras >= 2.3) or before "
                          "it (Keras before 2.3, reset_after=False)")

@@ -224,7 +224,8 @@ def _compute_surface(cell: Cell, planes: list[Plane], datas: list[TaskData], opt
     """``compute_surface`` past its checks: one plane per length, ``opts`` ``evaluate``'s options,
     the data in their dtype on their device. One backend serves the whole sweep, decided by its
     work (as a tiled sweep's is), so that every length takes the same path."""
-    opts = {**opts, "backend": sweep_backend(opts["backend"], opts["device"], planes, datas, opts["grad"])}
+    backend = sweep_backend(cell, opts["backend"], opts["device"], planes, datas, opts["grad"])
+    opts = {**opts, "backend": backend}
     ny, nx = planes[0].shape
     work = sum(ny * nx * d.length for d in datas)
     with tqdm(total=work, unit="step", unit_scale=True, delay=2.0, disable=not progress,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -31,20 +32,31 @@ class TaskData:
 
     x: (N, L) float64 inputs (one feature per step), (N, L, I) of I features, or None for an
     input-free task.
-    y: (N,) float64 labels in {0, 1}, or None.
-    objective: "bce" (classification through the readout) or "pascanu".
+    y: (N,) float64 labels in {0, 1} ("bce"), class indices 0..K-1 ("ce"), real targets ("mse"),
+    or None.
+    objective: "bce" (binary classification through the readout), "ce" (K classes), "mse" (a real
+    target), or "pascanu".
     """
 
     x: torch.Tensor | None
     y: torch.Tensor | None
     length: int
     objective: str
+    steps: torch.Tensor | None = None  # (N,) each sequence's own length <= length, or None: all of it
+    tol: float = 0.04  # "mse": a sample is right within this distance of its target
 
     def __post_init__(self) -> None:
         """The one check of data, whichever way it came in (a file, arrays, generated, built by
         hand): a known objective, a length within the data, real finite inputs, 0/1 labels. One
         feature per step is kept as (N, L), however it came."""
         check_data(self.x, self.y, self.length, self.objective)
+        if self.steps is not None:
+            s = self.steps
+            if (not isinstance(s, torch.Tensor) or s.shape != (self.x.shape[0],) or s.is_floating_point()
+                    or int(s.min()) < 1 or int(s.max()) > self.length):
+                raise InputError(f"data steps must be ({self.x.shape[0]},) integers from 1 to {self.length}")
+        if not (isinstance(self.tol, (int, float)) and 0 < self.tol < float("inf")):
+            raise InputError(f"data tol {self.tol!r} must be a finite number > 0")
         if self.x is not None and self.x.ndim == 3 and self.x.shape[2] == 1:
             object.__setattr__(self, "x", self.x[..., 0])
 
@@ -55,10 +67,11 @@ class TaskData:
 
     def to(self, dtype: torch.dtype, device: str | torch.device) -> TaskData:
         cast = (lambda t: None if t is None else t.to(device=device, dtype=dtype))
-        return TaskData(cast(self.x), cast(self.y), self.length, self.objective)
+        return TaskData(cast(self.x), cast(self.y), self.length, self.objective,
+                        None if self.steps is None else self.steps.to(device), self.tol)
 
 
-OBJECTIVES = ("bce", "pascanu")  # classification through the readout, or Pascanu's target
+OBJECTIVES = ("bce", "ce", "mse", "pascanu")  # two classes, K classes, a real target, Pascanu's target
 REAL = (torch.float32, torch.float64)  # the dtypes data and parameters are computed in
 
 
@@ -88,8 +101,18 @@ def check_data(x, y, length, objective) -> None:
         raise InputError(f"data x has {x.shape[1]} steps, not the length {length}")
     if not bool(torch.isfinite(x).all()):
         raise InputError("data x holds non-finite values (NaN or Inf)")
-    if not bool(((y == 0) | (y == 1)).all()):
-        raise InputError(f"data y must hold only 0 and 1, found {torch.unique(y)[:5].tolist()}")
+    _check_targets(y.numpy() if y.device.type == "cpu" else y.cpu().numpy(), objective, "data ")
+
+
+def _check_targets(y: np.ndarray, objective: str, where: str) -> None:
+    """InputError unless y fits the objective: 0 and 1 (bce), class indices 0, 1, ... (ce), finite
+    numbers (mse)."""
+    if objective == "bce" and not np.all((y == 0) | (y == 1)):
+        raise InputError(f"{where}y must hold only 0 and 1, found {np.unique(y)[:5]}")
+    if objective == "ce" and not (np.all(np.isfinite(y)) and np.all(y >= 0) and np.all(y == np.round(y))):
+        raise InputError(f"{where}y must hold class indices 0, 1, 2, ..., found {np.unique(y)[:5]}")
+    if objective == "mse" and not np.all(np.isfinite(y)):
+        raise InputError(f"{where}y holds non-finite targets (NaN or Inf)")
 
 
 def balanced_labels(n: int, gen: torch.Generator) -> torch.Tensor:
@@ -99,14 +122,14 @@ def balanced_labels(n: int, gen: torch.Generator) -> torch.Tensor:
     return y[torch.randperm(n, generator=gen)]
 
 
-def _latching(length: int, *, n: int, noise: float, gen: torch.Generator) -> TaskData:
+def _latching(length: int, *, n: int, noise: float, gen: torch.Generator, symbols=None) -> TaskData:
     y = balanced_labels(n, gen)  # (N,)
     x = noise * torch.randn(n, length, generator=gen, dtype=torch.float64)  # (N, L)
     x[:, 0] += 2.0 * y - 1.0  # +1 for label 1, -1 for label 0, noise on top
     return TaskData(x, y, length, "bce")
 
 
-def _relay(length: int, *, n: int, noise: float, gen: torch.Generator) -> TaskData:
+def _relay(length: int, *, n: int, noise: float, gen: torch.Generator, symbols=None) -> TaskData:
     if length < 2:
         raise InputError(f"relay needs a length of at least 2 (got {length}): its second bit is at L//2")
     y = balanced_labels(n, gen)  # (N,)
@@ -118,8 +141,64 @@ def _relay(length: int, *, n: int, noise: float, gen: torch.Generator) -> TaskDa
     return TaskData(x, y, length, "bce")
 
 
-def _pascanu(length: int, *, n: int, noise: float, gen: torch.Generator) -> TaskData:
+def _pascanu(length: int, *, n: int, noise: float, gen: torch.Generator, symbols=None) -> TaskData:
     return TaskData(None, None, length, "pascanu")
+
+
+def _longlag(length: int, *, n: int, noise: float, gen: torch.Generator, symbols: int | None = None,
+             random_middle: bool = False) -> TaskData:
+    """Hochreiter & Schmidhuber 1997, experiment 2a (or 2b with ``random_middle``): p + 1 symbols
+    a_1 .. a_{p-1}, x = a_p, y = a_{p+1}, one-hot over p + 1 inputs. A sequence is (s, a_1, ...,
+    a_{p-1}) with s = x or y, each with probability 0.5 (here: exactly half of each, in random
+    order), and the target is the symbol that follows, s again: class p - 1 (x) or p (y) of p + 1.
+    The length L is p steps; 2b draws the L - 1 middle symbols at random from a_1 .. a_{p-1}, so its
+    p (``symbols``) may differ from L. Noise-free: ``noise`` is not used."""
+    p = length if symbols is None else symbols
+    if not random_middle and p != length:
+        raise InputError(f"longlag (experiment 2a) has p = L: its length {length} and symbols {p} differ "
+                         "(longlag-random takes any p)")
+    if p < 2 or length < 1:
+        raise InputError(f"longlag needs p >= 2 symbols besides x and y's slots, got p = {p}")
+    y = balanced_labels(n, gen)  # 1: the sequence starts with y, 0: with x
+    first = torch.where(y > 0.5, p, p - 1).long()  # (N,): x is a_p (index p - 1), y is a_{p+1} (index p)
+    if random_middle:
+        middle = torch.randint(0, p - 1, (n, length - 1), generator=gen)
+    else:
+        middle = torch.arange(length - 1).expand(n, -1)  # a_1 .. a_{p-1} in order
+    idx = torch.cat([first[:, None], middle], 1)  # (N, L)
+    x = torch.nn.functional.one_hot(idx, p + 1).to(torch.float64)  # (N, L, p + 1)
+    return TaskData(x, first.to(torch.float64), length, "ce")
+
+
+def _adding(length: int, *, n: int, noise: float, gen: torch.Generator, symbols=None) -> TaskData:
+    """Hochreiter & Schmidhuber 1997, experiment 4, the adding problem in its 1997 definition: each
+    step a pair (value uniform in [-1, 1], marker); each sequence's own length uniform in [T, T +
+    T/10] (T = ``length``); X_1 one of the first ten pairs and X_2 one of the first T/2 - 1 pairs
+    not yet marked, both marked 1.0; the first and the last pair marked -1 unless marked 1.0, the
+    others 0; the value of a marked first pair set to 0. Target 0.5 + (X_1 + X_2) / 4 at the
+    sequence's end; right if within 0.04. Steps past a sequence's end are zero (``TaskData.steps``
+    says where each ends). ``noise`` is not used."""
+    T = length
+    if T < 6:
+        raise InputError(f"the adding problem needs a length T >= 6 (X_2 among the first T/2 - 1 pairs), "
+                         f"got {T}")
+    top = T + T // 10
+    steps = T + torch.randint(0, T // 10 + 1, (n,), generator=gen)  # (N,) in [T, T + T/10]
+    value = torch.rand(n, top, generator=gen, dtype=torch.float64) * 2 - 1
+    marker = torch.zeros(n, top, dtype=torch.float64)
+    rows = torch.arange(n)
+    i1 = torch.randint(0, min(10, T // 2 - 1), (n,), generator=gen)
+    i2 = torch.randint(0, T // 2 - 2, (n,), generator=gen)
+    i2 = i2 + (i2 >= i1).long()  # one of the first T/2 - 1 pairs, not X_1's
+    marker[rows, 0] = -1.0
+    marker[rows, steps - 1] = -1.0
+    marker[rows, i1] = 1.0
+    marker[rows, i2] = 1.0
+    value[marker[:, 0] == 1.0, 0] = 0.0  # a marked first pair adds 0 (the paper's X_1 = 0)
+    live = torch.arange(top)[None, :] < steps[:, None]
+    x = torch.stack([value * live, marker * live], -1)  # (N, top, 2), zero past each end
+    target = 0.5 + (x[rows, i1, 0] + x[rows, i2, 0]) / 4
+    return TaskData(x, target, top, "mse", steps=steps)
 
 
 @dataclass(frozen=True)
@@ -127,16 +206,36 @@ class Task:
     name: str
     make: Callable[..., TaskData]
     takes_input: bool
+    objective: str = "bce"  # the loss its targets are for (TaskData.objective)
+
+    def features(self, length: int, symbols: int | None = None) -> int:
+        """Inputs per step of this task's data at a length (0: no input)."""
+        if not self.takes_input:
+            return 0
+        if self.name.startswith("longlag"):
+            return (length if symbols is None else symbols) + 1
+        return 2 if self.name == "adding" else 1
+
+    def head(self, length: int, symbols: int | None = None) -> tuple[str, int]:
+        """The readout its targets are scored through, and its classes (0 but for softmax)."""
+        if self.objective == "ce":
+            return "softmax", self.features(length, symbols)
+        return ("linear", 0) if self.objective == "mse" else ("logit", 0)
 
 
 TASKS: dict[str, Task] = {
     "latching": Task("latching", _latching, True),  # the class is the sign of the first step
     "relay": Task("relay", _relay, True),  # positive iff the signs at steps 0 and L // 2 agree
-    "pascanu": Task("pascanu", _pascanu, False),  # x_0 = 0.5, loss (sigmoid(x_L) - 0.7)^2, no input
+    "pascanu": Task("pascanu", _pascanu, False, "pascanu"),  # x_0 = 0.5, loss (sigmoid(x_L) - 0.7)^2
+    # Hochreiter & Schmidhuber 1997: 2a (p = L), 2b (a random middle), and the adding problem
+    "longlag": Task("longlag", _longlag, True, "ce"),
+    "longlag-random": Task("longlag-random", partial(_longlag, random_middle=True), True, "ce"),
+    "adding": Task("adding", _adding, True, "mse"),
 }
 
 
 MAX_DATA = 4 << 30  # bytes of a run's input data (float64), generated or loaded
+MAX_SYMBOLS = 1023  # p of the long-lag tasks: p + 1 one-hot inputs and classes
 
 
 def get_task(name: str) -> Task:
@@ -145,25 +244,31 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed: int = 0) -> TaskData:
-    """Seeded data for one length: the same arguments give the same arrays."""
+def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed: int = 0,
+              symbols: int | None = None) -> TaskData:
+    """Seeded data for one length: the same arguments give the same arrays. ``symbols``: the p of
+    Hochreiter & Schmidhuber's long-lag tasks (default: the length)."""
     t = get_task(task)
     length = check_int(length, "sequence length")
     n = check_int(n, "number of samples", lo=2 if t.takes_input else 0)
     noise = check_number(noise, "noise std", lo=0.0)
-    if t.takes_input and 8 * n * length > MAX_DATA:
-        raise InputError(f"{n} sequences of {length} steps make {8 * n * length / 2**30:.1f} GiB of data; "
+    if symbols is not None:
+        symbols = check_int(symbols, "symbols", lo=2, hi=MAX_SYMBOLS)
+    size = 8 * n * (length + length // 10) * max(t.features(length, symbols), 1)
+    if t.takes_input and size > MAX_DATA:
+        raise InputError(f"{n} sequences of {length} steps make {size / 2**30:.1f} GiB of data; "
                          f"the limit is {MAX_DATA / 2**30:.0f} GiB")
-    return _make_data(t, length, n, noise, check_seed(seed))
+    return _make_data(t, length, n, noise, check_seed(seed), symbols)
 
 
-def _make_data(t: Task, length: int, n: int, noise: float, seed: int) -> TaskData:
+def _make_data(t: Task, length: int, n: int, noise: float, seed: int, symbols: int | None = None) -> TaskData:
     """``make_data`` past its checks."""
-    return t.make(length, n=n, noise=noise, gen=torch.Generator().manual_seed(seed))
+    return t.make(length, n=n, noise=noise, gen=torch.Generator().manual_seed(seed), symbols=symbols)
 
 
-def load_data(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read a user's data file: x (N, T) and y (N,) of 0/1, loaded without pickle."""
+def load_data(path: str, objective: str = "bce") -> tuple[np.ndarray, np.ndarray]:
+    """Read a user's data file: x (N, T) or (N, T, I) and y (N,) fit for ``objective`` (0/1
+    labels for "bce", class indices for "ce", real targets for "mse"), loaded without pickle."""
     arrays = load_npz(path, "data file")
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
@@ -172,20 +277,23 @@ def load_data(path: str) -> tuple[np.ndarray, np.ndarray]:
     x, y = arrays["x"], arrays["y"]
     if x.ndim == 3 and x.shape[-1] == 1:
         x = x[..., 0]  # Keras' (N, T, 1): one feature
-    return _check_arrays(x, y, f"data file {path}: ")
+    return _check_arrays(x, y, f"data file {path}: ", objective)
 
 
-def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
+def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int, *, objective: str = "bce") -> TaskData:
     """A user's data at one length: the first ``length`` steps of every sequence, x (N, T) or
-    (N, T, I) of I features per step."""
-    x, y = _check_arrays(np.asarray(x), np.asarray(y), "")
-    return _from_arrays(x, y, check_int(length, "length"))
+    (N, T, I) of I features per step; y as ``objective`` wants it ("bce": 0 and 1, "ce": class
+    indices, "mse": real targets)."""
+    if objective not in OBJECTIVES[:3]:
+        raise InputError(f"objective {objective!r} is unknown; valid: {', '.join(OBJECTIVES[:3])}")
+    x, y = _check_arrays(np.asarray(x), np.asarray(y), "", objective)
+    return _from_arrays(x, y, check_int(length, "length"), objective)
 
 
-def _check_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """A user's arrays as float64, checked: x (N, T) or (N, T, I) real and finite, y (N,) of 0 and
-    1 (the same rule for a file and for arrays; ``TaskData`` checks the tensors again at each
-    length)."""
+def _check_arrays(x: np.ndarray, y: np.ndarray, where: str, objective: str) -> tuple[np.ndarray, np.ndarray]:
+    """A user's arrays as float64, checked: x (N, T) or (N, T, I) real and finite, y (N,) fit for
+    the objective (the same rule for a file and for arrays; ``TaskData`` checks the tensors again
+    at each length)."""
     if (x.ndim not in (2, 3) or min(x.shape) < 1 or y.shape != (x.shape[0],)):
         raise InputError(f"{where}data must be x (N, T) or (N, T, I) and y (N,); got x {x.shape} and y "
                          f"{y.shape}")
@@ -193,15 +301,14 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray,
         raise InputError(f"{where}x and y must hold real numbers, not {x.dtype} and {y.dtype}")
     if not np.all(np.isfinite(x)):
         raise InputError(f"{where}x holds non-finite values (NaN or Inf)")
-    if not np.all((y == 0) | (y == 1)):
-        raise InputError(f"{where}y must hold only 0 and 1, found {np.unique(y)[:5]}")
+    _check_targets(y, objective, where)
     return x.astype(np.float64), y.astype(np.float64)
 
 
-def _from_arrays(x: np.ndarray, y: np.ndarray, length: int) -> TaskData:
+def _from_arrays(x: np.ndarray, y: np.ndarray, length: int, objective: str = "bce") -> TaskData:
     """``data_from_arrays`` past its checks of the arrays (as ``load_data`` has made them)."""
     if length > x.shape[1]:
         raise InputError(f"length {length} exceeds the data's {x.shape[1]} steps; "
                          f"valid lengths: 1 to {x.shape[1]}")
     return TaskData(torch.from_numpy(np.ascontiguousarray(x[:, :length], dtype=np.float64)),
-                    torch.from_numpy(y.astype(np.float64)), length, "bce")
+                    torch.from_numpy(y.astype(np.float64)), length, objective)

@@ -180,7 +180,7 @@ def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, ma
     ny, nx = planes[0].shape
     rows = rows or default_rows(ny)
     tiles = make_tiles(len(datas), ny, rows)
-    fields = ["loss", *(["accuracy"] if datas[0].objective == "bce" else []),
+    fields = ["loss", *(["accuracy"] if datas[0].objective != "pascanu" else []),
               *(FIELDS[2:] if opts["grad"] else [])]
     expect = dict(nx=nx, fields=fields, dtype=torch.empty(0, dtype=opts["dtype"]).numpy().dtype.name)
     scheduler = check_scheduler(scheduler) if scheduler else None

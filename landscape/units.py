@@ -27,12 +27,21 @@ import torch
 from torch import nn
 
 from ._errors import InputError, check_seed
-from ._kernel_cells import MAX_UNITS
-from .cells import CELLS, Cell, classification_loss, readout, reference_losses, tensor_shapes
+from .cells import (
+    CELLS,
+    MAX_SIZE,
+    Cell,
+    classification_loss,
+    readout,
+    reference_losses,
+    softmax_loss,
+    squared_loss,
+    tensor_shapes,
+)
 from .inits import check_init, keras_theta
 
 __all__ = ["shapes", "n_params", "init_theta", "trained_mask", "unpack", "final_states", "forward_logits",
-           "readout_loss", "check_size", "model_losses", "MAX_UNITS"]
+           "readout_loss", "check_size", "model_losses"]
 
 
 def _gates(cell: Cell) -> int:
@@ -42,17 +51,17 @@ def _gates(cell: Cell) -> int:
     return cell.gates
 
 
-def check_units(hidden: int) -> int:
-    if int(hidden) != hidden or not 1 <= hidden <= MAX_UNITS:
-        raise InputError(f"--units {hidden} must be an integer from 1 to {MAX_UNITS}")
+def check_units(hidden: int, most: int = MAX_SIZE) -> int:
+    if isinstance(hidden, bool) or int(hidden) != hidden or not 1 <= hidden <= most:
+        raise InputError(f"hidden units {hidden} must be an integer from 1 to {most}")
     return int(hidden)
 
 
-def check_size(inputs: int, layers: int) -> tuple[int, int]:
-    """Features per step and layers, each an integer from 1 to MAX_UNITS."""
+def check_size(inputs: int, layers: int, most: int = MAX_SIZE) -> tuple[int, int]:
+    """Features per step and layers, each an integer from 1 to ``most``."""
     for name, v in (("inputs", inputs), ("layers", layers)):
-        if isinstance(v, bool) or int(v) != v or not 1 <= v <= MAX_UNITS:
-            raise InputError(f"{name} {v!r} must be an integer from 1 to {MAX_UNITS}")
+        if isinstance(v, bool) or int(v) != v or not 1 <= v <= most:
+            raise InputError(f"{name} {v!r} must be an integer from 1 to {most}")
     return int(inputs), int(layers)
 
 
@@ -164,14 +173,18 @@ def _input_terms(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
 
 def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
-                 hidden: int = 1, *, inputs: int = 1, layers: int = 1) -> torch.Tensor:
+                 hidden: int = 1, *, inputs: int = 1, layers: int = 1,
+                 sample_lengths: torch.Tensor | None = None) -> torch.Tensor:
     """Final states of the top layer of M models on their own batches: theta (M, P), x (M, B, T)
     (one input) or (M, B, T, I), lengths (M,) with every length <= T -> (M, H, B), units first as
     the recurrence keeps them. Model m reads x[m, :, :lengths[m]].
 
     Models are ordered by length, and a model leaves the batch once its own sequence has ended,
     so a mix of lengths 2..200 costs the sum of the lengths, not 200 times the number of models.
-    Every layer steps once per time step, the layer below's new state its input."""
+    Every layer steps once per time step, the layer below's new state its input.
+    ``sample_lengths`` (B,), if given, ends sample b's sequence after its own number of steps (no
+    longer than its model's): its state stops changing there, as for sequences of several lengths
+    in one batch."""
     x = x[..., None] if x.ndim == 3 else x  # (M, B, T, I)
     M, B = x.shape[:2]
     lengths = lengths.reshape(-1).cpu()
@@ -189,11 +202,15 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
             seg = {k: v[a:] for k, v in p.items()}  # the models still running, sliced once per segment
             key = lambda name, k, seg=seg: seg[f"{name}_l{k}"]  # noqa: E731
             ix0 = _input_terms(key("weight_ih", 0), key("bias_ih", 0), x[a:, :, t:end])
-            for ix in ix0.unbind(-1):  # (M_a, GH, B): layer 0's input terms of one step
+            for j, ix in enumerate(ix0.unbind(-1)):  # (M_a, GH, B): layer 0's input terms of one step
                 for k in range(layers):
                     if k:
                         ix = _hh(key("weight_ih", k), s[k - 1][0], key("bias_ih", k))
-                    s[k] = _layer_step(cell, key("weight_hh", k), key("bias_hh", k), ix, s[k])
+                    new = _layer_step(cell, key("weight_hh", k), key("bias_hh", k), ix, s[k])
+                    if sample_lengths is not None:  # a sample whose sequence has ended keeps its state
+                        going = (t + j < sample_lengths.to(ix.device)).reshape(1, 1, -1)
+                        new = tuple(torch.where(going, n, o) for n, o in zip(new, s[k], strict=True))
+                    s[k] = new
             t = end
         n_end = lens.count(end)
         done.append(s[-1][0][:n_end])
@@ -204,12 +221,20 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
 
 
 def readout_loss(cell: Cell, theta: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None,
-                 objective: str = "bce", *,
-                 units_first: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                 objective: str = "bce", *, units_first: bool = False,
+                 tol: float = 0.04) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Each model's mean loss and accuracy from its final states, whichever engine ran it:
     theta (G, P); h (G, N) (one unit, by name), (G, N, H) as the kernel gives them, or, with
     ``units_first``, (G, H, N) as ``final_states`` does; y (N,) or (G, N) -> (G,), (G,), through
-    the cell's own readout and loss."""
+    the cell's own readout and loss: binary cross-entropy on one logit, softmax cross-entropy of
+    K classes, or the squared error of one real output (accuracy: within ``tol``)."""
+    if cell.head in ("softmax", "linear"):
+        if h.ndim == 2:
+            h = h[..., None]  # (G, N, 1): one unit
+        p = _head(cell, theta, h.shape[1] if units_first else h.shape[2])
+        h = h.transpose(1, 2) if units_first else h  # (G, N, H)
+        z = torch.bmm(h, p["weight"].transpose(1, 2)) + p["bias"][:, None]  # (G, N, K)
+        return softmax_loss(z, y) if cell.head == "softmax" else squared_loss(z[..., 0], y, tol)
     if h.ndim == 3:  # H units: the readout nn.Linear(H, K)
         logits = _logits(cell, _head(cell, theta, h.shape[1] if units_first else h.shape[2]), h, units_first)
         return classification_loss(logits, y, clip=cell.clip)
@@ -247,12 +272,13 @@ def model_losses(cell: Cell, theta: torch.Tensor, data) -> tuple[torch.Tensor, t
     (P,)), on ``data`` (a ``landscape.tasks.TaskData``, inputs (N, T) or (N, T, I) shared by every
     model): one unit through ``landscape.cells.reference_losses``, beyond it the batched forward
     pass of this module. Pure and differentiable in theta."""
-    if not cell.sized:
+    if not cell.batched and data.steps is None:
         return reference_losses(cell, theta, data)
     th = theta[None] if theta.ndim == 1 else theta
     G = th.shape[0]
-    x = data.x.expand(G, *data.x.shape)  # (G, N, T) or (G, N, T, I): a view, not a copy
+    x = data.x.to(th.dtype).expand(G, *data.x.shape)  # (G, N, T) or (G, N, T, I): a view, not a copy
     lengths = torch.full((G,), data.length, dtype=torch.long)
-    h = final_states(cell, th, x, lengths, cell.hidden, inputs=cell.inputs, layers=cell.layers)
-    loss, acc = readout_loss(cell, th, h, data.y, units_first=True)
+    h = final_states(cell, th, x, lengths, cell.hidden, inputs=cell.inputs, layers=cell.layers,
+                     sample_lengths=data.steps)
+    loss, acc = readout_loss(cell, th, h, data.y.to(th.dtype), units_first=True, tol=data.tol)
     return (loss, acc) if theta.ndim == 2 else (loss[0], acc[0])
