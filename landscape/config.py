@@ -315,7 +315,7 @@ class SliceConfig:
     def model_cell(self):
         hidden, inputs, layers = self.model_size
         head, classes = self.model_head
-        if not CELLS[self.cell].module:
+        if not CELLS[self.cell].module and self.head is None:
             head, classes = "logit", None
         try:
             return get_cell(self.cell, head=head, gru_reset=self.gru_reset, gate=self.gate, hidden=hidden,

@@ -35,7 +35,6 @@ from .figures import write_pages
 from .inits import INITS
 from .tasks import MAX_DATA, get_task, make_data
 from .train import MAX_STEPS, MAX_TRAIN_WORK, OPTIMIZERS, SPLITS, train_ensemble
-from .units import check_units
 
 __all__ = ["run_experiment", "summarize", "plot_success", "draw_success", "main", "POSTED_LENGTHS"]
 
@@ -253,7 +252,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if work > MAX_TRAIN_WORK:
         raise InputError(f"--epochs {args.epochs} over {args.repeats} repeats of {len(args.lengths)} lengths "
                          f"are about {work:.1e} cell-steps per cell; the limit is {MAX_TRAIN_WORK:.0e}")
-    check_units(args.units)
+    if not 1 <= args.units <= MAX_SIZE:
+        raise InputError(f"--units {args.units} must be an integer from 1 to {MAX_SIZE}")
     if not 0 < args.success <= 1:
         raise InputError(f"--success {args.success} must lie in (0, 1]")
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -19,46 +19,54 @@ from .units import final_states, readout_loss
 
 __all__ = ["batch_loss", "batch_grad", "evaluate_split"]
 
+Ends = tuple | None  # (each row's own length (R,) or None, the squared error's tolerance)
+
 
 def _forward(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-             lengths: torch.Tensor, fused: bool) -> tuple[torch.Tensor, torch.Tensor]:
+             lengths: torch.Tensor, fused: bool,
+             ends: Ends = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and accuracy on its own batch, differentiable in theta on both engines;
-    the models are of the cell's size (``Cell.hidden``, ``inputs``, ``layers``)."""
+    the models are of the cell's size (``Cell.hidden``, ``inputs``, ``layers``). ``ends``: each
+    row's own length S (R,) and the squared error's tolerance, or None."""
     size = dict(hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers)
     if fused:  # the kernel reads X and Y in place
         return kernel_losses(cell, theta, X, Y, rows=rows, lengths=lengths, steps=X.shape[1], **size)
-    h = final_states(cell, theta, X[rows], lengths, size.pop("hidden"), **size)
-    return readout_loss(cell, theta, h, Y[rows], units_first=True)
+    S, tol = ends or (None, 0.04)
+    h = final_states(cell, theta, X[rows], lengths, size.pop("hidden"), **size,
+                     sample_lengths=None if S is None else S[rows])
+    return readout_loss(cell, theta, h, Y[rows], units_first=True, tol=tol)
 
 
 def batch_loss(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-               lengths: torch.Tensor, fused: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               lengths: torch.Tensor, fused: bool = False,
+               ends: Ends = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and accuracy on its own batch, rows (M, B) of X (R, T) or (R, T, I)
     and Y (R,)."""
     with torch.no_grad():
-        return _forward(cell, theta, X, Y, rows, lengths, fused)
+        return _forward(cell, theta, X, Y, rows, lengths, fused, ends)
 
 
 def batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-               lengths: torch.Tensor, fused: bool) -> tuple[torch.Tensor, ...]:
+               lengths: torch.Tensor, fused: bool, ends: Ends = None) -> tuple[torch.Tensor, ...]:
     """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P), by
     autograd on either engine (the kernel's backward is its own backpropagation through time)."""
     with torch.enable_grad():
         th = theta.detach().requires_grad_(True)
-        loss, acc = _forward(cell, th, X, Y, rows, lengths, fused)
+        loss, acc = _forward(cell, th, X, Y, rows, lengths, fused, ends)
         (g,) = torch.autograd.grad(loss.sum(), th)
     return loss.detach(), acc, g
 
 
 def evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-                   lengths: torch.Tensor, fused: bool, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+                   lengths: torch.Tensor, fused: bool, chunk: int = 512,
+                   ends: Ends = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean loss and accuracy of every model on its own rows (M, n) of X and Y: (M,), (M,)."""
     M, n = rows.shape
     loss, acc = torch.zeros(M, dtype=theta.dtype), torch.zeros(M, dtype=theta.dtype)
     with torch.no_grad():
         for c0 in range(0, n, chunk):
             part = rows[:, c0 : c0 + chunk]
-            lo, ac = batch_loss(cell, theta, X, Y, part, lengths, fused)
+            lo, ac = batch_loss(cell, theta, X, Y, part, lengths, fused, ends)
             loss += lo.cpu() * part.shape[1]
             acc += ac.cpu() * part.shape[1]
     return (loss / n).numpy(), (acc / n).numpy()

@@ -107,6 +107,9 @@ def make_splits(datas: list[TaskData], repeats: int, *, val_frac: float, seed: i
             elif split == "shuffled":
                 order = np.random.default_rng(rseed).permutation(len(y))
                 tr, va = order[:at], order[at:]
+            elif d.objective == "mse":  # real targets have no classes to stratify by
+                order = np.random.default_rng(rseed).permutation(len(y))
+                tr, va = order[:at], order[at:]
             else:
                 tr, va = _balanced_split(y, val_frac, rseed)
             train.append(tr)
@@ -157,8 +160,8 @@ class _Optimizer:
 def _check_options(cell: Cell, datas: list[TaskData], optimizer: str, lr: float, **counts: int) -> None:
     if optimizer not in OPTIMIZERS:
         raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
-    if not cell.takes_input or any(d.objective != "bce" for d in datas):
-        raise InputError(f"training needs a classification task and an input-taking cell, not {cell.name!r}")
+    if not cell.takes_input or any(d.objective == "pascanu" for d in datas):
+        raise InputError(f"training needs a task with targets and an input-taking cell, not {cell.name!r}")
     for name, v in counts.items():
         if int(v) != v or v < 1:
             raise InputError(f"--{name} {v} must be a positive integer")
@@ -170,13 +173,23 @@ def _check_options(cell: Cell, datas: list[TaskData], optimizer: str, lr: float,
 
 def _stack(datas: list[TaskData], dtype: torch.dtype, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Every length's data as rows of one table: X (K * N, T) (or (K * N, T, I) of I features)
-    zero-padded, Y (K * N,); sample i of length k is row k N + i."""
+    zero-padded, Y (K * N,); sample i of length k is row k N + i. (Each row's own length, where the
+    sequences have theirs, is ``_row_steps``.)"""
     T = max(d.length for d in datas)
     X = torch.zeros(len(datas), datas[0].x.shape[0], T, *datas[0].x.shape[2:], dtype=dtype)  # (K, N, T[, I])
     for k, d in enumerate(datas):
         X[k, :, : d.length] = d.x.to(dtype)
     Y = torch.stack([d.y for d in datas]).to(dtype)  # (K, N)
     return X.reshape(-1, *X.shape[2:]).to(device), Y.reshape(-1).to(device)
+
+
+def _row_steps(datas: list[TaskData], device: str) -> tuple | None:
+    """(each row's own length (K * N,), the squared error's tolerance), or None where every
+    sequence runs its length's whole length and no tolerance differs from 0.04."""
+    if all(d.steps is None for d in datas) and all(d.tol == 0.04 for d in datas):
+        return None
+    S = torch.cat([d.steps if d.steps is not None else torch.full((d.x.shape[0],), d.length) for d in datas])
+    return S.to(device), datas[0].tol
 
 
 def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int = 0,
@@ -221,6 +234,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
     update = _Optimizer(optimizer, lr)
     lengths = torch.tensor([d.length for d in datas])
     X, Y = _stack(datas, dtype, device)
+    ends = _row_steps(datas, device)
     kidx = torch.arange(M) // repeats  # (M,)
     model_lengths = lengths[kidx]  # (M,): each model's own length
     base = kidx.to(device)[:, None] * (Y.shape[0] // K)  # (M, 1): first row of each model's length
@@ -255,7 +269,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
             tot_loss, tot_acc = torch.zeros(M, dtype=dtype), torch.zeros(M, dtype=dtype)
             for s in range(steps_per_epoch):
                 idx = order[:, s * batch : (s + 1) * batch]  # (M, B)
-                loss, acc, g = batch_grad(cell, theta, X, Y, base + idx, model_lengths, fused)
+                loss, acc, g = batch_grad(cell, theta, X, Y, base + idx, model_lengths, fused, ends)
                 theta = update(theta, g * keep)
                 tot_loss += loss.detach().cpu() * idx.shape[1]
                 tot_acc += acc.detach().cpu() * idx.shape[1]
@@ -267,7 +281,7 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
             hist["train_loss"][:, epoch] = (tot_loss / n_train).numpy()
             hist["train_acc"][:, epoch] = (tot_acc / n_train).numpy()
             hist["val_loss"][:, epoch], hist["val_acc"][:, epoch] = evaluate_split(
-                cell, theta, X, Y, base + val_idx.to(device), model_lengths, fused)
+                cell, theta, X, Y, base + val_idx.to(device), model_lengths, fused, ends=ends)
     config = dict(cell=cell.name, hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers,
                   lengths=lengths.tolist(), repeats=repeats, seed=seed,
                   epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, val_frac=val_frac,

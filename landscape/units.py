@@ -182,16 +182,20 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
     Models are ordered by length, and a model leaves the batch once its own sequence has ended,
     so a mix of lengths 2..200 costs the sum of the lengths, not 200 times the number of models.
     Every layer steps once per time step, the layer below's new state its input.
-    ``sample_lengths`` (B,), if given, ends sample b's sequence after its own number of steps (no
-    longer than its model's): its state stops changing there, as for sequences of several lengths
-    in one batch."""
+    ``sample_lengths`` (B,) or (M, B), if given, ends sample b's sequence after its own number of
+    steps (no longer than its model's): its state stops changing there, as for sequences of
+    several lengths in one batch."""
     x = x[..., None] if x.ndim == 3 else x  # (M, B, T, I)
     M, B = x.shape[:2]
     lengths = lengths.reshape(-1).cpu()
     order = torch.argsort(lengths, stable=True)
     ident = bool((order == torch.arange(M)).all())
+    if sample_lengths is not None:
+        sample_lengths = sample_lengths.to(x.device).expand(M, B)[:, None, :]  # (M, 1, B)
     if not ident:
         theta, x, lengths = theta[order.to(theta.device)], x[order.to(x.device)], lengths[order]
+        if sample_lengths is not None:
+            sample_lengths = sample_lengths[order.to(x.device)]
     p = unpack(cell, theta, hidden, inputs=inputs, layers=layers)
     lstm = cell.name == "lstm"
     s = [tuple(x.new_zeros(M, hidden, B) for _ in range(2 if lstm else 1)) for _ in range(layers)]
@@ -208,7 +212,7 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
                         ix = _hh(key("weight_ih", k), s[k - 1][0], key("bias_ih", k))
                     new = _layer_step(cell, key("weight_hh", k), key("bias_hh", k), ix, s[k])
                     if sample_lengths is not None:  # a sample whose sequence has ended keeps its state
-                        going = (t + j < sample_lengths.to(ix.device)).reshape(1, 1, -1)
+                        going = t + j < sample_lengths[a:]  # (M_a, 1, B)
                         new = tuple(torch.where(going, n, o) for n, o in zip(new, s[k], strict=True))
                     s[k] = new
             t = end

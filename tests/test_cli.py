@@ -342,7 +342,7 @@ CASES = [
     (["--cell", "lstm", "--x", "weight_hh_l0[0,9]"], ["weight_hh_l0[0,9]", "w_hh_g"]),
     (["--cell", "lstm", "--units", "3", "--x", "weight_hh_l0[0,9]"], ["weight_hh_l0[0,9]", "j < 3"]),
     (["--cell", "lstm", "--units", "2", "--x", "w_hh_g", "--y", "weight_hh_l0[4,0]"], ["both are"]),
-    (["--cell", "gru", "--inputs", "2"], ["--inputs 2", "--data"]),
+    (["--cell", "gru", "--inputs", "2"], ["--inputs 2", "the 1 of the latching task"]),
     (["--center", "{in}/junk.pt"], ["junk.pt"]),
     (["--plane", "random", "--center", "{in}/zeros.pt"], ["--norm filter"]),
     (["--data", "{in}/text.npz"], ["text.npz"]),

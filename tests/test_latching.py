@@ -49,7 +49,7 @@ def test_keras_split_gives_one_class_validation(tmp_path, capsys, ref):
 
 def test_bad_input(tmp_path, capsys):
     for args, needle in ((["--cells", "pascanu"], "pascanu"), (["--tasks", "pascanu"], "pascanu"),
-                         (["--units", "0"], "--units"), (["--units", "100"], "--units"),
+                         (["--units", "0"], "--units"), (["--units", "2000"], "--units"),
                          (["--lengths", "0"], "0")):
         code = latching.main([*TINY, *args, "--out", str(tmp_path / "o")])
         err = capsys.readouterr().err

@@ -153,3 +153,24 @@ def test_taskdata_of_the_new_objectives_is_checked():
         TaskData(x, torch.zeros(4), 5, "mse", torch.tensor([1, 2, 0, 5]))
     with pytest.raises(ls.InputError, match="tol"):
         TaskData(x, torch.zeros(4), 5, "mse", tol=float("nan"))
+
+
+def test_one_step_of_training_on_the_adding_problem_is_torch_nns_gradient_step():
+    """Sequences of their own lengths and the squared error, through training: one plain gradient
+    step over the whole training split equals torch.nn's, each sequence read to its own end."""
+    from landscape.train import make_splits, train_ensemble
+
+    d = make_data("adding", 12, n=20, seed=5)
+    cell = get_cell("gru", head="linear", inputs=2, hidden=3)
+    res = train_ensemble(cell, [d], repeats=1, epochs=1, batch=64, lr=0.5, optimizer="sgd", seed=2,
+                         dtype=torch.float64, progress=False)
+    tr, _ = make_splits([d], 1, val_frac=0.2, seed=2)
+    torch.manual_seed(0)
+    rnn, head = nn.GRU(2, 3, batch_first=True).double(), nn.Linear(3, 1).double()
+    params = list(rnn.parameters()) + list(head.parameters())
+    vector_to_parameters(res.theta0[0], params)
+    z = torch.stack([head(rnn(d.x[i : i + 1, : int(d.steps[i])])[0][0, -1])[0] for i in tr[0].tolist()])
+    loss = ((z - d.y[tr[0]]) ** 2).mean()
+    grads = torch.autograd.grad(loss, params)
+    want = res.theta0[0] - 0.5 * torch.cat([g.reshape(-1) for g in grads])
+    assert float((res.theta[0] - want).abs().max()) < 1e-12
