@@ -15,9 +15,9 @@ import torch
 
 from .cells import Cell
 from .fused import kernel_losses
-from .units import final_states, readout_loss
+from .units import final_states, outputs, readout_loss
 
-__all__ = ["batch_loss", "batch_grad", "evaluate_split"]
+__all__ = ["batch_loss", "batch_grad", "evaluate_split", "right_fraction"]
 
 Ends = tuple | None  # (each row's own length (R,) or None, the squared error's tolerance)
 
@@ -70,3 +70,28 @@ def evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Te
             loss += lo.cpu() * part.shape[1]
             acc += ac.cpu() * part.shape[1]
     return (loss / n).numpy(), (acc / n).numpy()
+
+
+def right_fraction(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
+                   lengths: torch.Tensor, ends: Ends = None, chunk: int = 512) -> np.ndarray:
+    """The fraction of every model's rows (M, n) that it gets right by the criterion of its loss
+    (Hochreiter and Schmidhuber's, for the tasks of their paper): the sign of the logit (bce); the
+    true class's probability above 0.75, which for a one-hot target is every output's error below
+    0.25 (ce); the output within the data's tolerance of its target (mse). On the reference path."""
+    S, tol = ends or (None, 0.04)
+    count = torch.zeros(rows.shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        for part in rows.split(chunk, dim=1):
+            h = final_states(cell, theta, X[part], lengths, cell.hidden, inputs=cell.inputs,
+                             layers=cell.layers, sample_lengths=None if S is None else S[part])  # (M, H, n)
+            z = outputs(cell, theta, h.transpose(1, 2))  # (M, n, K)
+            y = Y[part]
+            if cell.objective == "ce":
+                right = torch.softmax(z, -1).gather(-1, y.long()[..., None])[..., 0] > 0.75
+            elif cell.objective == "mse":
+                right = (z[..., 0] - y).abs() < tol
+            else:
+                logit = z[..., 0] if z.shape[-1] == 1 else z[..., 1] - z[..., 0]
+                right = (logit > 0) == (y > 0.5)
+            count += right.double().sum(1).cpu()
+    return (count / rows.shape[1]).numpy()

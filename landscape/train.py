@@ -25,7 +25,7 @@ from ._errors import InputError, check_seed
 from .cells import Cell
 from .evaluate import check_features, kernel_refuses, resolve_backend
 from .inits import check_init
-from .steps import batch_grad, evaluate_split
+from .steps import batch_grad, evaluate_split, right_fraction
 from .tasks import TaskData
 from .units import _init_theta, check_units, trained_mask
 
@@ -53,6 +53,8 @@ class TrainResult:
     path: np.ndarray  # (M, R, P): parameters at step 0 and every `record_every` steps
     path_steps: np.ndarray  # (R,)
     config: dict = field(default_factory=dict)
+    val_right: np.ndarray | None = None  # (M,): fraction of the validation split right at the end
+    # (steps.right_fraction: the paper's criterion for the long-lag tasks and the adding problem)
 
 
 SPLITS = ("stratified", "shuffled", "ordered")
@@ -289,6 +291,9 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
                   head=cell.head, gru_reset=cell.reset if cell.name == "gru" else None,
                   gate=cell.gate if cell.name in ("lstm", "gru") else None,
                   backend="fused" if fused else "reference")
+    right = (hist["val_acc"][:, -1] if cell.objective == "bce"  # the same criterion: the logit's sign
+             else right_fraction(cell, theta, X, Y, base + val_idx.to(device), model_lengths, ends))
     return TrainResult(theta0.to(torch.float64).cpu(), theta.to(torch.float64).cpu(), kidx.numpy(),
                        (torch.arange(M) % repeats).numpy(), **hist,
-                       path=torch.stack(path, 1).numpy(), path_steps=np.array(path_steps), config=config)
+                       path=torch.stack(path, 1).numpy(), path_steps=np.array(path_steps), config=config,
+                       val_right=right)

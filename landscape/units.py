@@ -233,16 +233,19 @@ def readout_loss(cell: Cell, theta: torch.Tensor, h: torch.Tensor, y: torch.Tens
     the cell's own readout and loss: binary cross-entropy on one logit, softmax cross-entropy of
     K classes, or the squared error of one real output (accuracy: within ``tol``)."""
     if cell.head in ("softmax", "linear"):
-        if h.ndim == 2:
-            h = h[..., None]  # (G, N, 1): one unit
-        p = _head(cell, theta, h.shape[1] if units_first else h.shape[2])
-        h = h.transpose(1, 2) if units_first else h  # (G, N, H)
-        z = torch.bmm(h, p["weight"].transpose(1, 2)) + p["bias"][:, None]  # (G, N, K)
+        h = h[..., None] if h.ndim == 2 else h  # (G, N, 1): one unit
+        z = outputs(cell, theta, h.transpose(1, 2) if units_first else h)  # (G, N, K)
         return softmax_loss(z, y) if cell.head == "softmax" else squared_loss(z[..., 0], y, tol)
     if h.ndim == 3:  # H units: the readout nn.Linear(H, K)
         logits = _logits(cell, _head(cell, theta, h.shape[1] if units_first else h.shape[2]), h, units_first)
         return classification_loss(logits, y, clip=cell.clip)
     return readout(cell, cell.split(theta), h, y, objective)
+
+
+def outputs(cell: Cell, theta: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The readout nn.Linear(H, K) of final states h (G, N, H): (G, N, K)."""
+    p = _head(cell, theta, h.shape[2])
+    return torch.bmm(h, p["weight"].transpose(1, 2)) + p["bias"][:, None]
 
 
 def _head(cell: Cell, theta: torch.Tensor, hidden: int) -> dict[str, torch.Tensor]:
