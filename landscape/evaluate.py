@@ -105,7 +105,7 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
     equally differentiable: its backward is the kernel's own backpropagation through time.
     """
     cell, theta = _checked(cell, data, theta)
-    backend = resolve_backend(backend, device=theta.device, work=_work(data, theta),
+    backend = resolve_backend(backend, device=theta.device, work=_work(data, theta) * unit_work(cell),
                               why_not=kernel_refuses(cell, [data]))
     return _losses(cell, data, theta, backend)[:2]
 
@@ -119,7 +119,7 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
     (``landscape.fused``).
     """
     cell, theta = _checked(cell, data, theta)
-    backend = resolve_backend(backend, device=theta.device, work=3 * _work(data, theta),
+    backend = resolve_backend(backend, device=theta.device, work=3 * _work(data, theta) * unit_work(cell),
                               why_not=kernel_refuses(cell, [data]))
     return _losses(cell, data, theta, backend, grad=True)
 
@@ -183,6 +183,13 @@ def _work(data: TaskData, theta: torch.Tensor) -> float:
             * data.length)
 
 
+def unit_work(cell: Cell) -> int:
+    """A model's cell-step in one-unit cell-steps, for the choice of engine: its units times its
+    layers (a model of H units does about H times the work per step of H one-unit models, once
+    its products are counted)."""
+    return cell.hidden * cell.layers
+
+
 def grid_work(planes: list[Plane], datas: list[TaskData], grad: bool) -> float:
     """Cell-steps of evaluating each plane at its length, a backward pass counted twice."""
     steps = sum(p.shape[0] * p.shape[1] * (1 if d.x is None else d.x.shape[0]) * d.length
@@ -194,7 +201,7 @@ def sweep_backend(cell: Cell, backend: str, device: str, planes: list[Plane], da
                   grad: bool) -> str:
     """The one backend of a whole sweep, decided by its whole work (``grid_work``), so that every
     length and every tile of it takes the same path and gives the same arrays."""
-    return resolve_backend(backend, device=device, work=grid_work(planes, datas, grad),
+    return resolve_backend(backend, device=device, work=grid_work(planes, datas, grad) * unit_work(cell),
                            why_not=kernel_refuses(cell, datas))
 
 

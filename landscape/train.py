@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ._errors import InputError, check_seed
 from .cells import Cell
-from .evaluate import check_features, kernel_refuses, resolve_backend
+from .evaluate import check_features, kernel_refuses, resolve_backend, unit_work
 from .inits import check_init
 from .steps import batch_grad, evaluate_split, right_fraction
 from .tasks import TaskData
@@ -253,7 +253,8 @@ def _train(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed: int, ep
                          f"cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
                          f"the limit is {MAX_TRAIN_WORK:.0e}")
     schedule = _schedule(M, n_train, epochs, seed)  # (epochs, M, n_train): only once the size is bounded
-    fused = resolve_backend(backend, device=device, work=work, why_not=kernel_refuses(cell, datas)) == "fused"
+    fused = resolve_backend(backend, device=device, work=work * unit_work(cell),
+                            why_not=kernel_refuses(cell, datas)) == "fused"
     size = dict(inputs=cell.inputs, layers=cell.layers)
     if theta0 is None:
         theta0 = torch.stack([_init_theta(cell, cell.hidden, seed + m, init, **size) for m in range(M)])

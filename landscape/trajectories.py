@@ -17,7 +17,7 @@ import torch
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_number, check_type
 from .cells import Cell, as_cell
-from .evaluate import _checked, _losses, _work, kernel_refuses, resolve_backend
+from .evaluate import _checked, _losses, _work, kernel_refuses, resolve_backend, unit_work
 from .planes import Plane, check_range
 from .surface import PathRun
 from .tasks import TaskData
@@ -72,7 +72,7 @@ def _descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, fl
     origin, d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.origin, plane.d1, plane.d2))
     mask = (d1 != 0) | (d2 != 0) if plane.kind == "axis" else torch.ones_like(d1, dtype=torch.bool)
     theta = (origin + start[0] * d1 + start[1] * d2).expand(len(names), -1).clone()  # (R, P)
-    work = 3 * _work(data, theta)
+    work = 3 * _work(data, theta) * unit_work(cell)
     backend = resolve_backend("auto", device=device, work=work, why_not=kernel_refuses(cell, [data]))
     d = data.to(dtype, device)
     thetas, losses_, norms = [], [], []
