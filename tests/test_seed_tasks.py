@@ -174,3 +174,55 @@ def test_one_step_of_training_on_the_adding_problem_is_torch_nns_gradient_step()
     grads = torch.autograd.grad(loss, params)
     want = res.theta0[0] - 0.5 * torch.cat([g.reshape(-1) for g in grads])
     assert float((res.theta[0] - want).abs().max()) < 1e-12
+
+
+def test_latching_trains_the_seed_tasks_and_judges_them_by_the_papers_criterion(tmp_path, capsys):
+    import csv
+
+    from landscape import latching
+
+    args = ["--quiet", "--tasks", "longlag,adding", "--cells", "rnn,lstm", "--lengths", "6,8",
+            "--samples", "40", "--repeats", "2", "--epochs", "2", "--out", str(tmp_path), "--name", "seeds"]
+    assert latching.main(args) == 0
+    with open(tmp_path / "seeds.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * 2 * 2 * 2  # tasks x cells x lengths x repeats
+    for r in rows:
+        assert int(r["success"]) == int(float(r["val_right"]) == 1.0)
+        assert 0 <= float(r["val_right"]) <= 1
+    capsys.readouterr()
+
+
+def test_right_fraction_is_the_papers_criterion_by_hand():
+    """The long-lag criterion (every output's error below 0.25, i.e. the true class's probability
+    above 0.75) and the adding problem's (|error| < 0.04), against torch.nn outputs."""
+    from landscape.steps import right_fraction
+    from landscape.train import _row_steps, _stack
+
+    for task, head, K, I in (("longlag-random", "softmax", 5, 5), ("adding", "linear", None, 2)):
+        d = make_data(task, 10, n=30, seed=3, symbols=4 if task != "adding" else None)
+        cell = get_cell("lstm", head=head, classes=K, inputs=I, hidden=2)
+        torch.manual_seed(4)
+        rnn, lin = nn.LSTM(I, 2, batch_first=True).double(), nn.Linear(2, K or 1).double()
+        with torch.no_grad():  # outputs that pass the criterion on some sequences and fail on others
+            if head == "softmax":
+                lin.bias.zero_()
+                lin.bias[K - 1] = 2.5  # confident in y: right where the target is y, near the edge
+                lin.weight.mul_(3)
+            else:
+                lin.weight.mul_(0.05)
+                lin.bias.fill_(0.5)  # the targets' middle: some within 0.04 of it
+        theta = torch.cat([p.reshape(-1) for p in [*rnn.parameters(), *lin.parameters()]]).detach()
+        X, Y = _stack([d], torch.float64, "cpu")
+        rows = torch.arange(30)[None]
+        got = right_fraction(cell, theta[None], X, Y, rows, torch.tensor([d.length]), _row_steps([d], "cpu"))
+        with torch.no_grad():
+            steps = d.steps if d.steps is not None else torch.full((30,), d.length)
+            z = torch.stack([lin(rnn(d.x[i : i + 1, : int(steps[i])])[0][0, -1]) for i in range(30)])
+        if head == "softmax":
+            err = (torch.softmax(z, -1) - nn.functional.one_hot(d.y.long(), K)).abs().max(-1).values
+            want = (err < 0.25).double().mean()
+        else:
+            want = ((z[:, 0] - d.y).abs() < 0.04).double().mean()
+        assert float(got[0]) == float(want), task
+        assert 0 < float(want) < 1, (task, float(want))  # the criterion tells the sequences apart
