@@ -20,6 +20,7 @@ from .config import SliceConfig
 from .evaluate import evaluate, loss_and_grad, losses
 from .figures import save_figure, write_html
 from .interactive import interactive_figure
+from .keras_files import read_keras
 from .params import from_modules, init_params, load_checkpoint, read_checkpoint, save_checkpoint, to_modules
 from .pipeline import Outputs, slice_surface, write_slice
 from .planes import Plane, axis_plane, random_plane
@@ -33,7 +34,8 @@ from .trajectories import clip_gradient, descend, paths_for_lengths
 __all__ = [
     "__version__", "InputError", "CELLS", "TASKS", "get_cell", "get_task", "run", "losses",
     "evaluate", "make_data", "load_data", "data_from_arrays", "balanced_split", "init_params",
-    "load_checkpoint", "save_checkpoint", "to_modules", "from_modules", "read_checkpoint", "Plane",
+    "load_checkpoint", "save_checkpoint", "to_modules", "from_modules", "read_checkpoint", "read_keras",
+    "Plane",
     "axis_plane", "random_plane",
     "Surface", "Grads", "PathRun", "Cliffs", "compute_surface", "load_surface", "plot_facets",
     "plot_surface3d", "save_figure",
