@@ -21,6 +21,7 @@ from ._io import npz_header
 from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_CLASSES, MAX_SIZE, get_cell
 from .evaluate import BACKENDS, DEFAULT_MEM
 from .inits import INITS
+from .keras_files import KERAS_SUFFIXES, read_keras
 from .params import CENTERS, checkpoint_size
 from .planes import MAX_COORD, NORMS, check_res
 from .tasks import MAX_DATA, TASKS, get_task
@@ -205,6 +206,15 @@ class SliceConfig:
         _check(self.data or not cell.takes_input or task.objective == cell.objective, "head",
                f"{cell.head} is scored by the {cell.objective} loss; the {task.name} task's targets are for "
                f"{task.objective}")
+        if self.keras_model is not None:
+            kcell = self.keras_model[0]
+            _check(kcell.reset == cell.reset, "gru_reset",
+                   f"{cell.reset}: {self.center} holds a GRU with the reset gate {kcell.reset} the product; "
+                   f"give {{gru_reset={kcell.reset}}}")
+            _check(kcell.gate == cell.gate, "gate", f"{cell.gate}: {self.center}'s gates are "
+                   f"{kcell.gate}; give {{gate={kcell.gate}}}")
+            _check(kcell.layout == cell.layout, "head", f"{cell.head}: {self.center}'s readout is "
+                   f"{kcell.head}")
         K = task.head(max(self.lengths), self.symbols)[1]
         _check(self.data or cell.objective != "ce" or cell.classes >= K, "classes",
                f"{cell.classes}: the {task.name} task's targets are classes 0 to {K - 1}")
@@ -274,7 +284,14 @@ class SliceConfig:
         """(units, inputs, layers): as given, else the checkpoint's (``center``) and the data's
         features per step, else 1; a given size that differs from the file's is refused."""
         found = {}
-        if self.center not in CENTERS and isinstance(self.center, str) and os.path.isfile(self.center):
+        if self.keras_model is not None:
+            kcell = self.keras_model[0]
+            name, size = kcell.name, (kcell.hidden, kcell.inputs, kcell.layers)
+            _check(name == self.cell, "center",
+                   f"{self.center} holds a {name!r} model, not the {self.cell!r} asked for by {{cell}}")
+            found.update(zip(("units", "inputs", "layers"), size, strict=True))
+            found["from"] = f"Keras model {self.center}"
+        elif self.center not in CENTERS and isinstance(self.center, str) and os.path.isfile(self.center):
             name, size = checkpoint_size(self.center)
             _check(name == self.cell, "center",
                    f"{self.center} holds a {name!r} model, not the {self.cell!r} asked for by {{cell}}")
@@ -300,10 +317,20 @@ class SliceConfig:
             size.append(int(given if given is not None else there if there is not None else 1))
         return tuple(size)
 
+    @functools.cached_property
+    def keras_model(self):
+        """(cell, theta) of a Keras model file given as ``center`` (``landscape.keras_files``), or None."""
+        if isinstance(self.center, str) and self.center.endswith(KERAS_SUFFIXES):
+            return read_keras(self.center)
+        return None
+
     @property
     def model_head(self) -> tuple[str, int | None]:
-        """The readout and its classes: as given, else the task's (longlag: softmax of p + 1,
-        adding: linear; one logit for the others and for data files)."""
+        """The readout and its classes: as given, else a Keras model's, else the task's (longlag:
+        softmax of p + 1, adding: linear; one logit for the others and for data files)."""
+        if self.keras_model is not None and self.head is None:
+            kcell = self.keras_model[0]
+            return kcell.head, kcell.classes or None
         task = TASKS.get(self.task_name)
         head, classes = (task.head(max(self.lengths), self.symbols) if task and not self.data
                          else ("logit", 0))

@@ -153,6 +153,8 @@ def _length_datas(cfg: SliceConfig) -> list:
 
 def _centers(cfg: SliceConfig, cell, datas, dtype) -> tuple[list[torch.Tensor], object]:
     """Each length's centre, and the training result where the centres are trained models."""
+    if cfg.keras_model is not None:
+        return [cfg.keras_model[1]] * len(datas), None
     if cfg.center != "trained":
         return [_center(cell, cfg.center, cfg.seed, cfg.init)] * len(datas), None
     trained = _train(cell, datas, seed=cfg.seed, epochs=cfg.epochs, batch=cfg.batch,

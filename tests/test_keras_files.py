@@ -187,3 +187,47 @@ def test_a_keras_2_file_with_hard_sigmoid_gates_and_a_functional_model(tmp_path)
     np.testing.assert_allclose(
         got.numpy(), np.asarray(plain.predict(x, verbose=0), np.float64), rtol=2e-5, atol=2e-6
     )
+
+
+def test_the_command_slices_a_keras_file(tmp_path, capsys):
+    from landscape import slice as cli
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((8, 3)), L.GRU(4, reset_after=False), L.Dense(2, activation="softmax")]
+    )
+    model.save(str(tmp_path / "g.keras"))
+    x = np.random.default_rng(0).standard_normal((30, 8, 3))
+    y = (x[:, 0, 0] > 0).astype(float)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    base = [
+        "--quiet",
+        "--cell",
+        "gru",
+        "--center",
+        str(tmp_path / "g.keras"),
+        "--data",
+        str(tmp_path / "d.npz"),
+        "--len",
+        "8",
+        "--res",
+        "3",
+        "--plane",
+        "random",
+        "--dtype",
+        "float64",
+        "--out",
+        str(tmp_path / "o"),
+        "--format",
+        "png",
+        "--name",
+        "g",
+    ]
+    assert cli.main(base) == 2  # Keras's reset_after=False is the reset-before GRU: said, not guessed
+    assert "--gru-reset before" in capsys.readouterr().err
+    assert cli.main([*base, "--gru-reset", "before"]) == 0
+    with np.load(tmp_path / "o" / "g.npz", allow_pickle=False) as f:
+        centre = f["loss"][0, 1, 1]
+    p = np.clip(np.asarray(model.predict(x, verbose=0), np.float64), 1e-7, 1 - 1e-7)
+    assert abs(centre + np.mean(np.log(p[np.arange(30), y.astype(int)]))) < 1e-5
+    capsys.readouterr()
