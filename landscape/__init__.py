@@ -19,6 +19,7 @@ from .cliffs import cliff_metrics, cliff_table
 from .config import SliceConfig
 from .evaluate import evaluate, loss_and_grad, losses
 from .figures import save_figure, write_html
+from .generic import module_filters, module_vector, slice_module
 from .interactive import interactive_figure
 from .keras_files import read_keras
 from .params import from_modules, init_params, load_checkpoint, read_checkpoint, save_checkpoint, to_modules
@@ -35,7 +36,7 @@ __all__ = [
     "__version__", "InputError", "CELLS", "TASKS", "get_cell", "get_task", "run", "losses",
     "evaluate", "make_data", "load_data", "data_from_arrays", "balanced_split", "init_params",
     "load_checkpoint", "save_checkpoint", "to_modules", "from_modules", "read_checkpoint", "read_keras",
-    "Plane",
+    "slice_module", "module_vector", "module_filters", "Plane",
     "axis_plane", "random_plane",
     "Surface", "Grads", "PathRun", "Cliffs", "compute_surface", "load_surface", "plot_facets",
     "plot_surface3d", "save_figure",

@@ -163,12 +163,14 @@ def _normalize(d: torch.Tensor, theta: torch.Tensor, norm: str, rows: torch.Tens
 
 def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
                  xrange: tuple[float, float] = (-1.0, 1.0), yrange: tuple[float, float] = (-1.0, 1.0),
-                 res: tuple[int, int] = (51, 51), cell: Cell | None = None) -> Plane:
+                 res: tuple[int, int] = (51, 51), cell: Cell | None = None,
+                 filters: torch.Tensor | None = None) -> Plane:
     """Seeded Gaussian directions, normalized, then d2 made orthogonal to d1 (keeping its norm).
 
     ``filter`` normalization scales each filter of a direction to the norm of the same filter of
     the centre: a row of a weight matrix of ``cell`` (``filter_rows``); without a cell, or for one
-    unit, each scalar. A draw whose normalized directions are parallel (possible with filter
+    unit, each scalar; or as ``filters`` (P,) ids say (``landscape.generic.module_filters`` of
+    any module). A draw whose normalized directions are parallel (possible with filter
     normalization when the model has few nonzero parameters) is replaced by the next draw of the
     same generator.
     """
@@ -176,14 +178,18 @@ def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
         raise InputError(f"unknown normalization {norm!r}; valid: {', '.join(NORMS)}")
     theta = check_vector(center, None if cell is None else cell.n_params, "center")
     xrange, yrange = check_range(xrange, "xrange"), check_range(yrange, "yrange")
-    return _random_plane(theta, check_seed(seed), norm, xrange, yrange, check_res(res), cell)
+    if filters is not None and (not isinstance(filters, torch.Tensor) or filters.shape != theta.shape
+                                or filters.is_floating_point() or int(filters.min()) < 0):
+        raise InputError(f"filters must be ({theta.numel()},) non-negative integer ids, one per parameter")
+    return _random_plane(theta, check_seed(seed), norm, xrange, yrange, check_res(res), cell, filters)
 
 
 def _random_plane(center: torch.Tensor, seed: int, norm: str, xrange: tuple[float, float],
-                  yrange: tuple[float, float], res: tuple[int, int], cell: Cell | None = None) -> Plane:
+                  yrange: tuple[float, float], res: tuple[int, int], cell: Cell | None = None,
+                  filters: torch.Tensor | None = None) -> Plane:
     """``random_plane`` past its checks."""
     theta, (nx, ny) = center.to(torch.float64), res
-    rows = filter_rows(cell, theta.numel())
+    rows = filter_rows(cell, theta.numel()) if filters is None else filters.long()
     if norm != "none" and int((theta != 0).sum()) < 2:
         raise ConfigError("norm", "needs at least two nonzero parameters at the centre; use {norm=none}",
                           value=norm)
