@@ -20,7 +20,7 @@ from .planes import MAX_COORD
 from .style import STYLES, figure_width
 
 __all__ = ["OneLineParser", "report_errors", "print_paths", "choices", "parse_lengths", "parse_range",
-           "parse_res", "parse_point", "finite_float",
+           "parse_res", "parse_point", "parse_files", "finite_float",
            "parse_mem", "join_negative_values", "add_figure_options",
            "figure_options", "DTYPES"]
 
@@ -116,6 +116,14 @@ def parse_lengths(text: str) -> list[int]:
             raise InputError(f"--len {text!r}: length {n} must be a positive integer")
         out.append(n)
     return out
+
+
+def parse_files(text: str, option: str = "--to") -> tuple[str, ...]:
+    """'B.pt' or 'B.pt,C.keras' -> the file names (checked by the configuration)."""
+    parts = tuple(text.split(","))
+    if not all(parts):
+        raise InputError(f"{option} {text!r}: give model files separated by commas, such as B.pt,C.pt")
+    return parts
 
 
 def parse_range(text: str, option: str) -> tuple[float, float]:

@@ -19,6 +19,8 @@ __all__ = ["cliff_metrics", "cliff_table"]
 
 
 def _nanargmax(a: np.ndarray) -> tuple[int, ...] | None:
+    if a.size == 0:  # no neighbours along an axis of one point (a line's y)
+        return None
     finite = np.where(np.isfinite(a), a, -np.inf)
     k = int(np.argmax(finite))
     return None if not np.isfinite(finite.flat[k]) else np.unravel_index(k, a.shape)

@@ -23,7 +23,7 @@ from .evaluate import BACKENDS, DEFAULT_MEM
 from .inits import INITS
 from .keras_files import KERAS_SUFFIXES, read_keras
 from .params import CENTERS, checkpoint_size
-from .planes import MAX_COORD, NORMS, check_res
+from .planes import LINE_RES, MAX_COORD, NORMS, check_res
 from .tasks import MAX_DATA, TASKS, get_task
 from .tiles import TIMEOUT, scheduler_address
 from .trajectories import MAX_STEPS
@@ -31,7 +31,7 @@ from .trajectories import MAX_STEPS
 __all__ = ["SliceConfig", "PLANES", "PATH_LR", "TRAIN_LR", "MAX_RESULT", "MAX_WORK", "MAX_LENGTHS",
            "max_workers"]
 
-PLANES = ("axis", "random", "pca")
+PLANES = ("axis", "random", "pca", "line", "through")
 PATH_LR, TRAIN_LR = 0.01, 1e-3  # default learning rates of descent paths and of --center trained
 MAX_RESULT = 4 << 30  # bytes of the surface's arrays
 MAX_WORK = 1e14  # cell-steps of one slice: about a day at 1e9 a second
@@ -52,6 +52,13 @@ def max_workers(mem: int) -> int:
     except (AttributeError, ValueError, OSError):
         ram = 0
     return max(1, min(cores, ram // (mem + WORKER_BYTES) if ram else cores))
+
+
+def _size_text(name: str, size: tuple[int, int, int]) -> str:
+    try:
+        return get_cell(name, hidden=size[0], inputs=size[1], layers=size[2]).size_text()
+    except InputError:
+        return f"{size[0]} units, {size[1]} inputs, {size[2]} layers"
 
 
 def _check(ok: bool, param: str, message: str) -> None:
@@ -83,7 +90,10 @@ class SliceConfig:
     task: str | None = None  # latching, relay or pascanu; None: the cell's default task
     lengths: tuple[int, ...] = (50,)  # sequence lengths: one, or a sweep
     data: str | None = None  # a .npz of the user's own x (N, T) and y (N,) in {0, 1}; None: generated
-    plane: str = "axis"  # axis (two named parameters), random (Li et al.'s directions) or pca
+    plane: str = "axis"  # axis (two named parameters), random (Li et al.'s directions), pca, line
+    # (from the centre to the model in ``to``) or through (the plane through the centre and two models)
+    to: tuple[str, ...] | None = None  # line: one model FILE (.pt or Keras), through: two; a line with
+    # center trained and no ``to`` runs from the initialization to the trained model (Goodfellow et al.)
     x: str | None = None  # axis plane: x parameter; None: the cell's default plane
     y: str | None = None  # axis plane: y parameter
     xrange: tuple[float, float] | None = None  # None: the cell's default, or -1:1 on a random plane
@@ -125,6 +135,10 @@ class SliceConfig:
         # numpy numbers and lists are welcome from Python callers; the record keeps plain ones
         if isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool):
             object.__setattr__(self, "seed", int(self.seed))
+        if isinstance(self.to, str):
+            object.__setattr__(self, "to", (self.to,))
+        elif isinstance(self.to, list):
+            object.__setattr__(self, "to", tuple(self.to))
         if isinstance(self.lengths, numbers.Integral):
             object.__setattr__(self, "lengths", (int(self.lengths),))
         elif (isinstance(self.lengths, (tuple, list, np.ndarray))
@@ -238,6 +252,7 @@ class SliceConfig:
         _check(not cell.takes_input or self.data or cell.inputs == gives, "inputs",
                f"{cell.inputs}: the {self.task_name} task gives {gives} input(s) per step; give {{data}} of "
                f"{cell.inputs} features")
+        self._check_ends()
         _check(self.plane != "pca" or self.center == "trained", "plane",
                "pca is the plane of a training path: it needs {center=trained}")
         _check(self.center != "trained" or cell.takes_input, "center",
@@ -257,6 +272,32 @@ class SliceConfig:
             shown = repr(self.scheduler)[:80].translate({ord("{"): "(", ord("}"): ")"})
             _check(normal is not None, "scheduler", f"{shown} {why}")
             object.__setattr__(self, "scheduler", normal)
+
+    def _check_ends(self) -> None:
+        """The models an interpolation runs through: ``to`` for line and through planes only, as
+        many as the plane takes, each a file of the same model (its cell, size and readout)."""
+        need = {"line": (0, 1) if self.center == "trained" else (1,), "through": (2,)}.get(self.plane, (0,))
+        to = self.to or ()
+        _check(isinstance(to, tuple) and all(isinstance(f, str) and f for f in to), "to",
+               f"{self.to!r} must be model files")
+        what = {"line": "one model FILE (the line's end B)" + (", or none with {center=trained}: from the "
+                        "initialization to the trained model" if self.center == "trained" else ""),
+                "through": "two model FILEs (B and C; the centre is A)"}.get(self.plane, "no models")
+        _check(len(to) in need, "to", f"gives {len(to)} model(s); plane {self.plane} takes {what}")
+        _check(not (self.start and self.plane == "line"), "start",
+               "is a point of a plane; a line plane has one axis: give {plane=through} or axis")
+        cell = self.model_cell
+        for f in to:
+            _check(os.path.isfile(f), "to", f"{f}: no such file; give checkpoints FILE.pt or Keras model "
+                   "files")
+            if f.endswith(KERAS_SUFFIXES):
+                kcell = read_keras(f)[0]
+                name, size = kcell.name, (kcell.hidden, kcell.inputs, kcell.layers)
+            else:
+                name, size = checkpoint_size(f)
+            _check(name == cell.name and size == (cell.hidden, cell.inputs, cell.layers), "to",
+                   f"{f} holds a {name} model of {_size_text(name, size)}; the centre is a {cell.name} model "
+                   f"of {cell.size_text()}")
 
     @property
     def tiled(self) -> bool:
@@ -358,6 +399,8 @@ class SliceConfig:
     @property
     def grid_res(self) -> tuple[int, int]:
         """Grid points (nx, ny): ``res``, or the cell's default axis plane's, or 51 x 51."""
+        if self.plane == "line":  # one row: the points along the line
+            return (self.res[0] if self.res else LINE_RES), 1
         if self.res is None and self.plane == "axis":
             return self.model_cell.default_plane[4]
         return self.res or (51, 51)

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from ._errors import InputError, check_type
 from ._io import atomic_write
 from .interactive import MAX_DISPLAY, _interactive_figure
-from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_slices
+from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_line, plot_slices
 from .plot3d import plot_surface3d
 from .style import default_dpi, figure_width, use_style
 from .surface import Surface
@@ -35,8 +35,9 @@ RENDERERS: dict[str, Callable[[Surface, dict], Figure]] = {
     "facets": lambda s, o: plot_facets(s, what=o["what"], scale=o["scale"], **o["size"]),
     "slices": lambda s, o: plot_slices(s, axis=o["axis"], at=o["at"], what=o["what"], scale=o["scale"],
                                        **o["size"]),
-    "grad": lambda s, o: plot_facets(s, what="grad_norm", scale="log" if o["scale"] == "linear"
-                                      else o["scale"], **o["size"]),
+    "line": lambda s, o: plot_line(s, what=o["what"], scale=o["scale"], **o["size"]),
+    "grad": lambda s, o: (plot_line if s.is_line else plot_facets)(
+        s, what="grad_norm", scale="log" if o["scale"] == "linear" else o["scale"], **o["size"]),
     "cliffs": lambda s, o: plot_cliffs(s, **o["size"]),
 }
 KINDS = tuple(RENDERERS)
@@ -93,7 +94,7 @@ def _write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None
     opts = dict(style=style, width=width, scale=scale, what=what, length=length, axis=axis, at=at)
     named: dict[str, str] = {}
     if kinds is None:
-        named[""] = "facets"
+        named[""] = "line" if surface.is_line else "facets"
         if len(surface.lengths) > 1 and surface.cliffs is not None:
             named["_cliffs"] = "cliffs"
     else:

@@ -66,6 +66,8 @@ def _interactive_figure(surface: Surface, z_scale: str, max_points: int) -> go.F
         raise InputError(f"unknown z scale {z_scale!r}; valid: {', '.join(Z_SCALES)}")
     if int(max_points) != max_points or max_points < 2:
         raise InputError(f"max_points {max_points} must be an integer >= 2")
+    if surface.is_line:
+        return _line_figure(surface, z_scale)
     ny, nx = surface.loss.shape[1:]
     sy, sx = math.ceil(ny / max_points), math.ceil(nx / max_points)  # display stride
     x, y = surface.x[::sx], surface.y[::sy]
@@ -110,6 +112,49 @@ def _interactive_figure(surface: Surface, z_scale: str, max_points: int) -> go.F
                   for name, data in zip(names, frames, strict=True)]
     _layout(fig, names, title=title, xname=xname, yname=yname, zname=zname,
             zrange=[zmin, zmax], xrange=[x[0], x[-1]], yrange=[y[0], y[-1]])
+    return fig
+
+
+def _line_figure(surface: Surface, z_scale: str) -> go.Figure:
+    """The explorer of a line surface (an interpolation): the loss against alpha at every length,
+    the accuracy on a second axis below; the legend shows and hides lengths, the hover gives the
+    point's alpha, loss and accuracy, and A and B are marked. Every point is shown (a line is
+    light)."""
+    maps = surface.maps()
+    xname = html_name(surface.xlabel)
+    acc = maps.get("accuracy")
+    fig = go.Figure()
+    n = len(surface.lengths)
+    for k, length in enumerate(surface.lengths):
+        shade = 0.15 + 0.8 * k / max(n - 1, 1)
+        rgb = (int(40 + 180 * (1 - shade)), int(30 + 120 * (1 - shade)), int(90 + 100 * shade))
+        color = "rgb({}, {}, {})".format(*rgb)
+        loss = np.where(np.isfinite(surface.loss[k, 0]), surface.loss[k, 0], np.nan)
+        fig.add_trace(go.Scatter(x=surface.x, y=loss, mode="lines", name=f"L = {int(length)}",
+                                 legendgroup=str(k), line=dict(color=color, width=2),
+                                 hovertemplate=f"{xname} = %{{x:.4g}}<br>loss = %{{y:.5g}}"
+                                               f"<extra>L = {int(length)}</extra>", yaxis="y"))
+        if acc is not None:
+            fig.add_trace(go.Scatter(x=surface.x, y=acc[k, 0], mode="lines",
+                                     name=f"accuracy L = {int(length)}", legendgroup=str(k), showlegend=False,
+                                     yaxis="y2",
+                                     line=dict(color=color, width=1.5, dash="dash"),
+                                     hovertemplate=f"{xname} = %{{x:.4g}}<br>accuracy = %{{y:.4g}}"
+                                                   f"<extra>L = {int(length)}</extra>"))
+    marks = surface.marks()
+    fig.update_layout(
+        title=dict(text=caption_lines(surface), x=0.01, y=0.98, yanchor="top"),
+        xaxis=dict(title=dict(text=xname + (" (A to B)" if marks else "")),
+                   range=[surface.x[0], surface.x[-1]]),
+        yaxis=dict(domain=[0.4, 1.0] if acc is not None else [0.0, 1.0], title=dict(text="loss"),
+                   type="log" if z_scale == "log" else "linear"),
+        yaxis2=dict(domain=[0.0, 0.32], title=dict(text="accuracy"), range=[-0.02, 1.02], anchor="x"),
+        shapes=[dict(type="line", xref="x", yref="paper", x0=a, x1=a, y0=0, y1=1,
+                     line=dict(color="gray", width=1, dash="dot")) for _, a, _ in marks],
+        annotations=[dict(x=a, y=1.0, xref="x", yref="paper", text=f"<b>{name}</b>", showarrow=False,
+                          yanchor="bottom") for name, a, _ in marks],
+        margin=dict(l=10, r=10, t=80, b=10), height=560, hovermode="x unified",
+    )
     return fig
 
 

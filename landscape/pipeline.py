@@ -28,7 +28,8 @@ from .cliffs import _cliff_metrics, _cliff_table
 from .config import SliceConfig
 from .evaluate import check_features, sweep_backend
 from .figures import _write_figures
-from .params import _center, _save_checkpoint
+from .keras_files import KERAS_SUFFIXES, read_keras
+from .params import _center, _load_checkpoint, _save_checkpoint
 from .planes import _sweep_planes
 from .rundir import RunDir
 from .surface import Grads, Surface, _compute_surface
@@ -59,7 +60,8 @@ def default_name(cfg: SliceConfig) -> str:
                                             ("reset-before", cell.reset == "before")) if on)
     size = (("I", cell.inputs), ("H", cell.hidden), ("L", cell.layers))
     variant += "".join(f"_{w}{v}" for w, v in size if v > 1)
-    axes = {"axis": cfg.axes, "random": ("d1", "d2"), "pca": ("pc1", "pc2")}[cfg.plane]
+    axes = {"axis": cfg.axes, "random": ("d1", "d2"), "pca": ("pc1", "pc2"), "line": ("A", "B"),
+            "through": ("A", "B-C")}[cfg.plane]
     n = cfg.lengths
     lengths = "-".join(map(str, n)) if len(n) <= 6 else f"{n[0]}-to-{n[-1]}-{len(n)}-lengths"
     return f"{cell.name}{variant}_{cfg.task_name}_{axes[0]}-{axes[1]}_L{lengths}"
@@ -121,9 +123,10 @@ def _slice_surface(cfg: SliceConfig, progress: bool, run_dir: str | None) -> Sur
     centers, trained = _centers(cfg, cell, datas, dtype)
     planes, notes = _sweep_planes(cell, centers, cfg.plane, axes=cfg.axes, xrange=cfg.xrange,
                                   yrange=cfg.yrange, res=cfg.grid_res, seed=cfg.seed, norm=cfg.norm,
-                                  paths=None if trained is None else trained.path)
+                                  paths=None if trained is None else trained.path,
+                                  models=_ends(cfg, cell, centers, trained))
     notes = [f"L = {n}: {note}" for n, note in zip(cfg.lengths, notes, strict=False)]
-    record = _record(cfg, planes[0], trained)
+    record = _record(cfg, planes, trained)
     paths = _paths(cfg, cell, datas, planes, trained, dtype)
     opts = dict(dtype=dtype, device=cfg.device, mem=cfg.mem, grad=cfg.grad, backend=cfg.backend)
     datas = [d.to(dtype, cfg.device) for d in datas]
@@ -163,8 +166,33 @@ def _centers(cfg: SliceConfig, cell, datas, dtype) -> tuple[list[torch.Tensor], 
     return list(trained.theta), trained
 
 
+def _ends(cfg: SliceConfig, cell, centers: list[torch.Tensor], trained) -> list[list[torch.Tensor]] | None:
+    """Each length's models of an interpolation: [A, B] or [A, B, C], A the centre (or, on a line
+    of a trained centre without ``to``, the initialization it was trained from and B the model)."""
+    if cfg.plane not in ("line", "through"):
+        return None
+    if not cfg.to:
+        path = torch.from_numpy(trained.path)  # (n_len, R, P): the first point is the initialization
+        return [[path[k, 0], c] for k, c in enumerate(centers)]
+    others = [_read_model(cell, f) for f in cfg.to]
+    return [[c, *others] for c in centers]
+
+
+def _read_model(cell, path: str) -> torch.Tensor:
+    """A model file's parameters for ``cell``: a checkpoint (weights only) or a Keras model file."""
+    if path.endswith(KERAS_SUFFIXES):
+        kcell, theta = read_keras(path)
+        if kcell.layout != cell.layout or kcell.reset != cell.reset or kcell.gate != cell.gate:
+            raise ConfigError("to", f"{path} holds a {kcell.name} model with the {kcell.head} readout, "
+                                    f"{kcell.gate} gates; the centre's are {cell.head}, {cell.gate}")
+        return theta.to(torch.float64)
+    return _load_checkpoint(path, cell).to(torch.float64)
+
+
 def _paths(cfg: SliceConfig, cell, datas, planes, trained, dtype) -> dict:
-    """The descent paths from ``cfg.start`` and the training paths, by name."""
+    """The descent paths from ``cfg.start`` and the training paths, by name (a line has none)."""
+    if cfg.plane == "line":
+        return {}
     (x0, x1), (y0, y1) = (planes[0].x[[0, -1]], planes[0].y[[0, -1]])
     if cfg.start and not (x0 <= cfg.start[0] <= x1 and y0 <= cfg.start[1] <= y1):
         raise ConfigError("start", f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
@@ -186,6 +214,8 @@ def _surface(cfg: SliceConfig, cell, planes, datas, record: dict, opts: dict, ru
     backend = sweep_backend(cell, cfg.backend, cfg.device, planes, datas, cfg.grad)
     files = {f"{k}_sha256": sha256(getattr(cfg, k)) for k in ("data", "center")
              if os.path.isfile(getattr(cfg, k) or "")}  # the inputs' contents, not just their names
+    if cfg.to:
+        files["to_sha256"] = [sha256(f) for f in cfg.to]
     manifest = {k: v for k, v in {**record, **files, "version": __version__}.items()
                 if k not in ("workers", "scheduler", "timeout")}  # where tiles run does not change them
     opts = {**opts, "backend": backend, "threads": 1 if cfg.workers else None}  # a worker process per core
@@ -198,12 +228,13 @@ def _surface(cfg: SliceConfig, cell, planes, datas, record: dict, opts: dict, ru
                    plane.ylabel, {**record, "version": __version__}, maps.get("accuracy"), grads)
 
 
-def _record(cfg: SliceConfig, plane, trained) -> dict:
+def _record(cfg: SliceConfig, planes, trained) -> dict:
     """The configuration as the surface file keeps it (JSON), with what the defaults resolved to."""
-    c = asdict(cfg)
+    c, plane = asdict(cfg), planes[0]
     c.update(task=cfg.task_name, lengths=list(cfg.lengths), x=plane.xlabel, y=plane.ylabel,
              xrange=[float(plane.x[0]), float(plane.x[-1])], yrange=[float(plane.y[0]), float(plane.y[-1])],
              res=[len(plane.x), len(plane.y)], norm=cfg.norm if cfg.plane == "random" else None,
+             marks=[[list(m) for m in p.marks] for p in planes] or None, to=list(cfg.to) if cfg.to else None,
              samples=None if cfg.data else cfg.samples, head=cfg.model_cell.head,
              gru_reset=cfg.gru_reset if cfg.cell == "gru" else None,
              gate=cfg.gate if cfg.cell in ("lstm", "gru") else None,

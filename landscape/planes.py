@@ -24,12 +24,14 @@ import torch
 from ._errors import ConfigError, InputError, check_int, check_real, check_seed, check_vector
 from .cells import Cell
 
-__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "grid_coords", "NORMS", "check_res",
-           "window_exit", "filter_rows", "check_param"]
+__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "line_plane", "through_plane", "grid_coords",
+           "NORMS", "check_res", "window_exit", "filter_rows", "check_param", "LINE_RANGE", "LINE_RES"]
 
 NORMS = ("filter", "model", "none")
 MAX_RES = 10**6  # grid points along one axis
 MAX_COORD = 1e300  # keeps sums of two coordinates (cell edges, midpoints) from overflowing
+LINE_RANGE = (-0.25, 1.25)  # an interpolation's default window: A at 0, B at 1, a quarter beyond each
+LINE_RES = 61  # its default points along a line: a step of 0.025, so that 0 and 1 are grid points
 
 
 
@@ -45,7 +47,8 @@ class Plane:
     y: np.ndarray  # (ny,)
     xlabel: str
     ylabel: str
-    kind: str  # "axis" or "random"
+    kind: str  # "axis", "random", "pca", "line" (one row: y == [0], d2 == 0) or "through"
+    marks: tuple = ()  # (name, x, y) of the models an interpolation passes: A, B (and C)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -62,7 +65,10 @@ class Plane:
         """Plane coordinates of parameter vectors (..., P) and their distance off the plane."""
         v = theta.to(torch.float64) - self.origin
         a = v @ self.d1 / (self.d1 @ self.d1)
-        b = v @ self.d2 / (self.d2 @ self.d2)
+        if self.kind == "line":  # a line: no second direction
+            b = torch.zeros_like(a)
+        else:
+            b = v @ self.d2 / (self.d2 @ self.d2)
         off = torch.linalg.vector_norm(v - a[..., None] * self.d1 - b[..., None] * self.d2, dim=-1)
         return a, b, off
 
@@ -249,15 +255,118 @@ def _pca_plane(path: torch.Tensor, res: tuple[int, int], xrange: tuple[float, fl
     return plane, var[:2]
 
 
+def _snap(c: np.ndarray, at: tuple[float, ...]) -> np.ndarray:
+    """Grid coordinates within a millionth of a step of the points ``at`` set to them exactly, so
+    that an interpolation's grid holds its models themselves, not neighbours off by a rounding."""
+    c = c.copy()
+    tol = 1e-6 * (c[-1] - c[0]) / max(len(c) - 1, 1)
+    for v in at:
+        k = int(np.argmin(np.abs(c - v)))
+        if abs(c[k] - v) <= tol:
+            c[k] = v
+    return c
+
+
+def _window(lo: float, hi: float, n: int) -> tuple[float, float]:
+    """An interpolation's default window of n points: it covers the models' coordinates [lo, hi]
+    (0 and 1 among them) with about a quarter of their span beyond each side, on a step of 1/k
+    for a whole k, so that 0 and 1 are grid points (LINE_RANGE for the default 61). Where n is
+    too few for that, the span with its margins, 0 and 1 off the grid."""
+    span = hi - lo
+    k = math.floor((n - 1) / (1.5 * span))
+    first, last = math.floor(lo * k + 1e-9), math.ceil(hi * k - 1e-9)
+    if k < 1 or last - first > n - 1:
+        return lo - 0.25 * span, hi + 0.25 * span
+    start = first - ((n - 1) - (last - first)) // 2
+    return start / k, (start + n - 1) / k
+
+
+def _models(vectors, n: int, P: int | None) -> list[torch.Tensor]:
+    if not isinstance(vectors, (list, tuple)) or len(vectors) != n:
+        raise InputError(f"an interpolation of {n} models takes {n} parameter vectors, "
+                         f"not {type(vectors).__name__}")
+    out = [check_vector(v, None, f"model {'ABC'[k]}").to(torch.float64) for k, v in enumerate(vectors)]
+    if P is not None and out[0].numel() != P:
+        raise InputError(f"model A has {out[0].numel()} parameters; the cell's models have {P}")
+    for k, v in enumerate(out[1:], 1):
+        if v.shape != out[0].shape:
+            raise InputError(f"model {'ABC'[k]} has {v.numel()} parameters; model A has {out[0].numel()}")
+        if bool((v == out[0]).all()):
+            raise InputError(f"models A and {'ABC'[k]} are the same point: there is nothing between them")
+    return out
+
+
+def line_plane(a: torch.Tensor, b: torch.Tensor, *, res: int = LINE_RES,
+               xrange: tuple[float, float] | None = None, cell: Cell | None = None) -> Plane:
+    """The line from model ``a`` to model ``b`` (Goodfellow et al. 2015): ``a + alpha * (b - a)``
+    at ``res`` values of alpha over ``xrange`` (default: about -0.25 to 1.25, LINE_RANGE at the
+    default res), so alpha = 0 is A and 1 is B, exactly, wherever they fall on the grid. One
+    row: ``y == [0]``, ``d2 == 0``; results reshape to (1, res)."""
+    P = None if cell is None else cell.n_params
+    a, b = _models([a, b], 2, P)
+    nx = check_int(res, "res", lo=2, hi=MAX_RES)
+    return _line_plane(a, b, None if xrange is None else check_range(xrange, "xrange"), nx)
+
+
+def _line_plane(a: torch.Tensor, b: torch.Tensor, xrange: tuple[float, float] | None, nx: int) -> Plane:
+    """``line_plane`` past its checks; a range of None takes the default window."""
+    x = _snap(grid_coords(*(xrange or _window(0.0, 1.0, nx)), nx), (0.0, 1.0))
+    return Plane(a.clone(), b - a, torch.zeros_like(a), x, np.zeros(1), "alpha", "", "line",
+                 (("A", 0.0, 0.0), ("B", 1.0, 0.0)))
+
+
+def through_plane(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, *, res: tuple[int, int] = (51, 51),
+                  xrange: tuple[float, float] | None = None, yrange: tuple[float, float] | None = None,
+                  cell: Cell | None = None) -> Plane:
+    """The plane through three models (Garipov et al. 2018): origin A, ``d1 = b - a`` and ``d2`` the
+    part of ``c - a`` orthogonal to it, so that A is (0, 0), B is (1, 0) and C is (c_x, 1), with
+    distances drawn true. The default window covers the three with about a quarter of margin,
+    A and B on its grid."""
+    P = None if cell is None else cell.n_params
+    a, b, c = _models([a, b, c], 3, P)
+    xrange = None if xrange is None else check_range(xrange, "xrange")
+    yrange = None if yrange is None else check_range(yrange, "yrange")
+    return _through_plane(a, b, c, xrange, yrange, check_res(res))
+
+
+def _through_plane(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, xrange: tuple[float, float] | None,
+                   yrange: tuple[float, float] | None, res: tuple[int, int]) -> Plane:
+    """``through_plane`` past its checks."""
+    d1 = b - a
+    cx = float((c - a) @ d1 / (d1 @ d1))
+    d2 = (c - a) - cx * d1
+    if float(torch.linalg.vector_norm(d2)) <= 1e-12 * float(torch.linalg.vector_norm(c - a)):
+        raise InputError("models A, B and C lie on one line: they span no plane; use a line plane of two")
+    xrange = xrange or _window(min(0.0, cx), max(1.0, cx), res[0])
+    yrange = yrange or _window(0.0, 1.0, res[1])
+    x = _snap(grid_coords(*xrange, res[0]), (0.0, 1.0))
+    y = _snap(grid_coords(*yrange, res[1]), (0.0, 1.0))
+    return Plane(a.clone(), d1, d2, x, y, "alpha", "beta", "through",
+                 (("A", 0.0, 0.0), ("B", 1.0, 0.0), ("C", cx, 1.0)))
+
+
 def _sweep_planes(cell: Cell, centers: list[torch.Tensor], kind: str, *, axes: tuple[str, str],
                   xrange: tuple[float, float] | None, yrange: tuple[float, float] | None,
                   res: tuple[int, int], seed: int, norm: str,
-                  paths: np.ndarray | None = None) -> tuple[list[Plane], list[str]]:
+                  paths: np.ndarray | None = None,
+                  models: list[list[torch.Tensor]] | None = None) -> tuple[list[Plane], list[str]]:
     """One plane per length of a sweep, all with the same grid and labels, and lines to tell the
     user: ``kind`` "axis" (over the two parameters ``axes``) or "random" around each length's
     centre, or "pca" of each length's training path ``paths`` (n_len, R, P), in one square window,
-    the widest that covers every length's path. Arguments are checked (a SliceConfig); a range of
-    None takes its default."""
+    the widest that covers every length's path, or "line" / "through" each length's ``models``
+    ([A, B] or [A, B, C]), in one window that covers every length's. Arguments are checked (a
+    SliceConfig); a range of None takes its default."""
+    if kind == "line":
+        return [_line_plane(*m, xrange, res[0]) for m in models], []
+    if kind == "through":
+        first = [_through_plane(*m, xrange, yrange, res) for m in models]
+        lo = min(p.x[0] for p in first) if xrange is None else xrange[0]
+        hi = max(p.x[-1] for p in first) if xrange is None else xrange[1]
+        planes = [_through_plane(*m, (lo, hi), yrange, res) for m in models]
+        norm = torch.linalg.vector_norm
+        notes = [f"model C lies at alpha = {p.marks[2][1]:.4g} along A to B, |B - A| = "
+                 f"{float(norm(p.d1)):.4g}, and {float(norm(p.d2)):.4g} off that line" for p in planes]
+        return planes, notes
     if kind == "axis":
         dxr, dyr = cell.default_plane[2:4]
         return [_axis_plane(cell, c, *axes, xrange or dxr, yrange or dyr, res) for c in centers], []

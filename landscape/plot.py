@@ -15,7 +15,7 @@ from .planes import window_exit
 from .style import math_name
 from .surface import Surface
 
-__all__ = ["plot_facets", "plot_heatmap", "plot_contour", "plot_slices",
+__all__ = ["plot_facets", "plot_heatmap", "plot_contour", "plot_slices", "plot_line",
            "plot_cliffs", "color_norm", "SCALES"]
 
 SCALES = ("linear", "log", "clip")
@@ -62,6 +62,7 @@ def _panel_note(z: np.ndarray, norm: Normalize, scale: str) -> str:
 
 
 def _draw_paths(ax, surface: Surface, k: int, *, legend: bool = True) -> None:
+    _draw_marks(ax, surface, k)
     xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
     for name, style in PATH_STYLES.items():
         if name not in surface.paths:
@@ -76,6 +77,20 @@ def _draw_paths(ax, surface: Surface, k: int, *, legend: bool = True) -> None:
             ax.plot(*edge, marker="X", color=style["color"], ms=8, mec="black", mew=0.5)
     if legend and any(n in surface.paths for n in PATH_STYLES):
         ax.legend(fontsize="x-small", loc="upper right", framealpha=0.6)
+
+
+def _draw_marks(ax, surface: Surface, k: int) -> None:
+    """The models an interpolation plane passes through (A, B, C), as labelled points."""
+    for name, a, b in surface.marks(k):
+        ax.plot(a, b, "o", color="white", mec="black", mew=0.8, ms=6, zorder=5)
+        ax.annotate(name, (a, b), xytext=(4, 4), textcoords="offset points", color="white", fontsize="small",
+                    fontweight="bold", zorder=5)
+
+
+def _two_d(surface: Surface, kind: str) -> None:
+    if surface.is_line:
+        raise InputError(f"a {kind} needs a plane, and the surface is a line (one row of "
+                         f"{len(surface.x)} points); draw it with the kind line")
 
 
 def _length_index(surface: Surface, length: int | None) -> int:
@@ -121,6 +136,7 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
     the panel grid and each panel's paths and labels are one figure's layout, read in one piece.)
     """
     check_type(surface, Surface, "surface")
+    _two_d(surface, "facet grid")
     values = _values(surface, what)
     shown = (np.unique(np.round(np.linspace(0, len(surface.lengths) - 1, MAX_PANELS)).astype(int))
         if len(surface.lengths) > MAX_PANELS else np.arange(len(surface.lengths)))
@@ -175,6 +191,7 @@ def plot_heatmap(surface: Surface, *, length: int | None = None, what: str = "lo
                  title: bool = True) -> Figure:
     """One length (default the longest) as a heatmap with a colourbar and the paths on top."""
     check_type(surface, Surface, "surface")
+    _two_d(surface, "heatmap")
     k = _length_index(surface, length)
     w = width or 5.0
     fig = Figure(figsize=(w, w * 0.8), layout="constrained")
@@ -204,6 +221,7 @@ def plot_contour(surface: Surface, *, length: int | None = None, what: str = "lo
                  title: bool = True) -> Figure:
     """One length as filled contours with labelled contour lines; non-finite cells stay blank."""
     check_type(surface, Surface, "surface")
+    _two_d(surface, "contour plot")
     k = _length_index(surface, length)
     w = width or 5.0
     fig = Figure(figsize=(w, w * 0.8), layout="constrained")
@@ -236,6 +254,8 @@ def plot_slices(surface: Surface, *, axis: str = "x", at: float | None = None, w
     check_type(surface, Surface, "surface")
     if axis not in ("x", "y"):
         raise InputError(f"unknown slice axis {axis!r}; valid: x, y")
+    if axis == "y" and surface.is_line:
+        raise InputError("the surface is a line: it has no y axis to slice along; valid: x")
     values = _values(surface, what)
     other = surface.y if axis == "x" else surface.x
     if at is None:
@@ -264,6 +284,50 @@ def plot_slices(surface: Surface, *, axis: str = "x", at: float | None = None, w
     ax.grid(True, alpha=0.3)
     ax.legend(ncols=2 if len(surface.lengths) > 4 else 1)
     _title(surface, fig, title)
+    return fig
+
+
+def plot_line(surface: Surface, *, what: str = "loss", scale: str = "linear", width: float | None = None,
+              title: bool = True) -> Figure:
+    """A line surface (an interpolation from model A to B, Goodfellow et al. 2015): ``what``
+    against alpha at every length (light: short, dark: long), the accuracy dashed on the right
+    axis where the surface has it, and A and B marked where the line passes them. Non-finite
+    losses are gaps in the line, counted in the title."""
+    check_type(surface, Surface, "surface")
+    if not surface.is_line:
+        raise InputError(f"a line plot needs a line surface (one row); this one is {len(surface.y)} x "
+                         f"{len(surface.x)}: draw it with facets, heatmap, contour or slices")
+    values = _values(surface, what)[:, 0, :]  # (n_len, nx)
+    w = width or 5.5
+    fig = Figure(figsize=(w, w * 0.62), layout="constrained")
+    ax = fig.subplots()
+    colors = _length_colors(len(surface.lengths))
+    for k, n in enumerate(surface.lengths):
+        ax.plot(surface.x, np.where(np.isfinite(values[k]), values[k], np.nan), color=colors[k],
+                label=f"L = {int(n)}")
+    if scale == "log" and (values > 0).any():
+        ax.set_yscale("log")
+    elif scale == "clip":
+        norm = color_norm(values, "clip")
+        ax.set_ylim(norm.vmin, norm.vmax)
+    acc = surface.accuracy
+    if acc is not None and what == "loss":
+        right = ax.twinx()
+        for k in range(len(surface.lengths)):
+            right.plot(surface.x, acc[k, 0], color=colors[k], ls="--", lw=0.9, alpha=0.8)
+        right.set_ylim(-0.02, 1.02)
+        right.set_ylabel("accuracy (dashed)")
+    for name, a, _ in surface.marks():
+        ax.axvline(a, color="0.5", lw=0.7, ls=":")
+        ax.annotate(name, (a, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                    textcoords="offset points", fontweight="bold")
+    ax.set_xlim(surface.x[0], surface.x[-1])
+    ax.set_xlabel(math_name(surface.xlabel) + (" (A to B)" if surface.marks() else ""))
+    ax.set_ylabel(_label(what, "clip" if scale == "clip" else "linear"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(ncols=2 if len(surface.lengths) > 4 else 1, fontsize="small")
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    _title(surface, fig, title, f"{bad} non-finite points" if bad else "")
     return fig
 
 

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ._errors import check_type
-from .plot import _length_index, _panel_note, _title, _values, color_norm
+from .plot import _length_index, _panel_note, _title, _two_d, _values, color_norm
 from .style import math_name
 from .surface import Surface
 
@@ -25,6 +25,7 @@ def plot_surface3d(surface: Surface, *, length: int | None = None, what: str = "
     (a stride, stated in the title), since a vector file of a denser mesh is heavy and no sharper.
     """
     check_type(surface, Surface, "surface")
+    _two_d(surface, "3-D surface")
     k = _length_index(surface, length)
     w = width or 5.5
     fig = Figure(figsize=(w, w * 0.85), layout="constrained")

@@ -18,6 +18,7 @@ from ._cli import (
     figure_options,
     finite_float,
     join_negative_values,
+    parse_files,
     parse_lengths,
     parse_mem,
     parse_point,
@@ -58,8 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--len", dest="lengths", default="50", metavar="L[,L...]",
                     help="sequence length, or a comma-separated sweep such as 5,10,20,50,100")
     ap.add_argument("--plane", choices=PLANES, default="axis",
-                    help="two named parameters, two random directions, or the first two principal "
-                         "components of the training path (with --center trained)")
+                    help="two named parameters, two random directions, the first two principal "
+                         "components of the training path (with --center trained), or an interpolation "
+                         "between models: a line A to B or the plane through A, B, C (--to)")
+    ap.add_argument("--to", default=None, metavar="B.pt[,C.pt]",
+                    help="interpolation: --plane line runs from --center (A, at alpha 0) to the model file B "
+                         "(at 1); --plane through is the plane through A, B and C (A at 0,0; B at 1,0; C at "
+                         "beta 1); checkpoints or Keras files of the same model. With --center trained, a "
+                         "line without --to runs from the initialization to the trained model")
     ap.add_argument("--x", default=None,
                     help=f"x-axis parameter of an axis plane ({axes}; beyond one unit, state_dict names "
                          "such as weight_hh_l0[3,5] or bias_ih_l1[2], the short names meaning unit 0)")
@@ -148,7 +155,7 @@ def parse(argv: list[str]) -> tuple[SliceConfig, Outputs]:
                 xrange=parse_range(args.xrange, "--xrange") if given(args.xrange) else None,
                 yrange=parse_range(args.yrange, "--yrange") if given(args.yrange) else None,
                 start=parse_point(args.start, "--start") if given(args.start) else None,
-                mem=parse_mem(args.mem))
+                mem=parse_mem(args.mem), to=parse_files(args.to) if given(args.to) else None)
     fields = SliceConfig.__dataclass_fields__
     given = {k: v for k, v in vars(args).items() if k in fields and k not in text}
     try:

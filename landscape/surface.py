@@ -92,6 +92,20 @@ class Surface:
         if self.accuracy is not None and self.accuracy.shape != shape:
             raise InputError(f"accuracy has shape {self.accuracy.shape}, expected {shape}")
 
+    @property
+    def is_line(self) -> bool:
+        """Whether the surface is one row: the loss along a line (an interpolation between models)."""
+        return len(self.y) == 1
+
+    def marks(self, k: int = 0) -> list[tuple[str, float, float]]:
+        """(name, x, y) of the models an interpolation passes through at length k (A, B, C), from
+        the configuration's record; none for other planes."""
+        rows = self.config.get("marks") or []
+        try:
+            return [(str(n), float(a), float(b)) for n, a, b in rows[min(k, len(rows) - 1)]] if rows else []
+        except (TypeError, ValueError):  # a foreign file's record: no marks, not a failure
+            return []
+
     def with_parts(self, **parts) -> Surface:
         """A copy with some parts added or replaced (``grads=``, ``paths=``, ``cliffs=``, ...)."""
         return replace(self, **parts)
@@ -100,7 +114,8 @@ class Surface:
         """'cell lstm, task latching, axis plane' from the config, for figure titles."""
         c = self.config
         parts = [f"cell {c['cell']}" if "cell" in c else "", f"task {c['task']}" if "task" in c else "",
-                 f"{c['plane']} plane" if "plane" in c else ""]
+                 {"line": "line from A to B", "through": "plane through A, B, C"}.get(
+                     c.get("plane"), f"{c.get('plane')} plane") if "plane" in c else ""]
         return ", ".join(p for p in parts if p)
 
     def maps(self) -> dict[str, np.ndarray]:
@@ -169,10 +184,10 @@ def _check_arrays(path: str, arrays: dict) -> None:
         if key not in ("xlabel", "ylabel", "config") and v.dtype.kind not in "fiub":
             raise InputError(f"{path}: {key} must hold real numbers, not {v.dtype}")
     x, y, lengths = arrays["x"], arrays["y"], arrays["lengths"]
-    for key, v in (("x", x), ("y", y)):
-        if (v.ndim != 1 or len(v) < 2 or not np.all(np.isfinite(v)) or np.any(np.abs(v) > 1e300)
+    for key, v, least in (("x", x, 2), ("y", y, 1)):  # one y: a line (an interpolation's)
+        if (v.ndim != 1 or len(v) < least or not np.all(np.isfinite(v)) or np.any(np.abs(v) > 1e300)
                 or np.any(np.diff(v) <= 0)):
-            raise InputError(f"{path}: {key} must hold at least 2 increasing, finite coordinates "
+            raise InputError(f"{path}: {key} must hold at least {least} increasing, finite coordinate(s) "
                              "within +-1e300")
     if (lengths.ndim != 1 or len(lengths) < 1 or not np.all(np.isfinite(lengths)) or np.any(lengths < 1)
             or np.any(lengths != np.round(lengths))):
