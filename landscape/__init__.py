@@ -24,7 +24,7 @@ from .interactive import interactive_figure
 from .keras_files import read_keras
 from .params import from_modules, init_params, load_checkpoint, read_checkpoint, save_checkpoint, to_modules
 from .pipeline import Outputs, slice_surface, write_slice
-from .planes import Plane, axis_plane, random_plane
+from .planes import Plane, axis_plane, line_plane, random_plane, through_plane
 from .plot import plot_cliffs, plot_facets
 from .plot3d import plot_surface3d
 from .surface import Cliffs, Grads, PathRun, Surface, compute_surface, load_surface
@@ -37,7 +37,7 @@ __all__ = [
     "evaluate", "make_data", "load_data", "data_from_arrays", "balanced_split", "init_params",
     "load_checkpoint", "save_checkpoint", "to_modules", "from_modules", "read_checkpoint", "read_keras",
     "slice_module", "module_vector", "module_filters", "Plane",
-    "axis_plane", "random_plane",
+    "axis_plane", "random_plane", "line_plane", "through_plane",
     "Surface", "Grads", "PathRun", "Cliffs", "compute_surface", "load_surface", "plot_facets",
     "plot_surface3d", "save_figure",
     "interactive_figure", "write_html", "loss_and_grad", "cliff_metrics", "cliff_table",

@@ -255,6 +255,10 @@ class SliceConfig:
         self._check_ends()
         _check(self.plane != "pca" or self.center == "trained", "plane",
                "pca is the plane of a training path: it needs {center=trained}")
+        if self.data and self.center == "trained" and os.path.isfile(self.data):
+            yshape = npz_header(self.data, "data file").get("y", ((0,),))[0]
+            _check(len(yshape) != 2, "center", f"trained trains on one target per sequence; {self.data} "
+                   "holds a target per step (y of (N, T)): slice a model trained elsewhere ({center=FILE})")
         _check(self.center != "trained" or cell.takes_input, "center",
                f"trained trains a classifier; cell {cell.name!r} has no input")
         _check(self.device != "cuda" or torch.cuda.is_available(), "device",

@@ -80,6 +80,8 @@ def kernel_refuses(cell: Cell, datas: list[TaskData]) -> str:
         return f"the {cell.head} readout ({cell.objective} loss): it reduces one logit"
     if any(d.steps is not None for d in datas):
         return "sequences of their own lengths within one batch"
+    if any(d.per_step for d in datas):
+        return "targets at every step: it reads out the last step's state"
     if max(cell.hidden, cell.inputs, cell.layers) > MAX_UNITS:
         return f"a model of {cell.size_text()}: it runs up to {MAX_UNITS} units, inputs and layers"
     return ""
@@ -206,14 +208,15 @@ def sweep_backend(cell: Cell, backend: str, device: str, planes: list[Plane], da
 
 
 def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0,
-               fused: bool = False, cell_steps: int = 1) -> int:
+               fused: bool = False, cell_steps: int = 1, per_step: bool = False) -> int:
     """Grid points per chunk: within ``mem`` bytes of step temporaries, and cache-sized.
 
     With ``length`` > 0 (a backward pass follows), every step's temporaries stay alive, so the
     budget is shared by ``length`` steps. Models beyond one unit also make every step's input
     terms at once, for ``cell_steps`` steps (the sequence's length) without a backward pass. The
     fused kernel keeps its steps in per-thread buffers, so a chunk only holds its final states and
-    gradients.
+    gradients. Targets at every step (``per_step``) keep every step's top state, outputs and
+    loss terms.
     """
     itemsize = torch.empty((), dtype=dtype).element_size()
     H, P, N = cell.hidden, cell.n_params, max(n_samples, 1)
@@ -224,6 +227,8 @@ def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, leng
     if cell.sized:  # every step's input terms are made at once: gates x H x N x T, and the inputs' view
         steps = max(length, cell_steps)
         per_point += (cell.gates * H + cell.inputs) * N * steps * itemsize
+    if per_step:
+        per_point += (H + 3 * cell.n_out) * N * max(length, cell_steps) * itemsize
     per_point += 8 * 3 * P
     cap = CHUNK_ELEMENTS // max(n_samples, 1) if length == 0 else int(mem)
     return max(1, min(int(mem) // per_point, cap))
@@ -274,7 +279,7 @@ def _evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype, d
     total = ny * nx
     n = 1 if data.x is None else data.x.shape[0]
     g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0, fused=backend == "fused",
-                   cell_steps=data.length)
+                   cell_steps=data.length, per_step=data.per_step)
     if grad and backend != "fused" and g >= GRAD_BLOCK:
         g -= g % GRAD_BLOCK  # whole blocks, so that every block is the same rows whatever --mem is
     loss = np.empty(total, dtype=np.dtype(str(dtype).removeprefix("torch.")))

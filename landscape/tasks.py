@@ -33,7 +33,8 @@ class TaskData:
     x: (N, L) float64 inputs (one feature per step), (N, L, I) of I features, or None for an
     input-free task.
     y: (N,) float64 labels in {0, 1} ("bce"), class indices 0..K-1 ("ce"), real targets ("mse"),
-    or None.
+    or None; or (N, L), a target at every step (next-symbol tasks): the loss is then the mean over
+    samples and steps of the readout of each step's state, and the accuracy the share of steps right.
     objective: "bce" (binary classification through the readout), "ce" (K classes), "mse" (a real
     target), or "pascanu".
     """
@@ -50,6 +51,9 @@ class TaskData:
         hand): a known objective, a length within the data, real finite inputs, 0/1 labels. One
         feature per step is kept as (N, L), however it came."""
         check_data(self.x, self.y, self.length, self.objective)
+        if self.steps is not None and self.per_step:
+            raise InputError("data of a target per step are scored at every step; sequences of their own "
+                             "lengths (steps) are not supported with them")
         if self.steps is not None:
             s = self.steps
             if (not isinstance(s, torch.Tensor) or s.shape != (self.x.shape[0],) or s.is_floating_point()
@@ -59,6 +63,11 @@ class TaskData:
             raise InputError(f"data tol {self.tol!r} must be a finite number > 0")
         if self.x is not None and self.x.ndim == 3 and self.x.shape[2] == 1:
             object.__setattr__(self, "x", self.x[..., 0])
+
+    @property
+    def per_step(self) -> bool:
+        """Whether y holds a target at every step (N, L), not one per sequence."""
+        return self.y is not None and self.y.ndim == 2
 
     @property
     def features(self) -> int:
@@ -85,10 +94,10 @@ def check_data(x, y, length, objective) -> None:
         if x is not None or y is not None:
             raise InputError("the pascanu objective takes no data: x and y must be None")
         return
-    for name, t, ndims in (("x", x, (2, 3)), ("y", y, (1,))):
+    for name, t, ndims in (("x", x, (2, 3)), ("y", y, (1, 2))):
         if not isinstance(t, torch.Tensor) or t.ndim not in ndims:
             shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-            want = "(N, L) or (N, L, I)" if name == "x" else "(N,)"
+            want = "(N, L) or (N, L, I)" if name == "x" else "(N,) or (N, L) (a target per step)"
             raise InputError(f"data {name} must be a tensor {want}, not {shape}")
         if t.dtype not in REAL:
             raise InputError(f"data {name} must hold float32 or float64 numbers, not {t.dtype}")
@@ -99,6 +108,8 @@ def check_data(x, y, length, objective) -> None:
                          f"{tuple(y.shape)}")
     if x.shape[1] != length:
         raise InputError(f"data x has {x.shape[1]} steps, not the length {length}")
+    if y.ndim == 2 and y.shape[1] != length:
+        raise InputError(f"data y of a target per step has {y.shape[1]} steps; x has {length}")
     if not bool(torch.isfinite(x).all()):
         raise InputError("data x holds non-finite values (NaN or Inf)")
     _check_targets(y.numpy() if y.device.type == "cpu" else y.cpu().numpy(), objective, "data ")
@@ -273,7 +284,7 @@ def load_data(path: str, objective: str = "bce") -> tuple[np.ndarray, np.ndarray
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
         raise InputError(f"data file {path} lacks array(s) {', '.join(missing)}; "
-                         f"it needs x (N, T) and y (N,), has: {', '.join(arrays) or 'none'}")
+                         f"it needs x (N, T) and y (N,) or (N, T), has: {', '.join(arrays) or 'none'}")
     x, y = arrays["x"], arrays["y"]
     if x.ndim == 3 and x.shape[-1] == 1:
         x = x[..., 0]  # Keras' (N, T, 1): one feature
@@ -282,8 +293,8 @@ def load_data(path: str, objective: str = "bce") -> tuple[np.ndarray, np.ndarray
 
 def data_from_arrays(x: np.ndarray, y: np.ndarray, length: int, *, objective: str = "bce") -> TaskData:
     """A user's data at one length: the first ``length`` steps of every sequence, x (N, T) or
-    (N, T, I) of I features per step; y as ``objective`` wants it ("bce": 0 and 1, "ce": class
-    indices, "mse": real targets)."""
+    (N, T, I) of I features per step; y (N,) or a target per step (N, T), as ``objective`` wants
+    it ("bce": 0 and 1, "ce": class indices, "mse": real targets)."""
     if objective not in OBJECTIVES[:3]:
         raise InputError(f"objective {objective!r} is unknown; valid: {', '.join(OBJECTIVES[:3])}")
     x, y = _check_arrays(np.asarray(x), np.asarray(y), "", objective)
@@ -294,9 +305,9 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, where: str, objective: str) -> t
     """A user's arrays as float64, checked: x (N, T) or (N, T, I) real and finite, y (N,) fit for
     the objective (the same rule for a file and for arrays; ``TaskData`` checks the tensors again
     at each length)."""
-    if (x.ndim not in (2, 3) or min(x.shape) < 1 or y.shape != (x.shape[0],)):
-        raise InputError(f"{where}data must be x (N, T) or (N, T, I) and y (N,); got x {x.shape} and y "
-                         f"{y.shape}")
+    if (x.ndim not in (2, 3) or min(x.shape) < 1 or y.shape not in ((x.shape[0],), x.shape[:2])):
+        raise InputError(f"{where}data must be x (N, T) or (N, T, I) and y (N,) or (N, T) (a target per "
+                         f"step); got x {x.shape} and y {y.shape}")
     if x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
         raise InputError(f"{where}x and y must hold real numbers, not {x.dtype} and {y.dtype}")
     if not np.all(np.isfinite(x)):
@@ -311,4 +322,5 @@ def _from_arrays(x: np.ndarray, y: np.ndarray, length: int, objective: str = "bc
         raise InputError(f"length {length} exceeds the data's {x.shape[1]} steps; "
                          f"valid lengths: 1 to {x.shape[1]}")
     return TaskData(torch.from_numpy(np.ascontiguousarray(x[:, :length], dtype=np.float64)),
-                    torch.from_numpy(y.astype(np.float64)), length, objective)
+                    torch.from_numpy(np.ascontiguousarray(y[:, :length] if y.ndim == 2 else y,
+                                                          dtype=np.float64)), length, objective)

@@ -174,7 +174,7 @@ def _input_terms(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
 def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
                  hidden: int = 1, *, inputs: int = 1, layers: int = 1,
-                 sample_lengths: torch.Tensor | None = None) -> torch.Tensor:
+                 sample_lengths: torch.Tensor | None = None, every_step: bool = False) -> torch.Tensor:
     """Final states of the top layer of M models on their own batches: theta (M, P), x (M, B, T)
     (one input) or (M, B, T, I), lengths (M,) with every length <= T -> (M, H, B), units first as
     the recurrence keeps them. Model m reads x[m, :, :lengths[m]].
@@ -184,7 +184,8 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
     Every layer steps once per time step, the layer below's new state its input.
     ``sample_lengths`` (B,) or (M, B), if given, ends sample b's sequence after its own number of
     steps (no longer than its model's): its state stops changing there, as for sequences of
-    several lengths in one batch."""
+    several lengths in one batch. ``every_step`` gives the top layer's state after every step
+    instead, (M, H, B, T), for models that all read the T steps (targets at every step)."""
     x = x[..., None] if x.ndim == 3 else x  # (M, B, T, I)
     M, B = x.shape[:2]
     lengths = lengths.reshape(-1).cpu()
@@ -196,8 +197,11 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
         theta, x, lengths = theta[order.to(theta.device)], x[order.to(x.device)], lengths[order]
         if sample_lengths is not None:
             sample_lengths = sample_lengths[order.to(x.device)]
+    if every_step and not bool((lengths == x.shape[2]).all()):
+        raise InputError("states of every step need every model to read the whole sequence")
     p = unpack(cell, theta, hidden, inputs=inputs, layers=layers)
     lstm = cell.name == "lstm"
+    tops = []
     s = [tuple(x.new_zeros(M, hidden, B) for _ in range(2 if lstm else 1)) for _ in range(layers)]
     done, t, a = [], 0, 0
     lens = lengths.tolist()
@@ -215,11 +219,15 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
                         going = t + j < sample_lengths[a:]  # (M_a, 1, B)
                         new = tuple(torch.where(going, n, o) for n, o in zip(new, s[k], strict=True))
                     s[k] = new
+                if every_step:
+                    tops.append(s[-1][0])
             t = end
         n_end = lens.count(end)
         done.append(s[-1][0][:n_end])
         s = [tuple(v[n_end:] for v in sk) for sk in s]
         a += n_end
+    if every_step:
+        return torch.stack(tops, dim=-1)  # (M, H, B, T): one segment, the models in their own order
     h = torch.cat(done)  # (M, H, B), models in length order
     return h if ident else h[torch.argsort(order).to(h.device)]
 
@@ -279,13 +287,16 @@ def model_losses(cell: Cell, theta: torch.Tensor, data) -> tuple[torch.Tensor, t
     (P,)), on ``data`` (a ``landscape.tasks.TaskData``, inputs (N, T) or (N, T, I) shared by every
     model): one unit through ``landscape.cells.reference_losses``, beyond it the batched forward
     pass of this module. Pure and differentiable in theta."""
-    if not cell.batched and data.steps is None:
+    if not cell.batched and data.steps is None and not data.per_step:
         return reference_losses(cell, theta, data)
     th = theta[None] if theta.ndim == 1 else theta
     G = th.shape[0]
     x = data.x.to(th.dtype).expand(G, *data.x.shape)  # (G, N, T) or (G, N, T, I): a view, not a copy
     lengths = torch.full((G,), data.length, dtype=torch.long)
     h = final_states(cell, th, x, lengths, cell.hidden, inputs=cell.inputs, layers=cell.layers,
-                     sample_lengths=data.steps)
-    loss, acc = readout_loss(cell, th, h, data.y.to(th.dtype), units_first=True, tol=data.tol)
+                     sample_lengths=data.steps, every_step=data.per_step)
+    y = data.y.to(th.dtype)
+    if data.per_step:  # every step of every sample is one scored position: (G, H, N T) against (N T,)
+        h, y = h.reshape(G, h.shape[1], -1), y.reshape(-1)
+    loss, acc = readout_loss(cell, th, h, y, units_first=True, tol=data.tol)
     return (loss, acc) if theta.ndim == 2 else (loss[0], acc[0])

@@ -84,10 +84,22 @@ def assert_no_overlap(fig) -> None:
             assert page.x0 - 2 <= b.x0 and b.x1 <= page.x1 + 2 and page.y0 - 2 <= b.y0 and b.y1 <= page.y1 + 2
 
 
+@pytest.fixture(scope="module")
+def line_sweep():
+    """A line from one rnn model to another (an interpolation) at three lengths."""
+    cell = ls.get_cell("rnn")
+    plane = ls.line_plane(ls.init_params(cell, seed=1), ls.init_params(cell, seed=2))
+    datas = [ls.make_data("latching", n, n=64) for n in LENGTHS]
+    surf = ls.compute_surface(cell, plane, datas, progress=False,
+                              config={"cell": "rnn", "task": "latching", "plane": "line",
+                                      "marks": [[list(m) for m in plane.marks]]})
+    return surf.with_parts(cliffs=ls.cliff_metrics(surf))
+
+
 @pytest.mark.parametrize("width", ["single", "double"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_paper_figures_fit_and_nothing_overlaps(sweep, kind, width):
-    surf, _ = sweep
+def test_paper_figures_fit_and_nothing_overlaps(sweep, line_sweep, kind, width):
+    surf = line_sweep if kind == "line" else sweep[0]
     with use_style("paper"):
         fig = render_static(surf, kind, style="paper", width=width)
         assert fig.get_size_inches()[0] == pytest.approx(WIDTHS[width])
@@ -113,8 +125,8 @@ def test_facets_of_symmetric_ranges_keep_tick_labels_apart(style, width):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_screen_figures_draw(sweep, kind):
-    surf, _ = sweep
+def test_screen_figures_draw(sweep, line_sweep, kind):
+    surf = line_sweep if kind == "line" else sweep[0]
     with use_style("screen"):
         assert_no_overlap(render_static(surf, kind, style="screen"))
 
