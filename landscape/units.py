@@ -169,7 +169,7 @@ def _input_terms(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Ten
     (M, GH, B, steps)."""
     if w.shape[2] == 1:
         return torch.addcmul(b[..., None], w[..., None], x[:, None, :, :, 0])
-    return torch.einsum("mgi,mbti->mgbt", w, x) + b[..., None]
+    return torch.einsum("mgi,mbti->mgbt", w, x).add_(b[..., None])  # in place: one (M, GH, B, T) block
 
 
 def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,

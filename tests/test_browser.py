@@ -162,3 +162,38 @@ def test_log_scale_page(browser, page_file, tmp_path):
         assert p.remote == [] and p.errors == []
     finally:
         p.page.close()
+
+
+def test_line_page_draws_loss_and_accuracy_and_hovers(browser, tmp_path):
+    """The explorer of an interpolation (a line surface): every length's loss and accuracy are
+    drawn as lines, the legend hides a length, and the hover gives alpha, the loss and accuracy."""
+    cell = ls.get_cell("rnn")
+    plane = ls.line_plane(ls.init_params(cell, seed=1), ls.init_params(cell, seed=2))
+    datas = [ls.make_data("latching", n, n=64) for n in LENGTHS]
+    surf = ls.compute_surface(cell, plane, datas, progress=False,
+                              config={"cell": "rnn", "task": "latching", "plane": "line",
+                                      "marks": [[list(m) for m in plane.marks]]})
+    surf.save(str(tmp_path / "line.npz"))
+    assert render.main([str(tmp_path / "line.npz"), "--format", "html", "--out", str(tmp_path)]) == 0
+    p = Page(browser, tmp_path / "line.html")
+    try:
+        assert p.js("gd._fullData.map(t => t.type)") == ["scatter"] * (2 * len(LENGTHS))
+        y = np.array(p.js("Array.from(gd._fullData[2].y)"), dtype=float)  # L = 10's loss
+        np.testing.assert_allclose(y, surf.loss[1, 0], rtol=1e-6)
+        assert p.js("gd._fullLayout.annotations.map(a => a.text)") == ["<b>A</b>", "<b>B</b>"]
+        assert "line from A to B" in p.js("gd._fullLayout.title.text")
+        assert p.page.locator(".scatterlayer .trace").count() == 2 * len(LENGTHS)
+        p.page.locator(".legend .traces", has_text="L = 10").click()  # hides L = 10 and its accuracy
+        p.page.wait_for_function("() => document.getElementById('landscape')._fullData[2].visible"
+                                 " === 'legendonly'")
+        assert p.js("gd._fullData[3].visible") == "legendonly"
+        box = p.page.locator(".xy .nsewdrag").first.bounding_box()
+        p.page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.3)
+        tip = p.page.locator(".hoverlayer").first
+        p.page.wait_for_function("() => document.querySelector('.hoverlayer').textContent.includes('loss')",
+                                 timeout=5000)
+        text = tip.text_content()
+        assert "alpha" in text and "loss = " in text, text
+        assert p.remote == [] and p.errors == []
+    finally:
+        p.page.close()

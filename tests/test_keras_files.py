@@ -231,3 +231,30 @@ def test_the_command_slices_a_keras_file(tmp_path, capsys):
     p = np.clip(np.asarray(model.predict(x, verbose=0), np.float64), 1e-7, 1 - 1e-7)
     assert abs(centre + np.mean(np.log(p[np.arange(30), y.astype(int)]))) < 1e-5
     capsys.readouterr()
+
+
+def test_a_line_between_two_keras_files(tmp_path, capsys):
+    """--plane line from one Keras file (the centre, A) to another (--to, B): the line's ends are
+    the losses Keras's own predictions give."""
+    from landscape import slice as cli
+
+    models = []
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        m = keras.Sequential([keras.Input((7, 2)), L.LSTM(3), L.Dense(1, activation="sigmoid")])
+        m.save(str(tmp_path / f"m{seed}.keras"))
+        models.append(m)
+    x = np.random.default_rng(2).standard_normal((25, 7, 2))
+    y = (x[:, 0, 0] > 0).astype(float)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    argv = ["--quiet", "--cell", "lstm", "--center", str(tmp_path / "m0.keras"), "--plane", "line", "--to",
+            str(tmp_path / "m1.keras"), "--data", str(tmp_path / "d.npz"), "--len", "7", "--dtype", "float64",
+            "--out", str(tmp_path / "o"), "--format", "png", "--name", "line"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    with np.load(tmp_path / "o" / "line.npz", allow_pickle=False) as f:
+        loss, alpha = f["loss"][0, 0], f["x"]
+    for model, a in zip(models, (0.0, 1.0), strict=True):
+        p = np.clip(np.asarray(model.predict(x, verbose=0), np.float64)[:, 0], 1e-12, 1 - 1e-12)
+        want = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+        assert abs(loss[list(alpha).index(a)] - want) < 1e-5
+    capsys.readouterr()
