@@ -1,6 +1,7 @@
 """Memory within ``--mem`` at every model size: the peak resident memory of ``python -m
-landscape.slice`` runs, each in its own process, above a baseline run of the same model on a
-2 x 2 grid (torch, the data and the model's fixed costs), against the chunk budget ``--mem``.
+landscape.slice`` runs, each in its own process, above the same run with chunks of one grid
+point (``--mem 1K``: torch, the data, the kernel, the figures, one model's temporaries), against
+the chunk budget ``--mem``.
 
     python benchmarks/bench_memory.py            # 3 LSTM sizes x 2 backends x loss / gradients
     python benchmarks/bench_memory.py --quick    # one size: a smoke run
@@ -39,9 +40,9 @@ def peak_mib(args: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--mem", default="256M", help="the chunk budget given to every run")
-    ap.add_argument("--res", type=int, default=41)
-    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--mem", default="128M", help="the chunk budget given to every run")
+    ap.add_argument("--res", type=int, default=21)
+    ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--len", type=int, default=50)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.md"))
     args = ap.parse_args()
@@ -55,26 +56,26 @@ def main() -> None:
             x = rng.standard_normal((args.samples, args.len, I))
             np.savez(data, x=x, y=(x[:, 0, 0] > 0).astype(np.float64))
             common = ["--cell", "lstm", "--units", str(H), "--layers", str(L), "--data", data, "--len",
-                      str(args.len), "--plane", "random", "--quiet", "--format", "png", "--out", tmp,
-                      "--mem", args.mem]
+                      str(args.len), "--plane", "random", "--quiet", "--format", "png", "--out", tmp]
             for backend in ("reference", "fused"):
                 for grad in (False, True):
                     extra = ["--backend", backend] + (["--grad"] if grad else [])
-                    base = peak_mib(common + extra + ["--res", "2", "--name", "base"])
-                    full = peak_mib(common + extra + ["--res", str(args.res), "--name", "full"])
+                    grid = ["--res", str(args.res), "--name", "run"]
+                    base = peak_mib([*common, *extra, *grid, "--mem", "1K"])  # one point per chunk
+                    full = peak_mib([*common, *extra, *grid, "--mem", args.mem])
                     rows.append((f"lstm ({I}, {H}, {L})", backend, "loss + grad" if grad else "loss", base,
                                  full, (full - base) / mem_mib))
                     print(rows[-1], flush=True)
-    head = ("| model (I, H, L) | backend | maps | baseline MiB (2 x 2) | peak MiB "
-            "| (peak - baseline) / --mem |\n"
-            "| --- | --- | --- | --- | --- | --- |\n")
+    head = ("| model (I, H, L) | backend | maps | peak MiB, chunks of 1 point | peak MiB, --mem "
+            "| (peak - one point's) / --mem |\n| --- | --- | --- | --- | --- | --- |\n")
     table = head + "".join(f"| {m} | {b} | {g} | {base:.0f} | {full:.0f} | {r:.2f} |\n"
                            for m, b, g, base, full, r in rows)
     text = (f"# bench_memory ({platform.machine()}, {os.cpu_count()} cores)\n\n"
             f"`python benchmarks/bench_memory.py{' --quick' if args.quick else ''}`: peak resident memory of "
             f"`landscape.slice` on {args.res} x {args.res} random planes, N = {args.samples}, "
             f"T = {args.len}, "
-            f"float32, `--mem {args.mem}`, above the same run on a 2 x 2 grid.\n\n" + table)
+            f"float32, `--mem {args.mem}`, above the same run in chunks of one grid point (`--mem 1K`).\n\n"
+            + table)
     print(table)
     write_results(args.out, "bench_memory", text)
 

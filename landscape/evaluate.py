@@ -224,6 +224,8 @@ def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, leng
         per_point = 2 * N * H * itemsize + 4 * 8 * P
         return max(1, min(int(mem) // per_point, FUSED_CHUNK_ELEMENTS // (N * H)))
     per_point = (cell.work + 2) * N * itemsize * max(length, 1) * H * cell.layers
+    if length and cell.sized:  # batched products keep their inputs and outputs for the backward pass,
+        per_point *= 2  # and it makes one gradient of each: measured by benchmarks/bench_memory.py
     if cell.sized:  # every step's input terms are made at once: gates x H x N x T, and the inputs' view
         steps = max(length, cell_steps)
         per_point += (cell.gates * H + cell.inputs) * N * steps * itemsize
