@@ -69,13 +69,16 @@ def cliff_table(surface: Surface, metrics: Cliffs | None = None, *, threshold: f
 def _cliff_table(surface: Surface, m: Cliffs, threshold: float) -> str:
     """``cliff_table`` past its checks."""
     xl, yl = surface.xlabel, surface.ylabel
-    head = (f"{'L':>5} {'max |grad|':>11} {'at (' + xl + ', ' + yl + ')':>24} {'max jump':>10} "
-            f"{'wall at (' + xl + ', ' + yl + ')':>26} {'|grad|>' + format(threshold, 'g'):>10} "
+    where = xl if surface.is_line else f"({xl}, {yl})"  # a line has one coordinate
+    head = (f"{'L':>5} {'max |grad|':>11} {'at ' + where:>24} {'max jump':>10} "
+            f"{'wall at ' + where:>26} {'|grad|>' + format(threshold, 'g'):>10} "
             f"{'non-finite':>10}")
     rows = [head]
     for k, length in enumerate(surface.lengths):
         at = f"({m.max_grad_x[k]:.4g}, {m.max_grad_y[k]:.4g})"
         wall = f"({m.wall_x[k]:.4g}, {m.wall_y[k]:.5g})"
+        if surface.is_line:
+            at, wall = f"{m.max_grad_x[k]:.4g}", f"{m.wall_x[k]:.4g}"
         rows.append(f"{int(length):5d} {m.max_grad[k]:11.3e} {at:>24} {m.max_jump[k]:10.3e} "
                     f"{wall:>26} {m.share[k]:10.2%} {int(m.nonfinite[k]):10d}")
     return "\n".join(rows)

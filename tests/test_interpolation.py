@@ -115,6 +115,7 @@ def test_command_line_runs_from_the_centre_to_the_model(tmp_path, capsys):
     code, stdout, err = run(["--plane", "line", "--to", b, "--len", "8,12", "--samples", "40", "--quiet",
                              "--dtype", "float64", "--out", str(out)], capsys)
     assert code == 0, err
+    assert "wall at alpha" in stdout and "(alpha, " not in stdout  # the cliff table of a line
     s = ls.load_surface(str(out / "rnn_latching_A-B_L8-12.npz"))
     assert s.loss.shape == (2, 1, 61) and s.is_line and s.marks() == [("A", 0.0, 0.0), ("B", 1.0, 0.0)]
     a = ls.init_params(cell, seed=0)  # the default centre: torch.nn's init for --seed 0
