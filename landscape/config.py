@@ -22,7 +22,7 @@ from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_CLASSES, MAX_SIZE, get_c
 from .evaluate import BACKENDS, DEFAULT_MEM
 from .inits import INITS
 from .keras_files import KERAS_SUFFIXES, read_keras
-from .params import CENTERS, checkpoint_size
+from .params import CENTERS, _load_checkpoint, checkpoint_size
 from .planes import LINE_RES, MAX_COORD, NORMS, check_res
 from .tasks import MAX_DATA, TASKS, get_task
 from .tiles import TIMEOUT, scheduler_address
@@ -290,18 +290,28 @@ class SliceConfig:
         _check(len(to) in need, "to", f"gives {len(to)} model(s); plane {self.plane} takes {what}")
         _check(not (self.start and self.plane == "line"), "start",
                "is a point of a plane; a line plane has one axis: give {plane=through} or axis")
-        cell = self.model_cell
-        for f in to:
+        self.end_models  # noqa: B018 - read and checked here, once
+
+    @functools.cached_property
+    def end_models(self) -> tuple[torch.Tensor, ...]:
+        """The (P,) float64 parameters of the models in ``to``, each file read and checked once
+        against the centre's model: its cell, size, readout and gates."""
+        cell, out = self.model_cell, []
+        for f in self.to or ():
             _check(os.path.isfile(f), "to", f"{f}: no such file; give checkpoints FILE.pt or Keras model "
                    "files")
-            if f.endswith(KERAS_SUFFIXES):
-                kcell = read_keras(f)[0]
-                name, size = kcell.name, (kcell.hidden, kcell.inputs, kcell.layers)
-            else:
-                name, size = checkpoint_size(f)
+            kcell, theta = read_keras(f) if f.endswith(KERAS_SUFFIXES) else (None, None)
+            name, size = (checkpoint_size(f) if kcell is None
+                          else (kcell.name, (kcell.hidden, kcell.inputs, kcell.layers)))
             _check(name == cell.name and size == (cell.hidden, cell.inputs, cell.layers), "to",
                    f"{f} holds a {name} model of {_size_text(name, size)}; the centre is a {cell.name} model "
                    f"of {cell.size_text()}")
+            if kcell is not None:
+                same = (kcell.layout, kcell.reset, kcell.gate) == (cell.layout, cell.reset, cell.gate)
+                _check(same, "to", f"{f} holds a {name} model with the {kcell.head} readout, {kcell.gate} "
+                       f"gates; the centre's are {cell.head}, {cell.gate}")
+            out.append((_load_checkpoint(f, cell) if theta is None else theta).to(torch.float64))
+        return tuple(out)
 
     @property
     def tiled(self) -> bool:

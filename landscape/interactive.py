@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 
 from ._errors import InputError, check_type
 from .planes import window_exit
+from .plot import _length_colors
 from .style import html_name
 from .surface import Surface
 
@@ -125,10 +126,8 @@ def _line_figure(surface: Surface, z_scale: str) -> go.Figure:
     acc = maps.get("accuracy")
     fig = go.Figure()
     n = len(surface.lengths)
-    for k, length in enumerate(surface.lengths):
-        shade = 0.15 + 0.8 * k / max(n - 1, 1)
-        rgb = (int(40 + 180 * (1 - shade)), int(30 + 120 * (1 - shade)), int(90 + 100 * shade))
-        color = "rgb({}, {}, {})".format(*rgb)
+    for k, (length, rgba) in enumerate(zip(surface.lengths, _length_colors(n), strict=True)):
+        color = "rgb({}, {}, {})".format(*(int(255 * v) for v in rgba[:3]))  # the static figure's colours
         loss = np.where(np.isfinite(surface.loss[k, 0]), surface.loss[k, 0], np.nan)
         fig.add_trace(go.Scatter(x=surface.x, y=loss, mode="lines", name=f"L = {int(length)}",
                                  legendgroup=str(k), line=dict(color=color, width=2),

@@ -28,8 +28,7 @@ from .cliffs import _cliff_metrics, _cliff_table
 from .config import SliceConfig
 from .evaluate import check_features, sweep_backend
 from .figures import _write_figures
-from .keras_files import KERAS_SUFFIXES, read_keras
-from .params import _center, _load_checkpoint, _save_checkpoint
+from .params import _center, _save_checkpoint
 from .planes import _sweep_planes
 from .rundir import RunDir
 from .surface import Grads, Surface, _compute_surface
@@ -174,19 +173,7 @@ def _ends(cfg: SliceConfig, cell, centers: list[torch.Tensor], trained) -> list[
     if not cfg.to:
         path = torch.from_numpy(trained.path)  # (n_len, R, P): the first point is the initialization
         return [[path[k, 0], c] for k, c in enumerate(centers)]
-    others = [_read_model(cell, f) for f in cfg.to]
-    return [[c, *others] for c in centers]
-
-
-def _read_model(cell, path: str) -> torch.Tensor:
-    """A model file's parameters for ``cell``: a checkpoint (weights only) or a Keras model file."""
-    if path.endswith(KERAS_SUFFIXES):
-        kcell, theta = read_keras(path)
-        if kcell.layout != cell.layout or kcell.reset != cell.reset or kcell.gate != cell.gate:
-            raise ConfigError("to", f"{path} holds a {kcell.name} model with the {kcell.head} readout, "
-                                    f"{kcell.gate} gates; the centre's are {cell.head}, {cell.gate}")
-        return theta.to(torch.float64)
-    return _load_checkpoint(path, cell).to(torch.float64)
+    return [[c, *cfg.end_models] for c in centers]
 
 
 def _paths(cfg: SliceConfig, cell, datas, planes, trained, dtype) -> dict:

@@ -6,6 +6,7 @@ command line, the line's figures and explorer, and bad input in one line."""
 import numpy as np
 import pytest
 import torch
+from test_cli import run_cli
 from torch import nn
 from torch.nn.utils import vector_to_parameters
 
@@ -18,6 +19,14 @@ from landscape.planes import line_plane, through_plane
 from landscape.tasks import TaskData
 
 from references import torch_loss
+
+
+def run(argv, capsys):
+    return run_cli(cli.main, argv, capsys)
+
+
+def run_render(argv, capsys):
+    return run_cli(render.main, argv, capsys)
 
 
 def lstm_models(n=3, I=3, H=4):
@@ -91,15 +100,6 @@ def test_bad_interpolations_are_refused():
         line_plane(a, b, cell=ls.get_cell("lstm", hidden=3, inputs=3))
 
 
-def run(argv, capsys):
-    try:
-        code = cli.main(argv)
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err.strip()
-
-
 def checkpoints(tmp_path, cell="rnn", seeds=(1, 2)):
     c = ls.get_cell(cell)
     paths = []
@@ -141,15 +141,6 @@ def test_command_line_runs_from_the_centre_to_the_model(tmp_path, capsys):
     kinds = {(t.type, t.yaxis) for t in fig.data}
     assert kinds == {("scatter", "y"), ("scatter", "y2")} and len(fig.data) == 4
     assert np.array_equal(np.asarray(fig.data[0].y, dtype=float), s.loss[0, 0])
-
-
-def run_render(argv, capsys):
-    try:
-        code = render.main(argv)
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err.strip()
 
 
 def test_command_line_plane_through_three(tmp_path, capsys):

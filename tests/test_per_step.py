@@ -6,6 +6,7 @@ command line on a data file, and the cases refused in one line."""
 import numpy as np
 import pytest
 import torch
+from test_cli import run_cli
 from torch import nn
 from torch.nn.utils import vector_to_parameters
 
@@ -105,12 +106,7 @@ def test_grid_takes_the_reference_path_and_the_kernel_says_why_not():
 
 
 def run(argv, capsys):
-    try:
-        code = cli.main(argv)
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err.strip()
+    return run_cli(cli.main, argv, capsys)
 
 
 def test_command_line_on_a_file_of_targets_per_step(tmp_path, capsys):
