@@ -22,6 +22,7 @@ typedef struct {
     int64_t R;                 /* with rows: the rows of x and y (lane (g, n) reads row rows[g N + n]) */
     int64_t xs_g, xs_n, ys_g;  /* strides of x between models (0: shared) and samples; of y */
     int64_t g0, g1;            /* the models this call runs */
+    int64_t K;                 /* states kept along the way: after steps stops[0] < .. < stops[K-1] <= T */
     double x0;                 /* the initial state of a one-unit model */
     const void *theta;         /* (G, P) */
     const void *x;             /* x[g xs_g + n xs_n + t I + i], or rows' x[r xs_n + t I + i]; NULL: no input */
@@ -30,6 +31,8 @@ typedef struct {
     const int64_t *len;        /* (G,) each model's own length <= T, or NULL: T each */
     void *hT;                  /* (G, N) or (G, N, H): the final states */
     void *grad;                /* (G, P), added to; NULL: no gradient */
+    const int64_t *stops;      /* (K,) or NULL (K = 0) */
+    void *hS;                  /* (G, K, N) or (G, K, N, H): the states after each stop; forward only */
 } ls_args;
 
 #define CAT2(a, b) a##_##b
@@ -107,6 +110,9 @@ static int ls_check(const ls_args *a) {
     if (!a->theta || !a->hT || (ls_takes_input[c] && !a->x) || (!ls_takes_input[c] && (a->x || a->rows))
         || (a->grad && a->objective != LS_OBJ_PASCANU && !a->y))
         return LS_ERR_NULL;
+    if (a->K < 0 || (a->K > 0) != (a->stops && a->hS) || (a->K && (a->grad || a->len))) return LS_ERR_STOPS;
+    for (int64_t k = 0; k < a->K; k++)
+        if (a->stops[k] < 1 || a->stops[k] > a->T || (k && a->stops[k] <= a->stops[k - 1])) return LS_ERR_STOPS;
     if (a->len)
         for (int64_t g = a->g0; g < a->g1; g++)
             if (a->len[g] < 0 || a->len[g] > a->T) return LS_ERR_LENGTH;

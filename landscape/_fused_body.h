@@ -20,14 +20,24 @@ typedef struct {
     REAL pr[LS_MAX_P][LB];   /* pr[j][l]: parameter j of lane l's model */
     REAL len[LB];         /* each lane's own length (a REAL, for branch-free masks) */
     REAL y[LB];           /* labels (classification) */
+    const int64_t *stops;    /* K steps after which the states are kept (hs[k][lane]), or none */
+    int64_t K, ks;           /* how many, and the next one */
+    REAL *hs;
 } WN(block_t);
+
+/* After step t: keep the states if t + 1 is the next stop (one test per step, not per lane). */
+#define SNAP(t)                                                       \
+    if (b->ks < b->K && (t) + 1 == b->stops[b->ks]) {                 \
+        FOR_LANES b->hs[b->ks * LB + l] = h[l];                       \
+        b->ks++;                                                      \
+    }
 
 /* Gather the block of lanes k0 .. k0+LB-1 of models g0.. (N samples each, `total` lanes). */
 static void WN(gather)(WN(block_t) *b, int64_t k0, int64_t total, int64_t g0, int64_t N, int64_t T, int64_t P,
                        const REAL *theta, const int64_t *len, const REAL *y, int64_t ys_g,
                        const REAL *x, int64_t xs_g, int64_t xs_n, const int64_t *rows, REAL *xb) {
     b->valid = (int)(total - k0 < LB ? total - k0 : LB);
-    b->steps = 0;
+    b->steps = 0, b->ks = 0;
     int64_t g = g0 + k0 / N, n = k0 % N;  /* one division per block, then counting */
     for (int l = 0; l < LB; l++) {
         b->g[l] = g, b->n[l] = n;
@@ -105,6 +115,7 @@ static void WN(rnn)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
             h[l] = t < b->len[l] ? hn : h[l];
         }
         if (S) FOR_LANES S[(t + 1) * LB + l] = h[l];
+        SNAP(t)
     }
 }
 
@@ -138,6 +149,7 @@ static void WN(lstm)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) 
             h[l] = on ? hn : h[l];
             c[l] = on ? cn : c[l];
         }
+        SNAP(t)
     }
 }
 
@@ -177,6 +189,7 @@ static void WN(gru)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REAL *S) {
             st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = z, st[3 * LB + l] = n, st[4 * LB + l] = hn;
             h[l] = t < b->len[l] ? h2 : h[l];
         }
+        SNAP(t)
     }
 }
 
@@ -212,6 +225,7 @@ static void WN(gru_before)(WN(block_t) *b, const REAL *xb, REAL x0, REAL *h, REA
             st[l] = h[l], st[LB + l] = r, st[2 * LB + l] = z, st[3 * LB + l] = n;
             h[l] = t < b->len[l] ? h2 : h[l];
         }
+        SNAP(t)
     }
 }
 
@@ -247,6 +261,7 @@ static void WN(pascanu)(WN(block_t) *b, REAL x0, REAL *h, REAL *S) {
             st[l] = s;
             h[l] = t < b->len[l] ? FN(pascanu_fwd)(w[l], bb[l], s) : h[l];
         }
+        SNAP(t)
     }
 }
 
@@ -279,13 +294,15 @@ static int WN(run1)(const ls_args *a) {
     REAL *S = grad ? malloc(sizeof(REAL) * LB * (size_t)(T + 1) * ls_stored[cell]) : 0;
     WN(block_t) *b = malloc(sizeof(WN(block_t)));
     REAL(*ga)[LB] = malloc(sizeof(REAL) * LB * LS_MAX_P);
-    if ((x && !xb) || (grad && !S) || !b || !ga) {
-        free(xb), free(S), free(b), free(ga);
+    REAL *hs = a->K ? malloc(sizeof(REAL) * LB * (size_t)a->K) : 0, *hS = a->hS;
+    if ((x && !xb) || (grad && !S) || !b || !ga || (a->K && !hs)) {
+        free(xb), free(S), free(b), free(ga), free(hs);
         return LS_ERR_MEMORY;
     }
     REAL h[LB], gh[LB];
     for (int64_t k0 = 0; k0 < total; k0 += LB) {
         WN(gather)(b, k0, total, a->g0, N, T, P, theta, a->len, y, a->ys_g, x, a->xs_g, a->xs_n, a->rows, xb);
+        b->stops = a->stops, b->K = a->K, b->hs = hs;
         switch (cell) {
             case LS_CELL_RNN: WN(rnn)(b, xb, x0, h, S); break;
             case LS_CELL_LSTM: WN(lstm)(b, xb, x0, h, S); break;
@@ -305,12 +322,15 @@ static int WN(run1)(const ls_args *a) {
             }
         }
         WN(scatter)(b, N, P, h, ga, hT, grad);
+        for (int l = 0; l < b->valid; l++)
+            for (int64_t k = 0; k < a->K; k++) hS[(b->g[l] * a->K + k) * N + b->n[l]] = hs[k * LB + l];
     }
-    free(xb), free(S), free(b), free(ga);
+    free(xb), free(S), free(b), free(ga), free(hs);
     return LS_OK;
 }
 
 #undef GATE_PARAMS
+#undef SNAP
 #undef HIDDEN_WEIGHTS
 #undef WN
 #undef FOR_LANES

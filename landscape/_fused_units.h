@@ -363,11 +363,19 @@ static void UN(block)(UN(units_t) *b, const ls_args *a, int64_t g, int64_t n0, R
         UN(use_layer)(b, k, recs);
         for (int64_t j = 0; j < (b->cell == LS_CELL_LSTM ? 2 * H : H); j++) FOR_LANES AT(REC(0), j)[l] = 0;  /* h, c */
     }
-    for (int64_t t = 0; t < b->steps; t++)
+    for (int64_t t = 0, ks = 0; t < b->steps; t++) {
         for (int64_t k = 0; k < L; k++) {
             UN(use_layer)(b, k, recs);
             step[b->cell](b, INPUT(k, t), REC(t), REC(t + 1));
         }
+        if (ks < a->K && t + 1 == a->stops[ks]) {  /* a kept state: the top layer's, after this step */
+            const REAL *hk = REC(t + 1);
+            for (int l = 0; l < b->valid; l++)
+                for (int64_t j = 0; j < H; j++)
+                    ((REAL *)a->hS)[(((g * a->K + ks) * a->N) + n0 + l) * H + j] = AT(hk, j)[l];
+            ks++;
+        }
+    }
     const REAL *h = REC(b->steps);  /* the top layer's final state */
     for (int l = 0; l < b->valid; l++)
         for (int64_t j = 0; j < H; j++) ((REAL *)a->hT)[((g * a->N) + n0 + l) * H + j] = AT(h, j)[l];

@@ -266,8 +266,9 @@ class Args(ctypes.Structure):
 
     _fields_ = [(name, ctypes.c_int64) for name in
                 ("size", "dtype", "cell", "gate", "objective", "I", "H", "L", "N", "T", "P", "R", "xs_g",
-                 "xs_n", "ys_g", "g0", "g1")] + [("x0", ctypes.c_double)] + [
-                (name, ctypes.c_void_p) for name in ("theta", "x", "y", "rows", "len", "hT", "grad")]
+                 "xs_n", "ys_g", "g0", "g1", "K")] + [("x0", ctypes.c_double)] + [
+                (name, ctypes.c_void_p) for name in
+                ("theta", "x", "y", "rows", "len", "hT", "grad", "stops", "hS")]
 
     def __init__(self, **fields):
         super().__init__(**({"size": ctypes.sizeof(Args), "I": 1, "H": 1, "L": 1, "gate": 0} | fields))

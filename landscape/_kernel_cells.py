@@ -15,7 +15,7 @@ from .cells import CELLS, KERAS_EPSILON, PASCANU_TARGET, Cell
 __all__ = ["KernelCell", "KERNEL", "OBJECTIVES", "GATES", "ERRORS", "ABI", "MAX_UNITS", "kernel_cell",
            "header"]
 
-ABI = 4  # what ls_abi() returns: raised whenever the door (ls_args) or a table's meaning changes
+ABI = 5  # what ls_abi() returns: raised whenever the door (ls_args) or a table's meaning changes
 MAX_UNITS = 64  # units, inputs and layers the kernel's loops are built for
 
 
@@ -57,6 +57,7 @@ ERRORS = {
     "length": "a model's length is negative or exceeds the inputs' steps",
     "rows": "a row index lies outside the table of inputs",
     "gate": "this library was built for another gate function",
+    "stops": "the steps to keep states after must rise from 1 to the inputs' steps, forward only",
 }
 
 

@@ -388,7 +388,7 @@ def as_cell(cell: Cell | str) -> Cell:
 
 
 def run(cell: Cell, p: Params, x: torch.Tensor | None, length: int,
-        stop: torch.Tensor | None = None) -> torch.Tensor:
+        stop: torch.Tensor | None = None, at: list[int] | None = None) -> torch.Tensor | list[torch.Tensor]:
     """The hidden state after ``length`` steps.
 
     x: (N, T) inputs shared by all models, or (G, N, T) inputs of each model's own, with
@@ -396,15 +396,19 @@ def run(cell: Cell, p: Params, x: torch.Tensor | None, length: int,
     p: scalar name -> tensor broadcasting against (G, N), e.g. (G, 1) columns.
     stop: optional (G, 1) integer lengths <= length: model g's state stops changing after
     stop[g] steps, so that models of several lengths run as one batch.
-    Returns h_T broadcast to (G, N) (or (G, 1) without input).
+    Returns h_T broadcast to (G, N) (or (G, 1) without input); with ``at``, rising steps up to
+    ``length``, the list of states after each of them, from the one pass.
     """
     ref = next(iter(p.values()))
     s0 = torch.full((1, 1), cell.x0, dtype=ref.dtype, device=ref.device)
     s: State = (s0,) * cell.n_state
+    kept, keep = [], set(at or ())
     for t in range(length):
         new = cell.step(p, s, None if x is None else x[..., t])  # (G, N) each
         s = new if stop is None else tuple(torch.where(t < stop, a, b) for a, b in zip(new, s, strict=True))
-    return s[0]
+        if t + 1 in keep:
+            kept.append(s[0])
+    return s[0] if at is None else kept
 
 
 def reference_losses(cell: Cell, theta: torch.Tensor, data) -> tuple[torch.Tensor, torch.Tensor | None]:

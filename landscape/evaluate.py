@@ -22,11 +22,11 @@ from tqdm.auto import tqdm
 from ._errors import InputError, check_device, check_dtype, check_int, check_real, check_type
 from ._kernel import available, probe, unavailable_reason
 from ._kernel_cells import MAX_UNITS
-from .cells import KERNEL_HEADS, Cell, as_cell
-from .fused import fused_losses
+from .cells import KERNEL_HEADS, Cell, as_cell, readout, run
+from .fused import fused_losses, run_fused
 from .planes import Plane
 from .tasks import TaskData
-from .units import model_losses
+from .units import final_states, model_losses, readout_loss
 
 __all__ = ["BACKENDS", "resolve_backend", "losses", "loss_and_grad", "evaluate", "chunk_size", "grid_work",
            "sweep_backend", "GridResult", "DEFAULT_MEM"]
@@ -149,6 +149,57 @@ def _losses(cell: Cell, data: TaskData, theta: torch.Tensor, backend: str, grad:
     return torch.cat([q[0] for q in parts]), acc, torch.cat([q[2] for q in parts])
 
 
+def prefix_losses(cell: Cell, data: TaskData, theta: torch.Tensor, stops: list[int],
+                  backend: str) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Loss and accuracy of G models theta (G, P) at each length of ``stops`` (rising, the last
+    ``data.length``) from one pass over the sequences: at each, the numbers ``_losses`` gives on
+    ``data`` cut to that length (the same operations on the same states; the reference path's
+    input terms of I > 1 features, one matrix product over all the steps read, may round in
+    another last bit), for the work of the longest alone. For data scored once per sequence, of
+    one length each (``prefix_sweep``)."""
+    y = data.y
+    if backend == "fused":
+        th = theta[None] if theta.ndim == 1 else theta
+        hs, _ = run_fused(cell, th, data.x, y=y, steps=data.length, objective=data.objective,
+                          hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers,
+                          stops=stops)  # (G, K, N) or (G, K, N, H)
+        return [readout_loss(cell, th, hs[:, k].contiguous(), y, data.objective) for k in range(len(stops))]
+    if not cell.batched:  # the one-unit grid step, as landscape.cells.reference_losses
+        p = cell.split(theta)
+        return [readout(cell, p, h, y, data.objective) for h in run(cell, p, data.x, data.length, at=stops)]
+    G = theta.shape[0]  # the batched forward pass, as landscape.units.model_losses
+    x = data.x.to(theta.dtype).expand(G, *data.x.shape)
+    lengths = torch.full((G,), data.length, dtype=torch.long)
+    h = final_states(cell, theta, x, lengths, cell.hidden, inputs=cell.inputs, layers=cell.layers, at=stops)
+    y = y.to(theta.dtype)
+    return [readout_loss(cell, theta, h[..., k].contiguous(), y, units_first=True, tol=data.tol)
+            for k in range(len(stops))]
+
+
+def prefix_sweep(planes: list[Plane], datas: list[TaskData]) -> bool:
+    """Whether a sweep's lengths can be read from one pass: one plane for every length, and each
+    length's data the first steps of the longest's sequences (a file cut to each length, an
+    input-free map), scored once per sequence, every sequence of the sweep's length."""
+    if len(datas) < 2 or len({d.length for d in datas}) < len(datas):
+        return False
+    top, p0 = max(datas, key=lambda d: d.length), planes[0]
+    for p in planes[1:]:
+        if not (p.kind == p0.kind and np.array_equal(p.x, p0.x) and np.array_equal(p.y, p0.y)
+                and all(torch.equal(getattr(p, k), getattr(p0, k)) for k in ("origin", "d1", "d2"))):
+            return False
+    for d in datas:
+        if d.steps is not None or d.per_step or d.objective != top.objective or d.tol != top.tol:
+            return False
+        if (d.x is None) != (top.x is None) or (d.y is None) != (top.y is None):
+            return False
+        if d.x is not None and (d.x.shape[0] != top.x.shape[0] or d.x.shape[2:] != top.x.shape[2:]
+                                or not torch.equal(d.x, top.x[:, : d.length])):
+            return False
+        if d.y is not None and not torch.equal(d.y, top.y):
+            return False
+    return True
+
+
 def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cell, torch.Tensor]:
     """The public functions' boundary: a cell, a TaskData, and (P,) or (G, P) real parameters."""
     cell = as_cell(cell)
@@ -208,7 +259,7 @@ def sweep_backend(cell: Cell, backend: str, device: str, planes: list[Plane], da
 
 
 def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0,
-               fused: bool = False, cell_steps: int = 1, per_step: bool = False) -> int:
+               fused: bool = False, cell_steps: int = 1, per_step: bool = False, kept: int = 0) -> int:
     """Grid points per chunk: within ``mem`` bytes of step temporaries, and cache-sized.
 
     With ``length`` > 0 (a backward pass follows), every step's temporaries stay alive, so the
@@ -216,12 +267,12 @@ def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, leng
     terms at once, for ``cell_steps`` steps (the sequence's length) without a backward pass. The
     fused kernel keeps its steps in per-thread buffers, so a chunk only holds its final states and
     gradients. Targets at every step (``per_step``) keep every step's top state, outputs and
-    loss terms.
+    loss terms. ``kept``: states kept along the way (the lengths of a one-pass sweep).
     """
     itemsize = torch.empty((), dtype=dtype).element_size()
     H, P, N = cell.hidden, cell.n_params, max(n_samples, 1)
     if fused:
-        per_point = 2 * N * H * itemsize + 4 * 8 * P
+        per_point = (2 + kept) * N * H * itemsize + 4 * 8 * P
         return max(1, min(int(mem) // per_point, FUSED_CHUNK_ELEMENTS // (N * H)))
     per_point = (cell.work + 2) * N * itemsize * max(length, 1) * H * cell.layers
     if length and cell.sized:  # batched products keep their inputs and outputs for the backward pass,
@@ -231,7 +282,7 @@ def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, leng
         per_point += (cell.gates * H + cell.inputs) * N * steps * itemsize
     if per_step:
         per_point += (H + 3 * cell.n_out) * N * max(length, cell_steps) * itemsize
-    per_point += 8 * 3 * P
+    per_point += 8 * 3 * P + kept * (H + 2) * N * itemsize
     cap = CHUNK_ELEMENTS // max(n_samples, 1) if length == 0 else int(mem)
     return max(1, min(int(mem) // per_point, cap))
 
@@ -304,3 +355,28 @@ def _evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype, d
                 bar.update((k1 - k0) * data.length)
     shaped = [None if v is None else v.reshape(ny, nx) for v in (acc, gn, gx, gy)]
     return GridResult(loss.reshape(ny, nx), *shaped)
+
+
+def _evaluate_prefixes(cell: Cell, data: TaskData, plane: Plane, lengths: list[int], *, dtype: torch.dtype,
+                       device: str, mem: int, backend: str, bar: tqdm | None = None) -> list[GridResult]:
+    """``_evaluate`` (without gradients) at each of ``lengths`` from one pass over ``data``, the
+    longest's sequences (``prefix_sweep``): a grid result per length, in the order given."""
+    ny, nx = plane.shape
+    total, stops = ny * nx, sorted(set(lengths))
+    n = 1 if data.x is None else data.x.shape[0]
+    g = chunk_size(cell, n, dtype, mem, fused=backend == "fused", cell_steps=data.length, kept=len(stops))
+    loss = np.empty((len(stops), total), dtype=np.dtype(str(dtype).removeprefix("torch.")))
+    acc = np.empty_like(loss) if data.y is not None else None
+    with torch.no_grad():
+        for k0 in range(0, total, g):
+            k1 = min(total, k0 + g)
+            theta = plane.points(k0, k1).to(device=device, dtype=dtype)  # (g, P)
+            for k, (lo, a) in enumerate(prefix_losses(cell, data, theta, stops, backend)):
+                loss[k, k0:k1] = lo.cpu().numpy()
+                if acc is not None:
+                    acc[k, k0:k1] = a.cpu().numpy()
+            if bar is not None:
+                bar.update((k1 - k0) * sum(lengths))
+    at = {s: k for k, s in enumerate(stops)}
+    return [GridResult(loss[at[L]].reshape(ny, nx), None if acc is None else acc[at[L]].reshape(ny, nx))
+            for L in lengths]

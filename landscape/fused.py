@@ -60,7 +60,8 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: torch.Tensor | None = None,
               rows: torch.Tensor | None = None, lengths: torch.Tensor | None = None, steps: int,
               objective: str = "bce", grad: bool = False, hidden: int = 1, inputs: int = 1,
-              layers: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+              layers: int = 1,
+              stops: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Final states of G models, and with ``grad`` each model's gradient of its mean loss.
 
     theta: (G, P) on the CPU, float32 or float64. x: (N, T) inputs shared by every model, or
@@ -73,8 +74,9 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     ``landscape.units`` (torch.nn's ``state_dict`` order), the loss "bce", and x ends in I features
     per step: (N, T, I), (G, N, T, I) or rows of (R, T, I).
     Returns hT (G, N) for one-unit models, else the top layer's (G, N, H), and grad (G, P) or
-    None. (Most of its length is checking and laying out the arguments for the kernel's door,
-    ``landscape._kernel.Args``.)
+    None. ``stops``: rising steps 1 .. ``steps`` (no ``grad``, no ``lengths``): the states after
+    each of them from one pass, (G, K, N) or (G, K, N, H), in place of hT. (Most of its length is
+    checking and laying out the arguments for the kernel's door, ``landscape._kernel.Args``.)
     """
     lib = library(cell.gate)
     if lib is None:
@@ -113,6 +115,13 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     elif grad and objective == "bce":
         raise InputError("gradients of the classification loss need labels y")
     hT = torch.empty(G, N, *((hidden,) if sized else ()), dtype=dtype)
+    if stops is not None:
+        if grad or lengths is not None or not stops or list(stops) != sorted(set(stops)) \
+                or stops[0] < 1 or stops[-1] != steps:
+            raise InputError(f"stops {list(stops)} must rise from 1 to the {steps} steps, without gradients "
+                             f"or lengths")
+        stops = torch.tensor(stops, dtype=torch.long)
+        hS = torch.empty(G, len(stops), *hT.shape[1:], dtype=dtype)
     g_out = torch.zeros(G, P, dtype=dtype) if grad else None
     objective = "keras" if objective == "bce" and cell.clip else objective
     fields = dict(dtype=0 if dtype == torch.float32 else 1, cell=kernel_cell(cell).code,
@@ -120,7 +129,8 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
                   N=N, T=T_run, P=P,
                   R=x.shape[0] if rows is not None else 0, xs_g=xs_g, xs_n=xs_n, ys_g=ys_g,
                   x0=float(cell.x0), theta=_ptr(theta), x=_ptr(x), y=_ptr(y), rows=_ptr(rows),
-                  len=_ptr(lengths), hT=_ptr(hT), grad=_ptr(g_out))
+                  len=_ptr(lengths), hT=_ptr(hT), grad=_ptr(g_out), K=0 if stops is None else len(stops),
+                  stops=_ptr(stops), hS=None if stops is None else _ptr(hS))
 
     def part(g0: int, g1: int) -> None:
         call(Args(g0=g0, g1=g1, **fields), cell.gate)
@@ -133,6 +143,8 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
         cuts = np.searchsorted(cost, cost[-1] * np.arange(1, n_threads) / n_threads)
         bounds = [0, *sorted(set(int(c) for c in cuts if 0 < c < G)), G]
         list(_executor(n_threads).map(part, bounds[:-1], bounds[1:]))
+    if stops is not None:
+        return hS, None
     return hT, (None if g_out is None else _two_logit_grad(cell, g_out, hidden))
 
 

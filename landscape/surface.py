@@ -20,7 +20,7 @@ from ._errors import InputError
 from ._io import atomic_write, load_npz
 from ._version import __version__
 from .cells import Cell
-from .evaluate import DEFAULT_MEM, _evaluate, check_grid, sweep_backend
+from .evaluate import DEFAULT_MEM, _evaluate, _evaluate_prefixes, check_grid, prefix_sweep, sweep_backend
 from .planes import Plane
 from .tasks import TaskData
 
@@ -245,7 +245,12 @@ def _compute_surface(cell: Cell, planes: list[Plane], datas: list[TaskData], opt
     work = sum(ny * nx * d.length for d in datas)
     with tqdm(total=work, unit="step", unit_scale=True, delay=2.0, disable=not progress,
               desc=f"{cell.name} {ny}x{nx}", leave=False) as bar:
-        grids = [_evaluate(cell, d, p, **opts, bar=bar) for p, d in zip(planes, datas, strict=True)]
+        if not opts["grad"] and prefix_sweep(planes, datas):  # every length from one pass
+            top = max(datas, key=lambda d: d.length)
+            grids = _evaluate_prefixes(cell, top, planes[0], [d.length for d in datas],
+                                       **{k: v for k, v in opts.items() if k != "grad"}, bar=bar)
+        else:
+            grids = [_evaluate(cell, d, p, **opts, bar=bar) for p, d in zip(planes, datas, strict=True)]
     plane = planes[0]
     acc = None if grids[0].accuracy is None else np.stack([g.accuracy for g in grids])
     grads = (Grads(*(np.stack([getattr(g, key) for g in grids]) for key in Grads.KEYS.values()))

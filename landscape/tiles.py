@@ -33,13 +33,13 @@ from tqdm.auto import tqdm
 from ._errors import InputError
 from ._version import __version__
 from .cells import get_cell
-from .evaluate import _evaluate
+from .evaluate import _evaluate, _evaluate_prefixes, prefix_sweep
 from .planes import Plane
 from .rundir import RunDir, Tile
 from .tasks import TaskData
 
-__all__ = ["Tile", "make_tiles", "compute_tile", "run_tiles", "RunDir", "check_scheduler",
-           "scheduler_address", "TIMEOUT"]
+__all__ = ["Tile", "make_tiles", "compute_tile", "compute_prefix_tiles", "run_tiles", "RunDir",
+           "check_scheduler", "scheduler_address", "TIMEOUT"]
 
 FIELDS = ("loss", "accuracy", "grad_norm", "grad_x", "grad_y")
 
@@ -59,6 +59,39 @@ def compute_tile(cell_spec: dict, data: TaskData, plane: Plane, tile: Tile, opts
     res = _evaluate(get_cell(**cell_spec), data, sub, dtype=opts["dtype"], device=opts["device"],
                     mem=opts["mem"], grad=opts["grad"], backend=opts["backend"])
     return {k: getattr(res, k) for k in FIELDS if getattr(res, k) is not None}
+
+
+def compute_prefix_tiles(cell_spec: dict, data: TaskData, plane: Plane, tiles: list[Tile], lengths: list[int],
+                         opts: dict) -> list[dict]:
+    """The maps of several tiles of the same rows, each at its own length, from one pass over
+    ``data`` (the longest length's sequences, of which each length's data are the first steps:
+    ``landscape.evaluate.prefix_sweep``); the numbers ``compute_tile`` gives each of them."""
+    if opts.get("threads"):
+        torch.set_num_threads(opts["threads"])
+    t0 = tiles[0]
+    sub = replace(plane, y=plane.y[t0.r0 : t0.r1])
+    cut = replace(data, x=None if data.x is None else data.x[:, : max(lengths)], length=max(lengths))
+    res = _evaluate_prefixes(get_cell(**cell_spec), cut, sub, lengths, dtype=opts["dtype"],
+                             device=opts["device"], mem=opts["mem"], backend=opts["backend"])
+    return [{k: getattr(r, k) for k in FIELDS if getattr(r, k) is not None} for r in res]
+
+
+def _jobs(spec: dict, planes: list[Plane], datas: list[TaskData], todo: list[Tile],
+          opts: dict) -> list[tuple]:
+    """The work for the tiles ``todo``: (tiles, function, arguments) each, a tile alone, or the
+    missing tiles of a block of rows together where every length comes from one pass."""
+    if opts["grad"] or not prefix_sweep(planes, datas):
+        return [((t,), _one_tile, (spec, datas[t.k], planes[t.k], t, opts)) for t in todo]
+    rows: dict[tuple[int, int], list[Tile]] = {}
+    for t in todo:
+        rows.setdefault((t.r0, t.r1), []).append(t)
+    top = max(datas, key=lambda d: d.length)
+    return [(tuple(ts), compute_prefix_tiles,
+             (spec, top, planes[0], ts, [datas[t.k].length for t in ts], opts)) for ts in rows.values()]
+
+
+def _one_tile(*args) -> list[dict]:
+    return [compute_tile(*args)]
 
 
 TIMEOUT = 30.0  # seconds to reach a Dask scheduler, and then for its first worker
@@ -151,17 +184,17 @@ def _version() -> str:
 
 
 def _results(client, jobs: list[tuple]):
-    """(tile, maps) of each job ``(tile, compute_tile's arguments)`` as it finishes: on the Dask
-    ``client``, or computed here in turn (None)."""
+    """(tile, maps) of each tile of the jobs ``(tiles, function, arguments)`` as its job finishes:
+    on the Dask ``client``, or computed here in turn (None)."""
     if client is None:
-        for t, args in jobs:
-            yield t, compute_tile(*args)
+        for tiles, fn, args in jobs:
+            yield from zip(tiles, fn(*args), strict=True)
         return
     from dask.distributed import as_completed
 
-    futures = {client.submit(compute_tile, *args, pure=False): t for t, args in jobs}
+    futures = {client.submit(fn, *args, pure=False): tiles for tiles, fn, args in jobs}
     for fut in as_completed(futures):
-        yield futures[fut], fut.result()
+        yield from zip(futures[fut], fut.result(), strict=True)
 
 
 def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, manifest: dict, *,
@@ -192,11 +225,12 @@ def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, ma
         done, landed = dict(run.done), 0
         spec = dict(name=cell.name, head=cell.head or "logit", gru_reset=cell.reset, gate=cell.gate,
                     hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers)
-        jobs = [(t, (spec, datas[t.k], planes[t.k], t, opts)) for t in tiles if done[t] is None]
+        todo = [t for t in tiles if done[t] is None]
+        jobs = _jobs(spec, planes, datas, todo, opts)
         try:
-            with tqdm(total=len(tiles), initial=len(tiles) - len(jobs), unit="tile", disable=not progress,
+            with tqdm(total=len(tiles), initial=len(tiles) - len(todo), unit="tile", disable=not progress,
                       desc=f"{cell.name} tiles", leave=False) as bar:
-                print(f"tiles: {len(tiles) - len(jobs)} of {len(tiles)} already done, {len(jobs)} to compute")
+                print(f"tiles: {len(tiles) - len(todo)} of {len(tiles)} already done, {len(todo)} to compute")
                 with closing(_results(client, jobs)) as results:  # a failure here still closes the cluster
                     for t, arrays in results:
                         run.save(t, arrays)

@@ -174,7 +174,8 @@ def _input_terms(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Ten
 
 def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
                  hidden: int = 1, *, inputs: int = 1, layers: int = 1,
-                 sample_lengths: torch.Tensor | None = None, every_step: bool = False) -> torch.Tensor:
+                 sample_lengths: torch.Tensor | None = None, every_step: bool = False,
+                 at: list[int] | None = None) -> torch.Tensor:
     """Final states of the top layer of M models on their own batches: theta (M, P), x (M, B, T)
     (one input) or (M, B, T, I), lengths (M,) with every length <= T -> (M, H, B), units first as
     the recurrence keeps them. Model m reads x[m, :, :lengths[m]].
@@ -185,7 +186,8 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
     ``sample_lengths`` (B,) or (M, B), if given, ends sample b's sequence after its own number of
     steps (no longer than its model's): its state stops changing there, as for sequences of
     several lengths in one batch. ``every_step`` gives the top layer's state after every step
-    instead, (M, H, B, T), for models that all read the T steps (targets at every step)."""
+    instead, (M, H, B, T), for models that all read the T steps (targets at every step); ``at``,
+    rising steps, the top layer's state after each of them, (M, H, B, K), from the one pass."""
     x = x[..., None] if x.ndim == 3 else x  # (M, B, T, I)
     M, B = x.shape[:2]
     lengths = lengths.reshape(-1).cpu()
@@ -197,8 +199,9 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
         theta, x, lengths = theta[order.to(theta.device)], x[order.to(x.device)], lengths[order]
         if sample_lengths is not None:
             sample_lengths = sample_lengths[order.to(x.device)]
-    if every_step and not bool((lengths == x.shape[2]).all()):
+    if (every_step or at) and not bool((lengths == x.shape[2]).all()):
         raise InputError("states of every step need every model to read the whole sequence")
+    keep = set(range(1, x.shape[2] + 1)) if every_step else set(at or ())
     p = unpack(cell, theta, hidden, inputs=inputs, layers=layers)
     lstm = cell.name == "lstm"
     tops = []
@@ -219,14 +222,14 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
                         going = t + j < sample_lengths[a:]  # (M_a, 1, B)
                         new = tuple(torch.where(going, n, o) for n, o in zip(new, s[k], strict=True))
                     s[k] = new
-                if every_step:
+                if t + j + 1 in keep:
                     tops.append(s[-1][0])
             t = end
         n_end = lens.count(end)
         done.append(s[-1][0][:n_end])
         s = [tuple(v[n_end:] for v in sk) for sk in s]
         a += n_end
-    if every_step:
+    if keep:
         return torch.stack(tops, dim=-1)  # (M, H, B, T): one segment, the models in their own order
     h = torch.cat(done)  # (M, H, B), models in length order
     return h if ident else h[torch.argsort(order).to(h.device)]
