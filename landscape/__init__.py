@@ -18,15 +18,11 @@ from .cells import CELLS, get_cell, run
 from .cliffs import cliff_metrics, cliff_table
 from .config import SliceConfig
 from .evaluate import evaluate, loss_and_grad, losses
-from .figures import save_figure, write_html
 from .generic import module_filters, module_vector, slice_module
-from .interactive import interactive_figure
 from .keras_files import read_keras
 from .params import from_modules, init_params, load_checkpoint, read_checkpoint, save_checkpoint, to_modules
 from .pipeline import Outputs, slice_surface, write_slice
 from .planes import Plane, axis_plane, line_plane, random_plane, through_plane
-from .plot import plot_cliffs, plot_facets
-from .plot3d import plot_surface3d
 from .surface import Cliffs, Grads, PathRun, Surface, compute_surface, load_surface
 from .tasks import TASKS, data_from_arrays, get_task, load_data, make_data
 from .train import balanced_split
@@ -44,3 +40,22 @@ __all__ = [
     "plot_cliffs", "descend", "clip_gradient", "paths_for_lengths", "SliceConfig", "slice_surface",
     "write_slice", "Outputs",
 ]
+
+# The drawing functions load matplotlib and plotly on first use, so that importing the package
+# (and every command's --help) costs no drawing library.
+_DRAWING = {"save_figure": "figures", "write_html": "figures", "interactive_figure": "interactive",
+            "plot_cliffs": "plot", "plot_facets": "plot", "plot_surface3d": "plot3d"}
+
+
+def __getattr__(name: str):
+    if name in _DRAWING:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_DRAWING[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_DRAWING))

@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable
 
 from ._errors import DTYPES, InputError
-from .figures import FORMATS
-from .interactive import MAX_DISPLAY, Z_SCALES, page_size
+from ._io import page_size
 from .planes import MAX_COORD
 from .style import STYLES, figure_width
+from .words import FORMATS, MAX_DISPLAY, Z_SCALES
 
 __all__ = ["OneLineParser", "report_errors", "print_paths", "choices", "parse_lengths", "parse_range",
            "parse_res", "parse_point", "parse_files", "finite_float",

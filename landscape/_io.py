@@ -257,6 +257,11 @@ def load_npz(path: str, what: str, *, data: bytes | None = None) -> dict:
             raise InputError(f"cannot read {what} {path}: {e}") from None
 
 
+def page_size(path: str) -> str:
+    """'4.9 MB' for the file at path."""
+    return f"{os.path.getsize(path) / 1e6:.1f} MB"
+
+
 def sha256(path: str | None = None, *, data: bytes | None = None) -> str:
     """A file's content (or ``data``'s), for a manifest: a file changed under the same name is
     another input. Read from a regular file only (``open_regular``)."""

@@ -13,16 +13,16 @@ from matplotlib.figure import Figure
 
 from ._errors import InputError, check_type
 from ._io import atomic_write
-from .interactive import MAX_DISPLAY, _interactive_figure
+from .interactive import _interactive_figure
 from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_line, plot_slices
 from .plot3d import plot_surface3d
 from .style import default_dpi, figure_width, use_style
 from .surface import Surface
+from .words import FORMATS, KINDS, MAX_DISPLAY
 
 __all__ = ["RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "save_figure", "write_html",
            "write_pages"]
 
-FORMATS = ("png", "pdf", "svg")
 
 # the figure kinds, keyed by the word --kind takes: (surface, common options) -> Figure
 RENDERERS: dict[str, Callable[[Surface, dict], Figure]] = {
@@ -40,7 +40,6 @@ RENDERERS: dict[str, Callable[[Surface, dict], Figure]] = {
         s, what="grad_norm", scale="log" if o["scale"] == "linear" else o["scale"], **o["size"]),
     "cliffs": lambda s, o: plot_cliffs(s, **o["size"]),
 }
-KINDS = tuple(RENDERERS)
 
 
 def render_static(surface: Surface, kind: str, *, style: str = "screen", width: str | float | None = None,

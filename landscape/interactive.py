@@ -15,7 +15,6 @@ resolution), and the numbers are embedded as float32, so a 201 x 201 sweep stays
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import plotly.graph_objects as go
@@ -25,12 +24,10 @@ from .planes import window_exit
 from .plot import _length_colors
 from .style import html_name
 from .surface import Surface
+from .words import MAX_DISPLAY, PATH_STYLES, Z_SCALES
 
-__all__ = ["interactive_figure", "page_size", "caption_lines", "MAX_DISPLAY", "Z_SCALES"]
+__all__ = ["interactive_figure", "caption_lines", "MAX_DISPLAY", "Z_SCALES"]
 
-MAX_DISPLAY = 101  # points per axis shown in the page; the surface file keeps full resolution
-Z_SCALES = ("linear", "log")
-PATH_COLORS = {"plain": "crimson", "clip": "white", "train": "orange"}
 _CONFIG_KEYS = ("samples", "noise", "center", "norm", "seed", "dtype", "lr", "steps", "clip")
 
 
@@ -76,7 +73,7 @@ def _interactive_figure(surface: Surface, z_scale: str, max_points: int) -> go.F
     note = "" if (sx, sy) == (1, 1) else f" (shown at {len(y)} x {len(x)} of {ny} x {nx} points)"
     title = caption_lines(surface) + note
     maps = surface.maps()
-    kinds = [n for n in PATH_COLORS if n in surface.paths]
+    kinds = [n for n in PATH_STYLES if n in surface.paths]
     xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
     exits = {n: [window_exit(c, xlim, ylim)[0] for c in surface.paths[n].coords] for n in kinds}
     xname, yname = html_name(surface.xlabel), html_name(surface.ylabel)
@@ -199,18 +196,17 @@ def _paths(surface: Surface, k: int, exits: dict, z_scale: str, xname: str, ynam
         if z_scale == "log":
             with np.errstate(divide="ignore", invalid="ignore"):
                 z = np.where(z > 0, np.log10(z), np.nan)
-        label = f"{name} GD" + ("" if step is None else f" (leaves the window at step {step})")
-        line = dict(color=PATH_COLORS[name], width=4, dash="solid" if name == "plain" else "dash")
+        label, color, dashed = PATH_STYLES[name]
+        label += "" if step is None else f" (leaves the window at step {step})"
+        line = dict(color=color, width=4, dash="dash" if dashed else "solid")
         tip = (f"{name} step %{{customdata}}<br>{xname} = %{{x:.4g}}"
                f"<br>{yname} = %{{y:.4g}}<extra></extra>")
         out.append(go.Scatter3d(x=c[:end, 0], y=c[:end, 1], z=z[:end], mode="lines+markers", name=label,
-                                line=line, marker=dict(size=2, color=PATH_COLORS[name]), legendgroup=name,
+                                line=line, marker=dict(size=2, color=color), legendgroup=name,
                                 customdata=np.arange(end), hovertemplate=tip, scene="scene"))
         out.append(go.Scatter(x=c[:end, 0], y=c[:end, 1], mode="lines", line=line, legendgroup=name,
                               showlegend=False, customdata=np.arange(end), hovertemplate=tip, name=label))
     return out
 
 
-def page_size(path: str) -> str:
-    """'4.9 MB' for the page at path."""
-    return f"{os.path.getsize(path) / 1e6:.1f} MB"
+

@@ -19,22 +19,23 @@ import io
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
-from matplotlib.figure import Figure
-from plotly.subplots import make_subplots
 
 from ._cli import DTYPES, OneLineParser, finite_float, parse_lengths, report_errors
 from ._errors import InputError, check_seed
 from ._io import atomic_write, one_run
 from .cells import GATES, GRU_RESETS, HEADS, MAX_SIZE, get_cell
 from .evaluate import BACKENDS
-from .figures import write_pages
 from .inits import INITS
 from .tasks import MAX_DATA, TASKS, get_task, make_data
 from .train import MAX_STEPS, MAX_TRAIN_WORK, OPTIMIZERS, SPLITS, train_ensemble
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+    from matplotlib.figure import Figure
 
 __all__ = ["run_experiment", "summarize", "plot_success", "draw_success", "main", "POSTED_LENGTHS"]
 
@@ -144,6 +145,8 @@ def draw_success(ax, summary: dict, task: str, *, title: str | None = None) -> N
 
 def plot_success(summary: dict, *, title: str = "") -> Figure:
     """Per task: success frequency (solid) and mean final validation accuracy +- std (band)."""
+    from matplotlib.figure import Figure  # the drawing libraries load when there is a figure to draw
+
     tasks = list(dict.fromkeys(t for t, _ in summary))
     fig = Figure(figsize=(4.2 * len(tasks) + 0.4, 3.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(tasks), sharey=True))
@@ -157,6 +160,9 @@ def plot_success(summary: dict, *, title: str = "") -> Figure:
 
 
 def success_page(summary: dict, *, title: str = "") -> go.Figure:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
     tasks = list(dict.fromkeys(t for t, _ in summary))
     fig = make_subplots(rows=1, cols=len(tasks), subplot_titles=tasks, shared_yaxes=True)
     for (task, cell), s in summary.items():
@@ -306,6 +312,8 @@ def run(args: argparse.Namespace) -> list[str]:
     default = ("keras_protocol" if args.protocol == "keras" else "latching") + (
         ("_split" if args.protocol == "keras" else "_keras") if args.keras_split else "")
     stem = os.path.join(args.out, args.name or default)
+    from .figures import write_pages
+
     fig, page = plot_success(summary, title=title), success_page(summary, title=title)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS)

@@ -27,7 +27,6 @@ from ._version import __version__
 from .cliffs import _cliff_metrics, _cliff_table
 from .config import SliceConfig
 from .evaluate import check_features, sweep_backend
-from .figures import _write_figures
 from .params import _center, _save_checkpoint
 from .planes import _sweep_planes
 from .rundir import RunDir
@@ -94,6 +93,8 @@ def write_slice(cfg: SliceConfig, out: Outputs = Outputs()) -> list[str]:
         models = [] if surface.trained_centers is None else [
             _save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c))
             for n, c in zip(cfg.lengths, surface.trained_centers, strict=True)]
+        from .figures import _write_figures  # the drawing libraries load when there is a figure to draw
+
         paths = [npz, *_write_figures(surface, stem, **out.figures), *models]
     if cfg.tiled and os.path.lexists(stem + ".tiles"):  # the run is whole: what it made goes
         try:

@@ -14,15 +14,13 @@ from ._errors import InputError, check_type
 from .planes import window_exit
 from .style import math_name
 from .surface import Surface
+from .words import PATH_STYLES, SCALES
 
 __all__ = ["plot_facets", "plot_heatmap", "plot_contour", "plot_slices", "plot_line",
            "plot_cliffs", "color_norm", "SCALES"]
 
-SCALES = ("linear", "log", "clip")
 MAX_PANELS = 24  # facets of one figure; a longer sweep shows this many of its lengths
-PATH_STYLES = {"plain": dict(color="tab:red", ls="-", label="plain GD"),
-               "clip": dict(color="white", ls="--", label="clipped GD"),
-               "train": dict(color="tab:orange", ls="-", label="training path")}
+
 
 
 def color_norm(values: np.ndarray, scale: str, *, clip: tuple[float, float] = (1.0, 99.0)) -> Normalize:
@@ -64,17 +62,17 @@ def _panel_note(z: np.ndarray, norm: Normalize, scale: str) -> str:
 def _draw_paths(ax, surface: Surface, k: int, *, legend: bool = True) -> None:
     _draw_marks(ax, surface, k)
     xlim, ylim = (surface.x[0], surface.x[-1]), (surface.y[0], surface.y[-1])
-    for name, style in PATH_STYLES.items():
+    for name, (label, color, dashed) in PATH_STYLES.items():
         if name not in surface.paths:
             continue
         c = surface.paths[name].coords[k]  # (S + 1, 2)
         step, edge = window_exit(c, xlim, ylim)
         shown = c[:step] if step is None else np.vstack([c[:step], edge])
-        label = style["label"] + ("" if step is None else f" (leaves the window at step {step})")
-        ax.plot(shown[:, 0], shown[:, 1], color=style["color"], ls=style["ls"], lw=1.3, label=label)
-        ax.plot(*c[0], "o", color=style["color"], ms=4)
+        label += "" if step is None else f" (leaves the window at step {step})"
+        ax.plot(shown[:, 0], shown[:, 1], color=color, ls="--" if dashed else "-", lw=1.3, label=label)
+        ax.plot(*c[0], "o", color=color, ms=4)
         if step is not None:
-            ax.plot(*edge, marker="X", color=style["color"], ms=8, mec="black", mew=0.5)
+            ax.plot(*edge, marker="X", color=color, ms=8, mec="black", mew=0.5)
     if legend and any(n in surface.paths for n in PATH_STYLES):
         ax.legend(fontsize="x-small", loc="upper right", framealpha=0.6)
 

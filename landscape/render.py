@@ -18,11 +18,10 @@ import sys
 
 from ._cli import OneLineParser, add_figure_options, choices, figure_options, finite_float, report_errors
 from ._io import one_run
-from .figures import KINDS, render_static, write_figures
-from .plot import SCALES
 from .surface import load_surface
+from .words import KINDS, SCALES
 
-__all__ = ["main", "KINDS", "render_static", "write_figures"]
+__all__ = ["main", "KINDS"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         name = args.name or os.path.splitext(os.path.basename(args.file))[0]
         stem = os.path.join(args.out or os.path.dirname(args.file) or ".", name)
         with one_run(os.path.dirname(stem) or "."):
+            from .figures import write_figures  # matplotlib and plotly load when there is a figure to draw
+
             return write_figures(surface, stem, scale=args.scale, what=args.what, length=args.length,
                                  axis=args.axis, at=args.at, **opts)
 

@@ -33,8 +33,8 @@ from .evaluate import BACKENDS
 from .inits import INITS
 from .pipeline import Outputs, write_slice
 from .planes import NORMS
-from .plot import SCALES
 from .tasks import TASKS
+from .words import SCALES
 
 __all__ = ["main", "build_parser", "parse"]
 

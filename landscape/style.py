@@ -17,8 +17,6 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-import matplotlib as mpl
-
 from ._errors import InputError
 
 __all__ = ["STYLES", "WIDTHS", "use_style", "figure_width", "default_dpi", "math_name", "html_name"]
@@ -72,6 +70,8 @@ def use_style(style: str) -> Iterator[None]:
     level = fonttools.level
     fonttools.setLevel(logging.ERROR)
     try:
+        import matplotlib as mpl  # here, so that the word lists above cost no drawing library
+
         with mpl.rc_context(STYLES[_check(style)]):
             yield
     finally:

@@ -19,7 +19,7 @@ from matplotlib.transforms import Bbox
 
 import landscape as ls
 from landscape import render
-from landscape.render import KINDS, render_static
+from landscape.figures import KINDS, render_static
 from landscape.style import WIDTHS, figure_width, use_style
 
 LENGTHS = (1, 10, 30)

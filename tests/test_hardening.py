@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 
 import numpy as np
@@ -139,20 +138,35 @@ def test_long_sweep_has_a_short_default_name(tmp_path, capsys):
     assert names and max(len(n) for n in names) < 100 and any("61-lengths" in n for n in names)
 
 
+# The run signals itself while it writes its files: the surface is staged beside its final name,
+# the figures not yet drawn. It lists the folder then, so the test knows there was a file to clear.
+WRITING = """
+import os, signal, sys, time
+from landscape import figures, slice as cli
+write, out = figures._write_figures, sys.argv[1]
+def signalled(*args, **kwargs):
+    print("staged:", *sorted(os.listdir(out)), flush=True)
+    os.kill(os.getpid(), int(sys.argv[2]))
+    time.sleep(30)  # the signal lands here
+    return write(*args, **kwargs)
+figures._write_figures = signalled
+sys.exit(cli.main(sys.argv[3:]))
+"""
+
+
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"),
                                            (signal.SIGTERM, 143, "terminated")])
 def test_signals_are_one_line_and_leave_no_file(sig, code, word, tmp_path):
     out = tmp_path / "o"
-    proc = subprocess.Popen([sys.executable, "-m", "landscape.slice", "--cell", "lstm", "--len", "400",
-                             "--res", "301", "--backend", "reference", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4.0)  # past the imports, inside the computation
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    lines = [ln for ln in err.strip().splitlines() if ln.strip() and "it/s" not in ln and "step" not in ln]
-    assert proc.returncode == code, err
-    assert len(lines) == 1 and word in lines[0] and "Traceback" not in err
-    assert not out.exists() or list(out.iterdir()) == []
+    proc = subprocess.run([sys.executable, "-c", WRITING, str(out), str(int(sig)), "--cell", "lstm", "--len",
+                           "5", "--res", "5", "--samples", "20", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    staged = [ln for ln in proc.stdout.splitlines() if ln.startswith("staged:")]
+    assert staged and ".npz" in staged[0], proc.stdout  # a surface file was there to clear
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert proc.returncode == code, proc.stderr
+    assert len(lines) == 1 and word in lines[0] and "Traceback" not in proc.stderr
+    assert list(out.iterdir()) == []
 
 
 def test_trained_checkpoints_by_default_name_do_not_repeat_the_length(tmp_path, capsys):

@@ -1,0 +1,68 @@
+"""The light module of word lists (landscape.words): importing the package and every command's
+--help loads no drawing library; the renderers draw what the lists name, and both draw each path
+from the one table of path styles."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import matplotlib.colors as mcolors
+
+import landscape as ls
+from landscape.figures import RENDERERS
+from landscape.words import KINDS, PATH_STYLES
+
+PROBE = """
+import sys, importlib
+for name in {modules!r}:
+    importlib.import_module(name)
+print(sorted(m for m in ("matplotlib", "plotly", "scipy") if m in sys.modules))
+"""
+
+HELP = """
+import sys, runpy
+sys.argv = ["x", "--help"]
+try:
+    runpy.run_module("landscape.{command}", run_name="__main__")
+except SystemExit:
+    pass
+print(sorted(m for m in ("matplotlib", "plotly") if m in sys.modules))
+"""
+
+
+def test_importing_the_package_and_its_commands_loads_no_drawing_library():
+    modules = ["landscape", "landscape.slice", "landscape.render", "landscape.latching", "landscape.tiles"]
+    out = subprocess.run([sys.executable, "-c", PROBE.format(modules=modules)], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+    for command in ("slice", "render", "latching"):
+        code = HELP.format(command=command)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.strip().splitlines()[-1] == "[]", (command, out.stdout[-300:])
+
+
+def test_drawing_functions_load_on_first_use():
+    assert ls.plot_facets.__module__ == "landscape.plot"
+    assert ls.interactive_figure.__module__ == "landscape.interactive"
+    assert {"plot_facets", "save_figure", "write_html"} <= set(dir(ls))
+
+
+def test_every_kind_has_its_renderer_in_order():
+    assert tuple(RENDERERS) == KINDS
+
+
+def test_both_renderers_draw_each_path_from_the_one_table(path_surface):
+    page = ls.interactive_figure(path_surface)
+    fig = ls.plot_facets(path_surface)
+    lines = [ln for ax in fig.axes for ln in ax.get_lines() if not ln.get_label().startswith("_")]
+    for name in path_surface.paths:
+        label, color, dashed = PATH_STYLES[name]
+        shown = [t for t in page.data if t.type == "scatter3d" and t.legendgroup == name]
+        assert shown and all(t.name.startswith(label) for t in shown), [t.name for t in shown]
+        assert all(t.line.color == color and t.line.dash == ("dash" if dashed else "solid") for t in shown)
+        drawn = [ln for ln in lines if ln.get_label().startswith(label)]
+        assert drawn, [ln.get_label() for ln in lines]
+        for ln in drawn:
+            assert mcolors.to_hex(ln.get_color()) == color
+            assert ln.get_linestyle() == ("--" if dashed else "-")
