@@ -73,3 +73,10 @@ def nonfinite_surface() -> ls.Surface:
     s = ls.Surface(loss, np.linspace(0, 1, 5), np.linspace(0, 1, 4), np.array([1, 2, 3]), "a", "b",
                    {}, None, ls.Grads(gn, gn, gn))
     return s.with_parts(cliffs=ls.cliff_metrics(s))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The browser's and the PDF readers' tests are slow as well (the second tier)."""
+    for item in items:
+        if item.get_closest_marker("browser") or item.get_closest_marker("pdf"):
+            item.add_marker(pytest.mark.slow)

@@ -263,6 +263,7 @@ def _random_run(tmp_path, name, seed, capsys):
     return load_npz(tmp_path / name / "r.npz")
 
 
+@pytest.mark.slow
 def test_same_seed_same_arrays_different_seed_different(tmp_path, capsys):
     a = _random_run(tmp_path, "a", 3, capsys)
     b = _random_run(tmp_path, "b", 3, capsys)

@@ -130,6 +130,7 @@ def test_files_that_would_inflate_are_refused_before_loading(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_long_sweep_has_a_short_default_name(tmp_path, capsys):
     lengths = ",".join(str(n) for n in range(1, 62))
     assert cli.main(["--cell", "pascanu", "--len", lengths, "--res", "3", "--quiet", "--format", "png",
@@ -154,6 +155,7 @@ sys.exit(cli.main(sys.argv[3:]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGINT, 130, "interrupted"),
                                            (signal.SIGTERM, 143, "terminated")])
 def test_signals_are_one_line_and_leave_no_file(sig, code, word, tmp_path):
@@ -299,6 +301,7 @@ def test_paper_colour_bar_ticks_carry_the_digits_they_need(lo, hi):
         assert any(round(v / scale, decimals - 1) != pytest.approx(v / scale, abs=1e-12) for v, _ in ticks)
 
 
+@pytest.mark.slow
 def test_a_long_sweep_shows_a_bounded_facet_grid():
     """500 lengths: the facet grid shows MAX_PANELS of them, evenly spread, first and last kept."""
     from landscape.plot import MAX_PANELS

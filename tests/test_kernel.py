@@ -77,6 +77,7 @@ def plant(path, kind, tmp_path):
         path.symlink_to(libm)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["constructor", "truncated", "no symbols", "random", "libm"])
 def test_a_poisoned_cache_is_built_again(kind, fresh, tmp_path, capfd):
     expected = final_states()  # from the clean kernel, built in this test's cache
@@ -96,6 +97,7 @@ def test_a_poisoned_cache_is_built_again(kind, fresh, tmp_path, capfd):
         assert capfd.readouterr().err == ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [0o1777, 0o775])
 def test_a_cache_folder_others_may_write_is_never_loaded_from(mode, fresh, tmp_path, capfd):
     expected = final_states()
@@ -109,6 +111,7 @@ def test_a_cache_folder_others_may_write_is_never_loaded_from(mode, fresh, tmp_p
     assert sorted(p.name for p in fresh.iterdir()) == [K._key(), K._key() + ".sha256"]  # nothing added
 
 
+@pytest.mark.slow
 def test_a_cache_folder_of_another_user_is_never_loaded_from(fresh, tmp_path, capfd):
     if os.getuid() != 0:
         pytest.skip("only root can give a folder to another user")  # the mode test covers the rest
@@ -130,6 +133,7 @@ def test_without_a_compiler_the_reference_path_serves(fresh, monkeypatch, capsys
         run_fused(cell, torch.zeros(2, len(cell.param_names)), torch.zeros(3, 4), steps=4)
 
 
+@pytest.mark.slow
 def test_a_clang_built_kernel_agrees_with_the_reference_path(fresh, monkeypatch):
     """The kernel's vector functions are its own, so clang (macOS's compiler) builds the same
     kernel; CI installs Debian's clang and requires this test to run."""
@@ -155,6 +159,7 @@ def test_a_clang_built_kernel_agrees_with_the_reference_path(fresh, monkeypatch)
     assert any(p.name.startswith("fused-") for p in fresh.iterdir())
 
 
+@pytest.mark.slow
 def test_auto_takes_the_kernel_only_where_the_probe_finds_it_vectorized(fresh, monkeypatch, capsys):
     """The probe is measured once per library and kept beside it; a kernel slower than a
     vectorized tanh (a compiler that did not vectorize it) leaves 'auto' on the reference path,

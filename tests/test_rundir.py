@@ -153,6 +153,7 @@ CRAFTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("craft", CRAFTS)
 def test_a_crafted_tile_is_computed_again(craft, clean, tmp_path, capsys, monkeypatch):
     out = tmp_path / "o"

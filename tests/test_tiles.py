@@ -16,6 +16,8 @@ import pytest
 
 from landscape import slice as cli
 
+pytestmark = pytest.mark.slow  # processes, clusters and whole sweeps
+
 JOB = ["--cell", "gru", "--len", "60,100", "--res", "61", "--samples", "400", "--grad", "--quiet",
        "--format", "png", "--backend", "reference"]
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import matplotlib.colors as mcolors
+import pytest
 
 import landscape as ls
 from landscape.figures import RENDERERS
@@ -31,6 +32,7 @@ print(sorted(m for m in ("matplotlib", "plotly") if m in sys.modules))
 """
 
 
+@pytest.mark.slow
 def test_importing_the_package_and_its_commands_loads_no_drawing_library():
     modules = ["landscape", "landscape.slice", "landscape.render", "landscape.latching", "landscape.tiles"]
     out = subprocess.run([sys.executable, "-c", PROBE.format(modules=modules)], capture_output=True,
