@@ -46,9 +46,9 @@ import torch
 import torch.nn.functional as F
 
 import landscape as ls
-from landscape import _kernel as K
+from landscape.engine import build as K
+from landscape.engine.fused import kernel_losses
 from landscape.evaluate import evaluate
-from landscape.fused import kernel_losses
 from landscape.units import init_theta, modules, shapes
 
 from results import write_results

@@ -313,7 +313,7 @@ int ls_abi(void) { return 4; }
 def _cache_path(tmp: str, build: bool = False) -> str:
     """Where this checkout's kernel is cached under {tmp}/cache (built there first, with ``build``)."""
     env = {**os.environ, "LANDSCAPE_CACHE": os.path.join(tmp, "cache")}
-    code = f"import landscape._kernel as k; print(k.build() if {build} else k._library_path())"
+    code = f"import landscape.engine.build as k; print(k.build() if {build} else k._library_path())"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp)
     return done.stdout.strip().splitlines()[-1]
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 import landscape as ls
-from landscape import fused
+from landscape.engine import fused
 from landscape.latching import POSTED_LENGTHS, run_experiment, summarize, table
 
 from results import write_results

@@ -25,6 +25,7 @@ from landscape.cells import get_cell
 from landscape.evaluate import _evaluate, _evaluate_prefixes, prefix_sweep
 from landscape.planes import random_plane
 from landscape.tasks import _from_arrays
+
 from results import write_results
 
 # (cell, hidden, inputs, backend, res)
@@ -72,9 +73,11 @@ def main() -> None:
         a, b = each(), once()
         same = all(np.array_equal(p.loss, q.loss) for p, q in zip(a, b, strict=True))
         t_each, t_once = best(each, args.reps), best(once, args.reps)
-        rows.append((f"{name} ({I}, {H}, 1)", backend, f"{res} x {res}", t_each, t_once, t_each / t_once, same))
+        rows.append((f"{name} ({I}, {H}, 1)", backend, f"{res} x {res}", t_each, t_once, t_each / t_once,
+                     same))
         print(rows[-1], flush=True)
-    head = ("| model (I, H, L) | backend | grid | a pass per length (s) | one pass (s) | ratio | same arrays |\n"
+    head = ("| model (I, H, L) | backend | grid | a pass per length (s) | one pass (s) | ratio "
+            "| same arrays |\n"
             "| --- | --- | --- | --- | --- | --- | --- |\n")
     table = head + "".join(f"| {m} | {be} | {g} | {te:.2f} | {to:.2f} | {r:.1f}x | {'yes' if s else 'no'} |\n"
                            for m, be, g, te, to, r, s in rows)

@@ -14,10 +14,11 @@ from ._version import __version__
 _signals.install()  # before the heavy imports below: a command stopped while starting says one line
 
 from ._errors import InputError
+from .backends import loss_and_grad, losses
 from .cells import CELLS, get_cell, run
 from .cliffs import cliff_metrics, cliff_table
 from .config import SliceConfig
-from .evaluate import evaluate, loss_and_grad, losses
+from .evaluate import evaluate
 from .generic import module_filters, module_vector, slice_module
 from .keras_files import read_keras
 from .params import from_modules, init_params, load_checkpoint, read_checkpoint, save_checkpoint, to_modules

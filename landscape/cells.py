@@ -184,7 +184,7 @@ class Cell:
     default_task: str = "latching"  # the task a slice uses unless told
     default_plane: tuple = ()  # (x name, y name, x range, y range, (nx, ny)) of the default axis plane
     center: tuple | None = None  # the "initial" parameters of a cell without torch.nn's init
-    kernel: str = ""  # its entry in the fused kernel's table (landscape._kernel_cells.KERNEL)
+    kernel: str = ""  # its entry in the fused kernel's table (landscape.engine.table.KERNEL)
     gate: str = "sigmoid"  # the gated cells' gate function (GATES)
     classes: int = 0  # the softmax head's K classes (0 for the other heads)
     hidden: int = 1  # units per layer (H): nn.RNN/LSTM/GRU(inputs, hidden, num_layers=layers)

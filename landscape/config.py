@@ -18,8 +18,9 @@ import torch
 
 from ._errors import DTYPES, MAX_SEED, ConfigError, InputError
 from ._io import npz_header
+from .backends import BACKENDS
 from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_CLASSES, MAX_SIZE, get_cell
-from .evaluate import BACKENDS, DEFAULT_MEM
+from .evaluate import DEFAULT_MEM
 from .inits import INITS
 from .keras_files import KERAS_SUFFIXES, read_keras
 from .params import CENTERS, _load_checkpoint, checkpoint_size

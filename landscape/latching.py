@@ -27,8 +27,8 @@ import torch
 from ._cli import DTYPES, OneLineParser, finite_float, parse_lengths, report_errors
 from ._errors import InputError, check_seed
 from ._io import atomic_write, one_run
+from .backends import BACKENDS
 from .cells import GATES, GRU_RESETS, HEADS, MAX_SIZE, get_cell
-from .evaluate import BACKENDS
 from .inits import INITS
 from .tasks import MAX_DATA, TASKS, get_task, make_data
 from .train import MAX_STEPS, MAX_TRAIN_WORK, OPTIMIZERS, SPLITS, train_ensemble

@@ -24,9 +24,10 @@ import torch
 from ._errors import DTYPES, ConfigError, InputError, check_type
 from ._io import one_run, sha256
 from ._version import __version__
+from .backends import check_features
 from .cliffs import _cliff_metrics, _cliff_table
 from .config import SliceConfig
-from .evaluate import check_features, sweep_backend
+from .evaluate import sweep_backend
 from .params import _center, _save_checkpoint
 from .planes import _sweep_planes
 from .rundir import RunDir

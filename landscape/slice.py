@@ -27,9 +27,9 @@ from ._cli import (
     report_errors,
 )
 from ._errors import ConfigError, InputError
+from .backends import BACKENDS
 from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_SIZE
 from .config import PATH_LR, PLANES, TRAIN_LR, SliceConfig
-from .evaluate import BACKENDS
 from .inits import INITS
 from .pipeline import Outputs, write_slice
 from .planes import NORMS

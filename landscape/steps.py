@@ -2,7 +2,7 @@
 
 M models are rows of an (M, P) parameter matrix (``landscape.units``); model m reads rows
 ``rows[m]`` of the stacked data X (R, T) and Y (R,) and its own length. Each function runs the
-fused kernel (``landscape.fused.kernel_losses``) or the reference path
+fused kernel (``landscape.engine.fused.kernel_losses``) or the reference path
 (``landscape.units.final_states``), then the one readout (``landscape.units.readout_loss``), as
 ``fused`` says, and gradients come from autograd through either; ``landscape.train`` calls
 them at every step and at every epoch's validation.
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .cells import Cell
-from .fused import kernel_losses
+from .engine.fused import kernel_losses
 from .units import final_states, outputs, readout_loss
 
 __all__ = ["batch_loss", "batch_grad", "evaluate_split", "right_fraction"]

@@ -204,11 +204,11 @@ def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, ma
     it arrives, and assemble the maps: name -> (n_len, ny, nx), with the ``RunDir`` (whose
     ``remove`` clears what the run made once its result is safe). ``rows`` grid rows per tile
     (None: ``default_rows``) join the ``manifest``; ``opts`` are ``evaluate``'s, with the backend
-    resolved for the whole sweep (``landscape.evaluate.resolve_backend``). A new run directory
+    resolved for the whole sweep (``landscape.backends.resolve_backend``). A new run directory
     that no tile reached is removed again when the run fails."""
     if opts.get("backend") not in ("reference", "fused"):
         raise InputError(f"run_tiles needs a resolved backend, 'reference' or 'fused', not "
-                         f"{opts.get('backend')!r} (landscape.evaluate.resolve_backend decides one)")
+                         f"{opts.get('backend')!r} (landscape.backends.resolve_backend decides one)")
     datas = [d.to(opts["dtype"], opts["device"]) for d in datas]  # once, not in every tile
     ny, nx = planes[0].shape
     rows = rows or default_rows(ny)

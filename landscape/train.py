@@ -22,8 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ._errors import InputError, check_seed
+from .backends import check_features, kernel_refuses, resolve_backend, unit_work
 from .cells import Cell
-from .evaluate import check_features, kernel_refuses, resolve_backend, unit_work
 from .inits import check_init
 from .steps import batch_grad, evaluate_split, right_fraction
 from .tasks import TaskData

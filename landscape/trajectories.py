@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_number, check_type
+from .backends import _checked, _losses, _work, kernel_refuses, resolve_backend, unit_work
 from .cells import Cell, as_cell
-from .evaluate import _checked, _losses, _work, kernel_refuses, resolve_backend, unit_work
 from .planes import Plane, check_range
 from .surface import PathRun
 from .tasks import TaskData

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import landscape as ls
-from landscape import _kernel as K
-from landscape import fused
-from landscape._kernel_cells import ERRORS, KERNEL, OBJECTIVES, header
-from landscape.evaluate import loss_and_grad, losses
+from landscape.backends import loss_and_grad, losses
+from landscape.engine import build as K
+from landscape.engine import fused
+from landscape.engine.table import ERRORS, KERNEL, OBJECTIVES, header
 from landscape.units import init_theta
 
 if not fused.available():

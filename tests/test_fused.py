@@ -9,9 +9,11 @@ import pytest
 import torch
 
 import landscape as ls
-from landscape import fused, units
+from landscape import units
+from landscape.backends import loss_and_grad, losses, resolve_backend
 from landscape.cells import classification_loss
-from landscape.evaluate import evaluate, grid_work, loss_and_grad, losses, resolve_backend
+from landscape.engine import fused
+from landscape.evaluate import evaluate, grid_work
 from landscape.train import train_ensemble
 from landscape.units import forward_logits, init_theta, n_params
 
@@ -194,7 +196,7 @@ def test_auto_decides_once_for_the_whole_sweep(monkeypatch):
     datas = [ls.make_data("latching", n, n=30, seed=1) for n in (4, 12)]
     plane = ls.axis_plane(cell, ls.init_params(cell), res=(6, 5))
     work = grid_work([plane] * 2, datas, False)
-    monkeypatch.setattr(sys.modules["landscape.evaluate"], "COMPILE_WORTH", work)  # no length reaches it
+    monkeypatch.setattr(sys.modules["landscape.backends"], "COMPILE_WORTH", work)  # no length reaches it
     assert resolve_backend("auto", work=grid_work([plane], datas[1:], False)) == "reference"
     surface_module, seen = sys.modules["landscape.surface"], []
     evaluate_one = surface_module._evaluate

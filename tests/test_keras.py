@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import landscape as ls  # noqa: E402
-from landscape.evaluate import losses  # noqa: E402
+from landscape.backends import losses  # noqa: E402
 from landscape.train import make_schedule, make_splits, train_ensemble  # noqa: E402
 
 try:

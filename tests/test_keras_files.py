@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import landscape as ls  # noqa: E402
-from landscape.evaluate import losses  # noqa: E402
+from landscape.backends import losses  # noqa: E402
 from landscape.tasks import TaskData  # noqa: E402
 from landscape.units import final_states, outputs  # noqa: E402
 

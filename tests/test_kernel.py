@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import landscape as ls
-from landscape import _kernel as K
-from landscape.evaluate import resolve_backend
-from landscape.fused import run_fused
+from landscape.backends import resolve_backend
+from landscape.engine import build as K
+from landscape.engine.fused import run_fused
 
 PLANTED = """
 #include <stdio.h>
@@ -166,7 +166,7 @@ def test_auto_takes_the_kernel_only_where_the_probe_finds_it_vectorized(fresh, m
     with one line saying why."""
     import sys
 
-    evaluate = sys.modules["landscape.evaluate"]
+    backends = sys.modules["landscape.backends"]
     found = K.probe()
     assert found["vectorized"], found  # this machine's compilers vectorize the kernel
     record = fresh / (K._key() + ".probe")
@@ -175,7 +175,7 @@ def test_auto_takes_the_kernel_only_where_the_probe_finds_it_vectorized(fresh, m
     monkeypatch.setattr(K, "_measure", lambda: pytest.fail("measured again"))
     assert K.probe() == found  # read back, not measured again
     slow = {"vectorized": False, "why": "its tanh ran at 1e+07/s, under 0.3 of torch.tanh's 1e+09/s"}
-    monkeypatch.setattr(evaluate, "probe", lambda: slow)
+    monkeypatch.setattr(backends, "probe", lambda: slow)
     capsys.readouterr()
     assert resolve_backend("auto", work=1e12) == "reference"
     assert resolve_backend("auto", work=1e12) == "reference"

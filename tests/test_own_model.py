@@ -11,10 +11,11 @@ from torch import nn
 from torch.nn.utils import vector_to_parameters
 
 import landscape as ls
-from landscape import fused
 from landscape import slice as cli
+from landscape.backends import loss_and_grad, losses
 from landscape.cells import get_cell
-from landscape.evaluate import evaluate, loss_and_grad, losses
+from landscape.engine import fused
+from landscape.evaluate import evaluate
 from landscape.planes import axis_plane, filter_rows, random_plane
 from landscape.tasks import TaskData
 

@@ -12,7 +12,8 @@ from torch.nn.utils import vector_to_parameters
 
 import landscape as ls
 from landscape import slice as cli
-from landscape.evaluate import evaluate, loss_and_grad, losses
+from landscape.backends import loss_and_grad, losses
+from landscape.evaluate import evaluate
 from landscape.planes import random_plane
 from landscape.tasks import TaskData
 

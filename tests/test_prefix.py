@@ -15,8 +15,8 @@ from test_cli import run_cli
 
 from landscape import slice as cli
 from landscape.cells import get_cell
+from landscape.engine.fused import run_fused
 from landscape.evaluate import _evaluate, _evaluate_prefixes, prefix_sweep
-from landscape.fused import run_fused
 from landscape.planes import random_plane
 from landscape.tasks import _from_arrays, make_data
 from landscape.units import modules

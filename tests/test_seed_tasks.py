@@ -10,8 +10,8 @@ from torch.nn.utils import vector_to_parameters
 
 import landscape as ls
 from landscape import slice as cli
+from landscape.backends import losses
 from landscape.cells import get_cell
-from landscape.evaluate import losses
 from landscape.tasks import TaskData, make_data
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import landscape as ls
-from landscape import fused
+from landscape.engine import fused
 from landscape.units import final_states, forward_logits, init_theta, modules, n_params, shapes
 
 if not fused.available():

@@ -4,7 +4,7 @@ the machine's C compiler (``$CC``, else ``cc``) into ``$LANDSCAPE_CACHE`` (defau
 written atomically (concurrent builds are safe), and loaded with ctypes. Every call goes through
 ``call(Args(...))``: one structure of int64 sizes and pointers, mirrored by ``ls_args`` in C, which
 checks it and answers with a code that becomes an exception here. Without a compiler the kernel
-is unavailable and ``landscape.fused`` says why.
+is unavailable and ``landscape.engine.fused`` says why.
 
 Nothing in the cache is trusted by its name, since loading a library runs its code. The cache
 folder is used only if it belongs to this user and no one else may write to it (as ssh and pip
@@ -35,7 +35,7 @@ import threading
 __all__ = ["build", "available", "unavailable_reason", "library", "probe", "Args", "call", "vmath",
            "KernelError"]
 
-from ._kernel_cells import ABI, ERRORS, GATES, header
+from .table import ABI, ERRORS, GATES, header
 
 _SOURCES = ("_fused.c", "_fused_body.h", "_fused_units.h", "_cell_math.h", "_vmath.h")
 _SYMBOLS = ("ls_run", "ls_vmath", "ls_args_size", "ls_abi", "ls_compiler")

@@ -1,15 +1,15 @@
 /* The fused recurrences behind one typed door, in float and double: one-unit models
  * (_fused_body.h, lanes of many models) and models of H > 1 units (_fused_units.h, lanes of one
  * model's samples), both calling the same equations (_cell_math.h) and vector functions
- * (_vmath.h). Built on first use by landscape._kernel with the machine's C compiler, with the
- * table of cells (_cells.h) generated from landscape._kernel_cells, and loaded with ctypes. */
+ * (_vmath.h). Built on first use by landscape.engine.build with the machine's C compiler, with the
+ * table of cells (_cells.h) generated from landscape.engine.table, and loaded with ctypes. */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "_cells.h"
 #include "_vmath.h"
 
-/* The door: every size and pointer of one call, mirrored by landscape._kernel.Args. ls_run checks
+/* The door: every size and pointer of one call, mirrored by landscape.engine.build.Args. ls_run checks
  * what it can (sizes, codes, parameter counts, lengths, row indices) and returns LS_OK or an
  * LS_ERR_* code that the Python side turns into a message. */
 typedef struct {

@@ -13,7 +13,7 @@ kernel (``_fused_units.h``): a block of lanes is 16 samples of one model, so the
 weights and each step is a (gates*H, H) by (H, 16) product in loops vectorized over the lanes,
 followed by the same equations and a hand-written backpropagation through time.
 
-The kernel is C, built on first use with the machine's C compiler by ``landscape._kernel`` into
+The kernel is C, built on first use with the machine's C compiler by ``landscape.engine.build`` into
 ``$LANDSCAPE_CACHE`` (default ``~/.cache/landscape``), keyed by its source, flags and CPU, and
 loaded with ctypes, which releases the GIL: the lanes are split over ``torch.get_num_threads()``
 threads by model, so each model's gradient is summed by one thread, in sample order, and results
@@ -28,12 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from ._errors import InputError
-from ._kernel import Args, available, call, library, unavailable_reason
-from ._kernel_cells import GATES, MAX_UNITS, OBJECTIVES, kernel_cell
-from .cells import Cell
-from .tasks import TaskData
-from .units import check_size, check_units, n_params, readout_loss
+from .._errors import InputError
+from ..cells import Cell
+from ..tasks import TaskData
+from ..units import check_size, check_units, n_params, readout_loss
+from .build import Args, available, call, library, unavailable_reason
+from .table import GATES, MAX_UNITS, OBJECTIVES, kernel_cell
 
 __all__ = ["available", "run_fused", "kernel_losses", "fused_losses", "unavailable_reason"]
 
@@ -76,7 +76,7 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
     Returns hT (G, N) for one-unit models, else the top layer's (G, N, H), and grad (G, P) or
     None. ``stops``: rising steps 1 .. ``steps`` (no ``grad``, no ``lengths``): the states after
     each of them from one pass, (G, K, N) or (G, K, N, H), in place of hT. (Most of its length is
-    checking and laying out the arguments for the kernel's door, ``landscape._kernel.Args``.)
+    checking and laying out the arguments for the kernel's door, ``landscape.engine.build.Args``.)
     """
     lib = library(cell.gate)
     if lib is None:

@@ -15,7 +15,7 @@
 LS_INLINE REAL FN(sig)(REAL z) { return (REAL)1 / ((REAL)1 + EXP(-z)); }
 
 /* The gated cells' gate function, fixed when the kernel is built (LS_GATE, one library per gate
- * function: landscape._kernel), and its derivative from its value y: the logistic sigmoid,
+ * function: landscape.engine.build), and its derivative from its value y: the logistic sigmoid,
  * y (1 - y), or Keras 2's hard_sigmoid clip(0.2 z + 0.5, 0, 1), 0.2 where it does not clip. */
 #if LS_GATE == LS_GATE_HARD_SIGMOID
 LS_INLINE REAL FN(gate)(REAL z) {
