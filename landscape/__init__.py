@@ -44,15 +44,14 @@ __all__ = [
 
 # The drawing functions load matplotlib and plotly on first use, so that importing the package
 # (and every command's --help) costs no drawing library.
-_DRAWING = {"save_figure": "figures", "write_html": "figures", "interactive_figure": "interactive",
-            "plot_cliffs": "plot", "plot_facets": "plot", "plot_surface3d": "plot3d"}
+_DRAWING = ("save_figure", "write_html", "interactive_figure", "plot_cliffs", "plot_facets", "plot_surface3d")
 
 
 def __getattr__(name: str):
     if name in _DRAWING:
-        import importlib
+        from . import figures
 
-        value = getattr(importlib.import_module(f".{_DRAWING[name]}", __name__), name)
+        value = getattr(figures, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from ._errors import DTYPES, InputError
 from ._io import page_size
+from .figures.style import STYLES, figure_width
 from .planes import MAX_COORD
-from .style import STYLES, figure_width
 from .words import FORMATS, MAX_DISPLAY, Z_SCALES
 
 __all__ = ["OneLineParser", "report_errors", "print_paths", "choices", "parse_lengths", "parse_range",

@@ -20,7 +20,7 @@ from matplotlib.transforms import Bbox
 import landscape as ls
 from landscape import render
 from landscape.figures import KINDS, render_static
-from landscape.style import WIDTHS, figure_width, use_style
+from landscape.figures.style import WIDTHS, figure_width, use_style
 
 LENGTHS = (1, 10, 30)
 REQUIRED = os.environ.get("LANDSCAPE_REQUIRE_BROWSER") == "1"
@@ -240,7 +240,7 @@ def test_every_parameter_name_typesets_in_the_paper_style():
     from matplotlib.font_manager import FontProperties
     from matplotlib.mathtext import MathTextParser
 
-    from landscape.style import html_name, math_name
+    from landscape.figures.style import html_name, math_name
 
     cmr10 = ft2font.FT2Font(font_manager.findfont("cmr10"))
     assert cmr10.get_glyph_name(cmr10.get_char_index(ord("_"))) == "dotaccent"  # the bug, shown

@@ -281,7 +281,7 @@ def test_numpy_numbers_are_welcome_from_python():
 def test_paper_colour_bar_ticks_carry_the_digits_they_need(lo, hi):
     """Each tick label, times the bar's multiplier, is its tick's value, and one decimal fewer
     would lose a tick's value: no digit more than needed, none fewer."""
-    from landscape.style import use_style
+    from landscape.figures.style import use_style
 
     surf = ls.slice_surface(ls.SliceConfig(cell="pascanu", lengths=(3, 5), res=(5, 5)))
     surf.loss[...] = np.linspace(lo, hi, surf.loss.size).reshape(surf.loss.shape)
@@ -304,7 +304,7 @@ def test_paper_colour_bar_ticks_carry_the_digits_they_need(lo, hi):
 @pytest.mark.slow
 def test_a_long_sweep_shows_a_bounded_facet_grid():
     """500 lengths: the facet grid shows MAX_PANELS of them, evenly spread, first and last kept."""
-    from landscape.plot import MAX_PANELS
+    from landscape.figures.plot import MAX_PANELS
 
     surf = ls.slice_surface(ls.SliceConfig(cell="pascanu", lengths=tuple(range(1, 501)), res=(3, 3)))
     fig = ls.plot_facets(surf)

@@ -1,4 +1,4 @@
-"""The plotly explorer of ``landscape/interactive.py`` on hand-made surfaces: descent paths and
+"""The plotly explorer of ``landscape/figures/interactive.py`` on hand-made surfaces: descent paths and
 their frames, non-finite cells."""
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import landscape as ls
 from landscape import render
 from landscape import slice as cli
 from landscape.evaluate import evaluate
-from landscape.interactive import interactive_figure
+from landscape.figures.interactive import interactive_figure
 from landscape.planes import line_plane, through_plane
 from landscape.tasks import TaskData
 

@@ -1,4 +1,4 @@
-"""The matplotlib renderers of ``landscape/plot.py`` on hand-made surfaces: descent paths and their
+"""The matplotlib renderers of ``landscape/figures/plot.py`` on hand-made surfaces: descent paths and their
 window exits, the colour scales and what their titles count, non-finite cells."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import torch
 from matplotlib.figure import Figure
 
 import landscape as ls
-from landscape.interactive import interactive_figure
+from landscape.figures.interactive import interactive_figure
 
 
 def _surface(nan_cells=(), inf_cells=(), accuracy=True, lengths=(5, 10), ny=4, nx=3):

@@ -45,8 +45,8 @@ def test_importing_the_package_and_its_commands_loads_no_drawing_library():
 
 
 def test_drawing_functions_load_on_first_use():
-    assert ls.plot_facets.__module__ == "landscape.plot"
-    assert ls.interactive_figure.__module__ == "landscape.interactive"
+    assert ls.plot_facets.__module__ == "landscape.figures.plot"
+    assert ls.interactive_figure.__module__ == "landscape.figures.interactive"
     assert {"plot_facets", "save_figure", "write_html"} <= set(dir(ls))
 
 

@@ -10,11 +10,11 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ._errors import InputError, check_type
-from .planes import window_exit
+from .._errors import InputError, check_type
+from ..planes import window_exit
+from ..surface import Surface
+from ..words import PATH_STYLES, SCALES
 from .style import math_name
-from .surface import Surface
-from .words import PATH_STYLES, SCALES
 
 __all__ = ["plot_facets", "plot_heatmap", "plot_contour", "plot_slices", "plot_line",
            "plot_cliffs", "color_norm", "SCALES"]

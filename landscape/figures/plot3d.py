@@ -8,10 +8,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ._errors import check_type
+from .._errors import check_type
+from ..surface import Surface
 from .plot import _length_index, _panel_note, _title, _two_d, _values, color_norm
 from .style import math_name
-from .surface import Surface
 
 __all__ = ["plot_surface3d"]
 

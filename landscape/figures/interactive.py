@@ -19,12 +19,12 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from ._errors import InputError, check_type
-from .planes import window_exit
+from .._errors import InputError, check_type
+from ..planes import window_exit
+from ..surface import Surface
+from ..words import MAX_DISPLAY, PATH_STYLES, Z_SCALES
 from .plot import _length_colors
 from .style import html_name
-from .surface import Surface
-from .words import MAX_DISPLAY, PATH_STYLES, Z_SCALES
 
 __all__ = ["interactive_figure", "caption_lines", "MAX_DISPLAY", "Z_SCALES"]
 

@@ -11,14 +11,14 @@ from collections.abc import Callable
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
-from ._errors import InputError, check_type
-from ._io import atomic_write
+from .._errors import InputError, check_type
+from .._io import atomic_write
+from ..surface import Surface
+from ..words import FORMATS, KINDS, MAX_DISPLAY
 from .interactive import _interactive_figure
 from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_line, plot_slices
 from .plot3d import plot_surface3d
 from .style import default_dpi, figure_width, use_style
-from .surface import Surface
-from .words import FORMATS, KINDS, MAX_DISPLAY
 
 __all__ = ["RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "save_figure", "write_html",
            "write_pages"]

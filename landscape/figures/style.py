@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from ._errors import InputError
+from .._errors import InputError
 
 __all__ = ["STYLES", "WIDTHS", "use_style", "figure_width", "default_dpi", "math_name", "html_name"]
 
