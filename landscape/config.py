@@ -184,7 +184,7 @@ class SliceConfig:
         _check(len(self.lengths) <= MAX_LENGTHS, "lengths", f"has {len(self.lengths)} lengths; the limit is "
                f"{MAX_LENGTHS}")
         for n in self.lengths:
-            _check(int(n) == n and n >= 1, "lengths", f"{n!r} must be a positive integer")
+            _check(_whole(n) and n >= 1, "lengths", f"{n!r} must be a positive integer")
         self._check_values()
 
     def _check_values(self) -> None:

@@ -23,8 +23,8 @@ from .cells import CELLS, Cell, as_cell, check_model_size, get_cell
 from .inits import check_init
 from .units import _init_theta
 
-__all__ = ["init_params", "split_params", "to_state_dicts", "from_state_dicts",
-           "load_checkpoint", "save_checkpoint", "to_modules", "center_params", "CENTERS", "read_checkpoint",
+__all__ = ["init_params", "to_state_dicts", "from_state_dicts",
+           "load_checkpoint", "save_checkpoint", "to_modules", "CENTERS", "read_checkpoint",
            "from_modules", "checkpoint_size", "state_dict_size",
 ]
 
@@ -93,10 +93,6 @@ def init_params(cell: Cell | str, *, seed: int = 0, init: str = "torch") -> torc
     return _center(as_cell(cell), "init", check_seed(seed), init)  # the one-unit case of the ensembles' init
 
 
-def split_params(cell: Cell, theta: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Flat parameters (G, P) -> name -> (G, 1) column; a (P,) vector gives 0-d scalars
-    (``Cell.split``)."""
-    return as_cell(cell).split(theta)
 
 
 def to_state_dicts(cell: Cell, theta: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
@@ -243,16 +239,11 @@ def _save_checkpoint(path: str, cell: Cell, theta: torch.Tensor) -> str:
 CENTERS = ("init", "trained")  # words --center accepts besides a checkpoint path
 
 
-def center_params(cell: Cell | str, spec: str, *, seed: int = 0, init: str = "torch") -> torch.Tensor:
-    """The centre named on the command line: "init" (``init``'s initialization for ``seed``) or a
-    FILE.pt."""
-    if not isinstance(spec, str):
-        raise InputError(f"centre must be init or a checkpoint FILE.pt, not {type(spec).__name__}")
-    return _center(as_cell(cell), spec, seed, init)
 
 
 def _center(cell: Cell, spec: str, seed: int, init: str) -> torch.Tensor:
-    """``center_params`` past its checks."""
+    """The centre a configuration names: "init" (``init``'s initialization for ``seed``) or a
+    checkpoint FILE.pt (its arguments checked by the caller, ``landscape.config.SliceConfig``)."""
     if spec not in CENTERS and (spec.endswith(".pt") or os.path.exists(spec)):
         return _load_checkpoint(spec, cell)
     if spec == "init":

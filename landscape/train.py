@@ -159,7 +159,8 @@ class _Optimizer:
         return theta - (lr / (1 - b1**t)) * self.m1 / ((self.m2 / (1 - b2**t)).sqrt() + eps)
 
 
-def _check_options(cell: Cell, datas: list[TaskData], optimizer: str, lr: float, **counts: int) -> None:
+def _check_options(cell: Cell, datas: list[TaskData], optimizer: str, lr: float, val_frac: float = 0.2,
+                   **counts: int) -> None:
     if optimizer not in OPTIMIZERS:
         raise InputError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
     if not cell.takes_input or any(d.objective == "pascanu" for d in datas):
@@ -167,6 +168,8 @@ def _check_options(cell: Cell, datas: list[TaskData], optimizer: str, lr: float,
     for name, v in counts.items():
         if int(v) != v or v < 1:
             raise InputError(f"--{name} {v} must be a positive integer")
+    if not (isinstance(val_frac, numbers.Real) and not isinstance(val_frac, bool) and 0.0 < val_frac < 1.0):
+        raise InputError(f"validation fraction val_frac {val_frac!r} must lie strictly between 0 and 1")
     if not (lr > 0 and np.isfinite(lr)):
         raise InputError(f"--lr {lr} must be a finite number > 0")
     if len({d.x.shape[0] for d in datas}) != 1:
@@ -211,7 +214,7 @@ def train_ensemble(cell: Cell, datas: list[TaskData], *, repeats: int = 1, seed:
     ``record_every`` > 0 records the parameters every that many
     steps (0: at the start and at every epoch's end).
     """
-    _check_options(cell, datas, optimizer, lr, epochs=epochs, batch=batch, repeats=repeats)
+    _check_options(cell, datas, optimizer, lr, val_frac, epochs=epochs, batch=batch, repeats=repeats)
     check_init(init)
     if hidden is not None:
         cell = replace(cell, hidden=check_units(hidden))

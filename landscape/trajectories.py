@@ -16,14 +16,14 @@ import numpy as np
 import torch
 
 from ._errors import InputError, check_device, check_dtype, check_int, check_number, check_type
-from .backends import _checked, _losses, _work, kernel_refuses, resolve_backend, unit_work
+from .backends import _losses, _work, kernel_refuses, resolve_backend, unit_work
 from .cells import Cell, as_cell
 from .planes import Plane, check_range
 from .surface import PathRun
 from .tasks import TaskData
 from .units import model_losses
 
-__all__ = ["Path", "descend", "clip_gradient", "paths_for_lengths", "training_paths", "MAX_STEPS"]
+__all__ = ["Path", "descend", "clip_gradient", "paths_for_lengths", "MAX_STEPS"]
 
 MAX_STEPS = 100_000  # descent steps of one path
 
@@ -133,13 +133,3 @@ def _stack_runs(runs: list[dict[str, Path]]) -> dict[str, PathRun]:
     return {name: PathRun(*(np.stack([getattr(r[name], f.name) for r in runs]) for f in fields(PathRun)))
             for name in runs[0]}
 
-
-def training_paths(cell: Cell, datas: list[TaskData], planes: list[Plane],
-                   path: np.ndarray) -> dict[str, PathRun]:
-    """A recorded training path (n_len, R, P) projected on each length's plane: {"train": PathRun}
-    with no gradient norms; the loss is that of the slice's data."""
-    cell = as_cell(cell)
-    for d, p, th in zip(datas, planes, path, strict=True):
-        _checked(cell, d, torch.from_numpy(np.asarray(th)))
-        check_type(p, Plane, "plane")
-    return _sweep_paths(cell, datas, planes, trained=np.asarray(path))

@@ -123,3 +123,9 @@ def test_bad_units_and_shapes():
             train_ensemble(ls.get_cell("rnn"), datas, hidden=bad, progress=False)
     with pytest.raises(ls.InputError, match="theta0 has shape"):
         train_ensemble(ls.get_cell("lstm"), datas, hidden=2, theta0=torch.zeros(1, 10), progress=False)
+
+
+@pytest.mark.parametrize("val_frac", [float("nan"), 0.0, 1.0, -0.5, True, "0.2"])
+def test_a_validation_fraction_outside_0_1_is_one_clear_error(val_frac):
+    with pytest.raises(ls.InputError, match="val_frac"):
+        train_ensemble(ls.get_cell("rnn"), [ls.make_data("latching", 5, n=20)], val_frac=val_frac)
