@@ -1,8 +1,9 @@
-"""A slice's configuration: ``SliceConfig``, frozen, with commented defaults, validated once.
+"""A slice's configuration: ``SliceConfig``, frozen, its defaults and their help written once on
+its fields, validated once.
 
-Every field is an option of ``python -m landscape.slice`` (the command maps its flags onto the
-fields); an invalid value raises ``ConfigError`` naming the field, which the command says as its
-flag. ``landscape.pipeline.slice_surface`` computes what a configuration describes.
+Every field is an option of ``python -m landscape.slice`` (``landscape.options``: the command's
+parser is built from the fields); an invalid value raises ``ConfigError`` naming the field, which
+the command says as its flag. ``landscape.pipeline.slice_surface`` computes what a configuration describes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._cli import finite_float, parse_files, parse_lengths, parse_mem, parse_point, parse_range, parse_res
 from ._errors import DTYPES, MAX_SEED, ConfigError, InputError
 from ._io import npz_header
 from .backends import BACKENDS
@@ -23,6 +25,7 @@ from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_CLASSES, MAX_SIZE, get_c
 from .evaluate import DEFAULT_MEM
 from .inits import INITS
 from .keras_files import KERAS_SUFFIXES, read_keras
+from .options import option
 from .params import CENTERS, _load_checkpoint, checkpoint_size
 from .planes import LINE_RES, MAX_COORD, NORMS, check_res
 from .tasks import MAX_DATA, TASKS, get_task
@@ -39,6 +42,8 @@ MAX_WORK = 1e14  # cell-steps of one slice: about a day at 1e9 a second
 MAX_LENGTHS = 1000  # lengths of one sweep (each its own plane, data and panel)
 MAX_TIMEOUT = 3600.0  # seconds a Dask connection may be waited for
 WORKER_BYTES = 1 << 30  # memory a local worker process takes besides its chunk (torch, the data)
+DEVICES = ("cpu", "cuda")
+_AXES = "; ".join(f"{n}: {c.default_plane[0]} x {c.default_plane[1]}" for n, c in CELLS.items())
 
 
 def max_workers(mem: int) -> int:
@@ -85,52 +90,106 @@ def _finite_pair(v, param: str, *, ordered: bool) -> None:
 
 @dataclass(frozen=True)
 class SliceConfig:
-    """Everything that decides a slice's numbers; validated once, here."""
+    """Everything that decides a slice's numbers; validated once, here. Each field is an option of
+    ``python -m landscape.slice``, its default and help written once, below."""
 
-    cell: str = "rnn"  # rnn, lstm, gru or pascanu
-    task: str | None = None  # latching, relay or pascanu; None: the cell's default task
-    lengths: tuple[int, ...] = (50,)  # sequence lengths: one, or a sweep
-    data: str | None = None  # a .npz of the user's own x (N, T) and y (N,) in {0, 1}; None: generated
-    plane: str = "axis"  # axis (two named parameters), random (Li et al.'s directions), pca, line
-    # (from the centre to the model in ``to``) or through (the plane through the centre and two models)
-    to: tuple[str, ...] | None = None  # line: one model FILE (.pt or Keras), through: two; a line with
-    # center trained and no ``to`` runs from the initialization to the trained model (Goodfellow et al.)
-    x: str | None = None  # axis plane: x parameter; None: the cell's default plane
-    y: str | None = None  # axis plane: y parameter
-    xrange: tuple[float, float] | None = None  # None: the cell's default, or -1:1 on a random plane
-    yrange: tuple[float, float] | None = None
-    res: tuple[int, int] | None = None  # (nx, ny); None: the cell's default, or 51 x 51
-    norm: str = "filter"  # random directions: filter, model or none
-    center: str = "init"  # init, trained, or a checkpoint FILE.pt
-    init: str = "torch"  # the initialization of an init centre: torch or keras
-    head: str | None = None  # readout: logit, softmax2 (Keras's Dense(2, softmax)), softmax (K classes),
-    # linear (a real output, squared error); None: the task's (logit; softmax for longlag, linear for adding)
-    classes: int | None = None  # the softmax head's K; None: the task's (p + 1 for longlag)
-    symbols: int | None = None  # longlag tasks: p (None: the length)
-    gru_reset: str = "after"  # gru: reset gate after (torch.nn) or before (Keras < 2.3) the product
-    gate: str = "sigmoid"  # lstm, gru: gate function, sigmoid or Keras 2's hard_sigmoid
-    units: int | None = None  # hidden units per layer; None: the checkpoint's, else 1
-    layers: int | None = None  # stacked recurrent layers; None: the checkpoint's, else 1
-    inputs: int | None = None  # features per step; None: the data's or the checkpoint's, else 1
-    epochs: int = 5  # center trained: epochs
-    batch: int = 16  # center trained: batch size
-    grad: bool = False  # also gradient maps: grad_norm, grad_x, grad_y
-    threshold: float = 1.0  # gradient norm above which a cell counts as steep
-    start: tuple[float, float] | None = None  # start of a plain and a clipped descent path
-    lr: float | None = None  # descent paths' (0.01) and center trained's Adam's (1e-3) rate
-    steps: int = 50  # descent path steps
-    clip: float = 1.0  # gradient-norm threshold of the clipped path
-    samples: int = 1000  # generated sequences (N)
-    noise: float = 0.1  # std of the generated inputs' noise
-    seed: int = 0  # of the data, the init, the directions and the training
-    dtype: str = "float32"  # float32 or float64
-    device: str = "cpu"  # cpu or cuda
-    backend: str = "auto"  # auto, reference or fused
-    mem: int = DEFAULT_MEM  # bytes of one vectorized chunk
-    tile_rows: int | None = None  # split the sweep into tiles of this many grid rows (resumable)
-    workers: int | None = None  # run the tiles on a local Dask cluster of this many processes
-    scheduler: str | None = None  # run the tiles on the Dask scheduler at this address (tcp://HOST:PORT)
-    timeout: float | None = None  # seconds to reach the scheduler, then its first worker; None: 30
+    cell: str = option(
+        "rnn", "the recurrence: nn.RNN, nn.LSTM, nn.GRU (of --units, --layers, --inputs) with an "
+                       "nn.Linear readout, or Pascanu's one-unit map", choices=tuple(CELLS))
+    task: str | None = option(None, "data and loss (default: latching, or pascanu for the pascanu cell)",
+                              choices=tuple(TASKS))
+    lengths: tuple[int, ...] = option(
+        (50,), "sequence length, or a comma-separated sweep such as 5,10,20,50,100",
+                                      flag="--len", metavar="L[,L...]", text="50",
+                                      parse=lambda s, flag: tuple(parse_lengths(s)))
+    data: str | None = option(
+        None, "your own data: arrays x (N, T) or (N, T, I) and y (N,) of 0/1; length L uses "
+                              "x[:, :L]", metavar="FILE.npz")  # None: generated
+    plane: str = option("axis", "two named parameters, two random directions, the first two principal "
+                        "components of the training path (with --center trained), or an interpolation "
+                        "between models: a line A to B or the plane through A, B, C (--to)", choices=PLANES)
+    to: tuple[str, ...] | None = option(
+        None, "interpolation: --plane line runs from --center (A, at alpha 0) to the model file B (at 1); "
+        "--plane through is the plane through A, B and C (A at 0,0; B at 1,0; C at beta 1); checkpoints or "
+        "Keras files of the same model. With --center trained, a line without --to runs from the "
+        "initialization to the trained model", metavar="B.pt[,C.pt]", parse=parse_files)
+    x: str | None = option(None, f"x-axis parameter of an axis plane ({_AXES}; beyond one unit, state_dict "
+                           "names such as weight_hh_l0[3,5] or bias_ih_l1[2], the short names meaning unit "
+                           "0)")
+    y: str | None = option(None, "y-axis parameter of an axis plane")
+    xrange: tuple[float, float] | None = option(
+        None, "x range (absolute values on an axis plane; default -1:1 on a random plane)", metavar="LO:HI",
+        parse=parse_range, negative=True)
+    yrange: tuple[float, float] | None = option(None, "y range", metavar="LO:HI", parse=parse_range,
+                                                negative=True)
+    res: tuple[int, int] | None = option(None, "grid points per axis (default 51, or 101,1001 for pascanu)",
+                                         metavar="N|NX,NY", parse=lambda s, flag: parse_res(s))
+    norm: str = option("filter", "random-direction normalization", choices=NORMS)
+    center: str = option("init", "the model at the plane's centre: torch.nn's init for --seed, that model "
+                         "trained at each length (saved as <name>_L<n>.pt), or a checkpoint",
+                         metavar="init|trained|FILE.pt")
+    init: str = option("torch", "the initialization of --center init (and of --center trained's start): "
+                       "torch.nn's defaults, or Keras's (orthogonal recurrent weights, forget bias 1, glorot "
+                       "inputs)", choices=tuple(INITS))
+    head: str | None = option(None, "the readout: one logit with binary cross-entropy, Keras's Dense(2, "
+                              "softmax) with sparse categorical cross-entropy (axes w_out_0, w_out_1, "
+                              "b_out_0, b_out_1), softmax over --classes K, or linear (one real output, "
+                              "squared error) "
+                              "(default: the task's: logit, softmax for longlag, linear for adding)",
+                              choices=tuple(HEADS))
+    classes: int | None = option(None, "classes of the softmax head (default: the task's, p + 1 for longlag)",
+                                 metavar="K", kind=int)
+    symbols: int | None = option(
+        None, "longlag tasks: p, the symbols a_1..a_p besides y (default: the length)",
+                                 metavar="P", kind=int)
+    gru_reset: str = option(
+        "after", "gru: the reset gate after the recurrent product (torch.nn, Keras >= 2.3) "
+                            "or before it (Keras before 2.3, reset_after=False)", choices=tuple(GRU_RESETS))
+    units: int | None = option(
+        None, f"hidden units per layer, 1 to {MAX_SIZE} (default: the checkpoint's, else "
+                               "1)", metavar="H", kind=int)
+    layers: int | None = option(None, "stacked recurrent layers (default: the checkpoint's, else 1)",
+                                metavar="L", kind=int)
+    inputs: int | None = option(None, "features per step (default: the data's or the checkpoint's, else 1)",
+                                metavar="I", kind=int)
+    gate: str = option(
+        "sigmoid", "lstm, gru: the gates' function, the logistic sigmoid (torch.nn, Keras >= 2.3) "
+                       "or Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1)", choices=tuple(GATES))
+    epochs: int = option(5, "epochs of --center trained", kind=int)
+    batch: int = option(16, "batch size of --center trained", kind=int)
+    grad: bool = option(False, "also store gradient maps: grad_norm, grad_x, grad_y (needs autograd memory)",
+                        switch=True)
+    threshold: float = option(1.0, "gradient norm above which a cell counts as steep in the cliff table",
+                              kind=finite_float)
+    start: tuple[float, float] | None = option(
+        None, "start of a plain and a clipped gradient-descent path, in plane coordinates", metavar="X,Y",
+        parse=parse_point, negative=True)
+    lr: float | None = option(None, f"learning rate of the descent paths (default {PATH_LR}) and of --center "
+                              f"trained's Adam (default {TRAIN_LR})", kind=finite_float)
+    steps: int = option(50, "steps of the descent paths", kind=int)
+    clip: float = option(1.0, "gradient-norm threshold of the clipped path (Pascanu et al. Algorithm 1)",
+                         kind=finite_float)
+    samples: int = option(1000, "sequences in the generated data", kind=int)
+    noise: float = option(0.1, "std of the Gaussian input noise", kind=finite_float)
+    seed: int = option(0, "seed of the data, the init and the directions", kind=int)
+    dtype: str = option("float32", "the floating-point type of the computation", choices=tuple(DTYPES))
+    device: str = option("cpu", "where it runs", choices=DEVICES)
+    backend: str = option(
+        "auto", "fused: the compiled kernel on the CPU; reference: the readable torch path; "
+                          "auto: fused where it runs and the work repays building it", choices=BACKENDS)
+    mem: int = option(DEFAULT_MEM, "memory budget of one vectorized chunk", text="1G",
+                      parse=lambda s, flag: parse_mem(s))  # bytes
+    tile_rows: int | None = option(
+        None, "split the sweep into tiles of R grid rows per length, each saved in "
+                                   "<name>.tiles/ as it is done: run the same command again after an "
+                                   "interruption to resume", metavar="R", kind=int)
+    workers: int | None = option(
+        None, "compute the tiles on a local Dask cluster of N processes (pip install "
+                                 "'rnn-landscape[distributed]')", metavar="N", kind=int)
+    scheduler: str | None = option(None, "compute the tiles on an existing Dask cluster",
+                                   metavar="tcp://HOST:PORT")
+    timeout: float | None = option(None, "wait at most this long to reach --scheduler, then for its first "
+                                   "worker (default 30)", metavar="SECONDS", kind=finite_float)
 
     def __post_init__(self) -> None:
         # numpy numbers and lists are welcome from Python callers; the record keeps plain ones
@@ -150,7 +209,7 @@ class SliceConfig:
                                     ("head", self.head or "logit", HEADS),
                                     ("gru_reset", self.gru_reset, GRU_RESETS),
                                     ("gate", self.gate, GATES),
-                                    ("dtype", self.dtype, DTYPES), ("device", self.device, ("cpu", "cuda")),
+                                    ("dtype", self.dtype, DTYPES), ("device", self.device, DEVICES),
                                     ("backend", self.backend, BACKENDS)):
             _check(isinstance(value, str) and value in valid, param,
                    f"{value!r} is unknown; valid: {', '.join(valid)}")
