@@ -3,7 +3,7 @@
     python benchmarks/bench_latching.py                 # rnn, lstm, gru on latching, posted protocol
     python benchmarks/bench_latching.py --lengths 2,50,200 --repeats 5 --samples 2000
 
-Runs landscape.latching.run_experiment (all repeats and lengths of a cell as one vectorized
+Runs landscape.experiment.run_experiment (all repeats and lengths of a cell as one vectorized
 ensemble, on the fused kernel where it runs: --backend) and times each cell. Two baselines, in
 the same run:
 - one at a time: single models trained the usual way (torch.nn module, torch.optim.Adam, one
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 import landscape as ls
 from landscape.engine import fused
-from landscape.latching import POSTED_LENGTHS, run_experiment, summarize, table
+from landscape.experiment import POSTED_LENGTHS, ExperimentConfig, run_experiment, summarize, table
 
 from results import write_results
 
@@ -59,7 +59,7 @@ def units_ratios(args) -> list[str]:
     lengths = [int(v) for v in args.units_lengths.split(",")]
     small = dict(tasks=["latching"], lengths=lengths, samples=args.units_samples, repeats=args.units_repeats,
                  epochs=1, batch=args.batch, lr=1e-3, optimizer="adam", val_frac=0.2, noise=0.1, success=0.9,
-                 seed=0, keras_split=False, progress=False)
+                 seed=0, keras_split=False)
     print(f"H > 1: lengths {lengths}, N = {args.units_samples}, {args.units_repeats} repeats, 1 epoch, "
           f"batch {args.batch}, float32", flush=True)
     lines = []
@@ -71,7 +71,8 @@ def units_ratios(args) -> list[str]:
                 times[backend] = float("inf")
                 for _ in range(args.units_tries):  # the best of a few: other work on the machine only adds
                     t0 = time.perf_counter()
-                    run_experiment(**small, cells=[cell], units=H, backend=backend)
+                    run_experiment(ExperimentConfig(**small, cells=[cell], units=H, backend=backend),
+                                   progress=False)
                     times[backend] = min(times[backend], time.perf_counter() - t0)
             ratio = times["fused"] / times["reference"]
             line = (f"| {cell} | {H} | {times['reference']:.2f} | {times['fused']:.2f} | {ratio:.3f} | "
@@ -127,10 +128,10 @@ def main() -> None:
     rows, lines = [], []
     for cell in args.cells.split(","):
         t0 = time.perf_counter()
-        rows += run_experiment(cells=[cell], tasks=["latching"], lengths=lengths, samples=args.samples,
-                               repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=1e-3,
-                               optimizer="adam", val_frac=0.2, noise=0.1, success=0.9, seed=0,
-                               keras_split=False, backend=args.backend, progress=False)
+        rows += run_experiment(ExperimentConfig(
+            cells=[cell], tasks=["latching"], lengths=lengths, samples=args.samples, repeats=args.repeats,
+            epochs=args.epochs, batch=args.batch, lr=1e-3, optimizer="adam", val_frac=0.2, noise=0.1,
+            success=0.9, seed=0, keras_split=False, backend=args.backend), progress=False)
         t = time.perf_counter() - t0
         probe = sorted({lengths[0], lengths[len(lengths) // 2], lengths[-1]})
         per_step = [baseline_step_time(cell, n, args.baseline_steps, args.batch) for n in probe]
@@ -141,11 +142,11 @@ def main() -> None:
         small = dict(cells=[cell], tasks=["latching"], lengths=small_lengths, samples=2000,
                      repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=1e-3,
                      optimizer="adam", val_frac=0.2, noise=0.1, success=0.9, seed=0,
-                     keras_split=False, progress=False)
+                     keras_split=False)
         times = {}
         for backend in ("reference", "fused"):
             t1 = time.perf_counter()
-            run_experiment(**small, backend=backend)
+            run_experiment(ExperimentConfig(**small, backend=backend), progress=False)
             times[backend] = time.perf_counter() - t1
         line = (f"| {cell} | {t:.1f} | {base:.0f} | {base / t:.0f}x | {times['reference']:.2f} | "
                 f"{times['fused']:.2f} | {times['reference'] / times['fused']:.1f}x |")

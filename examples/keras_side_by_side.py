@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import landscape as ls  # noqa: E402
-from landscape.latching import run_experiment, summarize  # noqa: E402
+from landscape.experiment import ExperimentConfig, run_experiment, summarize  # noqa: E402
 
 LAYERS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
           "gru": lambda units: keras.layers.GRU(units, reset_after=False)}
@@ -64,10 +64,11 @@ def main() -> None:
     lengths = [int(v) for v in args.lengths.split(",")]
     cells = args.cells.split(",")
     t0 = time.perf_counter()
-    rows = run_experiment(cells=cells, tasks=["latching"], lengths=lengths, samples=args.samples,
-                          repeats=args.repeats, epochs=5, batch=16, lr=1e-3, optimizer="adam-keras",
-                          val_frac=0.2, noise=0.1, success=0.9, seed=args.seed, keras_split=args.keras_split,
-                          init="keras", head="softmax2", gru_reset="before", split="shuffled", progress=False)
+    cfg = ExperimentConfig(cells=cells, tasks=["latching"], lengths=lengths, samples=args.samples,
+                           repeats=args.repeats, epochs=5, batch=16, lr=1e-3, optimizer="adam-keras",
+                           val_frac=0.2, noise=0.1, success=0.9, seed=args.seed, keras_split=args.keras_split,
+                           init="keras", head="softmax2", gru_reset="before", split="shuffled")
+    rows = run_experiment(cfg, progress=False)
     t_ours = time.perf_counter() - t0
     ours = summarize(rows)
     theirs, t1 = {}, time.perf_counter()

@@ -24,7 +24,8 @@ import torch
 from matplotlib.figure import Figure
 
 import landscape as ls
-from landscape.latching import draw_success, run_experiment, summarize, table
+from landscape.experiment import ExperimentConfig, run_experiment, summarize, table
+from landscape.figures.success import draw_success
 from landscape.train import train_ensemble
 
 LENGTHS = [2, 5, 10, 20, 40, 60]
@@ -44,8 +45,9 @@ def success_curves() -> None:
     fig = Figure(figsize=(8.4, 3.3), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, keras in zip(axes, (True, False), strict=True):
-        rows = run_experiment(cells=["rnn", "lstm", "gru"], tasks=["latching"], lengths=LENGTHS,
-                              keras_split=keras, progress=False, **PROTOCOL)
+        cfg = ExperimentConfig(cells=["rnn", "lstm", "gru"], tasks=["latching"], lengths=LENGTHS,
+                               keras_split=keras, **PROTOCOL)
+        rows = run_experiment(cfg, progress=False)
         summary = summarize(rows)
         name = "posted split (last 20% of ordered data)" if keras else "stratified shuffled split"
         print(f"frequency of success, {name}:\n{table(summary)}")

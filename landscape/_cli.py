@@ -103,17 +103,18 @@ def choices(text: str, valid: tuple[str, ...], option: str) -> tuple[str, ...]:
     return items
 
 
-def parse_lengths(text: str) -> list[int]:
-    """'50' or '5,10,20' -> [5, 10, 20]; every length a positive integer."""
+def parse_lengths(text: str, option: str = "--len") -> list[int]:
+    """'50' or '5,10,20' -> [5, 10, 20]; every length a positive integer (``option`` names the
+    flag in errors)."""
     out = []
     for part in text.split(","):
         try:
             n = int(part)
         except ValueError:
-            raise InputError(f"--len {text!r}: {part!r} is not an integer; "
+            raise InputError(f"{option} {text!r}: {part!r} is not an integer; "
                              "give a length such as 50 or a list such as 5,10,20") from None
         if n < 1:
-            raise InputError(f"--len {text!r}: length {n} must be a positive integer")
+            raise InputError(f"{option} {text!r}: length {n} must be a positive integer")
         out.append(n)
     return out
 

@@ -5,10 +5,11 @@ is written in one place; the field's name is the flag, with dashes, unless the o
 
 from __future__ import annotations
 
+from argparse import SUPPRESS
 from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields
 
-__all__ = ["Option", "option", "flag_of", "add_options", "from_options", "negative_flags"]
+__all__ = ["Option", "option", "flag_of", "add_options", "from_options", "given_options", "negative_flags"]
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,23 @@ def flag_of(cls, name: str) -> str:
     return (how.flag if how and how.flag else None) or "--" + name.replace("_", "-")
 
 
-def add_options(ap, cls) -> None:
+def add_options(ap, cls, *, defaults: bool = True) -> None:
     """One argparse option for every field of ``cls`` that has an ``Option``, in field order, its
-    default the field's (as typed, where it is parsed from text)."""
+    default the field's (as typed, where it is parsed from text); without ``defaults``, an option
+    not given is left out of the parsed values (so that a preset can fill it)."""
     for f in fields(cls):
         how: Option | None = f.metadata.get("option")
         if how is None:
             continue
         kw: dict = dict(dest=f.name, help=how.help)
+        if not defaults:
+            kw["default"] = SUPPRESS
+            if "default" not in how.help and not how.switch:
+                kw["help"] = f"{how.help} (default {how.text or f.default})"
         if how.switch:
             ap.add_argument(flag_of(cls, f.name), action="store_true", **kw)
             continue
-        kw["default"] = how.text if how.parse else f.default
+        kw.setdefault("default", how.text if how.parse else f.default)
         for key, value in (("choices", how.choices), ("metavar", how.metavar), ("type", how.kind)):
             if value is not None:
                 kw[key] = value
@@ -60,8 +66,14 @@ def add_options(ap, cls) -> None:
 
 
 def from_options(cls, args, **extra):
-    """An instance of ``cls`` from parsed options: each field's value, read by its ``parse`` where
-    it has one (a value not given keeps the field's default)."""
+    """An instance of ``cls`` from parsed options (``given_options``; a value not given keeps the
+    field's default)."""
+    return cls(**given_options(cls, args), **extra)
+
+
+def given_options(cls, args) -> dict:
+    """The fields of ``cls`` that the parsed options hold, each read by its ``parse`` where it has
+    one."""
     values = {}
     for f in fields(cls):
         how: Option | None = f.metadata.get("option")
@@ -69,7 +81,7 @@ def from_options(cls, args, **extra):
             continue
         v = getattr(args, f.name)
         values[f.name] = how.parse(v, flag_of(cls, f.name)) if how.parse and v is not None else v
-    return cls(**values, **extra)
+    return values
 
 
 def negative_flags(cls) -> tuple[str, ...]:

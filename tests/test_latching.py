@@ -66,10 +66,10 @@ def test_multi_unit_models(tmp_path, capsys):
 
 
 def test_keras_protocol_gates_are_keras_2s_hard_sigmoid():
-    args = latching.parse(["--protocol", "keras", "--quick"])
+    args, _ = latching.parse(["--protocol", "keras", "--quick"])
     assert args.gate == "hard_sigmoid"
-    assert latching.parse(["--protocol", "keras", "--gate", "sigmoid", "--quick"]).gate == "sigmoid"
-    assert latching.parse(["--quick"]).gate == "sigmoid"
+    assert latching.parse(["--protocol", "keras", "--gate", "sigmoid", "--quick"])[0].gate == "sigmoid"
+    assert latching.parse(["--quick"])[0].gate == "sigmoid"
 
 
 def test_slice_with_hard_sigmoid_gates(tmp_path, capsys):
