@@ -460,6 +460,7 @@ def test_render_usage_errors(args, tmp_path, capsys):
     assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_overflowed_losses_end_to_end(tmp_path, capsys):
     """float32 logits overflow for huge readout weights: the run still writes every file, quietly,
     and the figures count the non-finite cells. (Regression: cliff_metrics warned on inf - inf.)"""

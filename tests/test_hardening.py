@@ -224,6 +224,7 @@ def test_a_run_lands_whole_or_not_at_all(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz"]
 
 
+@pytest.mark.slow
 def test_a_killed_runs_temporaries_are_cleared(tmp_path, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a pid that no longer runs

@@ -109,6 +109,7 @@ def checkpoints(tmp_path, cell="rnn", seeds=(1, 2)):
     return c, paths
 
 
+@pytest.mark.slow
 def test_command_line_runs_from_the_centre_to_the_model(tmp_path, capsys):
     cell, (b,) = checkpoints(tmp_path, seeds=(1,))
     out = tmp_path / "out"

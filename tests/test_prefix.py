@@ -111,6 +111,7 @@ def _npz(path):
         return {k: f[k] for k in ("loss", "accuracy")}
 
 
+@pytest.mark.slow
 def test_a_sweep_of_a_users_file_is_each_lengths_run(tmp_path, capsys, own_data, monkeypatch):
     """The command's sweep over a file equals a run of each length alone, and tiles (resumed
     after a loss of some) equal both; the sweep makes no pass of its own per length."""

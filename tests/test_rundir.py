@@ -207,6 +207,7 @@ def test_a_run_that_never_landed_a_tile_leaves_nothing(tmp_path, capsys, monkeyp
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_killed_runs_directory_in_the_making_is_cleared(tmp_path, capsys):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -142,6 +142,7 @@ def test_plot_surface_rejects_bad_options():
         ls.plot_facets(_surface(accuracy=False), what="accuracy")
 
 
+@pytest.mark.slow
 def test_renderers_write_files_with_non_finite_values(tmp_path):
     surf = _surface(nan_cells=[(0, 0, 0)], inf_cells=[(1, 3, 2, np.inf), (1, 0, 1, -np.inf)])
     png = ls.save_figure(ls.plot_facets(surf), str(tmp_path / "a.png"))
