@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from ._errors import DTYPES, InputError
+from ._errors import DTYPES, ConfigError, InputError
 from ._io import page_size
 from .figures.style import STYLES, figure_width
 from .planes import MAX_COORD
@@ -35,9 +35,16 @@ def _terminate(signum, frame) -> None:
     raise Terminated()
 
 
-def report_errors(prog: str, body: Callable[[], list[str] | None]) -> int:
+def as_flag(name: str) -> str:
+    """A field's flag, by the commands' rule: ``--`` and the name with dashes."""
+    return "--" + name.replace("_", "-")
+
+
+def report_errors(prog: str, body: Callable[[], list[str] | None],
+                  flag: Callable[[str], str] = as_flag) -> int:
     """Run a command's body and print the paths it returns, one a line: bad input (or an
-    unwritable output) is one line on stderr, status 2;
+    unwritable output) is one line on stderr, status 2, a configuration's field said as its
+    ``flag``;
     Ctrl-C and SIGTERM are one line and status 130 and 143, after the writes under way have
     removed their temporary files (``_io.atomic_write``)."""
     main = threading.current_thread() is threading.main_thread()
@@ -47,6 +54,9 @@ def report_errors(prog: str, body: Callable[[], list[str] | None]) -> int:
         paths = body()
         if paths:
             print_paths(paths)
+    except ConfigError as e:  # the library names fields; the command says them as its flags
+        print(f"{prog}: error: {e.render(flag)}", file=sys.stderr)
+        return 2
     except (InputError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

@@ -67,7 +67,7 @@ def one_run(folder: str | None = None):
         yield
         for _, path in staged:
             if os.path.isdir(path):
-                raise InputError(f"{path} is a folder; give another --name or --out")
+                raise InputError(f"{path} is a folder; give another name or output folder")
             if len(os.path.basename(path).encode()) > 255:
                 raise InputError(f"{os.path.basename(path)[:40]}... is longer than a file name may be; "
                                  "give a shorter --name")

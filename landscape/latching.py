@@ -22,8 +22,7 @@ import sys
 import time
 from dataclasses import replace
 
-from ._cli import OneLineParser, report_errors
-from ._errors import ConfigError, InputError
+from ._cli import OneLineParser, as_flag, report_errors
 from ._io import atomic_write, one_run
 from .experiment import COLUMNS, QUICK, ExperimentConfig, run_experiment, summarize, table
 from .options import add_options, flag_of, given_options
@@ -56,13 +55,14 @@ def parse(argv: list[str] | None) -> tuple[ExperimentConfig, argparse.Namespace]
     """The options -> the experiment (its protocol's and preset's values, and over them the options
     given explicitly) and the command's own options."""
     args = build_parser().parse_args(argv)
-    try:
-        given = given_options(ExperimentConfig, args)
-        cfg = replace(ExperimentConfig.preset(given.get("protocol", "torch"), quick=args.quick), **given)
-    except ConfigError as e:
-        raise InputError(e.render(lambda name: flag_of(ExperimentConfig, name)
-                                  if name in ExperimentConfig.__dataclass_fields__ else name)) from None
-    return cfg, args
+    given = given_options(ExperimentConfig, args)  # a bad value: a ConfigError, said as its flag by main
+    return replace(ExperimentConfig.preset(given.get("protocol", "torch"), quick=args.quick), **given), args
+
+
+def _flag(name: str) -> str:
+    if name in ExperimentConfig.__dataclass_fields__:
+        return flag_of(ExperimentConfig, name)
+    return as_flag(name)
 
 
 def run(cfg: ExperimentConfig, args: argparse.Namespace) -> list[str]:
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             paths = run(cfg, args)
         print(*paths, sep="\n")
 
-    return report_errors("python -m landscape.latching", body)
+    return report_errors("python -m landscape.latching", body, _flag)
 
 
 if __name__ == "__main__":

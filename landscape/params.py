@@ -17,7 +17,7 @@ import os
 import torch
 from torch import nn
 
-from ._errors import InputError, check_seed, check_vector
+from ._errors import ConfigError, InputError, check_seed, check_vector
 from ._io import MAX_LOAD, atomic_write, open_regular
 from .cells import CELLS, Cell, as_cell, check_model_size, get_cell
 from .inits import check_init
@@ -194,7 +194,7 @@ def checkpoint_size(path: str) -> tuple[str, tuple[int, int, int]]:
 def _read(path: str) -> dict:
     """A checkpoint's dict, read without executing code."""
     if not os.path.exists(path):
-        raise InputError(f"checkpoint {path} does not exist; give --center init or a FILE.pt")
+        raise InputError(f"checkpoint {path} does not exist; give init or a checkpoint FILE.pt")
     try:
         with open_regular(path, "checkpoint", limit=MAX_LOAD) as f:  # no FIFO, no folder
             ck = torch.load(f, map_location="cpu", weights_only=True)
@@ -250,6 +250,6 @@ def _center(cell: Cell, spec: str, seed: int, init: str) -> torch.Tensor:
         return torch.tensor(cell.center, dtype=torch.float64) if not cell.module else _init_theta(
             cell, cell.hidden, seed, init, inputs=cell.inputs, layers=cell.layers)
     if spec == "trained":
-        raise InputError("--center trained is made by training (landscape.train.train_ensemble), "
-                         "not loaded")
+        raise ConfigError("center", "is made by training (landscape.train.train_ensemble), not loaded",
+                          value="trained")
     raise InputError(f"unknown centre {spec!r}; valid: {', '.join(CENTERS)}, or a checkpoint FILE.pt")

@@ -70,9 +70,9 @@ def _stem(cfg: SliceConfig, out: Outputs) -> str:
     """The files' path without suffix: a stem inside the folder, short enough for every suffix."""
     name = default_name(cfg) if out.name is None else out.name
     if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
-        raise InputError(f"--name {name!r} must be a file stem inside --out (no '/', not '.' or '..')")
+        raise ConfigError("name", "must be a file stem inside {folder} (no '/', not '.' or '..')", value=name)
     if len(name.encode()) > 200:  # NAME_MAX is 255 bytes; '_cliffs.html' and '_L<n>.pt' follow
-        raise InputError(f"--name is {len(name.encode())} bytes long; give at most 200")
+        raise ConfigError("name", f"is {len(name.encode())} bytes long; give at most 200")
     return os.path.join(out.folder, name)
 
 

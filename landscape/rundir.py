@@ -93,12 +93,12 @@ class RunDir:
         where = f"{self.path} exists and"
         if os.path.islink(self.path):
             raise InputError(f"{where} is a symbolic link, not a run directory made here; it is left as it "
-                             "is: give another --name or --out")
+                             "is: give another name or output folder")
         if not os.path.isdir(self.path):
-            raise InputError(f"{where} is not a folder; give another --name or --out")
+            raise InputError(f"{where} is not a folder; give another name or output folder")
         if not os.path.lexists(os.path.join(self.path, MANIFEST)):
             raise InputError(f"{where} is not a run directory made here (it has no {MANIFEST}); it is left "
-                             "as it is: give another --name or --out")
+                             "as it is: give another name or output folder")
         text = read_regular(os.path.join(self.path, MANIFEST), "run manifest", follow=False,
                             limit=MAX_MANIFEST)
         try:
@@ -112,7 +112,8 @@ class RunDir:
         old = self._manifest()
         if old is None:
             raise InputError(f"run directory {self.path} has a manifest this version cannot read (damaged, "
-                             "or written by another version); remove it, or give another --name or --out")
+                             "or written by another version); remove it, or give another name or output "
+                             "folder")
         if old != json.loads(json.dumps(config, sort_keys=True)):
             old = old if isinstance(old, dict) else {}
             diff = sorted((k not in old or k not in config, k) for k in set(config) | set(old)
@@ -120,7 +121,7 @@ class RunDir:
             diff = [k for _, k in diff]
             raise InputError(f"run directory {self.path} holds tiles of another configuration (it differs in "
                              f"{', '.join(diff[:6]) or 'its manifest'}); remove it, or give another "
-                             "--name or --out")
+                             "name or output folder")
 
     def _records(self) -> dict:
         """Tile name -> its latest record in the journal (a line cut short by a kill is skipped)."""

@@ -11,8 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._cli import OneLineParser, add_figure_options, figure_options, join_negative_values, report_errors
-from ._errors import ConfigError, InputError
+from ._cli import (
+    OneLineParser,
+    add_figure_options,
+    as_flag,
+    figure_options,
+    join_negative_values,
+    report_errors,
+)
 from .config import SliceConfig
 from .options import add_options, flag_of, from_options, negative_flags
 from .pipeline import Outputs, write_slice
@@ -38,29 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
 def parse(argv: list[str]) -> tuple[SliceConfig, Outputs]:
     """The command line -> the slice's configuration and where and how its files go (validated)."""
     args = build_parser().parse_args(join_negative_values(list(argv), negative_flags(SliceConfig)))
-    try:
-        cfg = from_options(SliceConfig, args)
-    except ConfigError as e:
-        raise InputError(_flags(e)) from None
+    cfg = from_options(SliceConfig, args)  # a bad value: a ConfigError, said as its flag by main
     out = Outputs(args.out, args.name, dict(figure_options(args), scale=args.scale), progress=not args.quiet)
     return cfg, out
 
 
-def _flags(e: ConfigError) -> str:
-    """A configuration error in the command line's words: its flags, not SliceConfig's fields."""
-    return e.render(lambda name: flag_of(SliceConfig, name) if name in SliceConfig.__dataclass_fields__
-                    else "--" + name.replace("_", "-"))
+def _flag(name: str) -> str:
+    """A field in the command line's words: SliceConfig's by its option, Outputs' folder --out."""
+    if name in SliceConfig.__dataclass_fields__:
+        return flag_of(SliceConfig, name)
+    return "--out" if name == "folder" else as_flag(name)
 
 
 def main(argv: list[str] | None = None) -> int:
     def body() -> list[str]:
         cfg, out = parse(list(sys.argv[1:] if argv is None else argv))
-        try:
-            return write_slice(cfg, out)
-        except ConfigError as e:  # a value the configuration could only be checked against by running
-            raise InputError(_flags(e)) from None
+        return write_slice(cfg, out)
 
-    return report_errors("python -m landscape.slice", body)
+    return report_errors("python -m landscape.slice", body, _flag)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._errors import InputError, check_seed
+from ._errors import ConfigError, InputError, check_seed
 from .backends import check_features, kernel_refuses, resolve_backend, unit_work
 from .cells import Cell
 from .inits import check_init
@@ -167,11 +167,11 @@ def _check_options(cell: Cell, datas: list[TaskData], optimizer: str, lr: float,
         raise InputError(f"training needs a task with targets and an input-taking cell, not {cell.name!r}")
     for name, v in counts.items():
         if int(v) != v or v < 1:
-            raise InputError(f"--{name} {v} must be a positive integer")
+            raise ConfigError(name, f"{v} must be a positive integer")
     if not (isinstance(val_frac, numbers.Real) and not isinstance(val_frac, bool) and 0.0 < val_frac < 1.0):
         raise InputError(f"validation fraction val_frac {val_frac!r} must lie strictly between 0 and 1")
     if not (lr > 0 and np.isfinite(lr)):
-        raise InputError(f"--lr {lr} must be a finite number > 0")
+        raise ConfigError("lr", f"{lr} must be a finite number > 0")
     if len({d.x.shape[0] for d in datas}) != 1:
         raise InputError("every length needs the same number of samples to train as one ensemble")
 

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from .._errors import InputError
+from .._errors import ConfigError, InputError
 
 __all__ = ["STYLES", "WIDTHS", "use_style", "figure_width", "default_dpi", "math_name", "html_name"]
 
@@ -90,7 +90,8 @@ def figure_width(style: str, width: str | float | None) -> float | None:
     except (TypeError, ValueError):
         inches = float("nan")
     if not 1.0 <= inches <= 20.0:
-        raise InputError(f"--width {width!r}: give single, double or inches from 1 to 20")
+        raise ConfigError("width", "gives no figure width: give single, double or inches from 1 to 20",
+                          value=str(width))
     return inches
 
 
