@@ -68,3 +68,11 @@ def test_both_renderers_draw_each_path_from_the_one_table(path_surface):
         for ln in drawn:
             assert mcolors.to_hex(ln.get_color()) == color
             assert ln.get_linestyle() == ("--" if dashed else "-")
+
+
+def test_the_public_face_names_what_it_exports():
+    missing = [name for name in ls.__all__ if not hasattr(ls, name)]
+    assert missing == []
+    for name in ("Cell", "TaskData", "train_ensemble", "pca_plane", "write_figures", "use_style",
+                 "ExperimentConfig", "run_experiment"):
+        assert name in ls.__all__, name

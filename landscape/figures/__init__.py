@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib
 
 __all__ = ["RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "save_figure", "write_html",
-           "write_pages", "interactive_figure", "plot_facets", "plot_cliffs", "plot_surface3d"]
+           "write_pages", "interactive_figure", "plot_facets", "plot_cliffs", "plot_surface3d", "use_style"]
 
 _WHERE = {"interactive_figure": "interactive", "plot_facets": "plot", "plot_cliffs": "plot",
+          "use_style": "style",
           "plot_surface3d": "plot3d", **{name: "write" for name in (
               "RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "_write_figures",
               "save_figure", "write_html", "write_pages")}}
