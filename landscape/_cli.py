@@ -16,6 +16,7 @@ from collections.abc import Callable
 from ._errors import DTYPES, ConfigError, InputError
 from ._io import page_size
 from .figures.style import STYLES, figure_width
+from .options import as_flag
 from .planes import MAX_COORD
 from .words import FORMATS, MAX_DISPLAY, Z_SCALES
 
@@ -33,11 +34,6 @@ class Terminated(BaseException):  # not an Exception: no broad handler may swall
 
 def _terminate(signum, frame) -> None:
     raise Terminated()
-
-
-def as_flag(name: str) -> str:
-    """A field's flag, by the commands' rule: ``--`` and the name with dashes."""
-    return "--" + name.replace("_", "-")
 
 
 def report_errors(prog: str, body: Callable[[], list[str] | None],

@@ -32,6 +32,12 @@ class ConfigError(InputError):
                       lambda m: pair(m[1], m[2]) if m[2] is not None else name(m[1]), self.template)
 
 
+def require(ok: bool, param: str, message: str) -> None:
+    """A configuration's one way of refusing a field: ConfigError(param, message) unless ``ok``."""
+    if not ok:
+        raise ConfigError(param, message)
+
+
 MAX_SEED = 2**32 - 1  # seeds are combined with indices; numpy and torch both take these
 
 

@@ -11,10 +11,10 @@ import sys
 import torch
 
 from ._errors import InputError, check_real, check_type
-from .cells import KERNEL_HEADS, Cell, as_cell, readout, run
-from .engine import MAX_UNITS, available, fused_losses, probe, run_fused, unavailable_reason
+from .cells import KERNEL_HEADS, Cell, as_cell
+from .engine import MAX_UNITS, available, fused_losses, probe, unavailable_reason
 from .tasks import TaskData
-from .units import final_states, model_losses, readout_loss
+from .units import model_losses
 
 __all__ = ["BACKENDS", "resolve_backend", "kernel_refuses", "losses", "loss_and_grad", "prefix_losses",
            "check_features", "unit_work", "GRAD_BLOCK"]
@@ -139,23 +139,9 @@ def prefix_losses(cell: Cell, data: TaskData, theta: torch.Tensor, stops: list[i
     input terms of I > 1 features, one matrix product over all the steps read, may round in
     another last bit), for the work of the longest alone. For data scored once per sequence, of
     one length each (``prefix_sweep``)."""
-    y = data.y
     if backend == "fused":
-        th = theta[None] if theta.ndim == 1 else theta
-        hs, _ = run_fused(cell, th, data.x, y=y, steps=data.length, objective=data.objective,
-                          hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers,
-                          stops=stops)  # (G, K, N) or (G, K, N, H)
-        return [readout_loss(cell, th, hs[:, k].contiguous(), y, data.objective) for k in range(len(stops))]
-    if not cell.batched:  # the one-unit grid step, as landscape.cells.reference_losses
-        p = cell.split(theta)
-        return [readout(cell, p, h, y, data.objective) for h in run(cell, p, data.x, data.length, at=stops)]
-    G = theta.shape[0]  # the batched forward pass, as landscape.units.model_losses
-    x = data.x.to(theta.dtype).expand(G, *data.x.shape)
-    lengths = torch.full((G,), data.length, dtype=torch.long)
-    h = final_states(cell, theta, x, lengths, cell.hidden, inputs=cell.inputs, layers=cell.layers, at=stops)
-    y = y.to(theta.dtype)
-    return [readout_loss(cell, theta, h[..., k].contiguous(), y, units_first=True, tol=data.tol)
-            for k in range(len(stops))]
+        return fused_losses(cell, data, theta, at=stops)
+    return model_losses(cell, theta, data, at=stops)
 
 
 def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cell, torch.Tensor]:

@@ -411,12 +411,14 @@ def run(cell: Cell, p: Params, x: torch.Tensor | None, length: int,
     return s[0] if at is None else kept
 
 
-def reference_losses(cell: Cell, theta: torch.Tensor, data) -> tuple[torch.Tensor, torch.Tensor | None]:
+def reference_losses(cell: Cell, theta: torch.Tensor, data, at: list[int] | None = None):
     """The readable path's loss and accuracy of G models theta (G, P) (or one, (P,)) on ``data``
     (a ``landscape.tasks.TaskData``): ``run`` from x0, then the head's ``readout``. Pure and
-    differentiable in theta."""
+    differentiable in theta. With ``at`` (rising steps), a (loss, accuracy) per step, from one run."""
     p = cell.split(theta)  # name -> (G, 1)
-    return readout(cell, p, run(cell, p, data.x, data.length), data.y, data.objective)
+    if at is None:
+        return readout(cell, p, run(cell, p, data.x, data.length), data.y, data.objective)
+    return [readout(cell, p, h, data.y, data.objective) for h in run(cell, p, data.x, data.length, at=at)]
 
 
 def readout(cell: Cell, p: Params, h: torch.Tensor, y: torch.Tensor | None,

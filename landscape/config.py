@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ._cli import finite_float, parse_files, parse_lengths, parse_mem, parse_point, parse_range, parse_res
-from ._errors import DTYPES, MAX_SEED, ConfigError, InputError
+from ._errors import DTYPES, MAX_SEED, ConfigError, InputError, require
 from ._io import npz_header
 from .backends import BACKENDS
 from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_CLASSES, MAX_SIZE, get_cell
@@ -67,11 +67,6 @@ def _size_text(name: str, size: tuple[int, int, int]) -> str:
         return f"{size[0]} units, {size[1]} inputs, {size[2]} layers"
 
 
-def _check(ok: bool, param: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(param, message)
-
-
 def _real(v) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
@@ -85,7 +80,7 @@ def _finite_pair(v, param: str, *, ordered: bool) -> None:
                        and all(math.isfinite(a) and abs(a) <= MAX_COORD for a in v)
                        and (not ordered or v[0] < v[1]))
     order = ", LO < HI" if ordered else ""
-    _check(ok, param, f"{v!r} must be two finite numbers within +-{MAX_COORD:g}{order}")
+    require(ok, param, f"{v!r} must be two finite numbers within +-{MAX_COORD:g}{order}")
 
 
 @dataclass(frozen=True)
@@ -211,39 +206,39 @@ class SliceConfig:
                                     ("gate", self.gate, GATES),
                                     ("dtype", self.dtype, DTYPES), ("device", self.device, DEVICES),
                                     ("backend", self.backend, BACKENDS)):
-            _check(isinstance(value, str) and value in valid, param,
+            require(isinstance(value, str) and value in valid, param,
                    f"{value!r} is unknown; valid: {', '.join(valid)}")
         get_cell(self.cell, gru_reset=self.gru_reset, gate=self.gate)  # what the cell has
         for param in ("classes", "symbols"):
             v = getattr(self, param)
-            _check(v is None or (_whole(v) and 2 <= v <= MAX_CLASSES), param,
+            require(v is None or (_whole(v) and 2 <= v <= MAX_CLASSES), param,
                    f"{v!r} must be an integer from 2 to {MAX_CLASSES}")
         for param in ("units", "layers", "inputs"):
             v = getattr(self, param)
-            _check(v is None or (_whole(v) and 1 <= v <= MAX_SIZE), param,
+            require(v is None or (_whole(v) and 1 <= v <= MAX_SIZE), param,
                    f"{v!r} must be an integer from 1 to {MAX_SIZE}")
-        _check(self.task is None or self.task in TASKS, "task",
+        require(self.task is None or self.task in TASKS, "task",
                f"{self.task!r} is unknown; valid: {', '.join(TASKS)}")
         for param in ("samples", "steps", "epochs", "batch", "mem", "tile_rows", "workers"):
             v = getattr(self, param)
-            _check(_whole(v) or (v is None and param in ("tile_rows", "workers")), param,
+            require(_whole(v) or (v is None and param in ("tile_rows", "workers")), param,
                    f"{v!r} must be an integer")
         for param in ("lr", "clip", "threshold", "noise", "timeout"):
             v = getattr(self, param)
-            _check(_real(v) or (v is None and param in ("lr", "timeout")), param, f"{v!r} must be a number")
+            require(_real(v) or (v is None and param in ("lr", "timeout")), param, f"{v!r} must be a number")
         if self.res is not None:
             try:
                 object.__setattr__(self, "res", check_res(self.res))
             except InputError:
                 raise ConfigError("res", f"{self.res!r} must be (nx, ny) or one number, "
                                          "each an integer >= 2") from None
-        _check(isinstance(self.lengths, (tuple, list)), "lengths",
+        require(isinstance(self.lengths, (tuple, list)), "lengths",
                f"{self.lengths!r} must be a list of integers")
-        _check(len(self.lengths) > 0, "lengths", "is empty; give at least one length")
-        _check(len(self.lengths) <= MAX_LENGTHS, "lengths", f"has {len(self.lengths)} lengths; the limit is "
+        require(len(self.lengths) > 0, "lengths", "is empty; give at least one length")
+        require(len(self.lengths) <= MAX_LENGTHS, "lengths", f"has {len(self.lengths)} lengths; the limit is "
                f"{MAX_LENGTHS}")
         for n in self.lengths:
-            _check(_whole(n) and n >= 1, "lengths", f"{n!r} must be a positive integer")
+            require(_whole(n) and n >= 1, "lengths", f"{n!r} must be a positive integer")
         self._check_values()
 
     def _check_values(self) -> None:
@@ -252,18 +247,18 @@ class SliceConfig:
         _finite_pair(self.xrange, "xrange", ordered=True)
         _finite_pair(self.yrange, "yrange", ordered=True)
         _finite_pair(self.start, "start", ordered=False)
-        _check(self.lr is None or 0 < self.lr < math.inf, "lr", f"{self.lr} must be a finite number > 0")
-        _check(1 <= self.steps <= MAX_STEPS, "steps", f"{self.steps} must be from 1 to {MAX_STEPS}")
-        _check(0 < self.clip < math.inf, "clip", f"{self.clip} must be a finite number > 0")
-        _check(0 < self.threshold < math.inf, "threshold", f"{self.threshold} must be a finite number > 0")
-        _check(self.timeout is None or 0 < self.timeout <= MAX_TIMEOUT, "timeout",
+        require(self.lr is None or 0 < self.lr < math.inf, "lr", f"{self.lr} must be a finite number > 0")
+        require(1 <= self.steps <= MAX_STEPS, "steps", f"{self.steps} must be from 1 to {MAX_STEPS}")
+        require(0 < self.clip < math.inf, "clip", f"{self.clip} must be a finite number > 0")
+        require(0 < self.threshold < math.inf, "threshold", f"{self.threshold} must be a finite number > 0")
+        require(self.timeout is None or 0 < self.timeout <= MAX_TIMEOUT, "timeout",
                f"{self.timeout} must be a number of seconds > 0 and <= {MAX_TIMEOUT:g}")
-        _check(self.samples >= 2, "samples", f"{self.samples} must be at least 2")
-        _check(0 <= self.noise < math.inf, "noise", f"{self.noise} must be a finite number >= 0")
-        _check(self.mem > 0, "mem", f"{self.mem} must be a positive number of bytes")
-        _check(not isinstance(self.seed, bool) and isinstance(self.seed, numbers.Integral)
+        require(self.samples >= 2, "samples", f"{self.samples} must be at least 2")
+        require(0 <= self.noise < math.inf, "noise", f"{self.noise} must be a finite number >= 0")
+        require(self.mem > 0, "mem", f"{self.mem} must be a positive number of bytes")
+        require(not isinstance(self.seed, bool) and isinstance(self.seed, numbers.Integral)
                and 0 <= self.seed <= MAX_SEED, "seed", f"{self.seed} must be an integer from 0 to {MAX_SEED}")
-        _check(self.epochs >= 1 and self.batch >= 1, "epochs", f"{self.epochs} and {{batch}} {self.batch} "
+        require(self.epochs >= 1 and self.batch >= 1, "epochs", f"{self.epochs} and {{batch}} {self.batch} "
                "must be positive integers")
         self._check_fit()
 
@@ -275,66 +270,66 @@ class SliceConfig:
             valid = [t for t, v in TASKS.items() if v.takes_input == cell.takes_input]
             raise ConfigError("task", f"{self.task_name!r} does not fit cell {cell.name!r}; "
                                       f"valid tasks for it: {', '.join(valid)}")
-        _check(not (self.data and not cell.takes_input), "data",
+        require(not (self.data and not cell.takes_input), "data",
                f"gives input sequences, and cell {cell.name!r} takes no input")
-        _check(self.data or not cell.takes_input or task.objective == cell.objective, "head",
+        require(self.data or not cell.takes_input or task.objective == cell.objective, "head",
                f"{cell.head} is scored by the {cell.objective} loss; the {task.name} task's targets are for "
                f"{task.objective}")
         if self.keras_model is not None:
             kcell = self.keras_model[0]
-            _check(kcell.reset == cell.reset, "gru_reset",
+            require(kcell.reset == cell.reset, "gru_reset",
                    f"{cell.reset}: {self.center} holds a GRU with the reset gate {kcell.reset} the product; "
                    f"give {{gru_reset={kcell.reset}}}")
-            _check(kcell.gate == cell.gate, "gate", f"{cell.gate}: {self.center}'s gates are "
+            require(kcell.gate == cell.gate, "gate", f"{cell.gate}: {self.center}'s gates are "
                    f"{kcell.gate}; give {{gate={kcell.gate}}}")
-            _check(kcell.layout == cell.layout, "head", f"{cell.head}: {self.center}'s readout is "
+            require(kcell.layout == cell.layout, "head", f"{cell.head}: {self.center}'s readout is "
                    f"{kcell.head}")
         K = task.head(max(self.lengths), self.symbols)[1]
-        _check(self.data or cell.objective != "ce" or cell.classes >= K, "classes",
+        require(self.data or cell.objective != "ce" or cell.classes >= K, "classes",
                f"{cell.classes}: the {task.name} task's targets are classes 0 to {K - 1}")
-        _check(self.symbols is None or task.name.startswith("longlag"), "symbols",
+        require(self.symbols is None or task.name.startswith("longlag"), "symbols",
                f"is the p of the longlag tasks, not of {task.name}")
-        _check(self.data or len({task.features(n, self.symbols) for n in self.lengths}) == 1, "lengths",
+        require(self.data or len({task.features(n, self.symbols) for n in self.lengths}) == 1, "lengths",
                f"give the {task.name} task "
                f"{sorted({task.features(n, self.symbols) for n in self.lengths})[:4]} inputs: one model "
                "cannot take them all (longlag-random with {symbols} keeps p fixed)")
-        _check(self.plane == "axis" or not (self.x or self.y), "x",
+        require(self.plane == "axis" or not (self.x or self.y), "x",
                f"and {{y}} name the axes of {{plane=axis}}; a {self.plane} plane has none")
         for param in ("x", "y"):
             v = getattr(self, param)
-            _check(v is None or cell.index(v) is not None, param,
+            require(v is None or cell.index(v) is not None, param,
                    f"{v!r} is no parameter of a {cell.name} model of {cell.size_text()}; valid: "
                    f"{cell.names_hint()}")
         x, y = self.axes
-        _check(cell.index(x) != cell.index(y), "x", f"and {{y}} must be different parameters, both are {x!r}"
+        require(cell.index(x) != cell.index(y), "x", f"and {{y}} must be different parameters, both are {x!r}"
                + (f" and {y!r}" if x != y else ""))
         gives = get_task(self.task_name).features(max(self.lengths), self.symbols)
-        _check(not cell.takes_input or self.data or cell.inputs == gives, "inputs",
+        require(not cell.takes_input or self.data or cell.inputs == gives, "inputs",
                f"{cell.inputs}: the {self.task_name} task gives {gives} input(s) per step; give {{data}} of "
                f"{cell.inputs} features")
         self._check_ends()
-        _check(self.plane != "pca" or self.center == "trained", "plane",
+        require(self.plane != "pca" or self.center == "trained", "plane",
                "pca is the plane of a training path: it needs {center=trained}")
         if self.data and self.center == "trained" and os.path.isfile(self.data):
             yshape = npz_header(self.data, "data file").get("y", ((0,),))[0]
-            _check(len(yshape) != 2, "center", f"trained trains on one target per sequence; {self.data} "
+            require(len(yshape) != 2, "center", f"trained trains on one target per sequence; {self.data} "
                    "holds a target per step (y of (N, T)): slice a model trained elsewhere ({center=FILE})")
-        _check(self.center != "trained" or cell.takes_input, "center",
+        require(self.center != "trained" or cell.takes_input, "center",
                f"trained trains a classifier; cell {cell.name!r} has no input")
-        _check(self.device != "cuda" or torch.cuda.is_available(), "device",
+        require(self.device != "cuda" or torch.cuda.is_available(), "device",
                "cuda: no CUDA device is available here; valid: cpu")
         self._check_size()
-        _check(self.tile_rows is None or self.tile_rows >= 1, "tile_rows", f"{self.tile_rows} must be >= 1")
+        require(self.tile_rows is None or self.tile_rows >= 1, "tile_rows", f"{self.tile_rows} must be >= 1")
         most = max_workers(self.mem)
-        _check(self.workers is None or 1 <= self.workers <= most, "workers",
+        require(self.workers is None or 1 <= self.workers <= most, "workers",
                f"{self.workers} must be an integer from 1 to {most}: this machine's cores, each worker with "
                f"{{mem}} and {WORKER_BYTES >> 30} GiB more within its memory")
-        _check(not (self.workers and self.scheduler), "workers",
+        require(not (self.workers and self.scheduler), "workers",
                "starts a local cluster; {scheduler} names an existing one: give one of them")
         if self.scheduler is not None:
             normal, why = scheduler_address(self.scheduler)
             shown = repr(self.scheduler)[:80].translate({ord("{"): "(", ord("}"): ")"})
-            _check(normal is not None, "scheduler", f"{shown} {why}")
+            require(normal is not None, "scheduler", f"{shown} {why}")
             object.__setattr__(self, "scheduler", normal)
 
     def _check_ends(self) -> None:
@@ -342,13 +337,13 @@ class SliceConfig:
         many as the plane takes, each a file of the same model (its cell, size and readout)."""
         need = {"line": (0, 1) if self.center == "trained" else (1,), "through": (2,)}.get(self.plane, (0,))
         to = self.to or ()
-        _check(isinstance(to, tuple) and all(isinstance(f, str) and f for f in to), "to",
+        require(isinstance(to, tuple) and all(isinstance(f, str) and f for f in to), "to",
                f"{self.to!r} must be model files")
         what = {"line": "one model FILE (the line's end B)" + (", or none with {center=trained}: from the "
                         "initialization to the trained model" if self.center == "trained" else ""),
                 "through": "two model FILEs (B and C; the centre is A)"}.get(self.plane, "no models")
-        _check(len(to) in need, "to", f"gives {len(to)} model(s); plane {self.plane} takes {what}")
-        _check(not (self.start and self.plane == "line"), "start",
+        require(len(to) in need, "to", f"gives {len(to)} model(s); plane {self.plane} takes {what}")
+        require(not (self.start and self.plane == "line"), "start",
                "is a point of a plane; a line plane has one axis: give {plane=through} or axis")
         self.end_models  # noqa: B018 - read and checked here, once
 
@@ -358,17 +353,17 @@ class SliceConfig:
         against the centre's model: its cell, size, readout and gates."""
         cell, out = self.model_cell, []
         for f in self.to or ():
-            _check(os.path.isfile(f), "to", f"{f}: no such file; give checkpoints FILE.pt or Keras model "
+            require(os.path.isfile(f), "to", f"{f}: no such file; give checkpoints FILE.pt or Keras model "
                    "files")
             kcell, theta = read_keras(f) if f.endswith(KERAS_SUFFIXES) else (None, None)
             name, size = (checkpoint_size(f) if kcell is None
                           else (kcell.name, (kcell.hidden, kcell.inputs, kcell.layers)))
-            _check(name == cell.name and size == (cell.hidden, cell.inputs, cell.layers), "to",
+            require(name == cell.name and size == (cell.hidden, cell.inputs, cell.layers), "to",
                    f"{f} holds a {name} model of {_size_text(name, size)}; the centre is a {cell.name} model "
                    f"of {cell.size_text()}")
             if kcell is not None:
                 same = (kcell.layout, kcell.reset, kcell.gate) == (cell.layout, cell.reset, cell.gate)
-                _check(same, "to", f"{f} holds a {name} model with the {kcell.head} readout, {kcell.gate} "
+                require(same, "to", f"{f} holds a {name} model with the {kcell.head} readout, {kcell.gate} "
                        f"gates; the centre's are {cell.head}, {cell.gate}")
             out.append((_load_checkpoint(f, cell) if theta is None else theta).to(torch.float64))
         return tuple(out)
@@ -383,14 +378,14 @@ class SliceConfig:
         cell, (nx, ny) = self.model_cell, self.grid_res
         maps = 2 + (3 if self.grad else 0)  # loss, accuracy, gradient maps
         result = len(self.lengths) * nx * ny * maps * 8
-        _check(result <= MAX_RESULT, "res", f"{nx},{ny} over {len(self.lengths)} length(s) makes a "
+        require(result <= MAX_RESULT, "res", f"{nx},{ny} over {len(self.lengths)} length(s) makes a "
                f"result of {result / 2**30:.1f} GiB; the limit is {MAX_RESULT / 2**30:.0f} GiB")
         n = 1 if not cell.takes_input else self.samples
         data = n * sum(self.lengths) * 8 * 2  # float64 inputs, and their cast
-        _check(data <= MAX_DATA, "samples", f"{self.samples} sequences of {max(self.lengths)} steps "
+        require(data <= MAX_DATA, "samples", f"{self.samples} sequences of {max(self.lengths)} steps "
                f"make {data / 2**30:.1f} GiB of data; the limit is {MAX_DATA / 2**30:.0f} GiB")
         work = nx * ny * n * sum(self.lengths) * (3 if self.grad else 1)
-        _check(work <= MAX_WORK, "lengths", f"{list(self.lengths)[:5]} on a {nx} x {ny} grid of {n} "
+        require(work <= MAX_WORK, "lengths", f"{list(self.lengths)[:5]} on a {nx} x {ny} grid of {n} "
                f"sequences is {work:.1e} cell-steps, about {work / 1e9 / 3600:.0f} h at 1e9 a second; "
                f"the limit is {MAX_WORK:.0e}")
 
@@ -402,13 +397,13 @@ class SliceConfig:
         if self.keras_model is not None:
             kcell = self.keras_model[0]
             name, size = kcell.name, (kcell.hidden, kcell.inputs, kcell.layers)
-            _check(name == self.cell, "center",
+            require(name == self.cell, "center",
                    f"{self.center} holds a {name!r} model, not the {self.cell!r} asked for by {{cell}}")
             found.update(zip(("units", "inputs", "layers"), size, strict=True))
             found["from"] = f"Keras model {self.center}"
         elif self.center not in CENTERS and isinstance(self.center, str) and os.path.isfile(self.center):
             name, size = checkpoint_size(self.center)
-            _check(name == self.cell, "center",
+            require(name == self.cell, "center",
                    f"{self.center} holds a {name!r} model, not the {self.cell!r} asked for by {{cell}}")
             found.update(zip(("units", "inputs", "layers"), size, strict=True))
             found["from"] = f"checkpoint {self.center}"
@@ -427,7 +422,7 @@ class SliceConfig:
         size = []
         for param in ("units", "inputs", "layers"):
             given, there = getattr(self, param), found.get(param)
-            _check(given is None or there is None or given == there, param,
+            require(given is None or there is None or given == there, param,
                    f"{given} differs from the {there} of {found.get('from', 'the data')}")
             size.append(int(given if given is not None else there if there is not None else 1))
         return tuple(size)

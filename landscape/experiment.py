@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ._cli import finite_float, parse_lengths
-from ._errors import DTYPES, MAX_SEED, ConfigError
+from ._errors import DTYPES, MAX_SEED, ConfigError, require
 from .backends import BACKENDS
 from .cells import CELLS, GATES, GRU_RESETS, HEADS, MAX_SIZE, get_cell
 from .inits import INITS
@@ -48,11 +48,6 @@ def _names(text: str, flag: str) -> tuple[str, ...]:
 
 def _lengths(text: str, flag: str) -> tuple[int, ...]:
     return tuple(parse_lengths(text, flag))
-
-
-def _check(ok: bool, param: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(param, message)
 
 
 def _whole(v) -> bool:
@@ -120,50 +115,50 @@ class ExperimentConfig:
                              ("head", HEADS), ("gru_reset", GRU_RESETS), ("gate", GATES), ("split", SPLITS),
                              ("dtype", DTYPES), ("device", DEVICES), ("backend", BACKENDS)):
             v = getattr(self, param)
-            _check(isinstance(v, str) and v in valid, param, f"{v!r} is unknown; valid: {', '.join(valid)}")
+            require(isinstance(v, str) and v in valid, param, f"{v!r} is unknown; valid: {', '.join(valid)}")
         for param, valid in (("cells", [n for n, c in CELLS.items() if c.takes_input]),
                              ("tasks", [n for n, t in TASKS.items() if t.takes_input])):
             v = getattr(self, param)
-            _check(isinstance(v, tuple) and len(v) > 0, param, f"{v!r} must name at least one")
+            require(isinstance(v, tuple) and len(v) > 0, param, f"{v!r} must name at least one")
             for name in v:
-                _check(name in valid, param, f"{name!r} cannot be trained here; valid: {', '.join(valid)}")
+                require(name in valid, param, f"{name!r} cannot be trained here; valid: {', '.join(valid)}")
             twice = sorted({n for n in v if v.count(n) > 1})
-            _check(not twice, param, f"{','.join(v)!r} names {', '.join(twice)} more than once")
-        _check(isinstance(self.lengths, tuple) and len(self.lengths) > 0
+            require(not twice, param, f"{','.join(v)!r} names {', '.join(twice)} more than once")
+        require(isinstance(self.lengths, tuple) and len(self.lengths) > 0
                and all(_whole(n) and n >= 1 for n in self.lengths), "lengths",
                f"{self.lengths!r} must be positive integers")
         for param in ("samples", "batch", "epochs", "repeats", "units", "seed"):
-            _check(_whole(getattr(self, param)), param, f"{getattr(self, param)!r} must be an integer")
+            require(_whole(getattr(self, param)), param, f"{getattr(self, param)!r} must be an integer")
         for param in ("val_frac", "lr", "noise", "success"):
-            _check(_number(getattr(self, param)), param, f"{getattr(self, param)!r} must be a finite number")
-        _check(self.samples >= 5, "samples",
+            require(_number(getattr(self, param)), param, f"{getattr(self, param)!r} must be a finite number")
+        require(self.samples >= 5, "samples",
                f"{self.samples} must be at least 5, so that both splits hold samples")
-        _check(0 < self.val_frac < 1, "val_frac", f"{self.val_frac} must lie strictly between 0 and 1")
+        require(0 < self.val_frac < 1, "val_frac", f"{self.val_frac} must lie strictly between 0 and 1")
         for param in ("batch", "epochs", "repeats"):
-            _check(getattr(self, param) >= 1, param, f"{getattr(self, param)} must be a positive integer")
-        _check(self.lr > 0, "lr", f"{self.lr} must be a finite number > 0")
-        _check(self.noise >= 0, "noise", f"{self.noise} must be a finite number >= 0")
-        _check(0 <= self.seed <= MAX_SEED, "seed", f"{self.seed} must be an integer from 0 to {MAX_SEED}")
-        _check(1 <= self.units <= MAX_SIZE, "units", f"{self.units} must be an integer from 1 to {MAX_SIZE}")
-        _check(0 < self.success <= 1, "success", f"{self.success} must lie in (0, 1]")
+            require(getattr(self, param) >= 1, param, f"{getattr(self, param)} must be a positive integer")
+        require(self.lr > 0, "lr", f"{self.lr} must be a finite number > 0")
+        require(self.noise >= 0, "noise", f"{self.noise} must be a finite number >= 0")
+        require(0 <= self.seed <= MAX_SEED, "seed", f"{self.seed} must be an integer from 0 to {MAX_SEED}")
+        require(1 <= self.units <= MAX_SIZE, "units", f"{self.units} must be an integer from 1 to {MAX_SIZE}")
+        require(0 < self.success <= 1, "success", f"{self.success} must lie in (0, 1]")
         data = self.samples * sum(n * 1.1 * max(get_task(t).features(n) for t in self.tasks)
                                   for n in self.lengths) * 8 * 2  # float64 data and the training table
-        _check(data <= MAX_DATA, "samples", f"{self.samples} of lengths up to {max(self.lengths)} make "
+        require(data <= MAX_DATA, "samples", f"{self.samples} of lengths up to {max(self.lengths)} make "
                f"{data / 2**30:.1f} GiB of data; the limit is {MAX_DATA / 2**30:.0f} GiB")
         steps = self.epochs * -(-int(self.samples * (1 - self.val_frac)) // self.batch)
-        _check(steps <= MAX_STEPS, "epochs", f"{self.epochs} of {self.samples} samples in batches of "
+        require(steps <= MAX_STEPS, "epochs", f"{self.epochs} of {self.samples} samples in batches of "
                f"{self.batch} are {steps:.1e} optimizer steps; the limit is {MAX_STEPS:.0e}")
         work = 3.0 * self.epochs * self.samples * sum(self.lengths) * self.repeats * self.units ** 2
-        _check(work <= MAX_TRAIN_WORK, "epochs", f"{self.epochs} over {self.repeats} repeats of "
+        require(work <= MAX_TRAIN_WORK, "epochs", f"{self.epochs} over {self.repeats} repeats of "
                f"{len(self.lengths)} lengths are about {work:.1e} cell-steps per cell; the limit is "
                f"{MAX_TRAIN_WORK:.0e}")
-        _check(self.device != "cuda" or torch.cuda.is_available(), "device",
+        require(self.device != "cuda" or torch.cuda.is_available(), "device",
                "cuda: no CUDA device is available here; valid: cpu")
 
     @classmethod
     def preset(cls, protocol: str = "torch", *, quick: bool = False) -> ExperimentConfig:
         """The experiment of a protocol (its parts), at the posted size or the one-minute ``quick``."""
-        _check(protocol in PROTOCOLS, "protocol", f"{protocol!r} is unknown; valid: {', '.join(PROTOCOLS)}")
+        require(protocol in PROTOCOLS, "protocol", f"{protocol!r} is unknown; valid: {', '.join(PROTOCOLS)}")
         return replace(cls(), protocol=protocol, **PROTOCOLS[protocol], **(QUICK if quick else {}))
 
     @property

@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import replace
 
-from ._cli import OneLineParser, as_flag, report_errors
+from ._cli import OneLineParser, report_errors
 from ._io import atomic_write, one_run
 from .experiment import COLUMNS, QUICK, ExperimentConfig, run_experiment, summarize, table
 from .options import add_options, flag_of, given_options
@@ -60,9 +60,7 @@ def parse(argv: list[str] | None) -> tuple[ExperimentConfig, argparse.Namespace]
 
 
 def _flag(name: str) -> str:
-    if name in ExperimentConfig.__dataclass_fields__:
-        return flag_of(ExperimentConfig, name)
-    return as_flag(name)
+    return flag_of(ExperimentConfig, name)
 
 
 def run(cfg: ExperimentConfig, args: argparse.Namespace) -> list[str]:

@@ -9,7 +9,8 @@ from argparse import SUPPRESS
 from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields
 
-__all__ = ["Option", "option", "flag_of", "add_options", "from_options", "given_options", "negative_flags"]
+__all__ = ["Option", "option", "as_flag", "flag_of", "add_options", "from_options", "given_options",
+           "negative_flags"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,17 @@ def option(default, help: str, **how) -> Field:
     return field(default=default, metadata={"option": Option(help, **how)})
 
 
+def as_flag(name: str) -> str:
+    """A field's flag by the commands' rule: ``--`` and the name with dashes."""
+    return "--" + name.replace("_", "-")
+
+
 def flag_of(cls, name: str) -> str:
-    """The command-line flag of a field of ``cls`` (a configuration dataclass)."""
-    how = cls.__dataclass_fields__[name].metadata.get("option")
-    return (how.flag if how and how.flag else None) or "--" + name.replace("_", "-")
+    """The command-line flag of a field of ``cls`` (a configuration dataclass): its option's own,
+    or ``as_flag`` (also for a name that is not one of its fields)."""
+    f = cls.__dataclass_fields__.get(name)
+    how = f.metadata.get("option") if f is not None else None
+    return how.flag if how and how.flag else as_flag(name)
 
 
 def add_options(ap, cls, *, defaults: bool = True) -> None:

@@ -11,14 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._cli import (
-    OneLineParser,
-    add_figure_options,
-    as_flag,
-    figure_options,
-    join_negative_values,
-    report_errors,
-)
+from ._cli import OneLineParser, add_figure_options, figure_options, join_negative_values, report_errors
 from .config import SliceConfig
 from .options import add_options, flag_of, from_options, negative_flags
 from .pipeline import Outputs, write_slice
@@ -51,9 +44,7 @@ def parse(argv: list[str]) -> tuple[SliceConfig, Outputs]:
 
 def _flag(name: str) -> str:
     """A field in the command line's words: SliceConfig's by its option, Outputs' folder --out."""
-    if name in SliceConfig.__dataclass_fields__:
-        return flag_of(SliceConfig, name)
-    return "--out" if name == "folder" else as_flag(name)
+    return "--out" if name == "folder" else flag_of(SliceConfig, name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,7 +70,9 @@ def compute_prefix_tiles(cell_spec: dict, data: TaskData, plane: Plane, tiles: l
         torch.set_num_threads(opts["threads"])
     t0 = tiles[0]
     sub = replace(plane, y=plane.y[t0.r0 : t0.r1])
-    cut = replace(data, x=None if data.x is None else data.x[:, : max(lengths)], length=max(lengths))
+    top = max(lengths)  # a resumed block may miss only its short lengths: read no further than they need
+    cut = data if top == data.length else replace(data, x=None if data.x is None else data.x[:, :top],
+                                                  length=top)
     res = _evaluate_prefixes(get_cell(**cell_spec), cut, sub, lengths, dtype=opts["dtype"],
                              device=opts["device"], mem=opts["mem"], backend=opts["backend"])
     return [{k: getattr(r, k) for k in FIELDS if getattr(r, k) is not None} for r in res]

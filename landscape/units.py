@@ -285,20 +285,24 @@ def _logits(cell: Cell, p: dict, h: torch.Tensor, units_first: bool) -> torch.Te
     return z[..., 0] if cell.n_out == 1 else z[..., 1] - z[..., 0]
 
 
-def model_losses(cell: Cell, theta: torch.Tensor, data) -> tuple[torch.Tensor, torch.Tensor | None]:
+def model_losses(cell: Cell, theta: torch.Tensor, data, at: list[int] | None = None):
     """The reference path's loss and accuracy of G models of the cell's size, theta (G, P) (or one,
     (P,)), on ``data`` (a ``landscape.tasks.TaskData``, inputs (N, T) or (N, T, I) shared by every
     model): one unit through ``landscape.cells.reference_losses``, beyond it the batched forward
-    pass of this module. Pure and differentiable in theta."""
+    pass of this module. Pure and differentiable in theta. With ``at`` (rising steps; data scored
+    once per sequence, G models), a (loss, accuracy) per step, from one pass."""
     if not cell.batched and data.steps is None and not data.per_step:
-        return reference_losses(cell, theta, data)
+        return reference_losses(cell, theta, data, at)
     th = theta[None] if theta.ndim == 1 else theta
     G = th.shape[0]
     x = data.x.to(th.dtype).expand(G, *data.x.shape)  # (G, N, T) or (G, N, T, I): a view, not a copy
     lengths = torch.full((G,), data.length, dtype=torch.long)
     h = final_states(cell, th, x, lengths, cell.hidden, inputs=cell.inputs, layers=cell.layers,
-                     sample_lengths=data.steps, every_step=data.per_step)
+                     sample_lengths=data.steps, every_step=data.per_step, at=at)
     y = data.y.to(th.dtype)
+    if at is not None:  # (G, H, N, K): the top state after each step of ``at``
+        return [readout_loss(cell, th, h[..., k].contiguous(), y, units_first=True, tol=data.tol)
+                for k in range(len(at))]
     if data.per_step:  # every step of every sample is one scored position: (G, H, N T) against (N T,)
         h, y = h.reshape(G, h.shape[1], -1), y.reshape(-1)
     loss, acc = readout_loss(cell, th, h, y, units_first=True, tol=data.tol)

@@ -247,10 +247,16 @@ def kernel_losses(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, y: to
     return loss, accuracy[0]
 
 
-def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor) -> tuple:
+def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, at: list[int] | None = None):
     """Loss and accuracy of G models on the fused path, differentiable in theta:
-    theta (G, P) -> (G,), (G,) or None; a (P,) vector gives one model's."""
+    theta (G, P) -> (G,), (G,) or None; a (P,) vector gives one model's. With ``at`` (rising
+    steps, the last ``data.length``), a (loss, accuracy) per step from one pass, without gradients."""
     th = theta[None] if theta.ndim == 1 else theta
+    if at is not None:
+        hs, _ = run_fused(cell, th, data.x, y=data.y, steps=data.length, objective=data.objective,
+                          hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers,
+                          stops=at)  # (G, K, N) or (G, K, N, H)
+        return [readout_loss(cell, th, hs[:, k].contiguous(), data.y, data.objective) for k in range(len(at))]
     out = kernel_losses(cell, th, data.x, data.y, steps=data.length, objective=data.objective,
                         hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers)
     return out if theta.ndim == 2 else tuple(None if v is None else v[0] for v in out)
