@@ -115,8 +115,9 @@ def inregister_limit() -> dict[str, float]:
     rates = {}
     with ThreadPoolExecutor(n_threads) as pool:
         for fn in ("tanh", "sigmoid"):
-            t, _ = best_time(lambda fn=fn: list(pool.map(lambda _: K.vmath(fn, x, reps), range(n_threads))),
-                             5, "cpu")
+            t, _ = best_time(
+                lambda fn=fn: list(pool.map(lambda _: K.vmath(fn, x, reps), range(n_threads))), 5, "cpu"
+            )
             rates[fn] = n_threads * x.size * reps / t
     return rates
 
@@ -159,8 +160,14 @@ def bench_row(name: str, length: int, res: int, args, limit: dict[str, float]) -
     t_pp, _ = best_time(lambda: per_point(cell, data, plane, idx, args.device), 1, args.device)
     t_pp *= res * res / len(idx)
     fused_backend = "fused" if args.device == "cpu" else "reference"
-    run = lambda backend, grad: evaluate(cell, data, plane, device=args.device, grad=grad,  # noqa: E731
-                                         backend=backend)
+    run = lambda backend, grad: evaluate(
+        cell,
+        data,
+        plane,
+        device=args.device,
+        grad=grad,  # noqa: E731
+        backend=backend,
+    )
     t_ref, ref = best_time(lambda: run("reference", False), args.repeat, args.device)
     t_fu, fu = best_time(lambda: run(fused_backend, False), args.repeat, args.device)
     t_gr, gr = best_time(lambda: run(fused_backend, True), args.repeat, args.device)
@@ -172,23 +179,40 @@ def bench_row(name: str, length: int, res: int, args, limit: dict[str, float]) -
         with compiler(args.clang):
             t_cl, _ = best_time(lambda: run("fused", False), args.repeat, args.device)
     diff = float(np.nanmax(np.abs(fu.loss - ref.loss)))
-    return dict(cell=name, T=length, grid=f"{res}x{res}", per_point=t_pp, reference=t_ref, fused=t_fu,
-                grad=t_gr, rate=steps / t_fu, ref_rate=steps / t_ref, limit=lim, reg=reg, clang=t_cl,
-                diff=diff, grad_diff=float(np.nanmax(np.abs(gr.loss - ref.loss))))
+    return dict(
+        cell=name,
+        T=length,
+        grid=f"{res}x{res}",
+        per_point=t_pp,
+        reference=t_ref,
+        fused=t_fu,
+        grad=t_gr,
+        rate=steps / t_fu,
+        ref_rate=steps / t_ref,
+        limit=lim,
+        reg=reg,
+        clang=t_cl,
+        diff=diff,
+        grad_diff=float(np.nanmax(np.abs(gr.loss - ref.loss))),
+    )
 
 
-HEADER = ("| cell | T | grid | per-point loop s | reference s | fused s | fused / per-point | "
-          "fused / reference | loss+grad / loss | fused cell-steps/s | reference cell-steps/s | "
-          "limit cell-steps/s | fraction of limit | in-register limit | fraction of in-register | "
-          "clang fused s | clang / default | max abs diff |")
+HEADER = (
+    "| cell | T | grid | per-point loop s | reference s | fused s | fused / per-point | "
+    "fused / reference | loss+grad / loss | fused cell-steps/s | reference cell-steps/s | "
+    "limit cell-steps/s | fraction of limit | in-register limit | fraction of in-register | "
+    "clang fused s | clang / default | max abs diff |"
+)
 
 
 def row_md(r: dict) -> str:
-    return (f"| {r['cell']} | {r['T']} | {r['grid']} | {r['per_point']:.2f} | {r['reference']:.3f} | "
-            f"{r['fused']:.3f} | {r['per_point'] / r['fused']:.1f}x | {r['reference'] / r['fused']:.2f}x | "
-            f"{r['grad'] / r['fused']:.2f}x | {r['rate']:.3g} | {r['ref_rate']:.3g} | {r['limit']:.3g} | "
-            f"{r['rate'] / r['limit']:.0%} | {r['reg']:.3g} | {r['rate'] / r['reg']:.0%} | "
-            f"{r['clang']:.3f} | {r['clang'] / r['fused']:.2f}x | {r['diff']:.1e} |")
+    return (
+        f"| {r['cell']} | {r['T']} | {r['grid']} | {r['per_point']:.2f} | {r['reference']:.3f} | "
+        f"{r['fused']:.3f} | {r['per_point'] / r['fused']:.1f}x | {r['reference'] / r['fused']:.2f}x | "
+        f"{r['grad'] / r['fused']:.2f}x | {r['rate']:.3g} | {r['ref_rate']:.3g} | {r['limit']:.3g} | "
+        f"{r['rate'] / r['limit']:.0%} | {r['reg']:.3g} | {r['rate'] / r['reg']:.0%} | "
+        f"{r['clang']:.3f} | {r['clang'] / r['fused']:.2f}x | {r['diff']:.1e} |"
+    )
 
 
 SIZES = [(3, 8, 1), (1, 32, 2), (8, 64, 1)]  # (I, H, L)
@@ -231,41 +255,68 @@ def bench_size(size: tuple[int, int, int], args, limit: dict[str, float]) -> dic
     t_pp, want = best_time(per_point, 1, "cpu")
     xk = x[..., 0] if I == 1 else x  # the kernel's layout: (N, T) for one input, (N, T, I) for more
     with torch.no_grad():
-        t_fu, (got, _) = best_time(lambda: kernel_losses(cell, theta, xk, y, steps=T, hidden=H, inputs=I,
-                                                         layers=L), args.repeat, "cpu")
-    t_gr, _ = best_time(lambda: kernel_losses(cell, theta.clone().requires_grad_(True), xk, y, steps=T,
-                                              hidden=H, inputs=I, layers=L)[0].sum().backward(),
-                        args.repeat, "cpu")
+        t_fu, (got, _) = best_time(
+            lambda: kernel_losses(cell, theta, xk, y, steps=T, hidden=H, inputs=I, layers=L),
+            args.repeat,
+            "cpu",
+        )
+    t_gr, _ = best_time(
+        lambda: (
+            kernel_losses(
+                cell, theta.clone().requires_grad_(True), xk, y, steps=T, hidden=H, inputs=I, layers=L
+            )[0]
+            .sum()
+            .backward()
+        ),
+        args.repeat,
+        "cpu",
+    )
     n = len(idx)
     # the least time a point can take: its 5 transcendentals per unit, layer and step at the
     # kernel's in-register rate (every thread)
     bound = 5 * H * L * args.samples * T / limit.get("reg_tanh", float("nan"))
-    return dict(size=f"({I}, {H}, {L})", P=P, points=n, per_point=t_pp / n, fused=t_fu / n, grad=t_gr / t_fu,
-                bound=bound, diff=float(np.max(np.abs(got.numpy() - np.array(want)))))
+    return dict(
+        size=f"({I}, {H}, {L})",
+        P=P,
+        points=n,
+        per_point=t_pp / n,
+        fused=t_fu / n,
+        grad=t_gr / t_fu,
+        bound=bound,
+        diff=float(np.max(np.abs(got.numpy() - np.array(want)))),
+    )
 
 
-SIZE_HEADER = ("| lstm (I, H, L) | parameters | points timed | per-point loop s/point | fused s/point | "
-               "fused / per-point | transcendental bound s/point | per-point / bound | loss+grad / loss | "
-               "max abs diff |")
+SIZE_HEADER = (
+    "| lstm (I, H, L) | parameters | points timed | per-point loop s/point | fused s/point | "
+    "fused / per-point | transcendental bound s/point | per-point / bound | loss+grad / loss | "
+    "max abs diff |"
+)
 
 
 def size_md(r: dict) -> str:
-    return (f"| {r['size']} | {r['P']} | {r['points']} | {r['per_point']:.4f} | {r['fused']:.4f} | "
-            f"{r['per_point'] / r['fused']:.1f}x | {r['bound']:.4f} | {r['per_point'] / r['bound']:.1f}x | "
-            f"{r['grad']:.2f}x | {r['diff']:.1e} |")
+    return (
+        f"| {r['size']} | {r['P']} | {r['points']} | {r['per_point']:.4f} | {r['fused']:.4f} | "
+        f"{r['per_point'] / r['fused']:.1f}x | {r['bound']:.4f} | {r['per_point'] / r['bound']:.1f}x | "
+        f"{r['grad']:.2f}x | {r['diff']:.1e} |"
+    )
 
 
 def peak_memory(mem: str) -> str:
     """Peak resident memory of a 1001 x 1001, N = 1000, T = 200 rnn pass with gradients, in a child."""
-    code = ("import resource, landscape.slice as s; "
-            "s.main(['--cell', 'rnn', '--len', '200', '--res', '1001', '--grad', '--quiet', '--mem', "
-            f"'{mem}', '--format', 'png', '--out', '/tmp/landscape-peak', '--name', 'peak']); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    code = (
+        "import resource, landscape.slice as s; "
+        "s.main(['--cell', 'rnn', '--len', '200', '--res', '1001', '--grad', '--quiet', '--mem', "
+        f"'{mem}', '--format', 'png', '--out', '/tmp/landscape-peak', '--name', 'peak']); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     rss = int(done.stdout.strip().splitlines()[-1]) / 2**20
-    return (f"1001x1001, N = 1000, T = 200, rnn, --grad --mem {mem}: peak resident memory {rss:.2f} GiB "
-            f"(whole process, figures included) in {time.perf_counter() - t0:.0f} s")
+    return (
+        f"1001x1001, N = 1000, T = 200, rnn, --grad --mem {mem}: peak resident memory {rss:.2f} GiB "
+        f"(whole process, figures included) in {time.perf_counter() - t0:.0f} s"
+    )
 
 
 def main() -> None:
@@ -280,10 +331,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="41x41 and 401x401 grids, T = 50 only")
     ap.add_argument("--peak", action="store_true", help="also measure peak memory of a 1001x1001 pass")
-    ap.add_argument("--clang", default=shutil.which("clang") or "",
-                    help="the clang to build a second kernel with ('' for none)")
-    ap.add_argument("--sizes", default=",".join(f"{i}x{h}x{n}" for i, h, n in SIZES),
-                    help="model sizes IxHxL of the LSTM rows ('' for none)")
+    ap.add_argument(
+        "--clang",
+        default=shutil.which("clang") or "",
+        help="the clang to build a second kernel with ('' for none)",
+    )
+    ap.add_argument(
+        "--sizes",
+        default=",".join(f"{i}x{h}x{n}" for i, h, n in SIZES),
+        help="model sizes IxHxL of the LSTM rows ('' for none)",
+    )
     ap.add_argument("--model-points", type=int, default=24, help="grid points timed per model size")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results.md"))
     args = ap.parse_args()
@@ -296,27 +353,40 @@ def main() -> None:
     limit = elementwise_limit(args.device)
     if args.device == "cpu":
         limit.update({f"reg_{k}": v for k, v in inregister_limit().items()})
-    machine = (torch.cuda.get_device_name() if args.device == "cuda"
-               else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
-    reg = (f"; in registers, the kernel's tanh {limit['reg_tanh']:.3g}/s, "
-           f"sigmoid {limit['reg_sigmoid']:.3g}/s" if "reg_tanh" in limit else "")
+    machine = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    )
+    reg = (
+        f"; in registers, the kernel's tanh {limit['reg_tanh']:.3g}/s, sigmoid {limit['reg_sigmoid']:.3g}/s"
+        if "reg_tanh" in limit
+        else ""
+    )
     cc = f"; default compiler {K.library().ls_compiler().decode()}" if args.device == "cpu" else ""
-    print(f"{machine}; torch.tanh {limit['tanh']:.3g}/s, torch.sigmoid {limit['sigmoid']:.3g}/s{reg}; "
-          f"N = {args.samples}, float32{cc}")
+    print(
+        f"{machine}; torch.tanh {limit['tanh']:.3g}/s, torch.sigmoid {limit['sigmoid']:.3g}/s{reg}; "
+        f"N = {args.samples}, float32{cc}"
+    )
     print(HEADER)
     rows = []
     for name in args.cells.split(","):
-        for length in ([50] if name == "pascanu" else lens):
+        for length in [50] if name == "pascanu" else lens:
             r = bench_row(name, length, args.pascanu_res if name == "pascanu" else res, args, limit)
             rows.append(r)
             print(row_md(r), flush=True)
-    lines = [f"# bench_grid ({args.device})", "",
-             f"`python benchmarks/bench_grid.py{' --quick' if args.quick else ''}"
-             f"{' --device cuda' if args.device == 'cuda' else ''}` on {machine}; "
-             f"torch.tanh {limit['tanh']:.3g} elements/s, torch.sigmoid {limit['sigmoid']:.3g} "
-             f"elements/s{reg}{cc}; clang: {args.clang or 'none'}.",
-             "", HEADER, HEADER_RULE,
-             *[row_md(r) for r in rows]]
+    lines = [
+        f"# bench_grid ({args.device})",
+        "",
+        f"`python benchmarks/bench_grid.py{' --quick' if args.quick else ''}"
+        f"{' --device cuda' if args.device == 'cuda' else ''}` on {machine}; "
+        f"torch.tanh {limit['tanh']:.3g} elements/s, torch.sigmoid {limit['sigmoid']:.3g} "
+        f"elements/s{reg}{cc}; clang: {args.clang or 'none'}.",
+        "",
+        HEADER,
+        HEADER_RULE,
+        *[row_md(r) for r in rows],
+    ]
     if args.sizes and args.device == "cpu":
         print(SIZE_HEADER)
         size_rows = []
@@ -324,9 +394,14 @@ def main() -> None:
             r = bench_size(tuple(int(v) for v in text.split("x")), args, limit)
             size_rows.append(r)
             print(size_md(r), flush=True)
-        lines += ["", f"Models of several sizes, 51 x 51 planes, N = {args.samples}, T = 50, float32:", "",
-                  SIZE_HEADER, "|" + " --- |" * (SIZE_HEADER.count("|") - 1),
-                  *[size_md(r) for r in size_rows]]
+        lines += [
+            "",
+            f"Models of several sizes, 51 x 51 planes, N = {args.samples}, T = 50, float32:",
+            "",
+            SIZE_HEADER,
+            "|" + " --- |" * (SIZE_HEADER.count("|") - 1),
+            *[size_md(r) for r in size_rows],
+        ]
     if args.peak:
         line = peak_memory("1G")
         print(line)

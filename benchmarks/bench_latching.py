@@ -57,11 +57,26 @@ def baseline_step_time(cell: str, length: int, steps: int, batch: int) -> float:
 def units_ratios(args) -> list[str]:
     """Table rows: each cell and H, seconds of training on the reference path and on the fused one."""
     lengths = [int(v) for v in args.units_lengths.split(",")]
-    small = dict(tasks=["latching"], lengths=lengths, samples=args.units_samples, repeats=args.units_repeats,
-                 epochs=1, batch=args.batch, lr=1e-3, optimizer="adam", val_frac=0.2, noise=0.1, success=0.9,
-                 seed=0, keras_split=False)
-    print(f"H > 1: lengths {lengths}, N = {args.units_samples}, {args.units_repeats} repeats, 1 epoch, "
-          f"batch {args.batch}, float32", flush=True)
+    small = dict(
+        tasks=["latching"],
+        lengths=lengths,
+        samples=args.units_samples,
+        repeats=args.units_repeats,
+        epochs=1,
+        batch=args.batch,
+        lr=1e-3,
+        optimizer="adam",
+        val_frac=0.2,
+        noise=0.1,
+        success=0.9,
+        seed=0,
+        keras_split=False,
+    )
+    print(
+        f"H > 1: lengths {lengths}, N = {args.units_samples}, {args.units_repeats} repeats, 1 epoch, "
+        f"batch {args.batch}, float32",
+        flush=True,
+    )
     lines = []
     fused.available()  # build the kernel before any timing
     for cell in args.cells.split(","):
@@ -71,12 +86,15 @@ def units_ratios(args) -> list[str]:
                 times[backend] = float("inf")
                 for _ in range(args.units_tries):  # the best of a few: other work on the machine only adds
                     t0 = time.perf_counter()
-                    run_experiment(ExperimentConfig(**small, cells=[cell], units=H, backend=backend),
-                                   progress=False)
+                    run_experiment(
+                        ExperimentConfig(**small, cells=[cell], units=H, backend=backend), progress=False
+                    )
                     times[backend] = min(times[backend], time.perf_counter() - t0)
             ratio = times["fused"] / times["reference"]
-            line = (f"| {cell} | {H} | {times['reference']:.2f} | {times['fused']:.2f} | {ratio:.3f} | "
-                    f"{1 / ratio:.1f}x |")
+            line = (
+                f"| {cell} | {H} | {times['reference']:.2f} | {times['fused']:.2f} | {ratio:.3f} | "
+                f"{1 / ratio:.1f}x |"
+            )
             lines.append(line)
             print(line, flush=True)
     return lines
@@ -84,13 +102,21 @@ def units_ratios(args) -> list[str]:
 
 def write_units(args, lines: list[str]) -> None:
     head = "| cell | H | reference s | fused s | fused / reference | speed-up |"
-    section = "\n".join([
-        "# bench_latching units (cpu)", "",
-        f"`python benchmarks/bench_latching.py --units-only` ({torch.get_num_threads()} threads): "
-        f"lengths {args.units_lengths}, N = {args.units_samples}, {args.units_repeats} repeats, 1 epoch, "
-        f"batch {args.batch}, float32; the same ensemble on both paths, in the same run, the best of "
-        f"{args.units_tries} runs each.", "", head,
-        "|" + " --- |" * (head.count("|") - 1), *lines, ""])
+    section = "\n".join(
+        [
+            "# bench_latching units (cpu)",
+            "",
+            f"`python benchmarks/bench_latching.py --units-only` ({torch.get_num_threads()} threads): "
+            f"lengths {args.units_lengths}, N = {args.units_samples}, {args.units_repeats} repeats, 1 epoch, "
+            f"batch {args.batch}, float32; the same ensemble on both paths, in the same run, the best of "
+            f"{args.units_tries} runs each.",
+            "",
+            head,
+            "|" + " --- |" * (head.count("|") - 1),
+            *lines,
+            "",
+        ]
+    )
     write_results(args.out, "# bench_latching units (cpu)", section)
 
 
@@ -104,8 +130,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--baseline-steps", type=int, default=30)
     ap.add_argument("--backend", default="auto", choices=("auto", "reference", "fused"))
-    ap.add_argument("--ratio-lengths", default="2,50,200",
-                    help="lengths of the smaller protocol timed on both paths")
+    ap.add_argument(
+        "--ratio-lengths", default="2,50,200", help="lengths of the smaller protocol timed on both paths"
+    )
     ap.add_argument("--units", default="2,4,8,16", help="hidden sizes H > 1 timed on both paths")
     ap.add_argument("--units-lengths", default="10,50,200")
     ap.add_argument("--units-samples", type=int, default=2000)
@@ -121,17 +148,36 @@ def main() -> None:
         return
     lengths = [int(v) for v in args.lengths.split(",")]
     steps = args.epochs * -(-int(args.samples * 0.8) // args.batch)
-    print(f"protocol: N = {args.samples}, {args.repeats} repeats, {len(lengths)} lengths "
-          f"({lengths[0]}..{lengths[-1]}), {args.epochs} epochs, batch {args.batch}: "
-          f"{steps} steps per model; {torch.get_num_threads()} threads", flush=True)
+    print(
+        f"protocol: N = {args.samples}, {args.repeats} repeats, {len(lengths)} lengths "
+        f"({lengths[0]}..{lengths[-1]}), {args.epochs} epochs, batch {args.batch}: "
+        f"{steps} steps per model; {torch.get_num_threads()} threads",
+        flush=True,
+    )
     total, total_base = 0.0, 0.0
     rows, lines = [], []
     for cell in args.cells.split(","):
         t0 = time.perf_counter()
-        rows += run_experiment(ExperimentConfig(
-            cells=[cell], tasks=["latching"], lengths=lengths, samples=args.samples, repeats=args.repeats,
-            epochs=args.epochs, batch=args.batch, lr=1e-3, optimizer="adam", val_frac=0.2, noise=0.1,
-            success=0.9, seed=0, keras_split=False, backend=args.backend), progress=False)
+        rows += run_experiment(
+            ExperimentConfig(
+                cells=[cell],
+                tasks=["latching"],
+                lengths=lengths,
+                samples=args.samples,
+                repeats=args.repeats,
+                epochs=args.epochs,
+                batch=args.batch,
+                lr=1e-3,
+                optimizer="adam",
+                val_frac=0.2,
+                noise=0.1,
+                success=0.9,
+                seed=0,
+                keras_split=False,
+                backend=args.backend,
+            ),
+            progress=False,
+        )
         t = time.perf_counter() - t0
         probe = sorted({lengths[0], lengths[len(lengths) // 2], lengths[-1]})
         per_step = [baseline_step_time(cell, n, args.baseline_steps, args.batch) for n in probe]
@@ -139,33 +185,63 @@ def main() -> None:
         base = args.repeats * steps * float(np.sum(np.interp(lengths, probe, per_step)))
         total, total_base = total + t, total_base + base
         small_lengths = [int(v) for v in args.ratio_lengths.split(",")]
-        small = dict(cells=[cell], tasks=["latching"], lengths=small_lengths, samples=2000,
-                     repeats=args.repeats, epochs=args.epochs, batch=args.batch, lr=1e-3,
-                     optimizer="adam", val_frac=0.2, noise=0.1, success=0.9, seed=0,
-                     keras_split=False)
+        small = dict(
+            cells=[cell],
+            tasks=["latching"],
+            lengths=small_lengths,
+            samples=2000,
+            repeats=args.repeats,
+            epochs=args.epochs,
+            batch=args.batch,
+            lr=1e-3,
+            optimizer="adam",
+            val_frac=0.2,
+            noise=0.1,
+            success=0.9,
+            seed=0,
+            keras_split=False,
+        )
         times = {}
         for backend in ("reference", "fused"):
             t1 = time.perf_counter()
             run_experiment(ExperimentConfig(**small, backend=backend), progress=False)
             times[backend] = time.perf_counter() - t1
-        line = (f"| {cell} | {t:.1f} | {base:.0f} | {base / t:.0f}x | {times['reference']:.2f} | "
-                f"{times['fused']:.2f} | {times['reference'] / times['fused']:.1f}x |")
+        line = (
+            f"| {cell} | {t:.1f} | {base:.0f} | {base / t:.0f}x | {times['reference']:.2f} | "
+            f"{times['fused']:.2f} | {times['reference'] / times['fused']:.1f}x |"
+        )
         lines.append(line)
         print(line, flush=True)
-    summary = (f"all three cells: {total:.1f} s ({total / 60:.1f} min); one at a time (estimated) "
-               f"{total_base:.0f} s ({total_base / 3600:.1f} h), ratio {total_base / total:.0f}x")
+    summary = (
+        f"all three cells: {total:.1f} s ({total / 60:.1f} min); one at a time (estimated) "
+        f"{total_base:.0f} s ({total_base / 3600:.1f} h), ratio {total_base / total:.0f}x"
+    )
     print(summary)
     print(table(summarize(rows)))
-    head = ("| cell | protocol s | one-at-a-time s (est.) | ratio | small: reference s | small: fused s "
-            "| ratio |")
-    section = "\n".join([
-        "# bench_latching (cpu)", "",
-        f"`python benchmarks/bench_latching.py` ({torch.get_num_threads()} threads): N = {args.samples}, "
-        f"{args.repeats} repeats, {len(lengths)} lengths ({lengths[0]}..{lengths[-1]}), "
-        f"{args.epochs} epochs, batch {args.batch}, backend {args.backend}. Small protocol: lengths "
-        f"{args.ratio_lengths}, {args.repeats} repeats, N = 2000.", "", head,
-        "|" + " --- |" * (head.count("|") - 1), *lines, "", summary, "",
-        "```", table(summarize(rows)), "```", ""])
+    head = (
+        "| cell | protocol s | one-at-a-time s (est.) | ratio | small: reference s | small: fused s | ratio |"
+    )
+    section = "\n".join(
+        [
+            "# bench_latching (cpu)",
+            "",
+            f"`python benchmarks/bench_latching.py` ({torch.get_num_threads()} threads): N = {args.samples}, "
+            f"{args.repeats} repeats, {len(lengths)} lengths ({lengths[0]}..{lengths[-1]}), "
+            f"{args.epochs} epochs, batch {args.batch}, backend {args.backend}. Small protocol: lengths "
+            f"{args.ratio_lengths}, {args.repeats} repeats, N = 2000.",
+            "",
+            head,
+            "|" + " --- |" * (head.count("|") - 1),
+            *lines,
+            "",
+            summary,
+            "",
+            "```",
+            table(summarize(rows)),
+            "```",
+            "",
+        ]
+    )
     write_results(args.out, "# bench_latching (cpu)", section)
     print(f"wrote {args.out}")
 

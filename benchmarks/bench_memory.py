@@ -28,8 +28,10 @@ SIZES = [(8, 8, 1), (1, 32, 2), (16, 64, 1)]  # (I, H, L)
 
 def peak_mib(args: list[str]) -> float:
     """Peak resident memory (MiB) of one command, in a fresh process of its own."""
-    code = ("import resource, sys; from landscape.slice import main; rc = main(sys.argv[1:]); "
-            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    code = (
+        "import resource, sys; from landscape.slice import main; rc = main(sys.argv[1:]); "
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+    )
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"failed: {' '.join(args)}\n{out.stderr}")
@@ -55,27 +57,57 @@ def main() -> None:
             data = os.path.join(tmp, f"d{I}.npz")
             x = rng.standard_normal((args.samples, args.len, I))
             np.savez(data, x=x, y=(x[:, 0, 0] > 0).astype(np.float64))
-            common = ["--cell", "lstm", "--units", str(H), "--layers", str(L), "--data", data, "--len",
-                      str(args.len), "--plane", "random", "--quiet", "--format", "png", "--out", tmp]
+            common = [
+                "--cell",
+                "lstm",
+                "--units",
+                str(H),
+                "--layers",
+                str(L),
+                "--data",
+                data,
+                "--len",
+                str(args.len),
+                "--plane",
+                "random",
+                "--quiet",
+                "--format",
+                "png",
+                "--out",
+                tmp,
+            ]
             for backend in ("reference", "fused"):
                 for grad in (False, True):
                     extra = ["--backend", backend] + (["--grad"] if grad else [])
                     grid = ["--res", str(args.res), "--name", "run"]
                     base = peak_mib([*common, *extra, *grid, "--mem", "1K"])  # one point per chunk
                     full = peak_mib([*common, *extra, *grid, "--mem", args.mem])
-                    rows.append((f"lstm ({I}, {H}, {L})", backend, "loss + grad" if grad else "loss", base,
-                                 full, (full - base) / mem_mib))
+                    rows.append(
+                        (
+                            f"lstm ({I}, {H}, {L})",
+                            backend,
+                            "loss + grad" if grad else "loss",
+                            base,
+                            full,
+                            (full - base) / mem_mib,
+                        )
+                    )
                     print(rows[-1], flush=True)
-    head = ("| model (I, H, L) | backend | maps | peak MiB, chunks of 1 point | peak MiB, --mem "
-            "| (peak - one point's) / --mem |\n| --- | --- | --- | --- | --- | --- |\n")
-    table = head + "".join(f"| {m} | {b} | {g} | {base:.0f} | {full:.0f} | {r:.2f} |\n"
-                           for m, b, g, base, full, r in rows)
-    text = (f"# bench_memory ({platform.machine()}, {os.cpu_count()} cores)\n\n"
-            f"`python benchmarks/bench_memory.py{' --quick' if args.quick else ''}`: peak resident memory of "
-            f"`landscape.slice` on {args.res} x {args.res} random planes, N = {args.samples}, "
-            f"T = {args.len}, "
-            f"float32, `--mem {args.mem}`, above the same run in chunks of one grid point (`--mem 1K`).\n\n"
-            + table)
+    head = (
+        "| model (I, H, L) | backend | maps | peak MiB, chunks of 1 point | peak MiB, --mem "
+        "| (peak - one point's) / --mem |\n| --- | --- | --- | --- | --- | --- |\n"
+    )
+    table = head + "".join(
+        f"| {m} | {b} | {g} | {base:.0f} | {full:.0f} | {r:.2f} |\n" for m, b, g, base, full, r in rows
+    )
+    text = (
+        f"# bench_memory ({platform.machine()}, {os.cpu_count()} cores)\n\n"
+        f"`python benchmarks/bench_memory.py{' --quick' if args.quick else ''}`: peak resident memory of "
+        f"`landscape.slice` on {args.res} x {args.res} random planes, N = {args.samples}, "
+        f"T = {args.len}, "
+        f"float32, `--mem {args.mem}`, above the same run in chunks of one grid point (`--mem 1K`).\n\n"
+        + table
+    )
     print(table)
     write_results(args.out, "bench_memory", text)
 

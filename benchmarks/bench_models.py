@@ -112,17 +112,24 @@ def main() -> None:
     rows.append(("conv1d (8 -> 16, k 5)", int(theta.numel()), pp, None, gen))
 
     head = "# bench_models"
-    lines = [head + f" ({platform.machine()}, {torch.get_num_threads()} threads)", "",
-             f"`python benchmarks/bench_models.py{' --quick' if args.quick else ''}`: random planes of "
-             f"{res} x {res}, N = {N}, T = {T}, float32; per-point times from {args.sample} points, the "
-             f"best of {args.repeat} runs.", "",
-             "| model (I, H, L) | parameters | per-point s/point | engine s/point | engine / per-point | "
-             "generic s/point | generic / per-point |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        head + f" ({platform.machine()}, {torch.get_num_threads()} threads)",
+        "",
+        f"`python benchmarks/bench_models.py{' --quick' if args.quick else ''}`: random planes of "
+        f"{res} x {res}, N = {N}, T = {T}, float32; per-point times from {args.sample} points, the "
+        f"best of {args.repeat} runs.",
+        "",
+        "| model (I, H, L) | parameters | per-point s/point | engine s/point | engine / per-point | "
+        "generic s/point | generic / per-point |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, P, pp, eng, gen in rows:
         e = "-" if eng is None else f"{eng:.2e} | {pp / eng:.1f}x"
         g = "-" if gen is None else f"{gen:.2e} | {gen / pp:.2f}x the time"
-        lines.append(f"| {name} | {P} | {pp:.2e} | {e if eng is not None else '- | -'} | "
-                     f"{g if gen is not None else '- | -'} |")
+        lines.append(
+            f"| {name} | {P} | {pp:.2e} | {e if eng is not None else '- | -'} | "
+            f"{g if gen is not None else '- | -'} |"
+        )
     table = "\n".join(lines) + "\n"
     print(table)
     write_results(args.out, head, table)

@@ -29,8 +29,13 @@ from landscape.tasks import _from_arrays
 from results import write_results
 
 # (cell, hidden, inputs, backend, res)
-CASES = [("lstm", 1, 1, "fused", 51), ("gru", 1, 1, "fused", 51), ("rnn", 1, 1, "reference", 21),
-         ("lstm", 8, 8, "fused", 21), ("lstm", 8, 8, "reference", 11)]
+CASES = [
+    ("lstm", 1, 1, "fused", 51),
+    ("gru", 1, 1, "fused", 51),
+    ("rnn", 1, 1, "reference", 21),
+    ("lstm", 8, 8, "fused", 21),
+    ("lstm", 8, 8, "reference", 11),
+]
 
 
 def best(fn, reps: int) -> float:
@@ -73,18 +78,25 @@ def main() -> None:
         a, b = each(), once()
         same = all(np.array_equal(p.loss, q.loss) for p, q in zip(a, b, strict=True))
         t_each, t_once = best(each, args.reps), best(once, args.reps)
-        rows.append((f"{name} ({I}, {H}, 1)", backend, f"{res} x {res}", t_each, t_once, t_each / t_once,
-                     same))
+        rows.append(
+            (f"{name} ({I}, {H}, 1)", backend, f"{res} x {res}", t_each, t_once, t_each / t_once, same)
+        )
         print(rows[-1], flush=True)
-    head = ("| model (I, H, L) | backend | grid | a pass per length (s) | one pass (s) | ratio "
-            "| same arrays |\n"
-            "| --- | --- | --- | --- | --- | --- | --- |\n")
-    table = head + "".join(f"| {m} | {be} | {g} | {te:.2f} | {to:.2f} | {r:.1f}x | {'yes' if s else 'no'} |\n"
-                           for m, be, g, te, to, r, s in rows)
-    text = (f"# bench_prefix ({platform.machine()}, {os.cpu_count()} cores)\n\n"
-            f"`python benchmarks/bench_prefix.py{' --quick' if args.quick else ''}`: a sweep of lengths "
-            f"{lengths[0]}, {lengths[1]}, .., {lengths[-1]} ({len(lengths)} lengths) over a file of N = {n} "
-            f"sequences, float32, random planes; the best of {args.reps} runs of each.\n\n" + table)
+    head = (
+        "| model (I, H, L) | backend | grid | a pass per length (s) | one pass (s) | ratio "
+        "| same arrays |\n"
+        "| --- | --- | --- | --- | --- | --- | --- |\n"
+    )
+    table = head + "".join(
+        f"| {m} | {be} | {g} | {te:.2f} | {to:.2f} | {r:.1f}x | {'yes' if s else 'no'} |\n"
+        for m, be, g, te, to, r, s in rows
+    )
+    text = (
+        f"# bench_prefix ({platform.machine()}, {os.cpu_count()} cores)\n\n"
+        f"`python benchmarks/bench_prefix.py{' --quick' if args.quick else ''}`: a sweep of lengths "
+        f"{lengths[0]}, {lengths[1]}, .., {lengths[-1]} ({len(lengths)} lengths) over a file of N = {n} "
+        f"sequences, float32, random planes; the best of {args.reps} runs of each.\n\n" + table
+    )
     print(table)
     write_results(args.out, "bench_prefix", text)
 

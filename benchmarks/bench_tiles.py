@@ -31,8 +31,21 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tile-rows", default="8")
     args = ap.parse_args()
-    job = ["--cell", args.cell, "--len", args.len, "--res", args.res, "--samples", args.samples,
-           "--tile-rows", args.tile_rows, "--quiet", "--format", "png"]
+    job = [
+        "--cell",
+        args.cell,
+        "--len",
+        args.len,
+        "--res",
+        args.res,
+        "--samples",
+        args.samples,
+        "--tile-rows",
+        args.tile_rows,
+        "--quiet",
+        "--format",
+        "png",
+    ]
     with tempfile.TemporaryDirectory() as out:
         times = {}
         runs = (("in-process", []), (f"{args.workers} workers", ["--workers", str(args.workers)]))
@@ -46,10 +59,12 @@ def main() -> None:
                 loss.append(f["loss"])
         same = np.array_equal(*loss)
     (l1, t1), (l2, t2) = times.items()
-    print(f"{args.cell} {args.res} x {args.res}, lengths {args.len}, N = {args.samples}, "
-          f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}: {l1} {t1:.1f} s, "
-          f"{l2} {t2:.1f} s, "
-          f"speed-up {t1 / t2:.2f}x, same surface: {same}")
+    print(
+        f"{args.cell} {args.res} x {args.res}, lengths {args.len}, N = {args.samples}, "
+        f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}: {l1} {t1:.1f} s, "
+        f"{l2} {t2:.1f} s, "
+        f"speed-up {t1 / t2:.2f}x, same surface: {same}"
+    )
 
 
 if __name__ == "__main__":

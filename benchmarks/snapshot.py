@@ -37,8 +37,19 @@ def snapshot() -> dict[str, np.ndarray]:
         datas = [ls.make_data("latching", n, n=200, seed=2) for n in (5, 12)]
         for b in ("reference", "fused"):
             for H in (1, 8):
-                res = train_ensemble(cell, datas, repeats=2, seed=3, epochs=2, batch=16, lr=1e-2, hidden=H,
-                                     dtype=torch.float32, backend=b, progress=False)
+                res = train_ensemble(
+                    cell,
+                    datas,
+                    repeats=2,
+                    seed=3,
+                    epochs=2,
+                    batch=16,
+                    lr=1e-2,
+                    hidden=H,
+                    dtype=torch.float32,
+                    backend=b,
+                    progress=False,
+                )
                 out[f"train_{name}_{b}_H{H}"] = res.theta.numpy()
     return out
 
@@ -51,8 +62,10 @@ def compare(a: str, b: str) -> None:
             d = np.abs(u - v)[fin]
             rel = d / (np.abs(v[fin]) + 1e-300)
             same = np.array_equal(np.isfinite(u), np.isfinite(v))
-            print(f"{k:32s} identical {np.array_equal(u, v, equal_nan=True)!s:5s}  max abs {d.max():.2e}  "
-                  f"max rel {rel.max():.2e}  same non-finite {same}")
+            print(
+                f"{k:32s} identical {np.array_equal(u, v, equal_nan=True)!s:5s}  max abs {d.max():.2e}  "
+                f"max rel {rel.max():.2e}  same non-finite {same}"
+            )
 
 
 def main() -> None:

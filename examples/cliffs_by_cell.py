@@ -39,8 +39,13 @@ def main() -> None:
         steepest, steepest_surf = -1.0, None
         for x, y in planes:
             plane = ls.axis_plane(cell, center, x=x, y=y, xrange=RANGE, yrange=RANGE, res=RES)
-            surf = ls.compute_surface(cell, plane, datas, grad=True,
-                                      config={"cell": name, "task": "latching", "plane": f"{x} x {y}"})
+            surf = ls.compute_surface(
+                cell,
+                plane,
+                datas,
+                grad=True,
+                config={"cell": name, "task": "latching", "plane": f"{x} x {y}"},
+            )
             surf = surf.with_parts(cliffs=ls.cliff_metrics(surf))
             g = surf.cliffs.max_grad
             print(f"  {name:4} {x:>7} x {y:<7} " + " ".join(f"{v:9.3g}" for v in g))
@@ -53,8 +58,10 @@ def main() -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="x-small")
         save(ls.plot_facets(steepest_surf, ncols=5), f"latching_{name}")
-        print(f"  {name}: steepest at L = {LENGTHS[-1]}: {steepest_surf.config['plane']}, "
-              f"share of cells with |grad| > 1: {np.round(steepest_surf.cliffs.share, 3)}")
+        print(
+            f"  {name}: steepest at L = {LENGTHS[-1]}: {steepest_surf.config['plane']}, "
+            f"share of cells with |grad| > 1: {np.round(steepest_surf.cliffs.share, 3)}"
+        )
     axes[0].set_ylabel("largest gradient norm")
     save(fig, "cliffs_by_cell")
 

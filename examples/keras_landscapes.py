@@ -42,8 +42,11 @@ def starts() -> None:
     print(f"starts: {SEEDS} seeds, latching N = {N}; median |grad|, plateau share, median |dh_T/dx_1|")
     for name in ("rnn", "lstm", "gru"):
         for init in ("torch", "keras"):
-            cell = ls.get_cell(name, head="softmax2" if init == "keras" else "logit",
-                               gru_reset="before" if (init == "keras" and name == "gru") else "after")
+            cell = ls.get_cell(
+                name,
+                head="softmax2" if init == "keras" else "logit",
+                gru_reset="before" if (init == "keras" and name == "gru") else "after",
+            )
             thetas = torch.stack([ls.init_params(cell, seed=s, init=init) for s in range(SEEDS)])
             cols = []
             for n in LENGTHS:
@@ -87,10 +90,12 @@ def plane() -> None:
             i = int(np.argmin(np.abs(surf.y - cy)))
             j = int(np.argmin(np.abs(surf.x - cx)))
             good = surf.accuracy[k] >= 0.9  # the readout as initialized already separates the classes
-            print(f"plane {init:5} L={n:3d}: start (w_hh {cx:+.2f}, w_ih {cy:+.2f}) "
-                  f"loss {surf.loss[k, i, j]:.3f} "
-                  f"accuracy {surf.accuracy[k, i, j]:.2f}; window with accuracy >= 0.9: {good.mean():.1%}, "
-                  f"at |w_hh| >= 1: {(good & (np.abs(surf.x)[None] >= 1)).mean():.1%}")
+            print(
+                f"plane {init:5} L={n:3d}: start (w_hh {cx:+.2f}, w_ih {cy:+.2f}) "
+                f"loss {surf.loss[k, i, j]:.3f} "
+                f"accuracy {surf.accuracy[k, i, j]:.2f}; window with accuracy >= 0.9: {good.mean():.1%}, "
+                f"at |w_hh| >= 1: {(good & (np.abs(surf.x)[None] >= 1)).mean():.1%}"
+            )
     fig.colorbar(im, ax=axes, label="loss", shrink=0.8)
     print(ls.save_figure(fig, "figures/keras_landscape.png", dpi=150))
 

@@ -39,28 +39,99 @@ def example(name: str) -> None:
 
 def trained_random_plane() -> None:
     print("== trained rnn, random plane", flush=True)
-    args = ["--cell", "rnn", "--task", "latching", "--len", "5,20,50", "--center", "trained",
-            "--plane", "random", "--norm", "model", "--xrange", "-1:1", "--yrange", "-1:1", "--res", "81",
-            "--grad", "--samples", "2000",
-            "--epochs", "5", "--seed", "0", "--out", "figures", "--name", "trained_rnn_random", "--quiet",
-            "--format", "png,html"]
+    args = [
+        "--cell",
+        "rnn",
+        "--task",
+        "latching",
+        "--len",
+        "5,20,50",
+        "--center",
+        "trained",
+        "--plane",
+        "random",
+        "--norm",
+        "model",
+        "--xrange",
+        "-1:1",
+        "--yrange",
+        "-1:1",
+        "--res",
+        "81",
+        "--grad",
+        "--samples",
+        "2000",
+        "--epochs",
+        "5",
+        "--seed",
+        "0",
+        "--out",
+        "figures",
+        "--name",
+        "trained_rnn_random",
+        "--quiet",
+        "--format",
+        "png,html",
+    ]
     if slice_cli.main(args) != 0:
         sys.exit(1)
     npz = os.path.join("figures", "trained_rnn_random.npz")
     for width in ("single", "double"):
-        code = render.main([npz, "--kind", "facets,surface", "--style", "paper", "--width", width,
-                            "--format", "pdf", "--out", "figures/paper",
-                            "--name", f"trained_rnn_random_{width}"])
+        code = render.main(
+            [
+                npz,
+                "--kind",
+                "facets,surface",
+                "--style",
+                "paper",
+                "--width",
+                width,
+                "--format",
+                "pdf",
+                "--out",
+                "figures/paper",
+                "--name",
+                f"trained_rnn_random_{width}",
+            ]
+        )
         if code != 0:
             sys.exit(code)
 
 
 def pascanu_paper() -> None:
     print("== pascanu sweep in the paper style", flush=True)
-    args = ["--cell", "pascanu", "--len", "1,10,30,50", "--xrange", "4.5:5.5", "--yrange", "-3:-2",
-            "--res", "101,401", "--dtype", "float64", "--grad", "--start", "5.0,-2.64", "--lr", "0.01",
-            "--steps", "30", "--out", "figures/paper", "--name", "pascanu_sweep", "--quiet",
-            "--style", "paper", "--width", "double", "--format", "pdf,png,html"]
+    args = [
+        "--cell",
+        "pascanu",
+        "--len",
+        "1,10,30,50",
+        "--xrange",
+        "4.5:5.5",
+        "--yrange",
+        "-3:-2",
+        "--res",
+        "101,401",
+        "--dtype",
+        "float64",
+        "--grad",
+        "--start",
+        "5.0,-2.64",
+        "--lr",
+        "0.01",
+        "--steps",
+        "30",
+        "--out",
+        "figures/paper",
+        "--name",
+        "pascanu_sweep",
+        "--quiet",
+        "--style",
+        "paper",
+        "--width",
+        "double",
+        "--format",
+        "pdf,png,html",
+    ]
     if slice_cli.main(args) != 0:
         sys.exit(1)
 

@@ -25,10 +25,12 @@ def sweep(lengths: list[int]) -> ls.Surface:
     cell = ls.get_cell("pascanu")
     plane = ls.axis_plane(cell, ls.init_params(cell), **WINDOW)
     datas = [ls.make_data("pascanu", n) for n in lengths]
-    surf = ls.compute_surface(cell, plane, datas, dtype=torch.float64, grad=True,
-                              config={"cell": "pascanu", "task": "pascanu"})
-    surf = surf.with_parts(paths=ls.paths_for_lengths(cell, datas, plane, start=START, lr=LR, steps=STEPS,
-                                                      clip=CLIP))
+    surf = ls.compute_surface(
+        cell, plane, datas, dtype=torch.float64, grad=True, config={"cell": "pascanu", "task": "pascanu"}
+    )
+    surf = surf.with_parts(
+        paths=ls.paths_for_lengths(cell, datas, plane, start=START, lr=LR, steps=STEPS, clip=CLIP)
+    )
     return surf.with_parts(cliffs=ls.cliff_metrics(surf))
 
 
@@ -42,13 +44,17 @@ def main() -> None:
     j = int(np.argmin(np.abs(surf.x - 5.0)))  # the column w = 5
     col = surf.loss[0, :, j]
     k = int(np.argmax(np.abs(np.diff(col))))
-    print(f"T = 50, w = 5: the wall lies between b = {surf.y[k]:.4f} and b = {surf.y[k + 1]:.4f}, "
-          f"where E_50 jumps from {col[k]:.3f} to {col[k + 1]:.3f}")
+    print(
+        f"T = 50, w = 5: the wall lies between b = {surf.y[k]:.4f} and b = {surf.y[k + 1]:.4f}, "
+        f"where E_50 jumps from {col[k]:.3f} to {col[k + 1]:.3f}"
+    )
     for name in ("plain", "clip"):
         c, g = surf.paths[name].coords[0], surf.paths[name].grad_norm[0]
         far = float(np.max(np.abs(c - c[0]).max(axis=1)))
-        print(f"{name:5} path from (w, b) = {START}: largest gradient norm {np.nanmax(g):.3g}, "
-              f"ends at ({c[-1, 0]:.3f}, {c[-1, 1]:.3f}), farthest {far:.3f} from the start")
+        print(
+            f"{name:5} path from (w, b) = {START}: largest gradient norm {np.nanmax(g):.3g}, "
+            f"ends at ({c[-1, 0]:.3f}, {c[-1, 1]:.3f}), farthest {far:.3f} from the start"
+        )
     save(ls.plot_facets(surf), "pascanu_fig6")
 
     surf = sweep([1, 5, 10, 20, 30, 50, 75, 100])

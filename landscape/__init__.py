@@ -20,6 +20,7 @@ from .cliffs import cliff_metrics, cliff_table
 from .config import SliceConfig
 from .evaluate import evaluate
 from .experiment import ExperimentConfig, run_experiment
+from .figures.options import FigureOptions
 from .generic import module_filters, module_vector, slice_module
 from .keras_files import read_keras
 from .params import from_modules, init_params, load_checkpoint, read_checkpoint, save_checkpoint, to_modules
@@ -27,27 +28,84 @@ from .pipeline import Outputs, slice_surface, write_slice
 from .planes import Plane, axis_plane, line_plane, pca_plane, random_plane, through_plane
 from .surface import Cliffs, Grads, PathRun, Surface, compute_surface, load_surface
 from .tasks import TASKS, TaskData, data_from_arrays, get_task, load_data, make_data
-from .train import balanced_split, train_ensemble
+from .train import TrainConfig, balanced_split, train_ensemble
 from .trajectories import clip_gradient, descend, paths_for_lengths
 
 __all__ = [
-    "__version__", "InputError", "CELLS", "TASKS", "get_cell", "get_task", "run", "losses",
-    "evaluate", "make_data", "load_data", "data_from_arrays", "balanced_split", "init_params",
-    "load_checkpoint", "save_checkpoint", "to_modules", "from_modules", "read_checkpoint", "read_keras",
-    "slice_module", "module_vector", "module_filters", "Plane",
-    "axis_plane", "random_plane", "line_plane", "through_plane",
-    "Surface", "Grads", "PathRun", "Cliffs", "compute_surface", "load_surface", "plot_facets",
-    "plot_surface3d", "save_figure",
-    "interactive_figure", "write_html", "loss_and_grad", "cliff_metrics", "cliff_table",
-    "plot_cliffs", "descend", "clip_gradient", "paths_for_lengths", "SliceConfig", "slice_surface",
-    "write_slice", "Outputs", "Cell", "TaskData", "train_ensemble", "pca_plane", "write_figures", "use_style",
-    "ExperimentConfig", "run_experiment",
+    "__version__",
+    "InputError",
+    "CELLS",
+    "TASKS",
+    "get_cell",
+    "get_task",
+    "run",
+    "losses",
+    "evaluate",
+    "make_data",
+    "load_data",
+    "data_from_arrays",
+    "balanced_split",
+    "init_params",
+    "load_checkpoint",
+    "save_checkpoint",
+    "to_modules",
+    "from_modules",
+    "read_checkpoint",
+    "read_keras",
+    "slice_module",
+    "module_vector",
+    "module_filters",
+    "Plane",
+    "axis_plane",
+    "random_plane",
+    "line_plane",
+    "through_plane",
+    "Surface",
+    "Grads",
+    "PathRun",
+    "Cliffs",
+    "compute_surface",
+    "load_surface",
+    "plot_facets",
+    "plot_surface3d",
+    "save_figure",
+    "interactive_figure",
+    "write_html",
+    "loss_and_grad",
+    "cliff_metrics",
+    "cliff_table",
+    "plot_cliffs",
+    "descend",
+    "clip_gradient",
+    "paths_for_lengths",
+    "SliceConfig",
+    "slice_surface",
+    "write_slice",
+    "Outputs",
+    "Cell",
+    "TaskData",
+    "train_ensemble",
+    "pca_plane",
+    "write_figures",
+    "use_style",
+    "ExperimentConfig",
+    "TrainConfig",
+    "FigureOptions",
+    "run_experiment",
 ]
 
 # The drawing functions load matplotlib and plotly on first use, so that importing the package
 # (and every command's --help) costs no drawing library.
-_DRAWING = ("save_figure", "write_html", "write_figures", "interactive_figure", "plot_cliffs", "plot_facets",
-            "plot_surface3d", "use_style")
+_DRAWING = (
+    "save_figure",
+    "write_html",
+    "write_figures",
+    "interactive_figure",
+    "plot_cliffs",
+    "plot_facets",
+    "plot_surface3d",
+    "use_style",
+)
 
 
 def __getattr__(name: str):

@@ -15,17 +15,30 @@ from collections.abc import Callable
 
 from ._errors import DTYPES, ConfigError, InputError
 from ._io import page_size
-from .figures.style import STYLES, figure_width
+from .figures.options import FigureOptions
+from .figures.style import STYLES
 from .options import as_flag
 from .planes import MAX_COORD
 from .words import FORMATS, MAX_DISPLAY, Z_SCALES
 
-__all__ = ["OneLineParser", "report_errors", "print_paths", "choices", "parse_lengths", "parse_range",
-           "parse_res", "parse_point", "parse_files", "finite_float",
-           "parse_mem", "join_negative_values", "add_figure_options",
-           "figure_options", "DTYPES"]
-
-MAX_PIXELS = 20000  # width of a raster figure
+__all__ = [
+    "OneLineParser",
+    "report_errors",
+    "print_paths",
+    "choices",
+    "parse_lengths",
+    "parse_range",
+    "parse_res",
+    "parse_point",
+    "parse_files",
+    "finite_float",
+    "parse_mem",
+    "join_negative_values",
+    "add_figure_options",
+    "figure_options",
+    "figure_flag",
+    "DTYPES",
+]
 
 
 class Terminated(BaseException):  # not an Exception: no broad handler may swallow it
@@ -36,8 +49,9 @@ def _terminate(signum, frame) -> None:
     raise Terminated()
 
 
-def report_errors(prog: str, body: Callable[[], list[str] | None],
-                  flag: Callable[[str], str] = as_flag) -> int:
+def report_errors(
+    prog: str, body: Callable[[], list[str] | None], flag: Callable[[str], str] = as_flag
+) -> int:
     """Run a command's body and print the paths it returns, one a line: bad input (or an
     unwritable output) is one line on stderr, status 2, a configuration's field said as its
     ``flag``;
@@ -117,8 +131,10 @@ def parse_lengths(text: str, option: str = "--len") -> list[int]:
         try:
             n = int(part)
         except ValueError:
-            raise InputError(f"{option} {text!r}: {part!r} is not an integer; "
-                             "give a length such as 50 or a list such as 5,10,20") from None
+            raise InputError(
+                f"{option} {text!r}: {part!r} is not an integer; "
+                "give a length such as 50 or a list such as 5,10,20"
+            ) from None
         if n < 1:
             raise InputError(f"{option} {text!r}: length {n} must be a positive integer")
         out.append(n)
@@ -141,8 +157,10 @@ def parse_range(text: str, option: str) -> tuple[float, float]:
     except ValueError:
         lo = hi = None
     if lo is None or not (max(abs(lo), abs(hi)) <= MAX_COORD) or not lo < hi:
-        raise InputError(f"{option} {text!r} is not a range; give LO:HI with LO < HI, each finite "
-                         f"and within +-{MAX_COORD:g}, such as -4:4")
+        raise InputError(
+            f"{option} {text!r} is not a range; give LO:HI with LO < HI, each finite "
+            f"and within +-{MAX_COORD:g}, such as -4:4"
+        )
     return lo, hi
 
 
@@ -167,8 +185,9 @@ def parse_point(text: str, option: str) -> tuple[float, float]:
     except ValueError:
         a = b = float("nan")
     if not (abs(a) < float("inf") and abs(b) < float("inf")):
-        raise InputError(f"{option} {text!r}: give two finite numbers X,Y in the plane's coordinates, "
-                         "such as 5,-2.7")
+        raise InputError(
+            f"{option} {text!r}: give two finite numbers X,Y in the plane's coordinates, such as 5,-2.7"
+        )
     return a, b
 
 
@@ -181,8 +200,10 @@ def parse_mem(text: str) -> int:
         raise InputError(f"--mem {text!r}: give a positive size such as 1G, 512M or 65536")
     ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 0
     if ram and n > ram // 2:
-        raise InputError(f"--mem {text!r} is more than half of this machine's {ram / 2**30:.0f} GiB; "
-                         f"give at most {ram // 2 >> 20}M")
+        raise InputError(
+            f"--mem {text!r} is more than half of this machine's {ram / 2**30:.0f} GiB; "
+            f"give at most {ram // 2 >> 20}M"
+        )
     return n
 
 
@@ -201,30 +222,53 @@ def join_negative_values(argv: list[str], options: tuple[str, ...]) -> list[str]
 
 def add_figure_options(ap: argparse.ArgumentParser) -> None:
     """The options that choose how figures look, shared by landscape.slice and landscape.render."""
-    ap.add_argument("--format", default=None, metavar="FMT[,FMT...]",
-                    help=f"figure formats: {', '.join((*FORMATS, 'html'))} (default png,html)")
-    ap.add_argument("--style", choices=tuple(STYLES), default="screen",
-                    help="paper: LaTeX serif fonts at 8 pt, embedded TrueType, column widths; screen: larger")
-    ap.add_argument("--width", default=None, metavar="single|double|INCHES",
-                    help="figure width: single (3.3 in) or double (6.9 in) column, or inches")
+    ap.add_argument(
+        "--format",
+        default=None,
+        metavar="FMT[,FMT...]",
+        help=f"figure formats: {', '.join((*FORMATS, 'html'))} (default png,html)",
+    )
+    ap.add_argument(
+        "--style",
+        choices=tuple(STYLES),
+        default="screen",
+        help="paper: LaTeX serif fonts at 8 pt, embedded TrueType, column widths; screen: larger",
+    )
+    ap.add_argument(
+        "--width",
+        default=None,
+        metavar="single|double|INCHES",
+        help="figure width: single (3.3 in) or double (6.9 in) column, or inches",
+    )
     ap.add_argument("--dpi", type=int, default=None, help="PNG resolution (default 300 paper, 150 screen)")
     ap.add_argument("--z-scale", choices=Z_SCALES, default="linear", help="z axis of the HTML explorer")
-    ap.add_argument("--max-points", type=int, default=MAX_DISPLAY,
-                    help="points per axis shown in the HTML (a stride beyond; the .npz keeps all)")
+    ap.add_argument(
+        "--max-points",
+        type=int,
+        default=MAX_DISPLAY,
+        help="points per axis shown in the HTML (a stride beyond; the .npz keeps all)",
+    )
 
 
-def figure_options(args: argparse.Namespace, *, kinds: tuple[str, ...] | None = None) -> dict:
-    """write_figures' keyword arguments from the parsed options."""
+FIGURE_FLAGS = {"kinds": "--kind", "formats": "--format"}  # FigureOptions' fields whose flag is not theirs
+
+
+def figure_flag(name: str) -> str:
+    """A FigureOptions field as the commands' flag."""
+    return FIGURE_FLAGS.get(name) or as_flag(name)
+
+
+def figure_options(args: argparse.Namespace, **fields) -> FigureOptions:
+    """The figures' options from the parsed ones (``--format`` says the static formats and the
+    explorer together); ``fields`` are the command's own (kinds, scale, ...)."""
     fmts = ("png", "html") if args.format is None else choices(args.format, (*FORMATS, "html"), "--format")
-    if args.dpi is not None and not 20 <= args.dpi <= 2400:
-        raise InputError(f"--dpi {args.dpi} must lie between 20 and 2400")
-    inches = figure_width(args.style, args.width) or 8.0
-    if args.dpi is not None and inches * args.dpi > MAX_PIXELS:
-        raise InputError(f"--width {args.width} at --dpi {args.dpi} is {inches * args.dpi:.0f} pixels wide; "
-                         f"the limit is {MAX_PIXELS}")
-    if args.max_points < 2:
-        raise InputError(f"--max-points {args.max_points} must be at least 2")
-    figure_width(args.style, args.width)
-    return dict(kinds=kinds, formats=tuple(f for f in fmts if f != "html"), html="html" in fmts,
-                style=args.style, width=args.width, dpi=args.dpi, z_scale=args.z_scale,
-                max_points=args.max_points)
+    return FigureOptions(
+        formats=tuple(f for f in fmts if f != "html"),
+        html="html" in fmts,
+        style=args.style,
+        width=args.width,
+        dpi=args.dpi,
+        z_scale=args.z_scale,
+        max_points=args.max_points,
+        **fields,
+    )

@@ -28,8 +28,11 @@ class ConfigError(InputError):
 
     def render(self, name: Callable[[str], str], pair: Callable[[str, str], str] | None = None) -> str:
         pair = pair or (lambda n, v: f"{name(n)} {v}")
-        return re.sub(r"\{(\w+)(?:=([^}]*))?\}",
-                      lambda m: pair(m[1], m[2]) if m[2] is not None else name(m[1]), self.template)
+        return re.sub(
+            r"\{(\w+)(?:=([^}]*))?\}",
+            lambda m: pair(m[1], m[2]) if m[2] is not None else name(m[1]),
+            self.template,
+        )
 
 
 def require(ok: bool, param: str, message: str) -> None:
@@ -48,18 +51,31 @@ def check_seed(seed, name: str = "seed") -> int:
 
 def check_int(value, name: str, *, lo: int = 1, hi: int | None = None) -> int:
     """An integer in [lo, hi] (a float that is whole counts), or InputError naming it and the range."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-            or int(value) != value or value < lo or (hi is not None and value > hi)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or int(value) != value
+        or value < lo
+        or (hi is not None and value > hi)
+    ):
         span = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
         raise InputError(f"{name} {value!r} must be an integer {span}")
     return int(value)
 
 
-def check_number(value, name: str, *, lo: float = -math.inf, hi: float = math.inf,
-                 above: bool = False) -> float:
+def check_number(
+    value, name: str, *, lo: float = -math.inf, hi: float = math.inf, above: bool = False
+) -> float:
     """A finite real number in [lo, hi] (or above lo, strictly), or InputError naming it."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-            or value < lo or value > hi or (above and value == lo)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value < lo
+        or value > hi
+        or (above and value == lo)
+    ):
         bounds = [f"> {lo:g}" if above else f">= {lo:g}"] if lo > -math.inf else []
         bounds += [f"<= {hi:g}"] if hi < math.inf else []
         raise InputError(f"{name} {value!r} must be a finite number {' and '.join(bounds)}".rstrip())
@@ -75,8 +91,12 @@ def check_type(value, kind: type, name: str):
 
 def check_vector(v, n: int | None, name: str) -> torch.Tensor:
     """A model's flat parameter vector: a real, floating-point 1-D tensor (of n values, when given)."""
-    if (not isinstance(v, torch.Tensor) or v.ndim != 1 or not v.is_floating_point()
-            or (n is not None and v.numel() != n)):
+    if (
+        not isinstance(v, torch.Tensor)
+        or v.ndim != 1
+        or not v.is_floating_point()
+        or (n is not None and v.numel() != n)
+    ):
         shape = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
         want = n if n is not None else "P"
         raise InputError(f"{name} must be a real tensor of shape ({want},), not {shape}")

@@ -69,8 +69,10 @@ def one_run(folder: str | None = None):
             if os.path.isdir(path):
                 raise InputError(f"{path} is a folder; give another name or output folder")
             if len(os.path.basename(path).encode()) > 255:
-                raise InputError(f"{os.path.basename(path)[:40]}... is longer than a file name may be; "
-                                 "give a shorter --name")
+                raise InputError(
+                    f"{os.path.basename(path)[:40]}... is longer than a file name may be; "
+                    "give a shorter --name"
+                )
         for tmp, path in staged:
             os.replace(tmp, path)
         staged.clear()
@@ -138,8 +140,16 @@ def _alive(pid: int) -> bool:
 
 
 # what a damaged archive raises: zip flags read as encryption or an unknown compression included
-_BROKEN = (OSError, ValueError, EOFError, TypeError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
-           zlib.error)
+_BROKEN = (
+    OSError,
+    ValueError,
+    EOFError,
+    TypeError,
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
 MAX_LOAD = 4 << 30  # bytes an .npz may unpack to: a 3 MB file can inflate to 3 GB
 
 
@@ -155,8 +165,9 @@ def open_regular(path: str, what: str, *, follow: bool = True, limit: int | None
         raise InputError(f"{what} {path} does not exist") from None
     except OSError as e:
         link = not follow and os.path.islink(path)
-        raise InputError(f"cannot read {what} {path}: " + ("it is a symbolic link" if link else
-                                                           e.strerror or str(e))) from None
+        raise InputError(
+            f"cannot read {what} {path}: " + ("it is a symbolic link" if link else e.strerror or str(e))
+        ) from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
@@ -208,8 +219,10 @@ def npz_shapes(source) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
         for name in z.namelist():
             with z.open(name) as member:
                 version = np.lib.format.read_magic(member)
-                read = {(1, 0): np.lib.format.read_array_header_1_0,
-                        (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                read = {
+                    (1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0,
+                }.get(version)
                 if read is None:
                     raise ValueError(f"{name}: .npy format version {version} is not supported")
                 shape, _, dtype = read(member)
@@ -220,8 +233,9 @@ def npz_shapes(source) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
 def npz_size(source) -> int:
     """Bytes the arrays of an .npz archive (a path or a file) take once loaded, read from their
     headers alone."""
-    return sum(int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-               for shape, dtype in npz_shapes(source).values())
+    return sum(
+        int(np.prod(shape, dtype=np.float64)) * dtype.itemsize for shape, dtype in npz_shapes(source).values()
+    )
 
 
 def npz_header(path: str, what: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -244,8 +258,10 @@ def load_npz(path: str, what: str, *, data: bytes | None = None) -> dict:
         except _BROKEN as e:
             raise InputError(f"cannot read {what} {path}: {e}") from None
         if size > MAX_LOAD:
-            raise InputError(f"{what} {path} would take {size / 2**30:.1f} GiB once loaded; the limit is "
-                             f"{MAX_LOAD / 2**30:.0f} GiB")
+            raise InputError(
+                f"{what} {path} would take {size / 2**30:.1f} GiB once loaded; the limit is "
+                f"{MAX_LOAD / 2**30:.0f} GiB"
+            )
         try:
             f.seek(0)
             z = np.load(f, allow_pickle=False)

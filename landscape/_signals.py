@@ -23,8 +23,12 @@ def _leave(signum, frame) -> None:
 def install() -> None:
     """Leave quietly on SIGINT and SIGTERM, when this process is ``python -m landscape.<command>``."""
     argv = getattr(sys, "orig_argv", [])
-    if (len(argv) >= 3 and argv[1] == "-m" and argv[2].startswith("landscape.")
-            and threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+    if (
+        len(argv) >= 3
+        and argv[1] == "-m"
+        and argv[2].startswith("landscape.")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ):
         signal.signal(signal.SIGINT, _leave)
         signal.signal(signal.SIGTERM, _leave)

@@ -16,8 +16,17 @@ from .engine import MAX_UNITS, available, fused_losses, probe, unavailable_reaso
 from .tasks import TaskData
 from .units import model_losses
 
-__all__ = ["BACKENDS", "resolve_backend", "kernel_refuses", "losses", "loss_and_grad", "prefix_losses",
-           "check_features", "unit_work", "GRAD_BLOCK"]
+__all__ = [
+    "BACKENDS",
+    "resolve_backend",
+    "kernel_refuses",
+    "losses",
+    "loss_and_grad",
+    "prefix_losses",
+    "check_features",
+    "unit_work",
+    "GRAD_BLOCK",
+]
 
 BACKENDS = ("auto", "reference", "fused")
 # Below this many cell-steps (model x sample x step) the reference path finishes in about the time
@@ -28,8 +37,9 @@ COMPILE_WORTH = 2e8
 GRAD_BLOCK = 64  # models per backward pass on the reference path, whatever the chunk
 
 
-def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: float = float("inf"),
-                    why_not: str = "") -> str:
+def resolve_backend(
+    backend: str, *, device: str | torch.device = "cpu", work: float = float("inf"), why_not: str = ""
+) -> str:
     """'auto' -> 'fused' where the kernel runs and the work (cell-steps) repays building it, else
     'reference'; 'fused' where it cannot run raises InputError naming the reason. ``why_not``, if
     not empty, says why the kernel cannot run this model or data (``kernel_refuses``)."""
@@ -44,8 +54,9 @@ def resolve_backend(backend: str, *, device: str | torch.device = "cpu", work: f
         if not on_cpu:
             raise InputError(f"backend 'fused' runs on the CPU, not on {device}; valid here: auto, reference")
         if not available():
-            raise InputError(f"backend 'fused' needs a C compiler ({unavailable_reason()}); "
-                             "valid here: auto, reference")
+            raise InputError(
+                f"backend 'fused' needs a C compiler ({unavailable_reason()}); valid here: auto, reference"
+            )
         return backend
     if on_cpu and work >= COMPILE_WORTH and available():
         found = probe()
@@ -79,8 +90,9 @@ def _say_once(note: str) -> None:
         print(f"landscape: {note}", file=sys.stderr)
 
 
-def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
-           backend: str = "reference") -> tuple[torch.Tensor, torch.Tensor | None]:
+def losses(
+    cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: str = "reference"
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Loss (and accuracy, where defined) of G models: theta (G, P) -> (G,), (G,) or None.
 
     On the reference path (the default) it is pure and differentiable: the gradient of
@@ -89,8 +101,12 @@ def losses(cell: Cell, data: TaskData, theta: torch.Tensor, *,
     equally differentiable: its backward is the kernel's own backpropagation through time.
     """
     cell, theta = _checked(cell, data, theta)
-    backend = resolve_backend(backend, device=theta.device, work=_work(data, theta) * unit_work(cell),
-                              why_not=kernel_refuses(cell, [data]))
+    backend = resolve_backend(
+        backend,
+        device=theta.device,
+        work=_work(data, theta) * unit_work(cell),
+        why_not=kernel_refuses(cell, [data]),
+    )
     return _losses(cell, data, theta, backend)[:2]
 
 
@@ -103,8 +119,12 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
     (``landscape.engine.fused``).
     """
     cell, theta = _checked(cell, data, theta)
-    backend = resolve_backend(backend, device=theta.device, work=3 * _work(data, theta) * unit_work(cell),
-                              why_not=kernel_refuses(cell, [data]))
+    backend = resolve_backend(
+        backend,
+        device=theta.device,
+        work=3 * _work(data, theta) * unit_work(cell),
+        why_not=kernel_refuses(cell, [data]),
+    )
     return _losses(cell, data, theta, backend, grad=True)
 
 
@@ -131,8 +151,9 @@ def _losses(cell: Cell, data: TaskData, theta: torch.Tensor, backend: str, grad:
     return torch.cat([q[0] for q in parts]), acc, torch.cat([q[2] for q in parts])
 
 
-def prefix_losses(cell: Cell, data: TaskData, theta: torch.Tensor, stops: list[int],
-                  backend: str) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+def prefix_losses(
+    cell: Cell, data: TaskData, theta: torch.Tensor, stops: list[int], backend: str
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
     """Loss and accuracy of G models theta (G, P) at each length of ``stops`` (rising, the last
     ``data.length``) from one pass over the sequences: at each, the numbers ``_losses`` gives on
     ``data`` cut to that length (the same operations on the same states; the reference path's
@@ -150,11 +171,17 @@ def _checked(cell: Cell | str, data: TaskData, theta: torch.Tensor) -> tuple[Cel
     check_type(data, TaskData, "data")
     check_features(cell, data)
     P = cell.n_params
-    if (not isinstance(theta, torch.Tensor) or theta.ndim not in (1, 2) or theta.shape[-1] != P
-            or not theta.is_floating_point()):
+    if (
+        not isinstance(theta, torch.Tensor)
+        or theta.ndim not in (1, 2)
+        or theta.shape[-1] != P
+        or not theta.is_floating_point()
+    ):
         shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
-        raise InputError(f"theta must be a real tensor of shape (G, {P}) or ({P},) for a {cell.name} "
-                         f"model of {cell.size_text()}, not {shape}")
+        raise InputError(
+            f"theta must be a real tensor of shape (G, {P}) or ({P},) for a {cell.name} "
+            f"model of {cell.size_text()}, not {shape}"
+        )
     return cell, check_real(theta, "theta")
 
 
@@ -162,22 +189,31 @@ def check_features(cell: Cell, data: TaskData) -> None:
     """InputError unless the data fit the model: I features per step (none for a cell without
     input), and targets of the loss its readout is scored by (two classes, K classes, real)."""
     if cell.takes_input and data.x is not None and data.features != cell.inputs:
-        raise InputError(f"the data have {data.features} feature(s) per step; the {cell.name} model "
-                         f"({cell.size_text()}) takes {cell.inputs} input(s) per step")
+        raise InputError(
+            f"the data have {data.features} feature(s) per step; the {cell.name} model "
+            f"({cell.size_text()}) takes {cell.inputs} input(s) per step"
+        )
     if cell.takes_input and data.objective != cell.objective:
         want = {"bce": "the logit or softmax2 head", "ce": "the softmax head", "mse": "the linear head"}
-        raise InputError(f"the data's targets are for the {data.objective} loss, which "
-                         f"{want[data.objective]} is scored by; the model's {cell.head} head is scored by "
-                         f"{cell.objective}")
+        raise InputError(
+            f"the data's targets are for the {data.objective} loss, which "
+            f"{want[data.objective]} is scored by; the model's {cell.head} head is scored by "
+            f"{cell.objective}"
+        )
     if data.objective == "ce" and int(data.y.max()) >= cell.classes:
-        raise InputError(f"the data hold class {int(data.y.max())}; the softmax head has {cell.classes} "
-                         f"classes (0 to {cell.classes - 1})")
+        raise InputError(
+            f"the data hold class {int(data.y.max())}; the softmax head has {cell.classes} "
+            f"classes (0 to {cell.classes - 1})"
+        )
 
 
 def _work(data: TaskData, theta: torch.Tensor) -> float:
     """Cell-steps of one pass: models x samples x steps."""
-    return (float(theta.shape[0] if theta.ndim == 2 else 1) * (1 if data.x is None else data.x.shape[0])
-            * data.length)
+    return (
+        float(theta.shape[0] if theta.ndim == 2 else 1)
+        * (1 if data.x is None else data.x.shape[0])
+        * data.length
+    )
 
 
 def unit_work(cell: Cell) -> int:

@@ -22,10 +22,29 @@ import torch.nn.functional as F
 
 from ._errors import InputError
 
-__all__ = ["Cell", "CELLS", "HEADS", "GRU_RESETS", "GATES", "hard_sigmoid", "get_cell", "as_cell", "run",
-           "tensor_shapes", "check_model_size", "MAX_SIZE",
-           "reference_losses", "readout", "classification_loss", "pascanu_loss", "KERAS_EPSILON",
-           "softmax_loss", "squared_loss", "KERNEL_HEADS", "MAX_CLASSES"]
+__all__ = [
+    "Cell",
+    "CELLS",
+    "HEADS",
+    "GRU_RESETS",
+    "GATES",
+    "hard_sigmoid",
+    "get_cell",
+    "as_cell",
+    "run",
+    "tensor_shapes",
+    "check_model_size",
+    "MAX_SIZE",
+    "reference_losses",
+    "readout",
+    "classification_loss",
+    "pascanu_loss",
+    "KERAS_EPSILON",
+    "softmax_loss",
+    "squared_loss",
+    "KERNEL_HEADS",
+    "MAX_CLASSES",
+]
 
 Params = dict  # scalar parameter name -> tensor broadcasting against the state
 State = tuple  # one or two tensors, (G, N) each
@@ -39,6 +58,7 @@ PASCANU_TARGET = 0.7  # Pascanu's map is trained towards sigmoid(x_T) = 0.7
 # shaped like the state. A grid of one-unit models gives them as (G, 1) columns times (G, N) states
 # (``step`` below); an ensemble of H-unit models as slices of one (M, gates*H, B) product
 # (``landscape.units``).
+
 
 def rnn_update(xi: Terms, hh: Terms, s: State) -> State:
     return (torch.tanh(xi(0) + hh(0)),)
@@ -85,13 +105,15 @@ def gru_reset_before_update(xi: Terms, hh: Terms, s: State, gate: Callable = tor
 
 def _one_unit(update: Callable, gates: str) -> Callable[[Params, State, torch.Tensor], State]:
     """The step of a grid of one-unit models: scalar parameters by name, broadcast over (G, N)."""
-    wi, bi, wh, bh = (tuple(f"{w}_{g}" if gates else w for g in (gates or " "))
-                      for w in ("w_ih", "b_ih", "w_hh", "b_hh"))
+    wi, bi, wh, bh = (
+        tuple(f"{w}_{g}" if gates else w for g in (gates or " ")) for w in ("w_ih", "b_ih", "w_hh", "b_hh")
+    )
 
     def step(p: Params, s: State, x: torch.Tensor) -> State:
         h = s[0]
-        return update(lambda k: p[wi[k]] * x + p[bi[k]],
-                      lambda k, v=h: p[wh[k]] * v + p[bh[k]], s)  # v: the state, unless given
+        return update(
+            lambda k: p[wi[k]] * x + p[bi[k]], lambda k, v=h: p[wh[k]] * v + p[bh[k]], s
+        )  # v: the state, unless given
 
     return step
 
@@ -117,10 +139,13 @@ def _gated(gates: str) -> tuple:
 # Readouts: one logit (nn.Linear(H, 1), binary cross-entropy), or Keras's Dense(2, softmax) with
 # sparse categorical cross-entropy (nn.Linear(H, 2)); the second is the first with the logit
 # z_1 - z_0, reparametrized, and is what the posted Keras models used.
-HEADS = {"logit": (("weight", ("w_out",)), ("bias", ("b_out",))),
-         "softmax2": (("weight", ("w_out_0", "w_out_1")), ("bias", ("b_out_0", "b_out_1"))),
-         # K classes (softmax cross-entropy over nn.Linear(H, K)), and one real output (squared error)
-         "softmax": (), "linear": (("weight", ("w_out",)), ("bias", ("b_out",)))}
+HEADS = {
+    "logit": (("weight", ("w_out",)), ("bias", ("b_out",))),
+    "softmax2": (("weight", ("w_out_0", "w_out_1")), ("bias", ("b_out_0", "b_out_1"))),
+    # K classes (softmax cross-entropy over nn.Linear(H, K)), and one real output (squared error)
+    "softmax": (),
+    "linear": (("weight", ("w_out",)), ("bias", ("b_out",))),
+}
 KERNEL_HEADS = ("logit", "softmax2")  # the readouts the fused kernel reduces to one logit
 MAX_CLASSES = 1024
 _HEAD = HEADS["logit"]
@@ -139,8 +164,9 @@ def _indexed_names(tensors) -> tuple[str, ...]:
     return tuple(out)
 
 
-def tensor_shapes(cell: Cell, hidden: int = 1, inputs: int = 1,
-                  layers: int = 1) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+def tensor_shapes(
+    cell: Cell, hidden: int = 1, inputs: int = 1, layers: int = 1
+) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
     """(module, state_dict key, shape) of every tensor of ``nn.RNN/LSTM/GRU(inputs, hidden,
     num_layers=layers)`` + ``nn.Linear(hidden, K)``, in the order of the flat vector (for
     Pascanu's map, its two scalars)."""
@@ -149,9 +175,12 @@ def tensor_shapes(cell: Cell, hidden: int = 1, inputs: int = 1,
     gh = cell.gates * hidden
     out = []
     for k in range(layers):
-        out += [("rnn", f"weight_ih_l{k}", (gh, inputs if k == 0 else hidden)),
-                ("rnn", f"weight_hh_l{k}", (gh, hidden)), ("rnn", f"bias_ih_l{k}", (gh,)),
-                ("rnn", f"bias_hh_l{k}", (gh,))]
+        out += [
+            ("rnn", f"weight_ih_l{k}", (gh, inputs if k == 0 else hidden)),
+            ("rnn", f"weight_hh_l{k}", (gh, hidden)),
+            ("rnn", f"bias_ih_l{k}", (gh,)),
+            ("rnn", f"bias_hh_l{k}", (gh,)),
+        ]
     return tuple(out + [("head", "weight", (cell.n_out, hidden)), ("head", "bias", (cell.n_out,))])
 
 
@@ -239,10 +268,13 @@ class Cell:
     def names_hint(self) -> str:
         """The valid parameter names, in a line: all of them for one unit, else their patterns."""
         if not self.sized:
-            return ", ".join(self.param_names) + (" (or their state_dict names, weight_hh_l0[0,0], ...)"
-                                                  if self.module else "")
-        parts = [f"{key}[i,j] (i < {s[0]}, j < {s[1]})" if len(s) == 2 else f"{key}[i] (i < {s[0]})"
-                 for _, key, s in self.tensors]
+            return ", ".join(self.param_names) + (
+                " (or their state_dict names, weight_hh_l0[0,0], ...)" if self.module else ""
+            )
+        parts = [
+            f"{key}[i,j] (i < {s[0]}, j < {s[1]})" if len(s) == 2 else f"{key}[i] (i < {s[0]})"
+            for _, key, s in self.tensors
+        ]
         return ", ".join(parts) + "; or one unit's short names (w_hh, b_hh, ...) for unit 0"
 
     def size_text(self) -> str:
@@ -278,8 +310,9 @@ class Cell:
         """Flat parameters (G, P) -> name -> (G, 1) column; a (P,) vector gives 0-d scalars (one
         unit only: beyond it, ``landscape.units.unpack`` shapes the tensors)."""
         if self.sized:
-            raise InputError(f"a {self.name} model of {self.size_text()} has no scalar split; "
-                             "use landscape.units.unpack")
+            raise InputError(
+                f"a {self.name} model of {self.size_text()} has no scalar split; use landscape.units.unpack"
+            )
         if theta.ndim == 1:
             return {n: theta[k] for k, n in enumerate(self.param_names)}
         return {n: theta[:, k : k + 1] for k, n in enumerate(self.param_names)}
@@ -291,33 +324,70 @@ class Cell:
         return p["w_out"] * h + p["b_out"]
 
 
-def _torch_cell(name: str, module: str, gates: str, update: Callable, n_state: int, work: int,
-                plane: tuple) -> Cell:
-    return Cell(name, _one_unit(update, gates), (("rnn", _gated(gates)), ("head", _HEAD)), n_state, True, 0.0,
-                work, module, update, gates=max(len(gates), 1), default_task="latching", default_plane=plane,
-                kernel=name)
+def _torch_cell(
+    name: str, module: str, gates: str, update: Callable, n_state: int, work: int, plane: tuple
+) -> Cell:
+    return Cell(
+        name,
+        _one_unit(update, gates),
+        (("rnn", _gated(gates)), ("head", _HEAD)),
+        n_state,
+        True,
+        0.0,
+        work,
+        module,
+        update,
+        gates=max(len(gates), 1),
+        default_task="latching",
+        default_plane=plane,
+        kernel=name,
+    )
 
 
 # Every per-cell fact lives here: adding a cell is one entry. Default planes: the recurrent
 # weight against the bias of the gate that decides what is kept, centred on torch.nn's init.
 CELLS: dict[str, Cell] = {
-    "rnn": _torch_cell("rnn", "RNN", "", rnn_update, 1, 6,
-                       ("w_hh", "b_hh", (-4.0, 4.0), (-4.0, 4.0), (51, 51))),
-    "lstm": _torch_cell("lstm", "LSTM", "ifgo", lstm_update, 2, 16,
-                        ("w_hh_g", "b_hh_f", (-4.0, 4.0), (-4.0, 4.0), (51, 51))),
-    "gru": _torch_cell("gru", "GRU", "rzn", gru_update, 1, 14,
-                       ("w_hh_n", "b_hh_z", (-4.0, 4.0), (-4.0, 4.0), (51, 51))),
+    "rnn": _torch_cell(
+        "rnn", "RNN", "", rnn_update, 1, 6, ("w_hh", "b_hh", (-4.0, 4.0), (-4.0, 4.0), (51, 51))
+    ),
+    "lstm": _torch_cell(
+        "lstm", "LSTM", "ifgo", lstm_update, 2, 16, ("w_hh_g", "b_hh_f", (-4.0, 4.0), (-4.0, 4.0), (51, 51))
+    ),
+    "gru": _torch_cell(
+        "gru", "GRU", "rzn", gru_update, 1, 14, ("w_hh_n", "b_hh_z", (-4.0, 4.0), (-4.0, 4.0), (51, 51))
+    ),
     # Pascanu's map has no torch.nn module and no readout; its "checkpoint" holds two 1-element
     # tensors, and its "initial" centre is the middle of Fig. 6, around the wall at w = 5.
-    "pascanu": Cell("pascanu", _pascanu, (("rnn", (("w", ("w",)), ("b", ("b",)))),), 1, False, 0.5, 4, "",
-                    head="", gates=0, default_task="pascanu",
-                    default_plane=("w", "b", (4.5, 5.5), (-3.0, -2.0), (101, 1001)), center=(5.0, -2.5),
-                    kernel="pascanu"),
+    "pascanu": Cell(
+        "pascanu",
+        _pascanu,
+        (("rnn", (("w", ("w",)), ("b", ("b",)))),),
+        1,
+        False,
+        0.5,
+        4,
+        "",
+        head="",
+        gates=0,
+        default_task="pascanu",
+        default_plane=("w", "b", (4.5, 5.5), (-3.0, -2.0), (101, 1001)),
+        center=(5.0, -2.5),
+        kernel="pascanu",
+    ),
 }
 
 
-def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after", gate: str = "sigmoid",
-             hidden: int = 1, inputs: int = 1, layers: int = 1, classes: int | None = None) -> Cell:
+def get_cell(
+    name: str,
+    *,
+    head: str = "logit",
+    gru_reset: str = "after",
+    gate: str = "sigmoid",
+    hidden: int = 1,
+    inputs: int = 1,
+    layers: int = 1,
+    classes: int | None = None,
+) -> Cell:
     """The cell registered under ``name``, with its readout ``head`` (HEADS), for gru where the
     reset gate acts (GRU_RESETS), for lstm and gru the gate function (GATES), and its size:
     ``hidden`` units in each of ``layers`` layers on ``inputs`` features per step, and for the
@@ -327,8 +397,10 @@ def get_cell(name: str, *, head: str = "logit", gru_reset: str = "after", gate: 
     size = check_model_size(hidden, inputs, layers)
     if size != (1, 1, 1):
         if not cell.module:
-            raise InputError(f"cell {name!r} is one unit without input; valid cells of {size[0]} units, "
-                             f"{size[1]} inputs and {size[2]} layers: rnn, lstm, gru")
+            raise InputError(
+                f"cell {name!r} is one unit without input; valid cells of {size[0]} units, "
+                f"{size[1]} inputs and {size[2]} layers: rnn, lstm, gru"
+            )
         cell = replace(cell, hidden=size[0], inputs=size[1], layers=size[2])
     return cell
 
@@ -347,18 +419,22 @@ def _get_cell(name: str, head: str, gru_reset: str, gate: str, classes: int | No
         raise InputError(f"unknown cell {name!r}; valid cells: {', '.join(CELLS)}")
     if head not in HEADS:
         raise InputError(f"unknown head {head!r}; valid heads: {', '.join(HEADS)}")
-    if head == "softmax" and not (isinstance(classes, int) and not isinstance(classes, bool)
-                                  and 2 <= classes <= MAX_CLASSES):
-        raise InputError(f"the softmax head needs its number of classes, an integer from 2 to {MAX_CLASSES}, "
-                         f"not {classes!r}")
+    if head == "softmax" and not (
+        isinstance(classes, int) and not isinstance(classes, bool) and 2 <= classes <= MAX_CLASSES
+    ):
+        raise InputError(
+            f"the softmax head needs its number of classes, an integer from 2 to {MAX_CLASSES}, "
+            f"not {classes!r}"
+        )
     if head != "softmax" and classes not in (0, None):
         raise InputError(f"classes {classes!r} belong to the softmax head, not {head!r}")
     if gru_reset not in GRU_RESETS:
         raise InputError(f"unknown GRU reset {gru_reset!r}; valid: {', '.join(GRU_RESETS)}")
     cell = CELLS[name]
     if not cell.module and head != "logit":
-        raise InputError(f"cell {name!r} has no readout, so no head {head!r}; "
-                         "valid cells for it: rnn, lstm, gru")
+        raise InputError(
+            f"cell {name!r} has no readout, so no head {head!r}; valid cells for it: rnn, lstm, gru"
+        )
     if name != "gru" and gru_reset != "after":
         raise InputError(f"the reset gate {gru_reset!r} is a GRU's; cell {name!r} has none (valid: gru)")
     if gate not in GATES:
@@ -368,8 +444,10 @@ def _get_cell(name: str, head: str, gru_reset: str, gate: str, classes: int | No
     if not cell.module:
         return cell  # Pascanu's map has no readout and no gates
     if head == "softmax":
-        names = (("weight", tuple(f"w_out_{k}" for k in range(classes))),
-                 ("bias", tuple(f"b_out_{k}" for k in range(classes))))
+        names = (
+            ("weight", tuple(f"w_out_{k}" for k in range(classes))),
+            ("bias", tuple(f"b_out_{k}" for k in range(classes))),
+        )
         cell = replace(cell, layout=(cell.layout[0], ("head", names)), head=head, classes=classes)
     elif head != cell.head:
         cell = replace(cell, layout=(cell.layout[0], ("head", HEADS[head])), head=head)
@@ -387,8 +465,14 @@ def as_cell(cell: Cell | str) -> Cell:
     return cell if isinstance(cell, Cell) else get_cell(cell)
 
 
-def run(cell: Cell, p: Params, x: torch.Tensor | None, length: int,
-        stop: torch.Tensor | None = None, at: list[int] | None = None) -> torch.Tensor | list[torch.Tensor]:
+def run(
+    cell: Cell,
+    p: Params,
+    x: torch.Tensor | None,
+    length: int,
+    stop: torch.Tensor | None = None,
+    at: list[int] | None = None,
+) -> torch.Tensor | list[torch.Tensor]:
     """The hidden state after ``length`` steps.
 
     x: (N, T) inputs shared by all models, or (G, N, T) inputs of each model's own, with
@@ -421,8 +505,9 @@ def reference_losses(cell: Cell, theta: torch.Tensor, data, at: list[int] | None
     return [readout(cell, p, h, data.y, data.objective) for h in run(cell, p, data.x, data.length, at=at)]
 
 
-def readout(cell: Cell, p: Params, h: torch.Tensor, y: torch.Tensor | None,
-            objective: str = "bce") -> tuple[torch.Tensor, torch.Tensor | None]:
+def readout(
+    cell: Cell, p: Params, h: torch.Tensor, y: torch.Tensor | None, objective: str = "bce"
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Each model's loss and accuracy from its final states h (G, N): the head's cross-entropy
     against the labels y, or Pascanu's target for the input-free map (no accuracy)."""
     if objective == "pascanu":
@@ -430,8 +515,9 @@ def readout(cell: Cell, p: Params, h: torch.Tensor, y: torch.Tensor | None,
     return classification_loss(cell.logit(p, h), y, clip=cell.clip)
 
 
-def classification_loss(logits: torch.Tensor, y: torch.Tensor, *,
-                        clip: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def classification_loss(
+    logits: torch.Tensor, y: torch.Tensor, *, clip: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy over samples: logits (G, N), y (N,) or (G, N) -> (G,), (G,).
 
     ``logits`` is the logit of class 1 against class 0 (for two softmax outputs, z_1 - z_0).

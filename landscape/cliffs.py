@@ -44,8 +44,8 @@ def _cliff_metrics(surface: Surface, threshold: float) -> Cliffs:
         with np.errstate(invalid="ignore"):  # inf - inf is NaN, and left out below
             jx = np.abs(np.diff(z, axis=1))  # (ny, nx - 1): between (i, j) and (i, j + 1)
             jy = np.abs(np.diff(z, axis=0))  # (ny - 1, nx): between (i, j) and (i + 1, j)
-        best = [(jx[idx], x[idx[1]:idx[1] + 2].mean(), y[idx[0]]) for idx in [_nanargmax(jx)] if idx]
-        best += [(jy[idx], x[idx[1]], y[idx[0]:idx[0] + 2].mean()) for idx in [_nanargmax(jy)] if idx]
+        best = [(jx[idx], x[idx[1] : idx[1] + 2].mean(), y[idx[0]]) for idx in [_nanargmax(jx)] if idx]
+        best += [(jy[idx], x[idx[1]], y[idx[0] : idx[0] + 2].mean()) for idx in [_nanargmax(jy)] if idx]
         if best:
             out["max_jump"][k], out["wall_x"][k], out["wall_y"][k] = max(best, key=lambda b: b[0])
         if gn is not None:
@@ -70,15 +70,19 @@ def _cliff_table(surface: Surface, m: Cliffs, threshold: float) -> str:
     """``cliff_table`` past its checks."""
     xl, yl = surface.xlabel, surface.ylabel
     where = xl if surface.is_line else f"({xl}, {yl})"  # a line has one coordinate
-    head = (f"{'L':>5} {'max |grad|':>11} {'at ' + where:>24} {'max jump':>10} "
-            f"{'wall at ' + where:>26} {'|grad|>' + format(threshold, 'g'):>10} "
-            f"{'non-finite':>10}")
+    head = (
+        f"{'L':>5} {'max |grad|':>11} {'at ' + where:>24} {'max jump':>10} "
+        f"{'wall at ' + where:>26} {'|grad|>' + format(threshold, 'g'):>10} "
+        f"{'non-finite':>10}"
+    )
     rows = [head]
     for k, length in enumerate(surface.lengths):
         at = f"({m.max_grad_x[k]:.4g}, {m.max_grad_y[k]:.4g})"
         wall = f"({m.wall_x[k]:.4g}, {m.wall_y[k]:.5g})"
         if surface.is_line:
             at, wall = f"{m.max_grad_x[k]:.4g}", f"{m.wall_x[k]:.4g}"
-        rows.append(f"{int(length):5d} {m.max_grad[k]:11.3e} {at:>24} {m.max_jump[k]:10.3e} "
-                    f"{wall:>26} {m.share[k]:10.2%} {int(m.nonfinite[k]):10d}")
+        rows.append(
+            f"{int(length):5d} {m.max_grad[k]:11.3e} {at:>24} {m.max_jump[k]:10.3e} "
+            f"{wall:>26} {m.share[k]:10.2%} {int(m.nonfinite[k]):10d}"
+        )
     return "\n".join(rows)

@@ -31,8 +31,15 @@ from .cells import Cell, as_cell
 from .planes import Plane
 from .tasks import TaskData
 
-__all__ = ["evaluate", "chunk_size", "grid_work", "sweep_backend", "prefix_sweep", "GridResult",
-           "DEFAULT_MEM"]
+__all__ = [
+    "evaluate",
+    "chunk_size",
+    "grid_work",
+    "sweep_backend",
+    "prefix_sweep",
+    "GridResult",
+    "DEFAULT_MEM",
+]
 
 DEFAULT_MEM = 1 << 30  # bytes
 # Past about this many (grid point, sample) pairs per chunk, a step's tensors fall out of the CPU
@@ -49,16 +56,23 @@ def prefix_sweep(planes: list[Plane], datas: list[TaskData]) -> bool:
         return False
     top, p0 = max(datas, key=lambda d: d.length), planes[0]
     for p in planes[1:]:
-        if not (p.kind == p0.kind and np.array_equal(p.x, p0.x) and np.array_equal(p.y, p0.y)
-                and all(torch.equal(getattr(p, k), getattr(p0, k)) for k in ("origin", "d1", "d2"))):
+        if not (
+            p.kind == p0.kind
+            and np.array_equal(p.x, p0.x)
+            and np.array_equal(p.y, p0.y)
+            and all(torch.equal(getattr(p, k), getattr(p0, k)) for k in ("origin", "d1", "d2"))
+        ):
             return False
     for d in datas:
         if d.steps is not None or d.per_step or d.objective != top.objective or d.tol != top.tol:
             return False
         if (d.x is None) != (top.x is None) or (d.y is None) != (top.y is None):
             return False
-        if d.x is not None and (d.x.shape[0] != top.x.shape[0] or d.x.shape[2:] != top.x.shape[2:]
-                                or not torch.equal(d.x, top.x[:, : d.length])):
+        if d.x is not None and (
+            d.x.shape[0] != top.x.shape[0]
+            or d.x.shape[2:] != top.x.shape[2:]
+            or not torch.equal(d.x, top.x[:, : d.length])
+        ):
             return False
         if d.y is not None and not torch.equal(d.y, top.y):
             return False
@@ -67,21 +81,38 @@ def prefix_sweep(planes: list[Plane], datas: list[TaskData]) -> bool:
 
 def grid_work(planes: list[Plane], datas: list[TaskData], grad: bool) -> float:
     """Cell-steps of evaluating each plane at its length, a backward pass counted twice."""
-    steps = sum(p.shape[0] * p.shape[1] * (1 if d.x is None else d.x.shape[0]) * d.length
-                for p, d in zip(planes, datas, strict=True))
+    steps = sum(
+        p.shape[0] * p.shape[1] * (1 if d.x is None else d.x.shape[0]) * d.length
+        for p, d in zip(planes, datas, strict=True)
+    )
     return float(steps) * (3 if grad else 1)
 
 
-def sweep_backend(cell: Cell, backend: str, device: str, planes: list[Plane], datas: list[TaskData],
-                  grad: bool) -> str:
+def sweep_backend(
+    cell: Cell, backend: str, device: str, planes: list[Plane], datas: list[TaskData], grad: bool
+) -> str:
     """The one backend of a whole sweep, decided by its whole work (``grid_work``), so that every
     length and every tile of it takes the same path and gives the same arrays."""
-    return resolve_backend(backend, device=device, work=grid_work(planes, datas, grad) * unit_work(cell),
-                           why_not=kernel_refuses(cell, datas))
+    return resolve_backend(
+        backend,
+        device=device,
+        work=grid_work(planes, datas, grad) * unit_work(cell),
+        why_not=kernel_refuses(cell, datas),
+    )
 
 
-def chunk_size(cell: Cell, n_samples: int, dtype: torch.dtype, mem: int, *, length: int = 0,
-               fused: bool = False, cell_steps: int = 1, per_step: bool = False, kept: int = 0) -> int:
+def chunk_size(
+    cell: Cell,
+    n_samples: int,
+    dtype: torch.dtype,
+    mem: int,
+    *,
+    length: int = 0,
+    fused: bool = False,
+    cell_steps: int = 1,
+    per_step: bool = False,
+    kept: int = 0,
+) -> int:
     """Grid points per chunk: within ``mem`` bytes of step temporaries, and cache-sized.
 
     With ``length`` > 0 (a backward pass follows), every step's temporaries stay alive, so the
@@ -118,9 +149,18 @@ class GridResult:
     grad_y: np.ndarray | None = None  # (ny, nx): derivative along the plane's y axis, grad . d2
 
 
-def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = torch.float32,
-             device: str = "cpu", mem: int = DEFAULT_MEM, grad: bool = False, backend: str = "auto",
-             bar: tqdm | None = None) -> GridResult:
+def evaluate(
+    cell: Cell,
+    data: TaskData,
+    plane: Plane,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str = "cpu",
+    mem: int = DEFAULT_MEM,
+    grad: bool = False,
+    backend: str = "auto",
+    bar: tqdm | None = None,
+) -> GridResult:
     """Loss and accuracy (and with ``grad``, the gradient maps) over the whole plane, one length.
 
     ``backend``: "reference" (the readable path), "fused" (the compiled kernel) or "auto" (fused
@@ -129,32 +169,54 @@ def evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype = t
     """
     cell, opts = check_grid(cell, data, plane, dtype=dtype, device=device, mem=mem)
     backend = sweep_backend(cell, backend, opts["device"], [plane], [data], grad)
-    return _evaluate(cell, data.to(opts["dtype"], opts["device"]), plane, **opts, grad=grad, backend=backend,
-                     bar=bar)
+    return _evaluate(
+        cell, data.to(opts["dtype"], opts["device"]), plane, **opts, grad=grad, backend=backend, bar=bar
+    )
 
 
-def check_grid(cell: Cell | str, data: TaskData, plane: Plane, *, dtype: torch.dtype, device: str,
-               mem: int) -> tuple[Cell, dict]:
+def check_grid(
+    cell: Cell | str, data: TaskData, plane: Plane, *, dtype: torch.dtype, device: str, mem: int
+) -> tuple[Cell, dict]:
     """The boundary of a grid evaluation: the cell, and the checked dtype, device and mem."""
     cell = as_cell(cell)
     check_type(data, TaskData, "data")
     check_type(plane, Plane, "plane")
     check_features(cell, data)
     if plane.d1.numel() != cell.n_params:
-        raise InputError(f"the plane's models have {plane.d1.numel()} parameters; a {cell.name} model "
-                         f"of {cell.size_text()} has {cell.n_params}")
+        raise InputError(
+            f"the plane's models have {plane.d1.numel()} parameters; a {cell.name} model "
+            f"of {cell.size_text()} has {cell.n_params}"
+        )
     return cell, dict(dtype=check_dtype(dtype), device=check_device(device), mem=check_int(mem, "mem", lo=1))
 
 
-def _evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype, device: str, mem: int,
-              grad: bool, backend: str, bar: tqdm | None = None) -> GridResult:
+def _evaluate(
+    cell: Cell,
+    data: TaskData,
+    plane: Plane,
+    *,
+    dtype: torch.dtype,
+    device: str,
+    mem: int,
+    grad: bool,
+    backend: str,
+    bar: tqdm | None = None,
+) -> GridResult:
     """``evaluate`` past its checks (``data`` already in ``dtype`` on ``device``, ``backend``
     resolved): the plane in chunks of grid points, each one batch."""
     ny, nx = plane.shape
     total = ny * nx
     n = 1 if data.x is None else data.x.shape[0]
-    g = chunk_size(cell, n, dtype, mem, length=data.length if grad else 0, fused=backend == "fused",
-                   cell_steps=data.length, per_step=data.per_step)
+    g = chunk_size(
+        cell,
+        n,
+        dtype,
+        mem,
+        length=data.length if grad else 0,
+        fused=backend == "fused",
+        cell_steps=data.length,
+        per_step=data.per_step,
+    )
     if grad and backend != "fused" and g >= GRAD_BLOCK:
         g -= g % GRAD_BLOCK  # whole blocks, so that every block is the same rows whatever --mem is
     loss = np.empty(total, dtype=np.dtype(str(dtype).removeprefix("torch.")))
@@ -179,8 +241,18 @@ def _evaluate(cell: Cell, data: TaskData, plane: Plane, *, dtype: torch.dtype, d
     return GridResult(loss.reshape(ny, nx), *shaped)
 
 
-def _evaluate_prefixes(cell: Cell, data: TaskData, plane: Plane, lengths: list[int], *, dtype: torch.dtype,
-                       device: str, mem: int, backend: str, bar: tqdm | None = None) -> list[GridResult]:
+def _evaluate_prefixes(
+    cell: Cell,
+    data: TaskData,
+    plane: Plane,
+    lengths: list[int],
+    *,
+    dtype: torch.dtype,
+    device: str,
+    mem: int,
+    backend: str,
+    bar: tqdm | None = None,
+) -> list[GridResult]:
     """``_evaluate`` (without gradients) at each of ``lengths`` from one pass over ``data``, the
     longest's sequences (``prefix_sweep``): a grid result per length, in the order given."""
     ny, nx = plane.shape
@@ -200,5 +272,7 @@ def _evaluate_prefixes(cell: Cell, data: TaskData, plane: Plane, lengths: list[i
             if bar is not None:
                 bar.update((k1 - k0) * sum(lengths))
     at = {s: k for k, s in enumerate(stops)}
-    return [GridResult(loss[at[L]].reshape(ny, nx), None if acc is None else acc[at[L]].reshape(ny, nx))
-            for L in lengths]
+    return [
+        GridResult(loss[at[L]].reshape(ny, nx), None if acc is None else acc[at[L]].reshape(ny, nx))
+        for L in lengths
+    ]

@@ -33,6 +33,8 @@ def check_init(init: str) -> str:
     if init not in INITS:
         raise InputError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
     return init
+
+
 # torch.nn's gate block k comes from Keras's gate block KERAS_GATE[cell][k]
 KERAS_GATE = {"rnn": (0,), "lstm": (0, 1, 2, 3), "gru": (1, 0, 2)}
 
@@ -71,7 +73,11 @@ def keras_theta(cell, hidden: int = 1, *, seed: int = 0, inputs: int = 1, layers
     for k in range(layers):  # Keras builds the layers in order, each drawing its kernels
         kernel = glorot_uniform((inputs if k == 0 else H, G * H), gen)  # Keras's (input, G*H), its gate order
         recurrent = orthogonal((H, G * H), gen)  # (H, G*H)
-        parts += [torch_rows(kernel).reshape(-1), torch_rows(recurrent).reshape(-1),
-                  torch_rows(bias[None])[:, 0], torch.zeros(G * H, dtype=torch.float64)]
+        parts += [
+            torch_rows(kernel).reshape(-1),
+            torch_rows(recurrent).reshape(-1),
+            torch_rows(bias[None])[:, 0],
+            torch.zeros(G * H, dtype=torch.float64),
+        ]
     dense = glorot_uniform((H, K), gen)  # (H, K)
     return torch.cat([*parts, dense.T.reshape(-1), torch.zeros(K, dtype=torch.float64)])

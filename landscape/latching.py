@@ -33,16 +33,25 @@ __all__ = ["main", "build_parser", "parse"]
 def build_parser() -> OneLineParser:
     """The options: every field of ``ExperimentConfig`` (its flag, help and default written there;
     a value not given is the preset's), then the preset and where the files go."""
-    ap = OneLineParser(prog="python -m landscape.latching", description=__doc__,
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = OneLineParser(
+        prog="python -m landscape.latching",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     add_options(ap, ExperimentConfig, defaults=False)
-    ap.add_argument("--quick", action="store_true",
-                    help=f"a one-minute preset: {', '.join(f'--{k} {_text(v)}' for k, v in QUICK.items())} "
-                         "(options given explicitly win)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a one-minute preset: {', '.join(f'--{k} {_text(v)}' for k, v in QUICK.items())} "
+        "(options given explicitly win)",
+    )
     ap.add_argument("--out", default="figures", help="output folder")
-    ap.add_argument("--name", default=None,
-                    help="output stem (default latching, latching_keras with --keras-split; "
-                         "keras_protocol, keras_protocol_split)")
+    ap.add_argument(
+        "--name",
+        default=None,
+        help="output stem (default latching, latching_keras with --keras-split; "
+        "keras_protocol, keras_protocol_split)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
@@ -69,18 +78,25 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> list[str]:
     rows = run_experiment(cfg, progress=not args.quiet)
     elapsed = time.perf_counter() - t0
     summary = summarize(rows)
-    split = {"ordered": "Keras' split (last 20% of ordered data)", "shuffled": "last 20% of shuffled data",
-             "stratified": "stratified shuffled split"}[cfg.split_used]
+    split = {
+        "ordered": "Keras' split (last 20% of ordered data)",
+        "shuffled": "last 20% of shuffled data",
+        "stratified": "stratified shuffled split",
+    }[cfg.split_used]
     size = "one-unit models" if cfg.units == 1 else f"{cfg.units}-unit models"
-    title = (f"{cfg.protocol} protocol, {size}, N = {cfg.samples}, {cfg.repeats} repeats, "
-             f"{cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr:g}, {split}")
+    title = (
+        f"{cfg.protocol} protocol, {size}, N = {cfg.samples}, {cfg.repeats} repeats, "
+        f"{cfg.epochs} epochs, {cfg.optimizer} lr {cfg.lr:g}, {split}"
+    )
     seeds = set(cfg.tasks) - {"latching", "relay"}
-    criterion = f"val. acc. >= {cfg.success}" + ("; longlag, adding: every validation sequence right"
-                                                 if seeds else "")
+    criterion = f"val. acc. >= {cfg.success}" + (
+        "; longlag, adding: every validation sequence right" if seeds else ""
+    )
     print(f"frequency of success ({criterion}), trained in {elapsed:.1f} s:")
     print(table(summary))
     default = ("keras_protocol" if cfg.protocol == "keras" else "latching") + (
-        ("_split" if cfg.protocol == "keras" else "_keras") if cfg.keras_split else "")
+        ("_split" if cfg.protocol == "keras" else "_keras") if cfg.keras_split else ""
+    )
     stem = os.path.join(args.out, args.name or default)
     from .figures import write_pages  # the drawing libraries load when there is a figure to draw
     from .figures.success import plot_success, success_page
@@ -90,8 +106,10 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> list[str]:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
-    return [atomic_write(stem + ".csv", lambda f: f.write(buf.getvalue().encode())),
-            *write_pages(stem, fig, page, formats=("png", "pdf"), dpi=200)]
+    return [
+        atomic_write(stem + ".csv", lambda f: f.write(buf.getvalue().encode())),
+        *write_pages(stem, fig, page, formats=("png", "pdf"), dpi=200),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

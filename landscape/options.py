@@ -9,8 +9,16 @@ from argparse import SUPPRESS
 from collections.abc import Callable
 from dataclasses import Field, dataclass, field, fields
 
-__all__ = ["Option", "option", "as_flag", "flag_of", "add_options", "from_options", "given_options",
-           "negative_flags"]
+__all__ = [
+    "Option",
+    "option",
+    "as_flag",
+    "flag_of",
+    "add_options",
+    "from_options",
+    "given_options",
+    "negative_flags",
+]
 
 
 @dataclass(frozen=True)
@@ -94,5 +102,8 @@ def given_options(cls, args) -> dict:
 
 def negative_flags(cls) -> tuple[str, ...]:
     """The flags whose value may start with '-' (ranges and points)."""
-    return tuple(flag_of(cls, f.name) for f in fields(cls) if f.metadata.get("option")
-                 and f.metadata["option"].negative)
+    return tuple(
+        flag_of(cls, f.name)
+        for f in fields(cls)
+        if f.metadata.get("option") and f.metadata["option"].negative
+    )

@@ -23,11 +23,19 @@ from .cells import CELLS, Cell, as_cell, check_model_size, get_cell
 from .inits import check_init
 from .units import _init_theta
 
-__all__ = ["init_params", "to_state_dicts", "from_state_dicts",
-           "load_checkpoint", "save_checkpoint", "to_modules", "CENTERS", "read_checkpoint",
-           "from_modules", "checkpoint_size", "state_dict_size",
+__all__ = [
+    "init_params",
+    "to_state_dicts",
+    "from_state_dicts",
+    "load_checkpoint",
+    "save_checkpoint",
+    "to_modules",
+    "CENTERS",
+    "read_checkpoint",
+    "from_modules",
+    "checkpoint_size",
+    "state_dict_size",
 ]
-
 
 
 def to_modules(cell: Cell | str, theta: torch.Tensor | None = None) -> tuple[nn.Module, nn.Module]:
@@ -45,39 +53,63 @@ def to_modules(cell: Cell | str, theta: torch.Tensor | None = None) -> tuple[nn.
     return rnn, head
 
 
-def from_modules(*modules: nn.Module, gru_reset: str = "after",
-                 gate: str = "sigmoid") -> tuple[Cell, torch.Tensor]:
+def from_modules(
+    *modules: nn.Module, gru_reset: str = "after", gate: str = "sigmoid"
+) -> tuple[Cell, torch.Tensor]:
     """The cell and flat (P,) float64 parameters of a user's own torch.nn model: an
     ``nn.RNN/LSTM/GRU`` (any input and hidden size, any layers, ``batch_first`` either way) and
     its readout ``nn.Linear(H, 1)`` (one logit) or ``nn.Linear(H, 2)`` (two softmax outputs), given
     as the two modules or as one ``nn.Module`` holding exactly those two. Anything else is an
     InputError naming what was found and what is supported."""
     found = list(modules)
-    if len(found) == 1 and isinstance(found[0], nn.Module) and not isinstance(found[0], (nn.RNNBase,
-                                                                                        nn.Linear)):
+    if (
+        len(found) == 1
+        and isinstance(found[0], nn.Module)
+        and not isinstance(found[0], (nn.RNNBase, nn.Linear))
+    ):
         found = list(found[0].children())
     kinds = [type(m).__name__ for m in found]
     rnns = [m for m in found if type(m) in (nn.RNN, nn.LSTM, nn.GRU)]
     heads = [m for m in found if type(m) is nn.Linear]
     if len(found) != 2 or len(rnns) != 1 or len(heads) != 1:
-        raise InputError(f"found modules {kinds or 'none'}; supported: one nn.RNN, nn.LSTM or nn.GRU and "
-                         "one nn.Linear readout, as two modules or the children of one")
+        raise InputError(
+            f"found modules {kinds or 'none'}; supported: one nn.RNN, nn.LSTM or nn.GRU and "
+            "one nn.Linear readout, as two modules or the children of one"
+        )
     rnn, head = rnns[0], heads[0]
     name = {nn.RNN: "rnn", nn.LSTM: "lstm", nn.GRU: "gru"}[type(rnn)]
-    unsupported = [what for what, bad in (
-        ("bidirectional", rnn.bidirectional), ("bias=False", not rnn.bias),
-        ("proj_size", getattr(rnn, "proj_size", 0)), ("relu", getattr(rnn, "nonlinearity", "tanh") != "tanh"),
-        ("a readout without bias", head.bias is None)) if bad]
+    unsupported = [
+        what
+        for what, bad in (
+            ("bidirectional", rnn.bidirectional),
+            ("bias=False", not rnn.bias),
+            ("proj_size", getattr(rnn, "proj_size", 0)),
+            ("relu", getattr(rnn, "nonlinearity", "tanh") != "tanh"),
+            ("a readout without bias", head.bias is None),
+        )
+        if bad
+    ]
     if unsupported:
-        raise InputError(f"the {type(rnn).__name__} has {', '.join(unsupported)}; supported: one-way "
-                         "tanh recurrences with biases and a Linear readout with bias")
+        raise InputError(
+            f"the {type(rnn).__name__} has {', '.join(unsupported)}; supported: one-way "
+            "tanh recurrences with biases and a Linear readout with bias"
+        )
     if head.in_features != rnn.hidden_size or head.out_features not in (1, 2):
-        raise InputError(f"the readout is Linear({head.in_features}, {head.out_features}); the "
-                         f"{type(rnn).__name__}'s hidden size {rnn.hidden_size} needs "
-                         f"Linear({rnn.hidden_size}, 1) (one logit) or Linear({rnn.hidden_size}, 2) (two "
-                         "softmax outputs)")
-    cell = get_cell(name, head="logit" if head.out_features == 1 else "softmax2", gru_reset=gru_reset,
-                    gate=gate, hidden=rnn.hidden_size, inputs=rnn.input_size, layers=rnn.num_layers)
+        raise InputError(
+            f"the readout is Linear({head.in_features}, {head.out_features}); the "
+            f"{type(rnn).__name__}'s hidden size {rnn.hidden_size} needs "
+            f"Linear({rnn.hidden_size}, 1) (one logit) or Linear({rnn.hidden_size}, 2) (two "
+            "softmax outputs)"
+        )
+    cell = get_cell(
+        name,
+        head="logit" if head.out_features == 1 else "softmax2",
+        gru_reset=gru_reset,
+        gate=gate,
+        hidden=rnn.hidden_size,
+        inputs=rnn.input_size,
+        layers=rnn.num_layers,
+    )
     return cell, from_state_dicts(cell, {"rnn": rnn.state_dict(), "head": head.state_dict()})
 
 
@@ -91,8 +123,6 @@ def init_params(cell: Cell | str, *, seed: int = 0, init: str = "torch") -> torc
     """
     check_init(init)
     return _center(as_cell(cell), "init", check_seed(seed), init)  # the one-unit case of the ensembles' init
-
-
 
 
 def to_state_dicts(cell: Cell, theta: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
@@ -122,8 +152,10 @@ def state_dict_size(sds: dict, name: str) -> tuple[int, int, int]:
         layers += 1
     hidden = w.shape[1]
     if w.shape[0] != base.gates * hidden:
-        raise InputError(f"the 'rnn' state dict's weight_hh_l0 is {tuple(w.shape)}; a {name} of {hidden} "
-                         f"units has ({base.gates * hidden}, {hidden})")
+        raise InputError(
+            f"the 'rnn' state dict's weight_hh_l0 is {tuple(w.shape)}; a {name} of {hidden} "
+            f"units has ({base.gates * hidden}, {hidden})"
+        )
     return check_model_size(hidden, i.shape[1], layers)
 
 
@@ -137,20 +169,29 @@ def from_state_dicts(cell: Cell, sds: dict) -> torch.Tensor:
             raise InputError(f"checkpoint lacks the {module!r} state dict that cell {cell.name!r} needs")
         wanted = [(key, shape) for m, key, shape in cell.tensors if m == module]
         if set(sd) != {key for key, _ in wanted}:
-            raise InputError(f"checkpoint's {module!r} state dict has keys {sorted(sd)}; a {cell.name} model "
-                             f"of {cell.size_text()} needs {sorted(k for k, _ in wanted)}")
+            raise InputError(
+                f"checkpoint's {module!r} state dict has keys {sorted(sd)}; a {cell.name} model "
+                f"of {cell.size_text()} needs {sorted(k for k, _ in wanted)}"
+            )
         for key, shape in wanted:
             t = sd[key]
             if isinstance(t, torch.Tensor) and (t.layout != torch.strided or t.device.type == "meta"):
-                raise InputError(f"checkpoint tensor {module}.{key} is a {t.layout} tensor on "
-                                 f"{t.device.type}; a checkpoint holds dense tensors with values")
-            fits = isinstance(t, torch.Tensor) and t.is_floating_point() and (
-                tuple(t.shape) == shape or (not cell.sized and t.numel() == math.prod(shape)))
+                raise InputError(
+                    f"checkpoint tensor {module}.{key} is a {t.layout} tensor on "
+                    f"{t.device.type}; a checkpoint holds dense tensors with values"
+                )
+            fits = (
+                isinstance(t, torch.Tensor)
+                and t.is_floating_point()
+                and (tuple(t.shape) == shape or (not cell.sized and t.numel() == math.prod(shape)))
+            )
             if not fits:
                 got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
                 kind = "" if not isinstance(t, torch.Tensor) or t.is_floating_point() else f" of {t.dtype}"
-                raise InputError(f"checkpoint tensor {module}.{key} has shape {got}{kind}; a {cell.name} "
-                                 f"model of {cell.size_text()} needs float values of shape {shape}")
+                raise InputError(
+                    f"checkpoint tensor {module}.{key} has shape {got}{kind}; a {cell.name} "
+                    f"model of {cell.size_text()} needs float values of shape {shape}"
+                )
             parts.append(t.detach().reshape(-1).to(torch.float64))
     theta = torch.cat(parts)
     if not torch.isfinite(theta).all():
@@ -165,8 +206,9 @@ def load_checkpoint(path: str, cell: Cell | str) -> torch.Tensor:
     return _load_checkpoint(path, as_cell(cell))
 
 
-def read_checkpoint(path: str, *, head: str | None = None, gru_reset: str = "after",
-                    gate: str = "sigmoid") -> tuple[Cell, torch.Tensor]:
+def read_checkpoint(
+    path: str, *, head: str | None = None, gru_reset: str = "after", gate: str = "sigmoid"
+) -> tuple[Cell, torch.Tensor]:
     """Read a checkpoint of any size (weights only, no code executed): the cell, its size and
     readout taken from the file's tensors, and the flat (P,) float64 parameters."""
     ck = _read(path)
@@ -177,8 +219,15 @@ def read_checkpoint(path: str, *, head: str | None = None, gru_reset: str = "aft
         w = ck.get("head", {}).get("weight") if isinstance(ck.get("head"), dict) else None
         head = "softmax2" if isinstance(w, torch.Tensor) and w.ndim >= 1 and w.shape[0] == 2 else "logit"
     hidden, inputs, layers = state_dict_size(ck, name)
-    cell = get_cell(name, head=head if CELLS[name].module else "logit", gru_reset=gru_reset, gate=gate,
-                    hidden=hidden, inputs=inputs, layers=layers)
+    cell = get_cell(
+        name,
+        head=head if CELLS[name].module else "logit",
+        gru_reset=gru_reset,
+        gate=gate,
+        hidden=hidden,
+        inputs=inputs,
+        layers=layers,
+    )
     return cell, from_state_dicts(cell, ck)
 
 
@@ -212,14 +261,15 @@ def _load_checkpoint(path: str, cell: Cell) -> torch.Tensor:
     """``load_checkpoint`` past its checks."""
     ck = _read(path)
     if ck["cell"] != cell.name:
-        raise InputError(f"checkpoint {path} holds a {ck['cell']!r} model, not the {cell.name!r} "
-                         f"asked for")
+        raise InputError(f"checkpoint {path} holds a {ck['cell']!r} model, not the {cell.name!r} asked for")
     if cell.module:
         size = state_dict_size(ck, cell.name)
         if size != (cell.hidden, cell.inputs, cell.layers):
             found = get_cell(cell.name, hidden=size[0], inputs=size[1], layers=size[2]).size_text()
-            raise InputError(f"checkpoint {path} holds a {cell.name} model of {found}; the model asked for "
-                             f"has {cell.size_text()}")
+            raise InputError(
+                f"checkpoint {path} holds a {cell.name} model of {found}; the model asked for "
+                f"has {cell.size_text()}"
+            )
     return from_state_dicts(cell, ck)
 
 
@@ -239,17 +289,19 @@ def _save_checkpoint(path: str, cell: Cell, theta: torch.Tensor) -> str:
 CENTERS = ("init", "trained")  # words --center accepts besides a checkpoint path
 
 
-
-
 def _center(cell: Cell, spec: str, seed: int, init: str) -> torch.Tensor:
     """The centre a configuration names: "init" (``init``'s initialization for ``seed``) or a
     checkpoint FILE.pt (its arguments checked by the caller, ``landscape.config.SliceConfig``)."""
     if spec not in CENTERS and (spec.endswith(".pt") or os.path.exists(spec)):
         return _load_checkpoint(spec, cell)
     if spec == "init":
-        return torch.tensor(cell.center, dtype=torch.float64) if not cell.module else _init_theta(
-            cell, cell.hidden, seed, init, inputs=cell.inputs, layers=cell.layers)
+        return (
+            torch.tensor(cell.center, dtype=torch.float64)
+            if not cell.module
+            else _init_theta(cell, cell.hidden, seed, init, inputs=cell.inputs, layers=cell.layers)
+        )
     if spec == "trained":
-        raise ConfigError("center", "is made by training (landscape.train.train_ensemble), not loaded",
-                          value="trained")
+        raise ConfigError(
+            "center", "is made by training (landscape.train.train_ensemble), not loaded", value="trained"
+        )
     raise InputError(f"unknown centre {spec!r}; valid: {', '.join(CENTERS)}, or a checkpoint FILE.pt")

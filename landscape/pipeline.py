@@ -16,7 +16,7 @@ the stages call the library's bodies past their public checks (the ``_`` names):
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from .backends import check_features
 from .cliffs import _cliff_metrics, _cliff_table
 from .config import SliceConfig
 from .evaluate import sweep_backend
+from .figures.options import FigureOptions
 from .params import _center, _save_checkpoint
 from .planes import _sweep_planes
 from .rundir import RunDir
@@ -47,20 +48,31 @@ class Outputs:
 
     folder: str = "figures"
     name: str | None = None
-    figures: dict = field(default_factory=dict)
+    figures: FigureOptions = FigureOptions()
     progress: bool = True
 
 
 def default_name(cfg: SliceConfig) -> str:
     """The output stem the configuration gives: cell, variant, task, plane axes and lengths."""
     cell = cfg.model_cell
-    variant = "".join(f"_{v}" for v, on in (("keras-init", cfg.init == "keras"),
-                                            ("softmax2", cell.head == "softmax2"),
-                                            ("reset-before", cell.reset == "before")) if on)
+    variant = "".join(
+        f"_{v}"
+        for v, on in (
+            ("keras-init", cfg.init == "keras"),
+            ("softmax2", cell.head == "softmax2"),
+            ("reset-before", cell.reset == "before"),
+        )
+        if on
+    )
     size = (("I", cell.inputs), ("H", cell.hidden), ("L", cell.layers))
     variant += "".join(f"_{w}{v}" for w, v in size if v > 1)
-    axes = {"axis": cfg.axes, "random": ("d1", "d2"), "pca": ("pc1", "pc2"), "line": ("A", "B"),
-            "through": ("A", "B-C")}[cfg.plane]
+    axes = {
+        "axis": cfg.axes,
+        "random": ("d1", "d2"),
+        "pca": ("pc1", "pc2"),
+        "line": ("A", "B"),
+        "through": ("A", "B-C"),
+    }[cfg.plane]
     n = cfg.lengths
     lengths = "-".join(map(str, n)) if len(n) <= 6 else f"{n[0]}-to-{n[-1]}-{len(n)}-lengths"
     return f"{cell.name}{variant}_{cfg.task_name}_{axes[0]}-{axes[1]}_L{lengths}"
@@ -82,8 +94,9 @@ def write_slice(cfg: SliceConfig, out: Outputs = Outputs()) -> list[str]:
     table, and returns the paths. Every file lands together, or none does (a failed drawing
     leaves nothing behind); a tiled run keeps its tiles in ``<stem>.tiles`` until then."""
     if not isinstance(cfg, SliceConfig) or not isinstance(out, Outputs):
-        raise InputError(f"write_slice takes a SliceConfig and Outputs, not {type(cfg).__name__} and "
-                         f"{type(out).__name__}")
+        raise InputError(
+            f"write_slice takes a SliceConfig and Outputs, not {type(cfg).__name__} and {type(out).__name__}"
+        )
     stem = _stem(cfg, out)
     with one_run(out.folder):
         surface = _slice_surface(cfg, out.progress, stem + ".tiles")
@@ -91,12 +104,17 @@ def write_slice(cfg: SliceConfig, out: Outputs = Outputs()) -> list[str]:
         npz = surface.save(stem + ".npz")
         # a default name already ends in its lengths: each model is <name without them>_L<n>.pt
         base = stem.rsplit("_L", 1)[0] if out.name is None else stem
-        models = [] if surface.trained_centers is None else [
-            _save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c))
-            for n, c in zip(cfg.lengths, surface.trained_centers, strict=True)]
+        models = (
+            []
+            if surface.trained_centers is None
+            else [
+                _save_checkpoint(f"{base}_L{n}.pt", cfg.model_cell, torch.from_numpy(c))
+                for n, c in zip(cfg.lengths, surface.trained_centers, strict=True)
+            ]
+        )
         from .figures import _write_figures  # the drawing libraries load when there is a figure to draw
 
-        paths = [npz, *_write_figures(surface, stem, **out.figures), *models]
+        paths = [npz, *_write_figures(surface, stem, out.figures), *models]
     if cfg.tiled and os.path.lexists(stem + ".tiles"):  # the run is whole: what it made goes
         try:
             note = RunDir.attach(stem + ".tiles").remove()
@@ -122,10 +140,19 @@ def _slice_surface(cfg: SliceConfig, progress: bool, run_dir: str | None) -> Sur
     cell, dtype = cfg.model_cell, DTYPES[cfg.dtype]
     datas = _datas(cfg)
     centers, trained = _centers(cfg, cell, datas, dtype)
-    planes, notes = _sweep_planes(cell, centers, cfg.plane, axes=cfg.axes, xrange=cfg.xrange,
-                                  yrange=cfg.yrange, res=cfg.grid_res, seed=cfg.seed, norm=cfg.norm,
-                                  paths=None if trained is None else trained.path,
-                                  models=_ends(cfg, cell, centers, trained))
+    planes, notes = _sweep_planes(
+        cell,
+        centers,
+        cfg.plane,
+        axes=cfg.axes,
+        xrange=cfg.xrange,
+        yrange=cfg.yrange,
+        res=cfg.grid_res,
+        seed=cfg.seed,
+        norm=cfg.norm,
+        paths=None if trained is None else trained.path,
+        models=_ends(cfg, cell, centers, trained),
+    )
     notes = [f"L = {n}: {note}" for n, note in zip(cfg.lengths, notes, strict=False)]
     record = _record(cfg, planes, trained)
     paths = _paths(cfg, cell, datas, planes, trained, dtype)
@@ -161,9 +188,7 @@ def _centers(cfg: SliceConfig, cell, datas, dtype) -> tuple[list[torch.Tensor], 
         return [cfg.keras_model[1]] * len(datas), None
     if cfg.center != "trained":
         return [_center(cell, cfg.center, cfg.seed, cfg.init)] * len(datas), None
-    trained = _train(cell, datas, seed=cfg.seed, epochs=cfg.epochs, batch=cfg.batch,
-                     lr=cfg.train_lr, record_every=1, dtype=dtype,
-                     device=cfg.device, backend=cfg.backend, init=cfg.init, progress=False)
+    trained = _train(cell, datas, cfg.train_config)
     return list(trained.theta), trained
 
 
@@ -184,16 +209,26 @@ def _paths(cfg: SliceConfig, cell, datas, planes, trained, dtype) -> dict:
         return {}
     (x0, x1), (y0, y1) = (planes[0].x[[0, -1]], planes[0].y[[0, -1]])
     if cfg.start and not (x0 <= cfg.start[0] <= x1 and y0 <= cfg.start[1] <= y1):
-        raise ConfigError("start", f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
-                                   f"{x0:g}:{x1:g} x {y0:g}:{y1:g}")
-    descent = None if not cfg.start else dict(start=cfg.start, lr=cfg.path_lr, steps=cfg.steps,
-                                              clip=cfg.clip, dtype=dtype, device=cfg.device)
-    return _sweep_paths(cell, datas, planes, descent=descent,
-                        trained=None if trained is None else trained.path)
+        raise ConfigError(
+            "start",
+            f"{cfg.start[0]:g},{cfg.start[1]:g} lies outside the plotted window "
+            f"{x0:g}:{x1:g} x {y0:g}:{y1:g}",
+        )
+    descent = (
+        None
+        if not cfg.start
+        else dict(
+            start=cfg.start, lr=cfg.path_lr, steps=cfg.steps, clip=cfg.clip, dtype=dtype, device=cfg.device
+        )
+    )
+    return _sweep_paths(
+        cell, datas, planes, descent=descent, trained=None if trained is None else trained.path
+    )
 
 
-def _surface(cfg: SliceConfig, cell, planes, datas, record: dict, opts: dict, run_dir: str | None,
-             progress: bool) -> Surface:
+def _surface(
+    cfg: SliceConfig, cell, planes, datas, record: dict, opts: dict, run_dir: str | None, progress: bool
+) -> Surface:
     """The surface, in one piece or as tiles, each saved in ``run_dir`` as it is done (resumable)."""
     if not cfg.tiled:
         return _compute_surface(cell, planes, datas, opts, progress, record)
@@ -201,38 +236,83 @@ def _surface(cfg: SliceConfig, cell, planes, datas, record: dict, opts: dict, ru
         raise ConfigError("tile_rows", "and {workers}, {scheduler} need a run directory for the tiles")
     # one backend for the whole sweep, as untiled (landscape.surface): one path, the same arrays
     backend = sweep_backend(cell, cfg.backend, cfg.device, planes, datas, cfg.grad)
-    files = {f"{k}_sha256": sha256(getattr(cfg, k)) for k in ("data", "center")
-             if os.path.isfile(getattr(cfg, k) or "")}  # the inputs' contents, not just their names
+    files = {
+        f"{k}_sha256": sha256(getattr(cfg, k))
+        for k in ("data", "center")
+        if os.path.isfile(getattr(cfg, k) or "")
+    }  # the inputs' contents, not just their names
     if cfg.to:
         files["to_sha256"] = [sha256(f) for f in cfg.to]
-    manifest = {k: v for k, v in {**record, **files, "version": __version__}.items()
-                if k not in ("workers", "scheduler", "timeout")}  # where tiles run does not change them
+    manifest = {
+        k: v
+        for k, v in {**record, **files, "version": __version__}.items()
+        if k not in ("workers", "scheduler", "timeout")
+    }  # where tiles run does not change them
     opts = {**opts, "backend": backend, "threads": 1 if cfg.workers else None}  # a worker process per core
-    maps, _ = run_tiles(cell, planes, datas, run_dir, manifest, rows=cfg.tile_rows, opts=opts,
-                        scheduler=cfg.scheduler, workers=cfg.workers, timeout=cfg.wait,
-                        progress=progress)
+    maps, _ = run_tiles(
+        cell,
+        planes,
+        datas,
+        run_dir,
+        manifest,
+        rows=cfg.tile_rows,
+        opts=opts,
+        scheduler=cfg.scheduler,
+        workers=cfg.workers,
+        timeout=cfg.wait,
+        progress=progress,
+    )
     plane = planes[0]
     grads = Grads(*(maps[key] for key in Grads.KEYS.values())) if cfg.grad else None
-    return Surface(maps["loss"], plane.x, plane.y, np.array(cfg.lengths, dtype=np.int64), plane.xlabel,
-                   plane.ylabel, {**record, "version": __version__}, maps.get("accuracy"), grads)
+    return Surface(
+        maps["loss"],
+        plane.x,
+        plane.y,
+        np.array(cfg.lengths, dtype=np.int64),
+        plane.xlabel,
+        plane.ylabel,
+        {**record, "version": __version__},
+        maps.get("accuracy"),
+        grads,
+    )
 
 
 def _record(cfg: SliceConfig, planes, trained) -> dict:
     """The configuration as the surface file keeps it (JSON), with what the defaults resolved to."""
     c, plane = asdict(cfg), planes[0]
-    c.update(task=cfg.task_name, lengths=list(cfg.lengths), x=plane.xlabel, y=plane.ylabel,
-             xrange=[float(plane.x[0]), float(plane.x[-1])], yrange=[float(plane.y[0]), float(plane.y[-1])],
-             res=[len(plane.x), len(plane.y)], norm=cfg.norm if cfg.plane == "random" else None,
-             marks=[[list(m) for m in p.marks] for p in planes] or None, to=list(cfg.to) if cfg.to else None,
-             samples=None if cfg.data else cfg.samples, head=cfg.model_cell.head,
-             gru_reset=cfg.gru_reset if cfg.cell == "gru" else None,
-             gate=cfg.gate if cfg.cell in ("lstm", "gru") else None,
-             units=cfg.model_cell.hidden, inputs=cfg.model_cell.inputs, layers=cfg.model_cell.layers,
-             start=list(cfg.start) if cfg.start else None, lr=cfg.path_lr if cfg.start else None,
-             steps=cfg.steps if cfg.start else None, clip=cfg.clip if cfg.start else None,
-             train=dict(epochs=cfg.epochs, batch=cfg.batch, lr=cfg.train_lr, optimizer="adam",
-                        val_frac=0.2, final_val_acc=trained.val_acc[:, -1].tolist())
-             if trained is not None else None)
+    c.update(
+        task=cfg.task_name,
+        lengths=list(cfg.lengths),
+        x=plane.xlabel,
+        y=plane.ylabel,
+        xrange=[float(plane.x[0]), float(plane.x[-1])],
+        yrange=[float(plane.y[0]), float(plane.y[-1])],
+        res=[len(plane.x), len(plane.y)],
+        norm=cfg.norm if cfg.plane == "random" else None,
+        marks=[[list(m) for m in p.marks] for p in planes] or None,
+        to=list(cfg.to) if cfg.to else None,
+        samples=None if cfg.data else cfg.samples,
+        head=cfg.model_cell.head,
+        gru_reset=cfg.gru_reset if cfg.cell == "gru" else None,
+        gate=cfg.gate if cfg.cell in ("lstm", "gru") else None,
+        units=cfg.model_cell.hidden,
+        inputs=cfg.model_cell.inputs,
+        layers=cfg.model_cell.layers,
+        start=list(cfg.start) if cfg.start else None,
+        lr=cfg.path_lr if cfg.start else None,
+        steps=cfg.steps if cfg.start else None,
+        clip=cfg.clip if cfg.start else None,
+        train=dict(
+            epochs=cfg.epochs,
+            batch=cfg.batch,
+            lr=cfg.train_lr,
+            optimizer=cfg.train_config.optimizer,
+            val_frac=cfg.train_config.val_frac,
+            final_val_acc=trained.val_acc[:, -1].tolist(),
+        )
+        if trained is not None
+        else None,
+    )
     for k in ("epochs", "batch"):
         c.pop(k)
     return c

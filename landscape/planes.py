@@ -24,15 +24,28 @@ import torch
 from ._errors import ConfigError, InputError, check_int, check_real, check_seed, check_vector
 from .cells import Cell
 
-__all__ = ["Plane", "axis_plane", "random_plane", "pca_plane", "line_plane", "through_plane", "grid_coords",
-           "NORMS", "check_res", "window_exit", "filter_rows", "check_param", "LINE_RANGE", "LINE_RES"]
+__all__ = [
+    "Plane",
+    "axis_plane",
+    "random_plane",
+    "pca_plane",
+    "line_plane",
+    "through_plane",
+    "grid_coords",
+    "NORMS",
+    "check_res",
+    "window_exit",
+    "filter_rows",
+    "check_param",
+    "LINE_RANGE",
+    "LINE_RES",
+]
 
 NORMS = ("filter", "model", "none")
 MAX_RES = 10**6  # grid points along one axis
 MAX_COORD = 1e300  # keeps sums of two coordinates (cell edges, midpoints) from overflowing
 LINE_RANGE = (-0.25, 1.25)  # an interpolation's default window: A at 0, B at 1, a quarter beyond each
 LINE_RES = 61  # its default points along a line: a step of 0.025, so that 0 and 1 are grid points
-
 
 
 @dataclass(frozen=True)
@@ -76,8 +89,9 @@ class Plane:
 def grid_coords(lo: float, hi: float, n: int) -> np.ndarray:
     """n points from lo to hi, both included; the midpoint of a symmetric range is exactly 0."""
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and max(abs(lo), abs(hi)) <= MAX_COORD):
-        raise InputError(f"range {lo}:{hi} must be two finite numbers LO:HI with LO < HI, "
-                         f"each within +-{MAX_COORD:g}")
+        raise InputError(
+            f"range {lo}:{hi} must be two finite numbers LO:HI with LO < HI, each within +-{MAX_COORD:g}"
+        )
     if int(n) != n or n < 2:
         raise InputError(f"resolution {n} must be an integer >= 2")
     c = lo + (hi - lo) * (np.arange(n, dtype=np.float64) / (n - 1))
@@ -95,15 +109,26 @@ def check_res(res, name: str = "res") -> tuple[int, int]:
 
 def check_range(r, name: str) -> tuple[float, float]:
     """(lo, hi) of two real numbers; grid_coords checks that they are finite and ordered."""
-    if (isinstance(r, (str, bytes)) or not isinstance(r, Sequence) or len(r) != 2
-            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in r)):
+    if (
+        isinstance(r, (str, bytes))
+        or not isinstance(r, Sequence)
+        or len(r) != 2
+        or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in r)
+    ):
         raise InputError(f"{name} {r!r} must be two numbers (lo, hi)")
     return float(r[0]), float(r[1])
 
 
-def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str | None = None,
-               xrange: tuple[float, float] | None = None, yrange: tuple[float, float] | None = None,
-               res: tuple[int, int] | None = None) -> Plane:
+def axis_plane(
+    cell: Cell,
+    center: torch.Tensor,
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    xrange: tuple[float, float] | None = None,
+    yrange: tuple[float, float] | None = None,
+    res: tuple[int, int] | None = None,
+) -> Plane:
     """The plane of two named parameters over absolute ranges; the others stay at ``center``."""
     dx, dy, dxr, dyr, dres = cell.default_plane
     x, y = x or dx, y or dy
@@ -111,16 +136,24 @@ def axis_plane(cell: Cell, center: torch.Tensor, *, x: str | None = None, y: str
     for name in (x, y):
         check_param(cell, name)
     if cell.index(x) == cell.index(y):
-        raise InputError(f"the two axes must be different parameters, both are {x!r}"
-                         + (f" and {y!r}" if x != y else ""))
+        raise InputError(
+            f"the two axes must be different parameters, both are {x!r}" + (f" and {y!r}" if x != y else "")
+        )
     res = check_res(dres if res is None else res)
     xrange = check_range(dxr if xrange is None else xrange, "xrange")
     yrange = check_range(dyr if yrange is None else yrange, "yrange")
     return _axis_plane(cell, center, x, y, xrange, yrange, res)
 
 
-def _axis_plane(cell: Cell, center: torch.Tensor, x: str, y: str, xrange: tuple[float, float],
-                yrange: tuple[float, float], res: tuple[int, int]) -> Plane:
+def _axis_plane(
+    cell: Cell,
+    center: torch.Tensor,
+    x: str,
+    y: str,
+    xrange: tuple[float, float],
+    yrange: tuple[float, float],
+    res: tuple[int, int],
+) -> Plane:
     """``axis_plane`` past its checks, every default resolved."""
     ix, iy = cell.index(x), cell.index(y)
     origin = center.to(torch.float64).clone()
@@ -134,8 +167,10 @@ def check_param(cell: Cell, name) -> int:
     """The flat index of a named parameter of the cell, or InputError naming the valid names."""
     k = cell.index(name)
     if k is None:
-        raise InputError(f"unknown parameter {name!r} for a {cell.name} model of {cell.size_text()}; "
-                         f"valid: {cell.names_hint()}")
+        raise InputError(
+            f"unknown parameter {name!r} for a {cell.name} model of {cell.size_text()}; "
+            f"valid: {cell.names_hint()}"
+        )
     return k
 
 
@@ -167,10 +202,17 @@ def _normalize(d: torch.Tensor, theta: torch.Tensor, norm: str, rows: torch.Tens
     return d * (tn / dn)[rows]
 
 
-def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
-                 xrange: tuple[float, float] = (-1.0, 1.0), yrange: tuple[float, float] = (-1.0, 1.0),
-                 res: tuple[int, int] = (51, 51), cell: Cell | None = None,
-                 filters: torch.Tensor | None = None) -> Plane:
+def random_plane(
+    center: torch.Tensor,
+    *,
+    seed: int = 0,
+    norm: str = "filter",
+    xrange: tuple[float, float] = (-1.0, 1.0),
+    yrange: tuple[float, float] = (-1.0, 1.0),
+    res: tuple[int, int] = (51, 51),
+    cell: Cell | None = None,
+    filters: torch.Tensor | None = None,
+) -> Plane:
     """Seeded Gaussian directions, normalized, then d2 made orthogonal to d1 (keeping its norm).
 
     ``filter`` normalization scales each filter of a direction to the norm of the same filter of
@@ -184,21 +226,33 @@ def random_plane(center: torch.Tensor, *, seed: int = 0, norm: str = "filter",
         raise InputError(f"unknown normalization {norm!r}; valid: {', '.join(NORMS)}")
     theta = check_vector(center, None if cell is None else cell.n_params, "center")
     xrange, yrange = check_range(xrange, "xrange"), check_range(yrange, "yrange")
-    if filters is not None and (not isinstance(filters, torch.Tensor) or filters.shape != theta.shape
-                                or filters.is_floating_point() or int(filters.min()) < 0):
+    if filters is not None and (
+        not isinstance(filters, torch.Tensor)
+        or filters.shape != theta.shape
+        or filters.is_floating_point()
+        or int(filters.min()) < 0
+    ):
         raise InputError(f"filters must be ({theta.numel()},) non-negative integer ids, one per parameter")
     return _random_plane(theta, check_seed(seed), norm, xrange, yrange, check_res(res), cell, filters)
 
 
-def _random_plane(center: torch.Tensor, seed: int, norm: str, xrange: tuple[float, float],
-                  yrange: tuple[float, float], res: tuple[int, int], cell: Cell | None = None,
-                  filters: torch.Tensor | None = None) -> Plane:
+def _random_plane(
+    center: torch.Tensor,
+    seed: int,
+    norm: str,
+    xrange: tuple[float, float],
+    yrange: tuple[float, float],
+    res: tuple[int, int],
+    cell: Cell | None = None,
+    filters: torch.Tensor | None = None,
+) -> Plane:
     """``random_plane`` past its checks."""
     theta, (nx, ny) = center.to(torch.float64), res
     rows = filter_rows(cell, theta.numel()) if filters is None else filters.long()
     if norm != "none" and int((theta != 0).sum()) < 2:
-        raise ConfigError("norm", "needs at least two nonzero parameters at the centre; use {norm=none}",
-                          value=norm)
+        raise ConfigError(
+            "norm", "needs at least two nonzero parameters at the centre; use {norm=none}", value=norm
+        )
     gen = torch.Generator().manual_seed(seed)
     for _ in range(1000):
         d1 = _normalize(torch.randn(theta.shape, generator=gen, dtype=torch.float64), theta, norm, rows)
@@ -210,13 +264,19 @@ def _random_plane(center: torch.Tensor, seed: int, norm: str, xrange: tuple[floa
             break
     else:  # pragma: no cover - needs a 1000-fold run of parallel draws
         raise InputError(f"could not draw two independent directions with norm {norm!r}")
-    return Plane(theta.clone(), d1, d2, grid_coords(*xrange, nx), grid_coords(*yrange, ny),
-                 "d1", "d2", "random")
+    return Plane(
+        theta.clone(), d1, d2, grid_coords(*xrange, nx), grid_coords(*yrange, ny), "d1", "d2", "random"
+    )
 
 
-def pca_plane(path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
-              xrange: tuple[float, float] | None = None, yrange: tuple[float, float] | None = None,
-              margin: float = 0.25) -> tuple[Plane, np.ndarray]:
+def pca_plane(
+    path: torch.Tensor,
+    *,
+    res: tuple[int, int] = (51, 51),
+    xrange: tuple[float, float] | None = None,
+    yrange: tuple[float, float] | None = None,
+    margin: float = 0.25,
+) -> tuple[Plane, np.ndarray]:
     """The plane of a training path's first two principal components (Li et al. 2018).
 
     path: (R, P) parameters along training, the last row the final model, which is the centre.
@@ -225,13 +285,19 @@ def pca_plane(path: torch.Tensor, *, res: tuple[int, int] = (51, 51),
     explained variance ratio of the two components.
     """
     if not isinstance(path, torch.Tensor) or path.ndim != 2 or not path.is_floating_point():
-        raise InputError(f"path must be a real (R, P) tensor of recorded parameters, "
-                         f"not {type(path).__name__}")
+        raise InputError(
+            f"path must be a real (R, P) tensor of recorded parameters, not {type(path).__name__}"
+        )
     return _pca_plane(check_real(path, "path"), check_res(res), xrange, yrange, margin)
 
 
-def _pca_plane(path: torch.Tensor, res: tuple[int, int], xrange: tuple[float, float] | None,
-               yrange: tuple[float, float] | None, margin: float = 0.25) -> tuple[Plane, np.ndarray]:
+def _pca_plane(
+    path: torch.Tensor,
+    res: tuple[int, int],
+    xrange: tuple[float, float] | None,
+    yrange: tuple[float, float] | None,
+    margin: float = 0.25,
+) -> tuple[Plane, np.ndarray]:
     """``pca_plane`` past its checks."""
     path, (nx, ny) = path.to(torch.float64), res
     if path.shape[0] < 3:
@@ -250,8 +316,16 @@ def _pca_plane(path: torch.Tensor, res: tuple[int, int], xrange: tuple[float, fl
         span = max(float(np.abs(c).max()), 1e-6) * (1 + margin)
         return -span, span
 
-    plane = Plane(center.clone(), d1, d2, grid_coords(*(xrange or cover(coords[:, 0])), nx),
-                  grid_coords(*(yrange or cover(coords[:, 1])), ny), "pc1", "pc2", "pca")
+    plane = Plane(
+        center.clone(),
+        d1,
+        d2,
+        grid_coords(*(xrange or cover(coords[:, 0])), nx),
+        grid_coords(*(yrange or cover(coords[:, 1])), ny),
+        "pc1",
+        "pc2",
+        "pca",
+    )
     return plane, var[:2]
 
 
@@ -283,8 +357,9 @@ def _window(lo: float, hi: float, n: int) -> tuple[float, float]:
 
 def _models(vectors, n: int, P: int | None) -> list[torch.Tensor]:
     if not isinstance(vectors, (list, tuple)) or len(vectors) != n:
-        raise InputError(f"an interpolation of {n} models takes {n} parameter vectors, "
-                         f"not {type(vectors).__name__}")
+        raise InputError(
+            f"an interpolation of {n} models takes {n} parameter vectors, not {type(vectors).__name__}"
+        )
     out = [check_vector(v, None, f"model {'ABC'[k]}").to(torch.float64) for k, v in enumerate(vectors)]
     if P is not None and out[0].numel() != P:
         raise InputError(f"model A has {out[0].numel()} parameters; the cell's models have {P}")
@@ -296,8 +371,14 @@ def _models(vectors, n: int, P: int | None) -> list[torch.Tensor]:
     return out
 
 
-def line_plane(a: torch.Tensor, b: torch.Tensor, *, res: int = LINE_RES,
-               xrange: tuple[float, float] | None = None, cell: Cell | None = None) -> Plane:
+def line_plane(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    *,
+    res: int = LINE_RES,
+    xrange: tuple[float, float] | None = None,
+    cell: Cell | None = None,
+) -> Plane:
     """The line from model ``a`` to model ``b`` (Goodfellow et al. 2015): ``a + alpha * (b - a)``
     at ``res`` values of alpha over ``xrange`` (default: about -0.25 to 1.25, LINE_RANGE at the
     default res), so alpha = 0 is A and 1 is B, exactly, wherever they fall on the grid. One
@@ -311,13 +392,29 @@ def line_plane(a: torch.Tensor, b: torch.Tensor, *, res: int = LINE_RES,
 def _line_plane(a: torch.Tensor, b: torch.Tensor, xrange: tuple[float, float] | None, nx: int) -> Plane:
     """``line_plane`` past its checks; a range of None takes the default window."""
     x = _snap(grid_coords(*(xrange or _window(0.0, 1.0, nx)), nx), (0.0, 1.0))
-    return Plane(a.clone(), b - a, torch.zeros_like(a), x, np.zeros(1), "alpha", "", "line",
-                 (("A", 0.0, 0.0), ("B", 1.0, 0.0)))
+    return Plane(
+        a.clone(),
+        b - a,
+        torch.zeros_like(a),
+        x,
+        np.zeros(1),
+        "alpha",
+        "",
+        "line",
+        (("A", 0.0, 0.0), ("B", 1.0, 0.0)),
+    )
 
 
-def through_plane(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, *, res: tuple[int, int] = (51, 51),
-                  xrange: tuple[float, float] | None = None, yrange: tuple[float, float] | None = None,
-                  cell: Cell | None = None) -> Plane:
+def through_plane(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c: torch.Tensor,
+    *,
+    res: tuple[int, int] = (51, 51),
+    xrange: tuple[float, float] | None = None,
+    yrange: tuple[float, float] | None = None,
+    cell: Cell | None = None,
+) -> Plane:
     """The plane through three models (Garipov et al. 2018): origin A, ``d1 = b - a`` and ``d2`` the
     part of ``c - a`` orthogonal to it, so that A is (0, 0), B is (1, 0) and C is (c_x, 1), with
     distances drawn true. The default window covers the three with about a quarter of margin,
@@ -329,8 +426,14 @@ def through_plane(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, *, res: tup
     return _through_plane(a, b, c, xrange, yrange, check_res(res))
 
 
-def _through_plane(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, xrange: tuple[float, float] | None,
-                   yrange: tuple[float, float] | None, res: tuple[int, int]) -> Plane:
+def _through_plane(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c: torch.Tensor,
+    xrange: tuple[float, float] | None,
+    yrange: tuple[float, float] | None,
+    res: tuple[int, int],
+) -> Plane:
     """``through_plane`` past its checks."""
     d1 = b - a
     cx = float((c - a) @ d1 / (d1 @ d1))
@@ -341,15 +444,33 @@ def _through_plane(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, xrange: tu
     yrange = yrange or _window(0.0, 1.0, res[1])
     x = _snap(grid_coords(*xrange, res[0]), (0.0, 1.0))
     y = _snap(grid_coords(*yrange, res[1]), (0.0, 1.0))
-    return Plane(a.clone(), d1, d2, x, y, "alpha", "beta", "through",
-                 (("A", 0.0, 0.0), ("B", 1.0, 0.0), ("C", cx, 1.0)))
+    return Plane(
+        a.clone(),
+        d1,
+        d2,
+        x,
+        y,
+        "alpha",
+        "beta",
+        "through",
+        (("A", 0.0, 0.0), ("B", 1.0, 0.0), ("C", cx, 1.0)),
+    )
 
 
-def _sweep_planes(cell: Cell, centers: list[torch.Tensor], kind: str, *, axes: tuple[str, str],
-                  xrange: tuple[float, float] | None, yrange: tuple[float, float] | None,
-                  res: tuple[int, int], seed: int, norm: str,
-                  paths: np.ndarray | None = None,
-                  models: list[list[torch.Tensor]] | None = None) -> tuple[list[Plane], list[str]]:
+def _sweep_planes(
+    cell: Cell,
+    centers: list[torch.Tensor],
+    kind: str,
+    *,
+    axes: tuple[str, str],
+    xrange: tuple[float, float] | None,
+    yrange: tuple[float, float] | None,
+    res: tuple[int, int],
+    seed: int,
+    norm: str,
+    paths: np.ndarray | None = None,
+    models: list[list[torch.Tensor]] | None = None,
+) -> tuple[list[Plane], list[str]]:
     """One plane per length of a sweep, all with the same grid and labels, and lines to tell the
     user: ``kind`` "axis" (over the two parameters ``axes``) or "random" around each length's
     centre, or "pca" of each length's training path ``paths`` (n_len, R, P), in one square window,
@@ -364,21 +485,34 @@ def _sweep_planes(cell: Cell, centers: list[torch.Tensor], kind: str, *, axes: t
         hi = max(p.x[-1] for p in first) if xrange is None else xrange[1]
         planes = [_through_plane(*m, (lo, hi), yrange, res) for m in models]
         norm = torch.linalg.vector_norm
-        notes = [f"model C lies at alpha = {p.marks[2][1]:.4g} along A to B, |B - A| = "
-                 f"{float(norm(p.d1)):.4g}, and {float(norm(p.d2)):.4g} off that line" for p in planes]
+        notes = [
+            f"model C lies at alpha = {p.marks[2][1]:.4g} along A to B, |B - A| = "
+            f"{float(norm(p.d1)):.4g}, and {float(norm(p.d2)):.4g} off that line"
+            for p in planes
+        ]
         return planes, notes
     if kind == "axis":
         dxr, dyr = cell.default_plane[2:4]
         return [_axis_plane(cell, c, *axes, xrange or dxr, yrange or dyr, res) for c in centers], []
     if kind == "random":
-        return [_random_plane(c, seed, norm, xrange or (-1.0, 1.0), yrange or (-1.0, 1.0), res, cell)
-                for c in centers], []
+        return [
+            _random_plane(c, seed, norm, xrange or (-1.0, 1.0), yrange or (-1.0, 1.0), res, cell)
+            for c in centers
+        ], []
     fits = [_pca_plane(torch.from_numpy(p), res, xrange, yrange) for p in paths]
     span = max(max(pl.x[-1], pl.y[-1]) for pl, _ in fits)  # a square window: pc2 is often tiny
-    planes = [replace(pl, x=pl.x if xrange else grid_coords(-span, span, len(pl.x)),
-                      y=pl.y if yrange else grid_coords(-span, span, len(pl.y))) for pl, _ in fits]
-    notes = [f"pc1 and pc2 explain {var[0]:.1%} and {var[1]:.1%} of the training path's variance"
-             for _, var in fits]
+    planes = [
+        replace(
+            pl,
+            x=pl.x if xrange else grid_coords(-span, span, len(pl.x)),
+            y=pl.y if yrange else grid_coords(-span, span, len(pl.y)),
+        )
+        for pl, _ in fits
+    ]
+    notes = [
+        f"pc1 and pc2 explain {var[0]:.1%} and {var[1]:.1%} of the training path's variance"
+        for _, var in fits
+    ]
     return planes, notes
 
 

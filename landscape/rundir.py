@@ -61,8 +61,10 @@ class RunDir:
         self.done = {t: None if self.new else self._load(t) for t in tiles}
         broken = [t.name for t, v in self.done.items() if v is None and os.path.lexists(self.path_of(t))]
         if broken:
-            self.notes.append(f"tiles: {len(broken)} tile file(s) did not match their record and are "
-                              f"computed again ({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''})")
+            self.notes.append(
+                f"tiles: {len(broken)} tile file(s) did not match their record and are "
+                f"computed again ({', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''})"
+            )
 
     def _create(self, config: dict) -> None:
         """The directory, made whole with its manifest under a temporary name, then renamed."""
@@ -92,15 +94,20 @@ class RunDir:
         be read); InputError for a path that is not a run directory made here."""
         where = f"{self.path} exists and"
         if os.path.islink(self.path):
-            raise InputError(f"{where} is a symbolic link, not a run directory made here; it is left as it "
-                             "is: give another name or output folder")
+            raise InputError(
+                f"{where} is a symbolic link, not a run directory made here; it is left as it "
+                "is: give another name or output folder"
+            )
         if not os.path.isdir(self.path):
             raise InputError(f"{where} is not a folder; give another name or output folder")
         if not os.path.lexists(os.path.join(self.path, MANIFEST)):
-            raise InputError(f"{where} is not a run directory made here (it has no {MANIFEST}); it is left "
-                             "as it is: give another name or output folder")
-        text = read_regular(os.path.join(self.path, MANIFEST), "run manifest", follow=False,
-                            limit=MAX_MANIFEST)
+            raise InputError(
+                f"{where} is not a run directory made here (it has no {MANIFEST}); it is left "
+                "as it is: give another name or output folder"
+            )
+        text = read_regular(
+            os.path.join(self.path, MANIFEST), "run manifest", follow=False, limit=MAX_MANIFEST
+        )
         try:
             old = parse_json(text.decode("utf-8"), f"run manifest {self.path}/{MANIFEST}")
         except (InputError, UnicodeDecodeError):
@@ -111,17 +118,24 @@ class RunDir:
         """Refuse a path that is no run directory of this toolkit, or one of another configuration."""
         old = self._manifest()
         if old is None:
-            raise InputError(f"run directory {self.path} has a manifest this version cannot read (damaged, "
-                             "or written by another version); remove it, or give another name or output "
-                             "folder")
+            raise InputError(
+                f"run directory {self.path} has a manifest this version cannot read (damaged, "
+                "or written by another version); remove it, or give another name or output "
+                "folder"
+            )
         if old != json.loads(json.dumps(config, sort_keys=True)):
             old = old if isinstance(old, dict) else {}
-            diff = sorted((k not in old or k not in config, k) for k in set(config) | set(old)
-                          if old.get(k) != config.get(k))  # changed values first, then missing keys
+            diff = sorted(
+                (k not in old or k not in config, k)
+                for k in set(config) | set(old)
+                if old.get(k) != config.get(k)
+            )  # changed values first, then missing keys
             diff = [k for _, k in diff]
-            raise InputError(f"run directory {self.path} holds tiles of another configuration (it differs in "
-                             f"{', '.join(diff[:6]) or 'its manifest'}); remove it, or give another "
-                             "name or output folder")
+            raise InputError(
+                f"run directory {self.path} holds tiles of another configuration (it differs in "
+                f"{', '.join(diff[:6]) or 'its manifest'}); remove it, or give another "
+                "name or output folder"
+            )
 
     def _records(self) -> dict:
         """Tile name -> its latest record in the journal (a line cut short by a kill is skipped)."""
@@ -155,7 +169,8 @@ class RunDir:
         except InputError:
             return None
         ok = sorted(arrays) == want["fields"] and all(
-            a.shape == tuple(shape) and a.dtype == np.dtype(want["dtype"]) for a in arrays.values())
+            a.shape == tuple(shape) and a.dtype == np.dtype(want["dtype"]) for a in arrays.values()
+        )
         return arrays if ok else None
 
     def _recorded(self, name: str) -> bytes | None:
@@ -174,15 +189,24 @@ class RunDir:
         """Write a finished tile atomically, then append its record to the journal."""
         shape = [tile.r1 - tile.r0, self.expect["nx"]]
         if sorted(arrays) != sorted(self.expect["fields"]) or any(
-                list(a.shape) != shape or a.dtype != np.dtype(self.expect["dtype"]) for a in arrays.values()):
-            raise RuntimeError(f"tile {tile.name} came back as {_describe(arrays)}, not {shape} "
-                               f"{self.expect['dtype']} {sorted(self.expect['fields'])}")
+            list(a.shape) != shape or a.dtype != np.dtype(self.expect["dtype"]) for a in arrays.values()
+        ):
+            raise RuntimeError(
+                f"tile {tile.name} came back as {_describe(arrays)}, not {shape} "
+                f"{self.expect['dtype']} {sorted(self.expect['fields'])}"
+            )
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         data = buf.getvalue()
         atomic_write(self.path_of(tile), lambda f: f.write(data), now=True)
-        rec = dict(name=tile.name, shape=shape, dtype=self.expect["dtype"], fields=sorted(arrays),
-                   bytes=len(data), sha256=_sha256(data=data))
+        rec = dict(
+            name=tile.name,
+            shape=shape,
+            dtype=self.expect["dtype"],
+            fields=sorted(arrays),
+            bytes=len(data),
+            sha256=_sha256(data=data),
+        )
         self.records[tile.name] = rec
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
         fd = os.open(os.path.join(self.path, JOURNAL), flags | getattr(os, "O_CLOEXEC", 0), 0o666)
@@ -197,14 +221,17 @@ class RunDir:
         own = {name for name in self.records if self._recorded(name) is not None} | {JOURNAL, MANIFEST}
         kept = _remove_own(self.path, own)
         if kept:
-            return (f"run directory {self.path} kept: it holds {len(kept)} file(s) this run did not make "
-                    f"({', '.join(sorted(kept)[:3])})")
+            return (
+                f"run directory {self.path} kept: it holds {len(kept)} file(s) this run did not make "
+                f"({', '.join(sorted(kept)[:3])})"
+            )
         return None
 
 
 def _describe(arrays: dict) -> str:
-    return ", ".join(f"{k} {list(np.shape(v))} {getattr(v, 'dtype', type(v).__name__)}"
-                     for k, v in arrays.items())
+    return ", ".join(
+        f"{k} {list(np.shape(v))} {getattr(v, 'dtype', type(v).__name__)}" for k, v in arrays.items()
+    )
 
 
 def _remove_own(folder: str, names: set[str]) -> list[str]:

@@ -22,9 +22,16 @@ __all__ = ["batch_loss", "batch_grad", "evaluate_split", "right_fraction"]
 Ends = tuple | None  # (each row's own length (R,) or None, the squared error's tolerance)
 
 
-def _forward(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-             lengths: torch.Tensor, fused: bool,
-             ends: Ends = None) -> tuple[torch.Tensor, torch.Tensor]:
+def _forward(
+    cell: Cell,
+    theta: torch.Tensor,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    rows: torch.Tensor,
+    lengths: torch.Tensor,
+    fused: bool,
+    ends: Ends = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and accuracy on its own batch, differentiable in theta on both engines;
     the models are of the cell's size (``Cell.hidden``, ``inputs``, ``layers``). ``ends``: each
     row's own length S (R,) and the squared error's tolerance, or None."""
@@ -32,22 +39,44 @@ def _forward(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, 
     if fused:  # the kernel reads X and Y in place
         return kernel_losses(cell, theta, X, Y, rows=rows, lengths=lengths, steps=X.shape[1], **size)
     S, tol = ends or (None, 0.04)
-    h = final_states(cell, theta, X[rows], lengths, size.pop("hidden"), **size,
-                     sample_lengths=None if S is None else S[rows])
+    h = final_states(
+        cell,
+        theta,
+        X[rows],
+        lengths,
+        size.pop("hidden"),
+        **size,
+        sample_lengths=None if S is None else S[rows],
+    )
     return readout_loss(cell, theta, h, Y[rows], units_first=True, tol=tol)
 
 
-def batch_loss(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-               lengths: torch.Tensor, fused: bool = False,
-               ends: Ends = None) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_loss(
+    cell: Cell,
+    theta: torch.Tensor,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    rows: torch.Tensor,
+    lengths: torch.Tensor,
+    fused: bool = False,
+    ends: Ends = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and accuracy on its own batch, rows (M, B) of X (R, T) or (R, T, I)
     and Y (R,)."""
     with torch.no_grad():
         return _forward(cell, theta, X, Y, rows, lengths, fused, ends)
 
 
-def batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-               lengths: torch.Tensor, fused: bool, ends: Ends = None) -> tuple[torch.Tensor, ...]:
+def batch_grad(
+    cell: Cell,
+    theta: torch.Tensor,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    rows: torch.Tensor,
+    lengths: torch.Tensor,
+    fused: bool,
+    ends: Ends = None,
+) -> tuple[torch.Tensor, ...]:
     """Each model's mean loss, accuracy and gradient on its own batch: (M,), (M,), (M, P), by
     autograd on either engine (the kernel's backward is its own backpropagation through time)."""
     with torch.enable_grad():
@@ -57,9 +86,17 @@ def batch_grad(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor
     return loss.detach(), acc, g
 
 
-def evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-                   lengths: torch.Tensor, fused: bool, chunk: int = 512,
-                   ends: Ends = None) -> tuple[np.ndarray, np.ndarray]:
+def evaluate_split(
+    cell: Cell,
+    theta: torch.Tensor,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    rows: torch.Tensor,
+    lengths: torch.Tensor,
+    fused: bool,
+    chunk: int = 512,
+    ends: Ends = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean loss and accuracy of every model on its own rows (M, n) of X and Y: (M,), (M,)."""
     M, n = rows.shape
     loss, acc = torch.zeros(M, dtype=theta.dtype), torch.zeros(M, dtype=theta.dtype)
@@ -72,8 +109,16 @@ def evaluate_split(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Te
     return (loss / n).numpy(), (acc / n).numpy()
 
 
-def right_fraction(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor,
-                   lengths: torch.Tensor, ends: Ends = None, chunk: int = 512) -> np.ndarray:
+def right_fraction(
+    cell: Cell,
+    theta: torch.Tensor,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    rows: torch.Tensor,
+    lengths: torch.Tensor,
+    ends: Ends = None,
+    chunk: int = 512,
+) -> np.ndarray:
     """The fraction of every model's rows (M, n) that it gets right by the criterion of its loss
     (Hochreiter and Schmidhuber's, for the tasks of their paper): the sign of the logit (bce); the
     true class's probability above 0.75, which for a one-hot target is every output's error below
@@ -82,8 +127,16 @@ def right_fraction(cell: Cell, theta: torch.Tensor, X: torch.Tensor, Y: torch.Te
     count = torch.zeros(rows.shape[0], dtype=torch.float64)
     with torch.no_grad():
         for part in rows.split(chunk, dim=1):
-            h = final_states(cell, theta, X[part], lengths, cell.hidden, inputs=cell.inputs,
-                             layers=cell.layers, sample_lengths=None if S is None else S[part])  # (M, H, n)
+            h = final_states(
+                cell,
+                theta,
+                X[part],
+                lengths,
+                cell.hidden,
+                inputs=cell.inputs,
+                layers=cell.layers,
+                sample_lengths=None if S is None else S[part],
+            )  # (M, H, n)
             z = outputs(cell, theta, h.transpose(1, 2))  # (M, n, K)
             y = Y[part]
             if cell.objective == "ce":

@@ -113,9 +113,15 @@ class Surface:
     def caption(self) -> str:
         """'cell lstm, task latching, axis plane' from the config, for figure titles."""
         c = self.config
-        parts = [f"cell {c['cell']}" if "cell" in c else "", f"task {c['task']}" if "task" in c else "",
-                 {"line": "line from A to B", "through": "plane through A, B, C"}.get(
-                     c.get("plane"), f"{c.get('plane')} plane") if "plane" in c else ""]
+        parts = [
+            f"cell {c['cell']}" if "cell" in c else "",
+            f"task {c['task']}" if "task" in c else "",
+            {"line": "line from A to B", "through": "plane through A, B, C"}.get(
+                c.get("plane"), f"{c.get('plane')} plane"
+            )
+            if "plane" in c
+            else "",
+        ]
         return ", ".join(p for p in parts if p)
 
     def maps(self) -> dict[str, np.ndarray]:
@@ -127,9 +133,15 @@ class Surface:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The file's arrays, by key."""
-        out = dict(self.maps(), x=self.x, y=self.y, lengths=np.asarray(self.lengths),
-                   xlabel=np.array(self.xlabel), ylabel=np.array(self.ylabel),
-                   config=np.array(json.dumps(self.config, sort_keys=True)))
+        out = dict(
+            self.maps(),
+            x=self.x,
+            y=self.y,
+            lengths=np.asarray(self.lengths),
+            xlabel=np.array(self.xlabel),
+            ylabel=np.array(self.ylabel),
+            config=np.array(json.dumps(self.config, sort_keys=True)),
+        )
         for name, run in self.paths.items():
             parts = {key: getattr(run, f) for f, key in run.keys(name).items()}
             out.update({key: v for key, v in parts.items() if v is not None})
@@ -152,13 +164,25 @@ class Surface:
         paths = {}
         for key in sorted(k for k, v in arrays.items() if k.startswith("path_") and v.ndim == 3):
             name = key.removeprefix("path_")
-            paths[name] = PathRun(arrays[key], arrays[key + "_loss"], arrays.get(key + "_grad_norm"),
-                                  arrays.get(key + "_off"))
+            paths[name] = PathRun(
+                arrays[key], arrays[key + "_loss"], arrays.get(key + "_grad_norm"), arrays.get(key + "_off")
+            )
         cliff = {f.name: arrays.get("cliff_" + f.name) for f in fields(Cliffs)}
         cliffs = Cliffs(**cliff) if all(v is not None for v in cliff.values()) else None
-        return cls(arrays["loss"], arrays["x"], arrays["y"], arrays["lengths"], str(arrays["xlabel"]),
-                   str(arrays["ylabel"]), config, arrays.get("accuracy"), grads, paths, cliffs,
-                   arrays.get("trained_centers"))
+        return cls(
+            arrays["loss"],
+            arrays["x"],
+            arrays["y"],
+            arrays["lengths"],
+            str(arrays["xlabel"]),
+            str(arrays["ylabel"]),
+            config,
+            arrays.get("accuracy"),
+            grads,
+            paths,
+            cliffs,
+            arrays.get("trained_centers"),
+        )
 
 
 def load_surface(path: str) -> Surface:
@@ -185,12 +209,23 @@ def _check_arrays(path: str, arrays: dict) -> None:
             raise InputError(f"{path}: {key} must hold real numbers, not {v.dtype}")
     x, y, lengths = arrays["x"], arrays["y"], arrays["lengths"]
     for key, v, least in (("x", x, 2), ("y", y, 1)):  # one y: a line (an interpolation's)
-        if (v.ndim != 1 or len(v) < least or not np.all(np.isfinite(v)) or np.any(np.abs(v) > 1e300)
-                or np.any(np.diff(v) <= 0)):
-            raise InputError(f"{path}: {key} must hold at least {least} increasing, finite coordinate(s) "
-                             "within +-1e300")
-    if (lengths.ndim != 1 or len(lengths) < 1 or not np.all(np.isfinite(lengths)) or np.any(lengths < 1)
-            or np.any(lengths != np.round(lengths))):
+        if (
+            v.ndim != 1
+            or len(v) < least
+            or not np.all(np.isfinite(v))
+            or np.any(np.abs(v) > 1e300)
+            or np.any(np.diff(v) <= 0)
+        ):
+            raise InputError(
+                f"{path}: {key} must hold at least {least} increasing, finite coordinate(s) within +-1e300"
+            )
+    if (
+        lengths.ndim != 1
+        or len(lengths) < 1
+        or not np.all(np.isfinite(lengths))
+        or np.any(lengths < 1)
+        or np.any(lengths != np.round(lengths))
+    ):
         raise InputError(f"{path}: lengths must hold at least one positive whole length")
     n = len(lengths)
     shape = (n, len(y), len(x))
@@ -210,10 +245,19 @@ def _check_arrays(path: str, arrays: dict) -> None:
             raise InputError(f"{path}: {key} has no path {key.removesuffix('_loss')} beside it")
 
 
-def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData], *,
-                    dtype: torch.dtype = torch.float32, device: str = "cpu", mem: int = DEFAULT_MEM,
-                    grad: bool = False, backend: str = "auto", progress: bool = True,
-                    config: dict | None = None) -> Surface:
+def compute_surface(
+    cell: Cell,
+    plane: Plane | list[Plane],
+    datas: list[TaskData],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: str = "cpu",
+    mem: int = DEFAULT_MEM,
+    grad: bool = False,
+    backend: str = "auto",
+    progress: bool = True,
+    config: dict | None = None,
+) -> Surface:
     """Evaluate the plane at every length (one TaskData per length) into a Surface.
 
     ``plane`` may be one plane for all lengths or one per length (around each length's own
@@ -234,8 +278,9 @@ def compute_surface(cell: Cell, plane: Plane | list[Plane], datas: list[TaskData
     return _compute_surface(cell, planes, datas, {**opts, "grad": grad, "backend": backend}, progress, config)
 
 
-def _compute_surface(cell: Cell, planes: list[Plane], datas: list[TaskData], opts: dict, progress: bool,
-                     config: dict | None) -> Surface:
+def _compute_surface(
+    cell: Cell, planes: list[Plane], datas: list[TaskData], opts: dict, progress: bool, config: dict | None
+) -> Surface:
     """``compute_surface`` past its checks: one plane per length, ``opts`` ``evaluate``'s options,
     the data in their dtype on their device. One backend serves the whole sweep, decided by its
     work (as a tiled sweep's is), so that every length takes the same path."""
@@ -243,18 +288,42 @@ def _compute_surface(cell: Cell, planes: list[Plane], datas: list[TaskData], opt
     opts = {**opts, "backend": backend}
     ny, nx = planes[0].shape
     work = sum(ny * nx * d.length for d in datas)
-    with tqdm(total=work, unit="step", unit_scale=True, delay=2.0, disable=not progress,
-              desc=f"{cell.name} {ny}x{nx}", leave=False) as bar:
+    with tqdm(
+        total=work,
+        unit="step",
+        unit_scale=True,
+        delay=2.0,
+        disable=not progress,
+        desc=f"{cell.name} {ny}x{nx}",
+        leave=False,
+    ) as bar:
         if not opts["grad"] and prefix_sweep(planes, datas):  # every length from one pass
             top = max(datas, key=lambda d: d.length)
-            grids = _evaluate_prefixes(cell, top, planes[0], [d.length for d in datas],
-                                       **{k: v for k, v in opts.items() if k != "grad"}, bar=bar)
+            grids = _evaluate_prefixes(
+                cell,
+                top,
+                planes[0],
+                [d.length for d in datas],
+                **{k: v for k, v in opts.items() if k != "grad"},
+                bar=bar,
+            )
         else:
             grids = [_evaluate(cell, d, p, **opts, bar=bar) for p, d in zip(planes, datas, strict=True)]
     plane = planes[0]
     acc = None if grids[0].accuracy is None else np.stack([g.accuracy for g in grids])
-    grads = (Grads(*(np.stack([getattr(g, key) for g in grids]) for key in Grads.KEYS.values()))
-             if opts["grad"] else None)
-    return Surface(np.stack([g.loss for g in grids]), plane.x, plane.y,
-                   np.array([d.length for d in datas], dtype=np.int64), plane.xlabel, plane.ylabel,
-                   {**(config or {}), "version": __version__}, acc, grads)
+    grads = (
+        Grads(*(np.stack([getattr(g, key) for g in grids]) for key in Grads.KEYS.values()))
+        if opts["grad"]
+        else None
+    )
+    return Surface(
+        np.stack([g.loss for g in grids]),
+        plane.x,
+        plane.y,
+        np.array([d.length for d in datas], dtype=np.int64),
+        plane.xlabel,
+        plane.ylabel,
+        {**(config or {}), "version": __version__},
+        acc,
+        grads,
+    )

@@ -22,9 +22,18 @@ from ._errors import InputError, check_int, check_number, check_seed
 from ._io import load_npz
 
 __all__ = [
-    "TaskData", "Task", "TASKS", "get_task", "make_data", "load_data", "data_from_arrays",
-    "balanced_labels", "check_data", "OBJECTIVES",
+    "TaskData",
+    "Task",
+    "TASKS",
+    "get_task",
+    "make_data",
+    "load_data",
+    "data_from_arrays",
+    "balanced_labels",
+    "check_data",
+    "OBJECTIVES",
 ]
+
 
 @dataclass(frozen=True)
 class TaskData:
@@ -52,12 +61,19 @@ class TaskData:
         feature per step is kept as (N, L), however it came."""
         check_data(self.x, self.y, self.length, self.objective)
         if self.steps is not None and self.per_step:
-            raise InputError("data of a target per step are scored at every step; sequences of their own "
-                             "lengths (steps) are not supported with them")
+            raise InputError(
+                "data of a target per step are scored at every step; sequences of their own "
+                "lengths (steps) are not supported with them"
+            )
         if self.steps is not None:
             s = self.steps
-            if (not isinstance(s, torch.Tensor) or s.shape != (self.x.shape[0],) or s.is_floating_point()
-                    or int(s.min()) < 1 or int(s.max()) > self.length):
+            if (
+                not isinstance(s, torch.Tensor)
+                or s.shape != (self.x.shape[0],)
+                or s.is_floating_point()
+                or int(s.min()) < 1
+                or int(s.max()) > self.length
+            ):
                 raise InputError(f"data steps must be ({self.x.shape[0]},) integers from 1 to {self.length}")
         if not (isinstance(self.tol, (int, float)) and 0 < self.tol < float("inf")):
             raise InputError(f"data tol {self.tol!r} must be a finite number > 0")
@@ -75,9 +91,15 @@ class TaskData:
         return 0 if self.x is None else (1 if self.x.ndim == 2 else self.x.shape[2])
 
     def to(self, dtype: torch.dtype, device: str | torch.device) -> TaskData:
-        cast = (lambda t: None if t is None else t.to(device=device, dtype=dtype))
-        return TaskData(cast(self.x), cast(self.y), self.length, self.objective,
-                        None if self.steps is None else self.steps.to(device), self.tol)
+        cast = lambda t: None if t is None else t.to(device=device, dtype=dtype)
+        return TaskData(
+            cast(self.x),
+            cast(self.y),
+            self.length,
+            self.objective,
+            None if self.steps is None else self.steps.to(device),
+            self.tol,
+        )
 
 
 OBJECTIVES = ("bce", "ce", "mse", "pascanu")  # two classes, K classes, a real target, Pascanu's target
@@ -104,8 +126,9 @@ def check_data(x, y, length, objective) -> None:
     if x.ndim == 3 and x.shape[2] < 1:
         raise InputError(f"data x {tuple(x.shape)} has no features; it must be (N, L) or (N, L, I), I >= 1")
     if y.shape[0] != x.shape[0] or x.shape[0] < 1:
-        raise InputError(f"data must be x (N, L) and y (N,) with N >= 1; got x {tuple(x.shape)} and y "
-                         f"{tuple(y.shape)}")
+        raise InputError(
+            f"data must be x (N, L) and y (N,) with N >= 1; got x {tuple(x.shape)} and y {tuple(y.shape)}"
+        )
     if x.shape[1] != length:
         raise InputError(f"data x has {x.shape[1]} steps, not the length {length}")
     if y.ndim == 2 and y.shape[1] != length:
@@ -156,8 +179,15 @@ def _pascanu(length: int, *, n: int, noise: float, gen: torch.Generator, symbols
     return TaskData(None, None, length, "pascanu")
 
 
-def _longlag(length: int, *, n: int, noise: float, gen: torch.Generator, symbols: int | None = None,
-             random_middle: bool = False) -> TaskData:
+def _longlag(
+    length: int,
+    *,
+    n: int,
+    noise: float,
+    gen: torch.Generator,
+    symbols: int | None = None,
+    random_middle: bool = False,
+) -> TaskData:
     """Hochreiter & Schmidhuber 1997, experiment 2a (or 2b with ``random_middle``): p + 1 symbols
     a_1 .. a_{p-1}, x = a_p, y = a_{p+1}, one-hot over p + 1 inputs. A sequence is (s, a_1, ...,
     a_{p-1}) with s = x or y, each with probability 0.5 (here: exactly half of each, in random
@@ -166,8 +196,10 @@ def _longlag(length: int, *, n: int, noise: float, gen: torch.Generator, symbols
     p (``symbols``) may differ from L. Noise-free: ``noise`` is not used."""
     p = length if symbols is None else symbols
     if not random_middle and p != length:
-        raise InputError(f"longlag (experiment 2a) has p = L: its length {length} and symbols {p} differ "
-                         "(longlag-random takes any p)")
+        raise InputError(
+            f"longlag (experiment 2a) has p = L: its length {length} and symbols {p} differ "
+            "(longlag-random takes any p)"
+        )
     if p < 2 or length < 1:
         raise InputError(f"longlag needs p >= 2 symbols besides x and y's slots, got p = {p}")
     y = balanced_labels(n, gen)  # 1: the sequence starts with y, 0: with x
@@ -191,8 +223,9 @@ def _adding(length: int, *, n: int, noise: float, gen: torch.Generator, symbols=
     says where each ends). ``noise`` is not used."""
     T = length
     if T < 6:
-        raise InputError(f"the adding problem needs a length T >= 6 (X_2 among the first T/2 - 1 pairs), "
-                         f"got {T}")
+        raise InputError(
+            f"the adding problem needs a length T >= 6 (X_2 among the first T/2 - 1 pairs), got {T}"
+        )
     top = T + T // 10
     steps = T + torch.randint(0, T // 10 + 1, (n,), generator=gen)  # (N,) in [T, T + T/10]
     value = torch.rand(n, top, generator=gen, dtype=torch.float64) * 2 - 1
@@ -255,8 +288,9 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed: int = 0,
-              symbols: int | None = None) -> TaskData:
+def make_data(
+    task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed: int = 0, symbols: int | None = None
+) -> TaskData:
     """Seeded data for one length: the same arguments give the same arrays. ``symbols``: the p of
     Hochreiter & Schmidhuber's long-lag tasks (default: the length)."""
     t = get_task(task)
@@ -267,8 +301,10 @@ def make_data(task: str, length: int, *, n: int = 1000, noise: float = 0.1, seed
         symbols = check_int(symbols, "symbols", lo=2, hi=MAX_SYMBOLS)
     size = 8 * n * (length + length // 10) * max(t.features(length, symbols), 1)
     if t.takes_input and size > MAX_DATA:
-        raise InputError(f"{n} sequences of {length} steps make {size / 2**30:.1f} GiB of data; "
-                         f"the limit is {MAX_DATA / 2**30:.0f} GiB")
+        raise InputError(
+            f"{n} sequences of {length} steps make {size / 2**30:.1f} GiB of data; "
+            f"the limit is {MAX_DATA / 2**30:.0f} GiB"
+        )
     return _make_data(t, length, n, noise, check_seed(seed), symbols)
 
 
@@ -283,8 +319,10 @@ def load_data(path: str, objective: str = "bce") -> tuple[np.ndarray, np.ndarray
     arrays = load_npz(path, "data file")
     missing = [k for k in ("x", "y") if k not in arrays]
     if missing:
-        raise InputError(f"data file {path} lacks array(s) {', '.join(missing)}; "
-                         f"it needs x (N, T) and y (N,) or (N, T), has: {', '.join(arrays) or 'none'}")
+        raise InputError(
+            f"data file {path} lacks array(s) {', '.join(missing)}; "
+            f"it needs x (N, T) and y (N,) or (N, T), has: {', '.join(arrays) or 'none'}"
+        )
     x, y = arrays["x"], arrays["y"]
     if x.ndim == 3 and x.shape[-1] == 1:
         x = x[..., 0]  # Keras' (N, T, 1): one feature
@@ -305,9 +343,11 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, where: str, objective: str) -> t
     """A user's arrays as float64, checked: x (N, T) or (N, T, I) real and finite, y (N,) fit for
     the objective (the same rule for a file and for arrays; ``TaskData`` checks the tensors again
     at each length)."""
-    if (x.ndim not in (2, 3) or min(x.shape) < 1 or y.shape not in ((x.shape[0],), x.shape[:2])):
-        raise InputError(f"{where}data must be x (N, T) or (N, T, I) and y (N,) or (N, T) (a target per "
-                         f"step); got x {x.shape} and y {y.shape}")
+    if x.ndim not in (2, 3) or min(x.shape) < 1 or y.shape not in ((x.shape[0],), x.shape[:2]):
+        raise InputError(
+            f"{where}data must be x (N, T) or (N, T, I) and y (N,) or (N, T) (a target per "
+            f"step); got x {x.shape} and y {y.shape}"
+        )
     if x.dtype.kind not in "fiub" or y.dtype.kind not in "fiub":
         raise InputError(f"{where}x and y must hold real numbers, not {x.dtype} and {y.dtype}")
     if not np.all(np.isfinite(x)):
@@ -319,8 +359,12 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, where: str, objective: str) -> t
 def _from_arrays(x: np.ndarray, y: np.ndarray, length: int, objective: str = "bce") -> TaskData:
     """``data_from_arrays`` past its checks of the arrays (as ``load_data`` has made them)."""
     if length > x.shape[1]:
-        raise InputError(f"length {length} exceeds the data's {x.shape[1]} steps; "
-                         f"valid lengths: 1 to {x.shape[1]}")
-    return TaskData(torch.from_numpy(np.ascontiguousarray(x[:, :length], dtype=np.float64)),
-                    torch.from_numpy(np.ascontiguousarray(y[:, :length] if y.ndim == 2 else y,
-                                                          dtype=np.float64)), length, objective)
+        raise InputError(
+            f"length {length} exceeds the data's {x.shape[1]} steps; valid lengths: 1 to {x.shape[1]}"
+        )
+    return TaskData(
+        torch.from_numpy(np.ascontiguousarray(x[:, :length], dtype=np.float64)),
+        torch.from_numpy(np.ascontiguousarray(y[:, :length] if y.ndim == 2 else y, dtype=np.float64)),
+        length,
+        objective,
+    )

@@ -38,8 +38,17 @@ from .planes import Plane
 from .rundir import RunDir, Tile
 from .tasks import TaskData
 
-__all__ = ["Tile", "make_tiles", "compute_tile", "compute_prefix_tiles", "run_tiles", "RunDir",
-           "check_scheduler", "scheduler_address", "TIMEOUT"]
+__all__ = [
+    "Tile",
+    "make_tiles",
+    "compute_tile",
+    "compute_prefix_tiles",
+    "run_tiles",
+    "RunDir",
+    "check_scheduler",
+    "scheduler_address",
+    "TIMEOUT",
+]
 
 FIELDS = ("loss", "accuracy", "grad_norm", "grad_x", "grad_y")
 
@@ -56,13 +65,22 @@ def compute_tile(cell_spec: dict, data: TaskData, plane: Plane, tile: Tile, opts
     if opts.get("threads"):
         torch.set_num_threads(opts["threads"])
     sub = replace(plane, y=plane.y[tile.r0 : tile.r1])  # the rows of this tile; points follow y
-    res = _evaluate(get_cell(**cell_spec), data, sub, dtype=opts["dtype"], device=opts["device"],
-                    mem=opts["mem"], grad=opts["grad"], backend=opts["backend"])
+    res = _evaluate(
+        get_cell(**cell_spec),
+        data,
+        sub,
+        dtype=opts["dtype"],
+        device=opts["device"],
+        mem=opts["mem"],
+        grad=opts["grad"],
+        backend=opts["backend"],
+    )
     return {k: getattr(res, k) for k in FIELDS if getattr(res, k) is not None}
 
 
-def compute_prefix_tiles(cell_spec: dict, data: TaskData, plane: Plane, tiles: list[Tile], lengths: list[int],
-                         opts: dict) -> list[dict]:
+def compute_prefix_tiles(
+    cell_spec: dict, data: TaskData, plane: Plane, tiles: list[Tile], lengths: list[int], opts: dict
+) -> list[dict]:
     """The maps of several tiles of the same rows, each at its own length, from one pass over
     ``data`` (the longest length's sequences, of which each length's data are the first steps:
     ``landscape.evaluate.prefix_sweep``); the numbers ``compute_tile`` gives each of them."""
@@ -71,15 +89,27 @@ def compute_prefix_tiles(cell_spec: dict, data: TaskData, plane: Plane, tiles: l
     t0 = tiles[0]
     sub = replace(plane, y=plane.y[t0.r0 : t0.r1])
     top = max(lengths)  # a resumed block may miss only its short lengths: read no further than they need
-    cut = data if top == data.length else replace(data, x=None if data.x is None else data.x[:, :top],
-                                                  length=top)
-    res = _evaluate_prefixes(get_cell(**cell_spec), cut, sub, lengths, dtype=opts["dtype"],
-                             device=opts["device"], mem=opts["mem"], backend=opts["backend"])
+    cut = (
+        data
+        if top == data.length
+        else replace(data, x=None if data.x is None else data.x[:, :top], length=top)
+    )
+    res = _evaluate_prefixes(
+        get_cell(**cell_spec),
+        cut,
+        sub,
+        lengths,
+        dtype=opts["dtype"],
+        device=opts["device"],
+        mem=opts["mem"],
+        backend=opts["backend"],
+    )
     return [{k: getattr(r, k) for k in FIELDS if getattr(r, k) is not None} for r in res]
 
 
-def _jobs(spec: dict, planes: list[Plane], datas: list[TaskData], todo: list[Tile],
-          opts: dict) -> list[tuple]:
+def _jobs(
+    spec: dict, planes: list[Plane], datas: list[TaskData], todo: list[Tile], opts: dict
+) -> list[tuple]:
     """The work for the tiles ``todo``: (tiles, function, arguments) each, a tile alone, or the
     missing tiles of a block of rows together where every length comes from one pass."""
     if opts["grad"] or not prefix_sweep(planes, datas):
@@ -88,8 +118,10 @@ def _jobs(spec: dict, planes: list[Plane], datas: list[TaskData], todo: list[Til
     for t in todo:
         rows.setdefault((t.r0, t.r1), []).append(t)
     top = max(datas, key=lambda d: d.length)
-    return [(tuple(ts), compute_prefix_tiles,
-             (spec, top, planes[0], ts, [datas[t.k].length for t in ts], opts)) for ts in rows.values()]
+    return [
+        (tuple(ts), compute_prefix_tiles, (spec, top, planes[0], ts, [datas[t.k].length for t in ts], opts))
+        for ts in rows.values()
+    ]
 
 
 def _one_tile(*args) -> list[dict]:
@@ -98,10 +130,14 @@ def _one_tile(*args) -> list[dict]:
 
 TIMEOUT = 30.0  # seconds to reach a Dask scheduler, and then for its first worker
 SCHEMES = ("tcp",)  # Dask's comms the toolkit connects over (tls needs certificates it does not take)
-_ADDRESS = re.compile(r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?"
-                      r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+)(?::(?P<port>[0-9]+))?")
-_HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+_ADDRESS = re.compile(
+    r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+)(?::(?P<port>[0-9]+))?"
+)
+_HOST = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
 
 
 def check_scheduler(address) -> str:
@@ -137,8 +173,9 @@ def _cluster(scheduler: str | None, workers: int | None, timeout: float):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise InputError("scheduler and workers need Dask: "
-                         "pip install 'rnn-landscape[distributed]'") from None
+        raise InputError(
+            "scheduler and workers need Dask: pip install 'rnn-landscape[distributed]'"
+        ) from None
     client = cluster = None
     where = f"the Dask scheduler at {scheduler}" if scheduler else "the local Dask cluster"
     try:
@@ -148,15 +185,17 @@ def _cluster(scheduler: str | None, workers: int | None, timeout: float):
             except (OSError, TimeoutError) as e:
                 raise InputError(f"cannot reach {where} within {timeout:g} s: {e}") from None
         else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0")  # any free port: never one in use
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            )  # any free port: never one in use
             client = Client(cluster)
         try:
             client.wait_for_workers(1, timeout=timeout)
         except TimeoutError:
             start = f"dask worker {scheduler}" if scheduler else "fewer workers"
-            raise InputError(f"{where} has no worker after {timeout:g} s; start one ({start}) or give a "
-                             "longer timeout") from None
+            raise InputError(
+                f"{where} has no worker after {timeout:g} s; start one ({start}) or give a longer timeout"
+            ) from None
         _check_workers(client, where)
         yield client
     finally:  # a cluster this run started never outlives it
@@ -172,13 +211,17 @@ def _check_workers(client, where: str) -> None:
     found = client.run(importlib.import_module, "landscape._version", on_error="return")
     lacking = sorted(w for w, v in found.items() if isinstance(v, BaseException))
     if lacking:
-        raise InputError(f"{len(lacking)} worker(s) of {where} cannot import landscape ({lacking[0]}); "
-                         "install rnn-landscape where the workers run")
+        raise InputError(
+            f"{len(lacking)} worker(s) of {where} cannot import landscape ({lacking[0]}); "
+            "install rnn-landscape where the workers run"
+        )
     versions = client.run(_version, on_error="return")
     other = sorted((w, v) for w, v in versions.items() if v != __version__)
     if other:
-        raise InputError(f"{len(other)} worker(s) of {where} run landscape {other[0][1]!s:.40}, not "
-                         f"{__version__} ({other[0][0]}); install the same version there")
+        raise InputError(
+            f"{len(other)} worker(s) of {where} run landscape {other[0][1]!s:.40}, not "
+            f"{__version__} ({other[0][0]}); install the same version there"
+        )
 
 
 def _version() -> str:
@@ -199,9 +242,20 @@ def _results(client, jobs: list[tuple]):
         yield from zip(futures[fut], fut.result(), strict=True)
 
 
-def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, manifest: dict, *,
-              rows: int | None, opts: dict, scheduler: str | None = None, workers: int | None = None,
-              timeout: float = TIMEOUT, progress: bool = True) -> tuple[dict, RunDir]:
+def run_tiles(
+    cell,
+    planes: list[Plane],
+    datas: list[TaskData],
+    run_dir: str,
+    manifest: dict,
+    *,
+    rows: int | None,
+    opts: dict,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    timeout: float = TIMEOUT,
+    progress: bool = True,
+) -> tuple[dict, RunDir]:
     """Compute every tile that ``run_dir`` does not hold yet (in process, or on Dask), save each as
     it arrives, and assemble the maps: name -> (n_len, ny, nx), with the ``RunDir`` (whose
     ``remove`` clears what the run made once its result is safe). ``rows`` grid rows per tile
@@ -209,14 +263,19 @@ def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, ma
     resolved for the whole sweep (``landscape.backends.resolve_backend``). A new run directory
     that no tile reached is removed again when the run fails."""
     if opts.get("backend") not in ("reference", "fused"):
-        raise InputError(f"run_tiles needs a resolved backend, 'reference' or 'fused', not "
-                         f"{opts.get('backend')!r} (landscape.backends.resolve_backend decides one)")
+        raise InputError(
+            f"run_tiles needs a resolved backend, 'reference' or 'fused', not "
+            f"{opts.get('backend')!r} (landscape.backends.resolve_backend decides one)"
+        )
     datas = [d.to(opts["dtype"], opts["device"]) for d in datas]  # once, not in every tile
     ny, nx = planes[0].shape
     rows = rows or default_rows(ny)
     tiles = make_tiles(len(datas), ny, rows)
-    fields = ["loss", *(["accuracy"] if datas[0].objective != "pascanu" else []),
-              *(FIELDS[2:] if opts["grad"] else [])]
+    fields = [
+        "loss",
+        *(["accuracy"] if datas[0].objective != "pascanu" else []),
+        *(FIELDS[2:] if opts["grad"] else []),
+    ]
     expect = dict(nx=nx, fields=fields, dtype=torch.empty(0, dtype=opts["dtype"]).numpy().dtype.name)
     scheduler = check_scheduler(scheduler) if scheduler else None
     dask = scheduler or workers
@@ -225,13 +284,26 @@ def run_tiles(cell, planes: list[Plane], datas: list[TaskData], run_dir: str, ma
         for note in run.notes:
             print(note)
         done, landed = dict(run.done), 0
-        spec = dict(name=cell.name, head=cell.head or "logit", gru_reset=cell.reset, gate=cell.gate,
-                    hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers)
+        spec = dict(
+            name=cell.name,
+            head=cell.head or "logit",
+            gru_reset=cell.reset,
+            gate=cell.gate,
+            hidden=cell.hidden,
+            inputs=cell.inputs,
+            layers=cell.layers,
+        )
         todo = [t for t in tiles if done[t] is None]
         jobs = _jobs(spec, planes, datas, todo, opts)
         try:
-            with tqdm(total=len(tiles), initial=len(tiles) - len(todo), unit="tile", disable=not progress,
-                      desc=f"{cell.name} tiles", leave=False) as bar:
+            with tqdm(
+                total=len(tiles),
+                initial=len(tiles) - len(todo),
+                unit="tile",
+                disable=not progress,
+                desc=f"{cell.name} tiles",
+                leave=False,
+            ) as bar:
                 print(f"tiles: {len(tiles) - len(todo)} of {len(tiles)} already done, {len(todo)} to compute")
                 with closing(_results(client, jobs)) as results:  # a failure here still closes the cluster
                     for t, arrays in results:
@@ -253,4 +325,3 @@ def default_rows(ny: int) -> int:
     """Rows per tile: about 32 tiles per length (never where they run: a run resumed on another
     number of workers keeps its tiles)."""
     return max(1, math.ceil(ny / 32))
-

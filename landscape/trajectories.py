@@ -47,9 +47,18 @@ def _clip(g: torch.Tensor, threshold: float) -> torch.Tensor:
     return torch.where(norm >= threshold, g * (threshold / norm), g)
 
 
-def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, float], lr: float,
-            steps: int, clip: float | None = None, dtype: torch.dtype = torch.float64,
-            device: str = "cpu") -> dict[str, Path]:
+def descend(
+    cell: Cell,
+    data: TaskData,
+    plane: Plane,
+    *,
+    start: tuple[float, float],
+    lr: float,
+    steps: int,
+    clip: float | None = None,
+    dtype: torch.dtype = torch.float64,
+    device: str = "cpu",
+) -> dict[str, Path]:
     """Gradient descent from ``start`` (plane coordinates): {"plain": Path, "clip": Path}.
 
     A path whose loss or gradient becomes non-finite stops there; its remaining entries are NaN.
@@ -65,8 +74,18 @@ def descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, flo
     return _descend(cell, data, plane, start=start, lr=lr, steps=steps, clip=clip, dtype=dtype, device=device)
 
 
-def _descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, float], lr: float, steps: int,
-             clip: float | None, dtype: torch.dtype, device: str) -> dict[str, Path]:
+def _descend(
+    cell: Cell,
+    data: TaskData,
+    plane: Plane,
+    *,
+    start: tuple[float, float],
+    lr: float,
+    steps: int,
+    clip: float | None,
+    dtype: torch.dtype,
+    device: str,
+) -> dict[str, Path]:
     """``descend`` past its checks."""
     names = ["plain"] + (["clip"] if clip is not None else [])
     origin, d1, d2 = (v.to(device=device, dtype=dtype) for v in (plane.origin, plane.d1, plane.d2))
@@ -92,12 +111,17 @@ def _descend(cell: Cell, data: TaskData, plane: Plane, *, start: tuple[float, fl
     a, b, off = plane.project(th)  # (S + 1, R) each
     ls = torch.stack(losses_).to(torch.float64).cpu()
     gn = torch.stack(norms).to(torch.float64).cpu()
-    return {name: Path(torch.stack([a[:, r], b[:, r]], -1).numpy(), ls[:, r].numpy(), gn[:, r].numpy(),
-                       off[:, r].numpy()) for r, name in enumerate(names)}
+    return {
+        name: Path(
+            torch.stack([a[:, r], b[:, r]], -1).numpy(), ls[:, r].numpy(), gn[:, r].numpy(), off[:, r].numpy()
+        )
+        for r, name in enumerate(names)
+    }
 
 
-def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane | list[Plane],
-                      **kwargs) -> dict[str, PathRun]:
+def paths_for_lengths(
+    cell: Cell, datas: list[TaskData], plane: Plane | list[Plane], **kwargs
+) -> dict[str, PathRun]:
     """``descend`` at every length: {"plain": PathRun, "clip": PathRun (when clipping is asked
     for)}, each stacking the lengths' runs. One plane, or one per length."""
     if not isinstance(datas, (list, tuple)) or not datas:
@@ -107,14 +131,23 @@ def paths_for_lengths(cell: Cell, datas: list[TaskData], plane: Plane | list[Pla
     return _stack_runs(runs)
 
 
-def _sweep_paths(cell: Cell, datas: list[TaskData], planes: list[Plane], *, descent: dict | None = None,
-                 trained: np.ndarray | None = None) -> dict[str, PathRun]:
+def _sweep_paths(
+    cell: Cell,
+    datas: list[TaskData],
+    planes: list[Plane],
+    *,
+    descent: dict | None = None,
+    trained: np.ndarray | None = None,
+) -> dict[str, PathRun]:
     """A sweep's paths, one plane per length, by name: with ``descent`` (``descend``'s options)
     "plain" (and "clip"), and with a recorded training path ``trained`` (n_len, R, P) projected on
     each length's plane, "train", with no gradient norms and the loss of the slice's data (on the
     reference path). Arguments are checked (a SliceConfig, or the public functions)."""
-    paths = {} if descent is None else _stack_runs([_descend(cell, d, p, **descent)
-                                                   for p, d in zip(planes, datas, strict=True)])
+    paths = (
+        {}
+        if descent is None
+        else _stack_runs([_descend(cell, d, p, **descent) for p, d in zip(planes, datas, strict=True)])
+    )
     if trained is not None:
         coords, loss, off = [], [], []
         for p, d, th in zip(planes, datas, trained, strict=True):
@@ -130,6 +163,7 @@ def _sweep_paths(cell: Cell, datas: list[TaskData], planes: list[Plane], *, desc
 
 def _stack_runs(runs: list[dict[str, Path]]) -> dict[str, PathRun]:
     """Each length's paths stacked by name."""
-    return {name: PathRun(*(np.stack([getattr(r[name], f.name) for r in runs]) for f in fields(PathRun)))
-            for name in runs[0]}
-
+    return {
+        name: PathRun(*(np.stack([getattr(r[name], f.name) for r in runs]) for f in fields(PathRun)))
+        for name in runs[0]
+    }

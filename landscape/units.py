@@ -40,14 +40,26 @@ from .cells import (
 )
 from .inits import check_init, keras_theta
 
-__all__ = ["shapes", "n_params", "init_theta", "trained_mask", "unpack", "final_states", "forward_logits",
-           "readout_loss", "check_size", "model_losses"]
+__all__ = [
+    "shapes",
+    "n_params",
+    "init_theta",
+    "trained_mask",
+    "unpack",
+    "final_states",
+    "forward_logits",
+    "readout_loss",
+    "check_size",
+    "model_losses",
+]
 
 
 def _gates(cell: Cell) -> int:
     if not cell.gates:
-        raise InputError(f"cell {cell.name!r} cannot be trained; valid cells: "
-                         f"{', '.join(n for n, c in CELLS.items() if c.gates)}")
+        raise InputError(
+            f"cell {cell.name!r} cannot be trained; valid cells: "
+            f"{', '.join(n for n, c in CELLS.items() if c.gates)}"
+        )
     return cell.gates
 
 
@@ -65,8 +77,9 @@ def check_size(inputs: int, layers: int, most: int = MAX_SIZE) -> tuple[int, int
     return int(inputs), int(layers)
 
 
-def shapes(cell: Cell, hidden: int = 1, *, inputs: int = 1,
-           layers: int = 1) -> list[tuple[str, str, tuple[int, ...]]]:
+def shapes(
+    cell: Cell, hidden: int = 1, *, inputs: int = 1, layers: int = 1
+) -> list[tuple[str, str, tuple[int, ...]]]:
     """(module, state_dict key, shape) of every tensor, in the order of the flat vector."""
     _gates(cell)
     return list(tensor_shapes(cell, hidden, inputs, layers))
@@ -79,12 +92,15 @@ def n_params(cell: Cell, hidden: int = 1, *, inputs: int = 1, layers: int = 1) -
 def modules(cell: Cell, hidden: int = 1, *, inputs: int = 1, layers: int = 1) -> tuple[nn.Module, nn.Module]:
     """Fresh torch.nn modules of this size, created in this order (as torch.nn users write it)."""
     _gates(cell)
-    return (getattr(nn, cell.module)(inputs, hidden, num_layers=layers, batch_first=True),
-            nn.Linear(hidden, cell.n_out))
+    return (
+        getattr(nn, cell.module)(inputs, hidden, num_layers=layers, batch_first=True),
+        nn.Linear(hidden, cell.n_out),
+    )
 
 
-def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0, init: str = "torch", inputs: int = 1,
-               layers: int = 1) -> torch.Tensor:
+def init_theta(
+    cell: Cell, hidden: int = 1, *, seed: int = 0, init: str = "torch", inputs: int = 1, layers: int = 1
+) -> torch.Tensor:
     """The default initialization of torch.nn (``init="torch"``) or of Keras (``"keras"``,
     ``landscape.inits``) for ``seed``, as a flat (P,) float64 vector, drawn without touching the
     caller's random state. For I = H = L = 1 it equals ``landscape.init_params``."""
@@ -93,8 +109,9 @@ def init_theta(cell: Cell, hidden: int = 1, *, seed: int = 0, init: str = "torch
     return _init_theta(cell, hidden, check_seed(seed), init, inputs=inputs, layers=layers)
 
 
-def _init_theta(cell: Cell, hidden: int, seed: int, init: str, *, inputs: int = 1,
-                layers: int = 1) -> torch.Tensor:
+def _init_theta(
+    cell: Cell, hidden: int, seed: int, init: str, *, inputs: int = 1, layers: int = 1
+) -> torch.Tensor:
     """``init_theta`` past its checks."""
     if init == "torch":
         with torch.random.fork_rng(devices=[]):
@@ -121,15 +138,19 @@ def trained_mask(cell: Cell, hidden: int, init: str, *, inputs: int = 1, layers:
     return keep
 
 
-def unpack(cell: Cell, theta: torch.Tensor, hidden: int = 1, *, inputs: int = 1,
-           layers: int = 1) -> dict[str, torch.Tensor]:
+def unpack(
+    cell: Cell, theta: torch.Tensor, hidden: int = 1, *, inputs: int = 1, layers: int = 1
+) -> dict[str, torch.Tensor]:
     """(M, P) -> views shaped for the batched step, by state_dict key: weight_ih_l<l> (M, GH, I or
     H), weight_hh_l<l> (M, GH, H), bias_ih_l<l> and bias_hh_l<l> (M, GH, 1), weight (M, K, H),
     bias (M, K), K the readout's outputs."""
     P = n_params(cell, hidden, inputs=inputs, layers=layers)
     if theta.shape[1] != P:
-        size = f"{hidden} units" + (f", {inputs} inputs" if inputs > 1 else "") + (
-            f", {layers} layers" if layers > 1 else "")
+        size = (
+            f"{hidden} units"
+            + (f", {inputs} inputs" if inputs > 1 else "")
+            + (f", {layers} layers" if layers > 1 else "")
+        )
         raise InputError(f"a {cell.name} model of {size} has {P} parameters, not {theta.shape[1]}")
     out, k = {}, 0
     M = theta.shape[0]
@@ -172,10 +193,19 @@ def _input_terms(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return torch.einsum("mgi,mbti->mgbt", w, x).add_(b[..., None])  # in place: one (M, GH, B, T) block
 
 
-def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
-                 hidden: int = 1, *, inputs: int = 1, layers: int = 1,
-                 sample_lengths: torch.Tensor | None = None, every_step: bool = False,
-                 at: list[int] | None = None) -> torch.Tensor:
+def final_states(
+    cell: Cell,
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    lengths: torch.Tensor,
+    hidden: int = 1,
+    *,
+    inputs: int = 1,
+    layers: int = 1,
+    sample_lengths: torch.Tensor | None = None,
+    every_step: bool = False,
+    at: list[int] | None = None,
+) -> torch.Tensor:
     """Final states of the top layer of M models on their own batches: theta (M, P), x (M, B, T)
     (one input) or (M, B, T, I), lengths (M,) with every length <= T -> (M, H, B), units first as
     the recurrence keeps them. Model m reads x[m, :, :lengths[m]].
@@ -235,9 +265,16 @@ def final_states(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torc
     return h if ident else h[torch.argsort(order).to(h.device)]
 
 
-def readout_loss(cell: Cell, theta: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None,
-                 objective: str = "bce", *, units_first: bool = False,
-                 tol: float = 0.04) -> tuple[torch.Tensor, torch.Tensor | None]:
+def readout_loss(
+    cell: Cell,
+    theta: torch.Tensor,
+    h: torch.Tensor,
+    y: torch.Tensor | None,
+    objective: str = "bce",
+    *,
+    units_first: bool = False,
+    tol: float = 0.04,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Each model's mean loss and accuracy from its final states, whichever engine ran it:
     theta (G, P); h (G, N) (one unit, by name), (G, N, H) as the kernel gives them, or, with
     ``units_first``, (G, H, N) as ``final_states`` does; y (N,) or (G, N) -> (G,), (G,), through
@@ -266,8 +303,16 @@ def _head(cell: Cell, theta: torch.Tensor, hidden: int) -> dict[str, torch.Tenso
     return {"weight": tail[:, : K * hidden].reshape(M, K, hidden), "bias": tail[:, K * hidden :]}
 
 
-def forward_logits(cell: Cell, theta: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor,
-                   hidden: int = 1, *, inputs: int = 1, layers: int = 1) -> torch.Tensor:
+def forward_logits(
+    cell: Cell,
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    lengths: torch.Tensor,
+    hidden: int = 1,
+    *,
+    inputs: int = 1,
+    layers: int = 1,
+) -> torch.Tensor:
     """Readout logits of M models on their own batches: theta (M, P), x (M, B, T) or (M, B, T, I),
     lengths (M,) with every length <= T -> (M, B). Model m reads x[m, :, :lengths[m]]."""
     h = final_states(cell, theta, x, lengths, hidden, inputs=inputs, layers=layers)
@@ -297,12 +342,24 @@ def model_losses(cell: Cell, theta: torch.Tensor, data, at: list[int] | None = N
     G = th.shape[0]
     x = data.x.to(th.dtype).expand(G, *data.x.shape)  # (G, N, T) or (G, N, T, I): a view, not a copy
     lengths = torch.full((G,), data.length, dtype=torch.long)
-    h = final_states(cell, th, x, lengths, cell.hidden, inputs=cell.inputs, layers=cell.layers,
-                     sample_lengths=data.steps, every_step=data.per_step, at=at)
+    h = final_states(
+        cell,
+        th,
+        x,
+        lengths,
+        cell.hidden,
+        inputs=cell.inputs,
+        layers=cell.layers,
+        sample_lengths=data.steps,
+        every_step=data.per_step,
+        at=at,
+    )
     y = data.y.to(th.dtype)
     if at is not None:  # (G, H, N, K): the top state after each step of ``at``
-        return [readout_loss(cell, th, h[..., k].contiguous(), y, units_first=True, tol=data.tol)
-                for k in range(len(at))]
+        return [
+            readout_loss(cell, th, h[..., k].contiguous(), y, units_first=True, tol=data.tol)
+            for k in range(len(at))
+        ]
     if data.per_step:  # every step of every sample is one scored position: (G, H, N T) against (N T,)
         h, y = h.reshape(G, h.shape[1], -1), y.reshape(-1)
     loss, acc = readout_loss(cell, th, h, y, units_first=True, tol=data.tol)

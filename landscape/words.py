@@ -3,7 +3,7 @@ before any drawing library is imported (matplotlib and plotly load only when a f
 
 from __future__ import annotations
 
-__all__ = ["FORMATS", "KINDS", "SCALES", "Z_SCALES", "MAX_DISPLAY", "PATH_STYLES"]
+__all__ = ["FORMATS", "KINDS", "SCALES", "Z_SCALES", "MAX_DISPLAY", "MAX_PIXELS", "PATH_STYLES"]
 
 FORMATS = ("png", "pdf", "svg")  # static figure formats; "html" is the explorer
 # the figure kinds, as --kind takes them (landscape.figures.RENDERERS draws each)
@@ -11,6 +11,7 @@ KINDS = ("surface", "contour", "heatmap", "facets", "slices", "line", "grad", "c
 SCALES = ("linear", "log", "clip")  # colour scales of static figures
 Z_SCALES = ("linear", "log")  # z axis of the explorer
 MAX_DISPLAY = 101  # points per axis shown in the explorer; the surface file keeps full resolution
+MAX_PIXELS = 20000  # width of a raster figure
 
 # How each kind of path is drawn, the one table of both renderers (the static figures and the
 # explorer): its label, its colour, and whether its line is dashed. Keyed by the names of

@@ -51,11 +51,14 @@ def path_surface() -> ls.Surface:
     """Two lengths with descent paths; the plain path leaves the window at step 2 for the second only."""
     x, y = np.linspace(0.0, 1.0, 6), np.linspace(0.0, 1.0, 5)
     loss = np.random.default_rng(0).random((2, 5, 6))
-    plain = np.array([[[0.2, 0.2], [0.3, 0.3], [0.4, 0.4], [0.5, 0.5]],
-                      [[0.2, 0.2], [0.6, 0.5], [1.4, 0.7], [3.0, 0.9]]])
+    plain = np.array(
+        [[[0.2, 0.2], [0.3, 0.3], [0.4, 0.4], [0.5, 0.5]], [[0.2, 0.2], [0.6, 0.5], [1.4, 0.7], [3.0, 0.9]]]
+    )
     clip = np.array([[[0.2, 0.2], [0.25, 0.25], [0.3, 0.3], [0.35, 0.35]]] * 2)
-    paths = {"plain": ls.PathRun(plain, np.full((2, 4), 0.5), np.ones((2, 4)), np.zeros((2, 4))),
-             "clip": ls.PathRun(clip, np.full((2, 4), 0.4), np.ones((2, 4)), np.zeros((2, 4)))}
+    paths = {
+        "plain": ls.PathRun(plain, np.full((2, 4), 0.5), np.ones((2, 4)), np.zeros((2, 4))),
+        "clip": ls.PathRun(clip, np.full((2, 4), 0.4), np.ones((2, 4)), np.zeros((2, 4))),
+    }
     return ls.Surface(loss, x, y, np.array([10, 50]), "w", "b", {"cell": "pascanu"}, None, paths=paths)
 
 
@@ -70,8 +73,17 @@ def nonfinite_surface() -> ls.Surface:
     loss[2] = np.nan  # a whole panel lost
     gn = np.abs(loss) + 1.0
     gn[0, 2, 3] = np.inf
-    s = ls.Surface(loss, np.linspace(0, 1, 5), np.linspace(0, 1, 4), np.array([1, 2, 3]), "a", "b",
-                   {}, None, ls.Grads(gn, gn, gn))
+    s = ls.Surface(
+        loss,
+        np.linspace(0, 1, 5),
+        np.linspace(0, 1, 4),
+        np.array([1, 2, 3]),
+        "a",
+        "b",
+        {},
+        None,
+        ls.Grads(gn, gn, gn),
+    )
     return s.with_parts(cliffs=ls.cliff_metrics(s))
 
 

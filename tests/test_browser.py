@@ -54,10 +54,17 @@ def page_file(tmp_path_factory):
     center = ls.init_params(cell)
     datas = [ls.make_data("pascanu", n) for n in LENGTHS]
     plane = ls.axis_plane(cell, center, x="w", y="b", xrange=(4.5, 5.5), yrange=(-3.0, -2.0), res=(41, 31))
-    surf = ls.compute_surface(cell, plane, datas, grad=True, progress=False,
-                              config={"cell": "pascanu", "task": "pascanu", "plane": "axis", "seed": 0})
-    surf = surf.with_parts(paths=ls.paths_for_lengths(cell, datas, plane, start=(5.0, -2.64), lr=0.01,
-                                                      steps=20, clip=1.0))
+    surf = ls.compute_surface(
+        cell,
+        plane,
+        datas,
+        grad=True,
+        progress=False,
+        config={"cell": "pascanu", "task": "pascanu", "plane": "axis", "seed": 0},
+    )
+    surf = surf.with_parts(
+        paths=ls.paths_for_lengths(cell, datas, plane, start=(5.0, -2.64), lr=0.01, steps=20, clip=1.0)
+    )
     surf.save(str(out / "p.npz"))
     assert render.main([str(out / "p.npz"), "--format", "html"]) == 0
     return out / "p.html"
@@ -81,8 +88,10 @@ class Page:
 
         self.page.route("**/*", route)
         self.page.goto(path.as_uri())
-        self.page.wait_for_function("() => { const gd = document.getElementById('landscape');"
-                                    " return gd && gd._fullLayout && gd._fullData.length > 0; }")
+        self.page.wait_for_function(
+            "() => { const gd = document.getElementById('landscape');"
+            " return gd && gd._fullLayout && gd._fullData.length > 0; }"
+        )
 
     def js(self, expr: str):
         script = f"() => {{ const gd = document.getElementById('landscape'); return {expr}; }}"
@@ -104,13 +113,16 @@ def test_page_loads_offline_without_errors_and_draws(page):
     assert page.remote == [] and page.errors == []
     assert page.js("gd._fullData.map(t => t.type)")[:2] == ["surface", "heatmap"]
     # the 3-D scene is a WebGL canvas of real size; the heatmap is an image in the SVG
-    size = page.js("(() => { const c = document.querySelector('.gl-container canvas');"
-                   " return c ? [c.width, c.height] : null; })()")
+    size = page.js(
+        "(() => { const c = document.querySelector('.gl-container canvas');"
+        " return c ? [c.width, c.height] : null; })()"
+    )
     assert size is not None and size[0] > 100 and size[1] > 100
     assert page.js("document.querySelectorAll('.hm image').length") == 1
     assert "cell pascanu" in page.js("gd._fullLayout.title.text")
-    assert page.js("gd._fullLayout.scene.zaxis.range") == pytest.approx(page.js("[gd._fullData[0].cmin, "
-                                                                                 "gd._fullData[0].cmax]"))
+    assert page.js("gd._fullLayout.scene.zaxis.range") == pytest.approx(
+        page.js("[gd._fullData[0].cmin, gd._fullData[0].cmax]")
+    )
 
 
 def test_slider_changes_length_and_data(page):
@@ -121,8 +133,9 @@ def test_slider_changes_length_and_data(page):
     label = page.page.locator(".slider-label-group .slider-label", has_text=str(LENGTHS[-1]))
     box = label.first.bounding_box()
     page.page.mouse.click(box["x"] + box["width"] / 2, box["y"] - 12)
-    page.page.wait_for_function(f"() => document.getElementById('landscape')._fullLayout.sliders[0].active"
-                                f" === {len(LENGTHS) - 1}")
+    page.page.wait_for_function(
+        f"() => document.getElementById('landscape')._fullLayout.sliders[0].active === {len(LENGTHS) - 1}"
+    )
     page.page.wait_for_timeout(300)
     current = page.page.locator(".slider-container text", has_text="sequence length L = ").first
     assert current.text_content() == f"sequence length L = {LENGTHS[-1]}"
@@ -134,8 +147,10 @@ def test_slider_changes_length_and_data(page):
 
 def test_play_button_steps_through_lengths(page):
     page.page.locator(".updatemenu-button", has_text="Play").click()
-    page.page.wait_for_function(f"() => document.getElementById('landscape')._fullLayout.sliders[0].active"
-                                f" === {len(LENGTHS) - 1}", timeout=15000)
+    page.page.wait_for_function(
+        f"() => document.getElementById('landscape')._fullLayout.sliders[0].active === {len(LENGTHS) - 1}",
+        timeout=15000,
+    )
     assert page.errors == []
 
 
@@ -151,8 +166,20 @@ def test_hover_names_parameters_and_values(page):
 
 
 def test_log_scale_page(browser, page_file, tmp_path):
-    assert render.main([str(page_file.with_suffix(".npz")), "--format", "html", "--z-scale", "log",
-                        "--out", str(tmp_path)]) == 0
+    assert (
+        render.main(
+            [
+                str(page_file.with_suffix(".npz")),
+                "--format",
+                "html",
+                "--z-scale",
+                "log",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     p = Page(browser, tmp_path / "p.html")
     try:
         assert p.js("gd._fullLayout.scene.zaxis.title.text") == "log10 loss"
@@ -170,9 +197,18 @@ def test_line_page_draws_loss_and_accuracy_and_hovers(browser, tmp_path):
     cell = ls.get_cell("rnn")
     plane = ls.line_plane(ls.init_params(cell, seed=1), ls.init_params(cell, seed=2))
     datas = [ls.make_data("latching", n, n=64) for n in LENGTHS]
-    surf = ls.compute_surface(cell, plane, datas, progress=False,
-                              config={"cell": "rnn", "task": "latching", "plane": "line",
-                                      "marks": [[list(m) for m in plane.marks]]})
+    surf = ls.compute_surface(
+        cell,
+        plane,
+        datas,
+        progress=False,
+        config={
+            "cell": "rnn",
+            "task": "latching",
+            "plane": "line",
+            "marks": [[list(m) for m in plane.marks]],
+        },
+    )
     surf.save(str(tmp_path / "line.npz"))
     assert render.main([str(tmp_path / "line.npz"), "--format", "html", "--out", str(tmp_path)]) == 0
     p = Page(browser, tmp_path / "line.html")
@@ -184,14 +220,16 @@ def test_line_page_draws_loss_and_accuracy_and_hovers(browser, tmp_path):
         assert "line from A to B" in p.js("gd._fullLayout.title.text")
         assert p.page.locator(".scatterlayer .trace").count() == 2 * len(LENGTHS)
         p.page.locator(".legend .traces", has_text="L = 10").click()  # hides L = 10 and its accuracy
-        p.page.wait_for_function("() => document.getElementById('landscape')._fullData[2].visible"
-                                 " === 'legendonly'")
+        p.page.wait_for_function(
+            "() => document.getElementById('landscape')._fullData[2].visible === 'legendonly'"
+        )
         assert p.js("gd._fullData[3].visible") == "legendonly"
         box = p.page.locator(".xy .nsewdrag").first.bounding_box()
         p.page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.3)
         tip = p.page.locator(".hoverlayer").first
-        p.page.wait_for_function("() => document.querySelector('.hoverlayer').textContent.includes('loss')",
-                                 timeout=5000)
+        p.page.wait_for_function(
+            "() => document.querySelector('.hoverlayer').textContent.includes('loss')", timeout=5000
+        )
         text = tip.text_content()
         assert "alpha" in text and "loss = " in text, text
         assert p.remote == [] and p.errors == []

@@ -76,8 +76,7 @@ def test_axis_plane_matches_torch(cell, ref, own_data):
 def test_random_plane_matches_torch(cell, ref, own_data):
     c = ls.get_cell(cell)
     center = ls.init_params(c, seed=11)
-    plane = ls.random_plane(center, seed=5, norm="filter", xrange=(-2.0, 1.0), yrange=(-1.0, 3.0),
-                            res=(3, 4))
+    plane = ls.random_plane(center, seed=5, norm="filter", xrange=(-2.0, 1.0), yrange=(-1.0, 3.0), res=(3, 4))
     assert torch.equal(plane.origin, center)
     thetas = grid_thetas(plane)
     for _, data, x, y in _datasets(own_data):

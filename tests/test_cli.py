@@ -37,7 +37,7 @@ def printed_paths(stdout: str) -> list[str]:
     """The file paths main() printed: the last lines of stdout (a summary table may come first)."""
     lines = stdout.splitlines()
     paths = [line for line in lines if Path(line).suffix in {".npz", ".png", ".html"}]
-    assert lines[len(lines) - len(paths):] == paths, stdout
+    assert lines[len(lines) - len(paths) :] == paths, stdout
     return paths
 
 
@@ -92,9 +92,22 @@ def test_default_run_npz_contents(default_run):
     assert (str(arrays["xlabel"]), str(arrays["ylabel"])) == ("w_hh", "b_hh")
     config = json.loads(str(arrays["config"]))
     assert config["version"] == ls.__version__
-    want = dict(cell="rnn", task="latching", lengths=[5], plane="axis", x="w_hh", y="b_hh", res=[3, 4],
-                xrange=[-4.0, 4.0], yrange=[-4.0, 4.0], center="init", samples=16, noise=0.1, seed=0,
-                dtype="float32")
+    want = dict(
+        cell="rnn",
+        task="latching",
+        lengths=[5],
+        plane="axis",
+        x="w_hh",
+        y="b_hh",
+        res=[3, 4],
+        xrange=[-4.0, 4.0],
+        yrange=[-4.0, 4.0],
+        center="init",
+        samples=16,
+        noise=0.1,
+        seed=0,
+        dtype="float32",
+    )
     assert {k: config[k] for k in want} == want
     assert np.all(np.isfinite(arrays["loss"]))
 
@@ -155,9 +168,31 @@ def test_sweep_of_lengths(tmp_path, capsys):
 def test_non_square_orientation_with_own_data(tmp_path, capsys, own_data, ref):
     """--res 3,5 is nx = 3, ny = 5; loss[k, i, j] is the model at (x[j], y[i])."""
     path, x, y = own_data
-    args = ["--quiet", "--out", str(tmp_path), "--cell", "lstm", "--data", str(path), "--len", "4,7",
-            "--res", "3,5", "--x", "w_ih_o", "--y", "b_hh_g", "--xrange", "-2:1", "--yrange", "-1:3",
-            "--dtype", "float64", "--seed", "5"]
+    args = [
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--cell",
+        "lstm",
+        "--data",
+        str(path),
+        "--len",
+        "4,7",
+        "--res",
+        "3,5",
+        "--x",
+        "w_ih_o",
+        "--y",
+        "b_hh_g",
+        "--xrange",
+        "-2:1",
+        "--yrange",
+        "-1:3",
+        "--dtype",
+        "float64",
+        "--seed",
+        "5",
+    ]
     code, out, err = run_cli(cli.main, args, capsys)
     assert (code, err) == (0, "")
     a = load_npz(printed_paths(out)[0])
@@ -176,8 +211,9 @@ def test_non_square_orientation_with_own_data(tmp_path, capsys, own_data, ref):
                 assert a["accuracy"][k, i, j] == acc
 
 
-@pytest.mark.parametrize("cell,xname,yname", [("rnn", "w_hh", "b_ih"), ("lstm", "w_hh_g", "b_hh_f"),
-                                              ("gru", "w_ih_z", "b_hh_n")])
+@pytest.mark.parametrize(
+    "cell,xname,yname", [("rnn", "w_hh", "b_ih"), ("lstm", "w_hh_g", "b_hh_f"), ("gru", "w_ih_z", "b_hh_n")]
+)
 def test_checkpoint_centre_matches_torch(cell, xname, yname, tmp_path, capsys, own_data, ref):
     path, x, y = own_data
     rnn, head = ref.init(cell, 1000 + len(cell))
@@ -185,9 +221,31 @@ def test_checkpoint_centre_matches_torch(cell, xname, yname, tmp_path, capsys, o
     torch.save({"cell": cell, "rnn": rnn.state_dict(), "head": head.state_dict()}, ck)
     values = ref.values(cell, rnn, head)
     out_dir = tmp_path / "out"
-    args = ["--quiet", "--out", str(out_dir), "--cell", cell, "--center", str(ck), "--dtype", "float64",
-            "--data", str(path), "--len", "6", "--res", "4,3", "--x", xname, "--y", yname,
-            "--xrange", "-3:2", "--yrange", "-2.5:2.5"]
+    args = [
+        "--quiet",
+        "--out",
+        str(out_dir),
+        "--cell",
+        cell,
+        "--center",
+        str(ck),
+        "--dtype",
+        "float64",
+        "--data",
+        str(path),
+        "--len",
+        "6",
+        "--res",
+        "4,3",
+        "--x",
+        xname,
+        "--y",
+        yname,
+        "--xrange",
+        "-3:2",
+        "--yrange",
+        "-2.5:2.5",
+    ]
     code, out, err = run_cli(cli.main, args, capsys)
     assert (code, err) == (0, "")
     a = load_npz(printed_paths(out)[0])
@@ -204,9 +262,27 @@ def test_checkpoint_centre_of_random_plane(tmp_path, capsys, own_data, ref):
     rnn, head = ref.init("gru", 77)
     ck = tmp_path / "gru.pt"
     torch.save({"cell": "gru", "rnn": rnn.state_dict(), "head": head.state_dict()}, ck)
-    args = ["--quiet", "--out", str(tmp_path / "o"), "--cell", "gru", "--center", str(ck),
-            "--plane", "random", "--dtype", "float64", "--data", str(path), "--len", "5", "--res", "5,3",
-            "--norm", "model"]
+    args = [
+        "--quiet",
+        "--out",
+        str(tmp_path / "o"),
+        "--cell",
+        "gru",
+        "--center",
+        str(ck),
+        "--plane",
+        "random",
+        "--dtype",
+        "float64",
+        "--data",
+        str(path),
+        "--len",
+        "5",
+        "--res",
+        "5,3",
+        "--norm",
+        "model",
+    ]
     code, out, _ = run_cli(cli.main, args, capsys)
     assert code == 0
     a = load_npz(printed_paths(out)[0])
@@ -218,8 +294,27 @@ def test_checkpoint_centre_of_random_plane(tmp_path, capsys, own_data, ref):
 
 
 def test_generated_relay_data_is_wired(tmp_path, capsys, ref):
-    args = ["--quiet", "--out", str(tmp_path), "--cell", "gru", "--task", "relay", "--len", "6", "--res", "3",
-            "--samples", "20", "--noise", "0.3", "--seed", "4", "--dtype", "float64"]
+    args = [
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--cell",
+        "gru",
+        "--task",
+        "relay",
+        "--len",
+        "6",
+        "--res",
+        "3",
+        "--samples",
+        "20",
+        "--noise",
+        "0.3",
+        "--seed",
+        "4",
+        "--dtype",
+        "float64",
+    ]
     code, out, _ = run_cli(cli.main, args, capsys)
     assert code == 0
     a = load_npz(printed_paths(out)[0])
@@ -233,8 +328,19 @@ def test_generated_relay_data_is_wired(tmp_path, capsys, ref):
 
 
 def test_pascanu_cli_matches_scalar_loop(tmp_path, capsys, ref):
-    args = ["--quiet", "--out", str(tmp_path), "--cell", "pascanu", "--len", "3,12", "--res", "4,3",
-            "--dtype", "float64"]
+    args = [
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--cell",
+        "pascanu",
+        "--len",
+        "3,12",
+        "--res",
+        "4,3",
+        "--dtype",
+        "float64",
+    ]
     code, out, _ = run_cli(cli.main, args, capsys)
     assert code == 0
     a = load_npz(printed_paths(out)[0])
@@ -256,8 +362,23 @@ def test_negative_ranges_parse(tmp_path, capsys):
 
 
 def _random_run(tmp_path, name, seed, capsys):
-    args = ["--quiet", "--out", str(tmp_path / name), "--plane", "random", "--res", "3,5", "--len", "4,6",
-            "--samples", "12", "--seed", str(seed), "--name", "r"]
+    args = [
+        "--quiet",
+        "--out",
+        str(tmp_path / name),
+        "--plane",
+        "random",
+        "--res",
+        "3,5",
+        "--len",
+        "4,6",
+        "--samples",
+        "12",
+        "--seed",
+        str(seed),
+        "--name",
+        "r",
+    ]
     code, out, _ = run_cli(cli.main, args, capsys)
     assert code == 0
     return load_npz(tmp_path / name / "r.npz")
@@ -288,16 +409,20 @@ def bad_inputs(tmp_path):
     torch.manual_seed(0)
     lin = nn.Linear(1, 1).state_dict()
     torch.save({"cell": "gru", "rnn": nn.GRU(1, 1).state_dict(), "head": lin}, d / "gru.pt")
-    torch.save({"cell": "lstm", "rnn": nn.LSTM(1, 2).state_dict(), "head": nn.Linear(2, 1).state_dict()},
-               d / "h2.pt")
-    torch.save({"cell": "lstm", "rnn": nn.LSTM(1, 2).state_dict(), "head": nn.Linear(3, 1).state_dict()},
-               d / "h2head3.pt")
+    torch.save(
+        {"cell": "lstm", "rnn": nn.LSTM(1, 2).state_dict(), "head": nn.Linear(2, 1).state_dict()}, d / "h2.pt"
+    )
+    torch.save(
+        {"cell": "lstm", "rnn": nn.LSTM(1, 2).state_dict(), "head": nn.Linear(3, 1).state_dict()},
+        d / "h2head3.pt",
+    )
     sd = nn.RNN(1, 1).state_dict()
     for k in sd:
         sd[k].zero_()
     sd["weight_hh_l0"].fill_(1.5)
-    torch.save({"cell": "rnn", "rnn": sd, "head": {k: torch.zeros_like(v) for k, v in lin.items()}},
-               d / "zeros.pt")
+    torch.save(
+        {"cell": "rnn", "rnn": sd, "head": {k: torch.zeros_like(v) for k, v in lin.items()}}, d / "zeros.pt"
+    )
     (d / "junk.pt").write_bytes(np.random.default_rng(0).bytes(256))
     (d / "empty.pt").write_bytes(b"")
     (d / "text.npz").write_text("x,y\n1,0\n")
@@ -370,8 +495,11 @@ CASES = [
     (["--seed", "1.5"], ["'1.5'"]),
     (["--len"], ["--len"]),
     (["--bogus"], ["--bogus"]),
-    pytest.param(["--device", "cuda"], ["cuda"], marks=pytest.mark.skipif(
-        torch.cuda.is_available(), reason="a CUDA device is available")),
+    pytest.param(
+        ["--device", "cuda"],
+        ["cuda"],
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available"),
+    ),
     # regressions: these two raised IndexError and TypeError tracebacks before
     (["--center", "{in}/empty.pt"], ["empty.pt"]),
     (["--data", "{in}/plain.npy"], ["plain.npy"]),
@@ -393,8 +521,11 @@ def assert_one_line_error(code, out, err, needles, out_dir, prog="python -m land
 def test_bad_input_exits_2_with_one_line(args, needles, bad_inputs, capsys):
     out_dir = bad_inputs / "out"
     args = [a.replace("{in}", str(bad_inputs / "in")) for a in args]
-    code, out, err = run_cli(cli.main, ["--quiet", "--res", "3", "--len", "4", "--samples", "8",
-                                        "--out", str(out_dir), *args], capsys)
+    code, out, err = run_cli(
+        cli.main,
+        ["--quiet", "--res", "3", "--len", "4", "--samples", "8", "--out", str(out_dir), *args],
+        capsys,
+    )
     assert_one_line_error(code, out, err, needles, out_dir)
 
 
@@ -403,9 +534,9 @@ def _compressed_member_corrupted(arrays, path):
     b = bytearray(path.read_bytes())
     with zipfile.ZipFile(path) as z:
         info = z.getinfo("loss.npy")
-    fn_len, ex_len = struct.unpack("<HH", b[info.header_offset + 26:info.header_offset + 30])
+    fn_len, ex_len = struct.unpack("<HH", b[info.header_offset + 26 : info.header_offset + 30])
     start = info.header_offset + 30 + fn_len + ex_len
-    b[start:start + 4] = b"\xff" * 4  # an invalid deflate block type; the zip directory is intact
+    b[start : start + 4] = b"\xff" * 4  # an invalid deflate block type; the zip directory is intact
     path.write_bytes(bytes(b))
 
 
@@ -426,9 +557,15 @@ RENDER_CASES = [
 
 @pytest.mark.parametrize("kind", RENDER_CASES)
 def test_render_of_broken_npz_exits_2(kind, tmp_path, capsys):
-    good = dict(loss=np.ones((1, 3, 2)), x=np.array([0.0, 1.0]), y=np.array([0.0, 1.0, 2.0]),
-                lengths=np.array([5]), xlabel=np.array("a"), ylabel=np.array("b"),
-                config=np.array(json.dumps({"cell": "rnn"})))
+    good = dict(
+        loss=np.ones((1, 3, 2)),
+        x=np.array([0.0, 1.0]),
+        y=np.array([0.0, 1.0, 2.0]),
+        lengths=np.array([5]),
+        xlabel=np.array("a"),
+        ylabel=np.array("b"),
+        config=np.array(json.dumps({"cell": "rnn"})),
+    )
     path = tmp_path / "in" / "broken.npz"
     path.parent.mkdir()
     content = {
@@ -464,8 +601,27 @@ def test_render_usage_errors(args, tmp_path, capsys):
 def test_overflowed_losses_end_to_end(tmp_path, capsys):
     """float32 logits overflow for huge readout weights: the run still writes every file, quietly,
     and the figures count the non-finite cells. (Regression: cliff_metrics warned on inf - inf.)"""
-    args = ["--quiet", "--out", str(tmp_path), "--x", "w_out", "--y", "b_out", "--xrange", "1e38:3e38",
-            "--yrange", "-3e38:3e38", "--res", "3", "--len", "3,4", "--samples", "8", "--name", "inf"]
+    args = [
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--x",
+        "w_out",
+        "--y",
+        "b_out",
+        "--xrange",
+        "1e38:3e38",
+        "--yrange",
+        "-3e38:3e38",
+        "--res",
+        "3",
+        "--len",
+        "3,4",
+        "--samples",
+        "8",
+        "--name",
+        "inf",
+    ]
     code, out, err = run_cli(cli.main, args, capsys)
     assert (code, err) == (0, "")
     surf = ls.load_surface(str(tmp_path / "inf.npz"))
@@ -478,18 +634,22 @@ def test_overflowed_losses_end_to_end(tmp_path, capsys):
 BIG = repr(float(np.finfo(np.float64).max))
 
 
-@pytest.mark.parametrize("xrange", [
-    f"-{BIG}:{BIG}",  # regression: grid_coords overflowed on hi - lo, giving NaN coordinates
-    "1e308:1.7e308",  # regression: accepted, then overflowed in cliff_metrics and matplotlib
-])
+@pytest.mark.parametrize(
+    "xrange",
+    [
+        f"-{BIG}:{BIG}",  # regression: grid_coords overflowed on hi - lo, giving NaN coordinates
+        "1e308:1.7e308",  # regression: accepted, then overflowed in cliff_metrics and matplotlib
+    ],
+)
 def test_extreme_finite_ranges(xrange, tmp_path, capsys):
     """A range with finite ends beyond +-1e300 (where sums of coordinates overflow) is one line
     naming it and exit 2; one just inside works and has finite, increasing coordinates."""
     args = [*SMALL, "--out", str(tmp_path / "out"), "--xrange", xrange]
     code, out, err = run_cli(cli.main, args, capsys)
     assert_one_line_error(code, out, err, [xrange.split(":")[1], "1e+300"], tmp_path / "out")
-    code, out, err = run_cli(cli.main, [*SMALL, "--out", str(tmp_path / "ok"), "--xrange", "9e299:1e300"],
-                             capsys)
+    code, out, err = run_cli(
+        cli.main, [*SMALL, "--out", str(tmp_path / "ok"), "--xrange", "9e299:1e300"], capsys
+    )
     assert (code, err) == (0, "")
     a = load_npz(printed_paths(out)[0])
     assert np.all(np.isfinite(a["x"])) and np.all(np.diff(a["x"]) > 0)

@@ -12,8 +12,16 @@ import landscape.slice as cli
 
 from references import pascanu_grad
 
-KEYS = ("cliff_max_grad", "cliff_max_grad_x", "cliff_max_grad_y", "cliff_max_jump", "cliff_wall_x",
-        "cliff_wall_y", "cliff_share", "cliff_nonfinite")
+KEYS = (
+    "cliff_max_grad",
+    "cliff_max_grad_x",
+    "cliff_max_grad_y",
+    "cliff_max_jump",
+    "cliff_wall_x",
+    "cliff_wall_y",
+    "cliff_share",
+    "cliff_nonfinite",
+)
 
 
 def surface(loss, x=None, y=None, lengths=None, extra=None) -> ls.Surface:
@@ -100,9 +108,13 @@ def test_metrics_per_length_follow_their_own_panel():
     ny, nx = 4, 6
     x = np.linspace(0.0, 5.0, nx)
     y = np.linspace(-1.0, 1.0, ny)
-    z = np.stack([wall_x(ny, nx, j0=2, i0=1, height=0.5),
-                  wall_y(ny, nx, i0=2, j0=4, height=5.0),
-                  wall_x(ny, nx, j0=5, i0=0, height=-50.0)])
+    z = np.stack(
+        [
+            wall_x(ny, nx, j0=2, i0=1, height=0.5),
+            wall_y(ny, nx, i0=2, j0=4, height=5.0),
+            wall_x(ny, nx, j0=5, i0=0, height=-50.0),
+        ]
+    )
     m = cliff_arrays(surface(z, x, y, lengths=[5, 10, 20]))
     np.testing.assert_allclose(m["cliff_max_jump"], [0.56, 5.07, 50.04])
     np.testing.assert_allclose(m["cliff_wall_x"], [1.5, x[4], 4.5])
@@ -208,8 +220,22 @@ def test_cliff_table_without_grad_maps_or_finite_cells():
 
 # ---------------------------------------------------------------- the CLI sweep
 
-SWEEP = ["--cell", "pascanu", "--len", "1,50", "--grad", "--xrange", "4.999:5.001", "--yrange",
-         "-2.7:-2.5", "--res", "3,401", "--dtype", "float64", "--quiet"]
+SWEEP = [
+    "--cell",
+    "pascanu",
+    "--len",
+    "1,50",
+    "--grad",
+    "--xrange",
+    "4.999:5.001",
+    "--yrange",
+    "-2.7:-2.5",
+    "--res",
+    "3,401",
+    "--dtype",
+    "float64",
+    "--quiet",
+]
 
 
 def test_cli_grad_sweep_writes_maps_metrics_and_cliff_figure(tmp_path, capsys):
@@ -237,10 +263,10 @@ def test_cli_grad_sweep_writes_maps_metrics_and_cliff_figure(tmp_path, capsys):
     # the stored maps are the derivatives along w and b (closed form, independent)
     y, x = arrays["y"], arrays["x"]
     for i in (0, 137, 400):
-        assert arrays["grad_y"][1, i, 1] == pytest.approx(pascanu_grad(float(x[1]), float(y[i]), 50)[2],
-                                                           rel=1e-6, abs=1e-12)
-    np.testing.assert_allclose(arrays["grad_norm"], np.hypot(arrays["grad_x"], arrays["grad_y"]),
-                               rtol=1e-12)
+        assert arrays["grad_y"][1, i, 1] == pytest.approx(
+            pascanu_grad(float(x[1]), float(y[i]), 50)[2], rel=1e-6, abs=1e-12
+        )
+    np.testing.assert_allclose(arrays["grad_norm"], np.hypot(arrays["grad_x"], arrays["grad_y"]), rtol=1e-12)
     # max gradient and its location agree with the stored map
     k = np.unravel_index(np.argmax(arrays["grad_norm"][1]), (401, 3))
     assert g[1] == arrays["grad_norm"][1][k]
@@ -250,8 +276,24 @@ def test_cli_grad_sweep_writes_maps_metrics_and_cliff_figure(tmp_path, capsys):
 
 
 def test_cli_threshold_sets_the_share(tmp_path, capsys):
-    base = ["--cell", "pascanu", "--len", "30", "--grad", "--xrange", "4.9:5.1", "--yrange", "-2.7:-2.5",
-            "--res", "3,41", "--dtype", "float64", "--quiet", "--name", "t"]
+    base = [
+        "--cell",
+        "pascanu",
+        "--len",
+        "30",
+        "--grad",
+        "--xrange",
+        "4.9:5.1",
+        "--yrange",
+        "-2.7:-2.5",
+        "--res",
+        "3,41",
+        "--dtype",
+        "float64",
+        "--quiet",
+        "--name",
+        "t",
+    ]
     shares = {}
     for thr in ("0.001", "1e9"):
         out = tmp_path / thr

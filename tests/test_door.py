@@ -24,11 +24,14 @@ GEN = torch.Generator().manual_seed(11)
 
 
 def variant(name):
-    return {"gru-before": ls.get_cell("gru", gru_reset="before"),
-            "lstm2": ls.get_cell("lstm", head="softmax2")}.get(name) or ls.get_cell(name)
+    return {
+        "gru-before": ls.get_cell("gru", gru_reset="before"),
+        "lstm2": ls.get_cell("lstm", head="softmax2"),
+    }.get(name) or ls.get_cell(name)
 
 
 # ---- the door's own checks ------------------------------------------------------------------
+
 
 def good_args(store):
     """A valid call: 3 lstm models on 4 samples of 5 steps, with gradients."""
@@ -36,9 +39,23 @@ def good_args(store):
     x, y = torch.randn(4, 5, dtype=torch.float64, generator=GEN), torch.ones(4, dtype=torch.float64)
     hT, grad = torch.empty(3, 4, dtype=torch.float64), torch.zeros(3, 18, dtype=torch.float64)
     store += [theta, x, y, hT, grad]
-    return dict(dtype=1, cell=KERNEL["lstm"].code, objective=OBJECTIVES["bce"], H=1, N=4, T=5, P=18, xs_n=5,
-                g0=0, g1=3, theta=theta.data_ptr(), x=x.data_ptr(), y=y.data_ptr(), hT=hT.data_ptr(),
-                grad=grad.data_ptr())
+    return dict(
+        dtype=1,
+        cell=KERNEL["lstm"].code,
+        objective=OBJECTIVES["bce"],
+        H=1,
+        N=4,
+        T=5,
+        P=18,
+        xs_n=5,
+        g0=0,
+        g1=3,
+        theta=theta.data_ptr(),
+        x=x.data_ptr(),
+        y=y.data_ptr(),
+        hT=hT.data_ptr(),
+        grad=grad.data_ptr(),
+    )
 
 
 def test_a_valid_call_passes_the_door():
@@ -47,12 +64,24 @@ def test_a_valid_call_passes_the_door():
     assert torch.isfinite(store[3]).all() and store[4].abs().sum() > 0
 
 
-@pytest.mark.parametrize("change, error", [
-    (dict(cell=len(KERNEL)), "cell"), (dict(cell=-1), "cell"), (dict(dtype=7), "dtype"),
-    (dict(objective=9), "objective"), (dict(P=17), "params"), (dict(H=0), "units"), (dict(H=65), "units"),
-    (dict(N=-1), "size"), (dict(g1=-1), "size"), (dict(theta=None), "null"), (dict(x=None), "null"),
-    (dict(y=None), "null"), (dict(cell=KERNEL["pascanu"].code, P=2, H=2), "units"),
-])
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (dict(cell=len(KERNEL)), "cell"),
+        (dict(cell=-1), "cell"),
+        (dict(dtype=7), "dtype"),
+        (dict(objective=9), "objective"),
+        (dict(P=17), "params"),
+        (dict(H=0), "units"),
+        (dict(H=65), "units"),
+        (dict(N=-1), "size"),
+        (dict(g1=-1), "size"),
+        (dict(theta=None), "null"),
+        (dict(x=None), "null"),
+        (dict(y=None), "null"),
+        (dict(cell=KERNEL["pascanu"].code, P=2, H=2), "units"),
+    ],
+)
 def test_the_door_refuses_what_the_kernel_cannot_run(change, error):
     store = []
     with pytest.raises(K.KernelError, match=ERRORS[error]):
@@ -82,14 +111,18 @@ def test_the_table_is_the_one_compiled_in():
 
 # ---- one gradient path: autograd through the kernel ---------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "pascanu", "gru-before", "lstm2"])
 def test_gradcheck_through_the_door(name):
     cell = variant(name)
     d = ls.make_data("pascanu" if name == "pascanu" else "latching", 6, n=5, seed=1).to(torch.float64, "cpu")
-    theta = (ls.init_params(cell, seed=2)[None] + 0.3 * torch.randn(2, len(cell.param_names), generator=GEN,
-                                                                     dtype=torch.float64)).requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda th: losses(cell, d, th, backend="fused")[0], (theta,),
-                                    eps=1e-6, atol=1e-8, rtol=1e-6)
+    theta = (
+        ls.init_params(cell, seed=2)[None]
+        + 0.3 * torch.randn(2, len(cell.param_names), generator=GEN, dtype=torch.float64)
+    ).requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda th: losses(cell, d, th, backend="fused")[0], (theta,), eps=1e-6, atol=1e-8, rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru-before"])
@@ -113,7 +146,7 @@ def test_fused_losses_are_differentiable_like_the_reference_path():
     path, and what torch.nn gives with copied weights (via the reference path's own tests)."""
     cell = ls.get_cell("gru")
     d = ls.make_data("latching", 9, n=30, seed=3).to(torch.float64, "cpu")
-    theta = (ls.init_params(cell, seed=0)[None] + torch.randn(4, 14, generator=GEN, dtype=torch.float64))
+    theta = ls.init_params(cell, seed=0)[None] + torch.randn(4, 14, generator=GEN, dtype=torch.float64)
     weights = torch.arange(1.0, 5.0, dtype=torch.float64)  # an upstream gradient other than ones
     got = {}
     for backend in ("reference", "fused"):
@@ -144,6 +177,7 @@ def test_no_gradient_is_computed_unless_asked(monkeypatch):
 
 # ---- the vector functions ------------------------------------------------------------------------
 
+
 def ulps(got: np.ndarray, truth: np.ndarray) -> float:
     """The largest error in units of the last place of the correctly rounded value."""
     want = truth.astype(got.dtype)
@@ -156,9 +190,15 @@ def ulps(got: np.ndarray, truth: np.ndarray) -> float:
 def test_vector_functions_are_within_a_few_ulps(dtype):
     rng = np.random.default_rng(0)
     wide = 700.0 if dtype == np.float64 else 86.0
-    x = np.concatenate([rng.uniform(-wide, wide, 20000), rng.uniform(-20, 20, 20000),
-                        rng.uniform(-1, 1, 20000), rng.uniform(-1e-4, 1e-4, 5000),
-                        np.linspace(-0.5, 0.5, 5001)]).astype(dtype)
+    x = np.concatenate(
+        [
+            rng.uniform(-wide, wide, 20000),
+            rng.uniform(-20, 20, 20000),
+            rng.uniform(-1, 1, 20000),
+            rng.uniform(-1e-4, 1e-4, 5000),
+            np.linspace(-0.5, 0.5, 5001),
+        ]
+    ).astype(dtype)
     truth = x.astype(np.longdouble)  # 64-bit mantissa on x86-64: a reference for float64 too
     if np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant and dtype == np.float64:
         pytest.skip("no extended precision here to judge float64 by")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pathlib
 import shutil
 import struct
 import subprocess
@@ -31,12 +32,20 @@ def sweep(tmp_path_factory):
     """A Pascanu sweep over three lengths with gradients, paths and cliff metrics, saved."""
     cell = ls.get_cell("pascanu")
     datas = [ls.make_data("pascanu", n) for n in LENGTHS]
-    plane = ls.axis_plane(cell, ls.init_params(cell), x="w", y="b", xrange=(4.5, 5.5), yrange=(-3.0, -2.0),
-                          res=(41, 51))
-    surf = ls.compute_surface(cell, plane, datas, grad=True, progress=False,
-                              config={"cell": "pascanu", "task": "pascanu", "plane": "axis"})
-    surf = surf.with_parts(paths=ls.paths_for_lengths(cell, datas, plane, start=(5.0, -2.64), lr=0.01,
-                                                      steps=20, clip=1.0))
+    plane = ls.axis_plane(
+        cell, ls.init_params(cell), x="w", y="b", xrange=(4.5, 5.5), yrange=(-3.0, -2.0), res=(41, 51)
+    )
+    surf = ls.compute_surface(
+        cell,
+        plane,
+        datas,
+        grad=True,
+        progress=False,
+        config={"cell": "pascanu", "task": "pascanu", "plane": "axis"},
+    )
+    surf = surf.with_parts(
+        paths=ls.paths_for_lengths(cell, datas, plane, start=(5.0, -2.64), lr=0.01, steps=20, clip=1.0)
+    )
     surf = surf.with_parts(cliffs=ls.cliff_metrics(surf))
     path = tmp_path_factory.mktemp("sweep") / "p.npz"
     surf.save(str(path))
@@ -46,8 +55,11 @@ def sweep(tmp_path_factory):
 def _shown_ticks(axis) -> list[Text]:
     lo, hi = sorted(axis.get_view_interval())
     eps = 1e-9 * max(1.0, abs(hi - lo))
-    return [t.label1 for t in axis.get_major_ticks()
-            if lo - eps <= t.get_loc() <= hi + eps and t.label1.get_visible() and t.label1.get_text()]
+    return [
+        t.label1
+        for t in axis.get_major_ticks()
+        if lo - eps <= t.get_loc() <= hi + eps and t.label1.get_visible() and t.label1.get_text()
+    ]
 
 
 def layout_texts(fig) -> list[Text]:
@@ -74,7 +86,8 @@ def assert_no_overlap(fig) -> None:
     for t in layout_texts(fig):
         b = t.get_window_extent(renderer)
         assert page.x0 - 1 <= b.x0 and b.x1 <= page.x1 + 1 and page.y0 - 1 <= b.y0 and b.y1 <= page.y1 + 1, (
-            f"{t.get_text()!r} leaves the figure: {b} vs {page}")
+            f"{t.get_text()!r} leaves the figure: {b} vs {page}"
+        )
         boxes.append((t.get_text(), Bbox.from_extents(b.x0 + 0.5, b.y0 + 0.5, b.x1 - 0.5, b.y1 - 0.5)))
     for (ta, a), (tb, b) in itertools.combinations(boxes, 2):
         assert not a.overlaps(b), f"{ta!r} overlaps {tb!r}"
@@ -90,9 +103,18 @@ def line_sweep():
     cell = ls.get_cell("rnn")
     plane = ls.line_plane(ls.init_params(cell, seed=1), ls.init_params(cell, seed=2))
     datas = [ls.make_data("latching", n, n=64) for n in LENGTHS]
-    surf = ls.compute_surface(cell, plane, datas, progress=False,
-                              config={"cell": "rnn", "task": "latching", "plane": "line",
-                                      "marks": [[list(m) for m in plane.marks]]})
+    surf = ls.compute_surface(
+        cell,
+        plane,
+        datas,
+        progress=False,
+        config={
+            "cell": "rnn",
+            "task": "latching",
+            "plane": "line",
+            "marks": [[list(m) for m in plane.marks]],
+        },
+    )
     return surf.with_parts(cliffs=ls.cliff_metrics(surf))
 
 
@@ -112,16 +134,26 @@ def test_facets_of_symmetric_ranges_keep_tick_labels_apart(style, width):
     """Panels side by side over [-1, 1]: a panel with a right neighbour shows no tick label at its
     right edge, where it would read as one number with the neighbour's first ("1.0-1.0")."""
     rng = np.random.default_rng(0)
-    s = ls.Surface(rng.random((5, 21, 21)), np.linspace(-1, 1, 21), np.linspace(-1, 1, 21),
-                   np.array([5, 10, 20, 50, 100]), "d1", "d2", config={"cell": "rnn", "task": "latching"})
+    s = ls.Surface(
+        rng.random((5, 21, 21)),
+        np.linspace(-1, 1, 21),
+        np.linspace(-1, 1, 21),
+        np.array([5, 10, 20, 50, 100]),
+        "d1",
+        "d2",
+        config={"cell": "rnn", "task": "latching"},
+    )
     with use_style(style):
         fig = render_static(s, "facets", style=style, width=width)
         assert_no_overlap(fig)
     panels = [ax for ax in fig.axes if ax.get_title().startswith("L = ")]
     for left, right in zip(panels, panels[1:], strict=False):
         if abs(left.get_position().y0 - right.get_position().y0) < 1e-6:  # same row
-            assert all(t.label1.get_text() == "" or abs(t.get_loc() - 1.0) > 1e-9 for t in
-                       left.xaxis.get_major_ticks() if -1.0 <= t.get_loc() <= 1.0), style
+            assert all(
+                t.label1.get_text() == "" or abs(t.get_loc() - 1.0) > 1e-9
+                for t in left.xaxis.get_major_ticks()
+                if -1.0 <= t.get_loc() <= 1.0
+            ), style
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -152,8 +184,19 @@ def _png_size(path) -> tuple[int, int]:
 def test_paper_pdf_embeds_truetype_at_column_width(sweep, tmp_path, capsys, width):
     _, npz = sweep
     pdffonts, pdfinfo = _tool("pdffonts"), _tool("pdfinfo")
-    args = [str(npz), "--kind", "facets,contour,slices,surface", "--format", "pdf,svg,png",
-            "--style", "paper", "--width", width, "--out", str(tmp_path)]
+    args = [
+        str(npz),
+        "--kind",
+        "facets,contour,slices,surface",
+        "--format",
+        "pdf,svg,png",
+        "--style",
+        "paper",
+        "--width",
+        width,
+        "--out",
+        str(tmp_path),
+    ]
     assert render.main(args) == 0
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 12 and all(os.path.getsize(p) > 0 for p in printed)
@@ -176,8 +219,24 @@ def test_paper_pdf_embeds_truetype_at_column_width(sweep, tmp_path, capsys, widt
 
 def test_dpi_and_screen_style(sweep, tmp_path, capsys):
     _, npz = sweep
-    assert render.main([str(npz), "--kind", "heatmap", "--format", "png", "--dpi", "100", "--width", "4",
-                        "--out", str(tmp_path)]) == 0
+    assert (
+        render.main(
+            [
+                str(npz),
+                "--kind",
+                "heatmap",
+                "--format",
+                "png",
+                "--dpi",
+                "100",
+                "--width",
+                "4",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert _png_size(tmp_path / "p_heatmap.png")[0] == pytest.approx(400, abs=2)
 
 
@@ -209,12 +268,21 @@ def test_slices_follow_the_surface(sweep):
         np.testing.assert_array_equal(line.get_ydata(), surf.loss[k, :, j])
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--kind", "wireframe"], "wireframe"), (["--format", "gif"], "gif"), (["--style", "poster"], "poster"),
-    (["--width", "wide"], "--width"), (["--width", "0.1"], "--width"), (["--dpi", "0"], "--dpi"),
-    (["--kind", "heatmap", "--length", "7"], "length 7"), (["--kind", "slices", "--at", "nan"], "nan"),
-    (["--what", "energy"], "energy"), (["--kind", ""], "--kind"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--kind", "wireframe"], "wireframe"),
+        (["--format", "gif"], "gif"),
+        (["--style", "poster"], "poster"),
+        (["--width", "wide"], "--width"),
+        (["--width", "0.1"], "--width"),
+        (["--dpi", "0"], "--dpi"),
+        (["--kind", "heatmap", "--length", "7"], "length 7"),
+        (["--kind", "slices", "--at", "nan"], "nan"),
+        (["--what", "energy"], "energy"),
+        (["--kind", ""], "--kind"),
+    ],
+)
 def test_bad_render_options(sweep, tmp_path, capsys, args, needle):
     _, npz = sweep
     try:
@@ -262,9 +330,57 @@ def test_every_parameter_name_typesets_in_the_paper_style():
             assert "_" not in html_name(name).replace("<sub>", "").replace("</sub>", "")
     assert math_name("w_hh_g") == "$w_{hh}^{(g)}$" and math_name("b_out_1") == "$b_{out}^{(1)}$"
     assert html_name("w_ih_n") == "<i>w</i><sub>ih</sub><sup>(n)</sup>" and math_name("w") == "$w$"
-    surf = ls.compute_surface(ls.get_cell("lstm"), ls.axis_plane(ls.get_cell("lstm"), ls.init_params("lstm"),
-                                                                   res=(3, 3)),
-                              [ls.make_data("latching", 3, n=10)], progress=False)
+    surf = ls.compute_surface(
+        ls.get_cell("lstm"),
+        ls.axis_plane(ls.get_cell("lstm"), ls.init_params("lstm"), res=(3, 3)),
+        [ls.make_data("latching", 3, n=10)],
+        progress=False,
+    )
     with use_style("paper"):
         ax = [a for a in ls.plot_facets(surf).axes if a.get_xlabel()][0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("$w_{hh}^{(g)}$", "$b_{hh}^{(f)}$")
+
+
+@pytest.mark.parametrize(
+    "fields,words",
+    [
+        (dict(kinds=("facets", "pie")), "kinds has an unknown figure kind 'pie'"),
+        (dict(formats=("png", "gif")), "formats has an unknown figure format 'gif'"),
+        (dict(style="poster"), "style 'poster' is unknown"),
+        (dict(width="triple"), "width='triple'"),
+        (dict(dpi=10), "dpi 10 must lie between 20 and 2400"),
+        (dict(dpi=2400, width=20.0), "pixels wide; the limit is 20000"),
+        (dict(scale="sqrt"), "scale 'sqrt' is unknown"),
+        (dict(axis="z"), "axis 'z' is unknown"),
+        (dict(at=float("nan")), "at nan must be a finite number"),
+        (dict(length=0), "length 0 must be a positive integer"),
+        (dict(z_scale="clip"), "z_scale 'clip' is unknown"),
+        (dict(max_points=1), "max_points 1 must be an integer of at least 2"),
+    ],
+)
+def test_figure_options_check_themselves_once(sweep, tmp_path, fields, words):
+    """A bad figure option is refused where the options are made, by its field, before any file;
+    write_figures' keywords go through the same check."""
+    with pytest.raises(ls.InputError, match=words.replace("(", r"\(")):
+        ls.FigureOptions(**fields)
+    with pytest.raises(ls.InputError, match=words.replace("(", r"\(")):
+        ls.write_figures(sweep[0], str(tmp_path / "x"), **fields)
+    assert not os.listdir(tmp_path)
+
+
+def test_figure_options_and_keywords_draw_alike(sweep, tmp_path):
+    """write_figures with FigureOptions, with the same fields as keywords, and with a field
+    replaced by a keyword writes the same files, byte for byte."""
+    opts = ls.FigureOptions(kinds=("heatmap",), formats=("png",), html=False, scale="log")
+    a = ls.write_figures(sweep[0], str(tmp_path / "a"), opts)
+    b = ls.write_figures(
+        sweep[0], str(tmp_path / "b"), kinds=("heatmap",), formats=("png",), html=False, scale="log"
+    )
+    c = ls.write_figures(
+        sweep[0],
+        str(tmp_path / "c"),
+        ls.FigureOptions(kinds=("heatmap",), formats=("png",), html=False),
+        scale="log",
+    )
+    data = [pathlib.Path(p).read_bytes() for p in (*a, *b, *c)]
+    assert len(data) == 3 and data[0] == data[1] == data[2]

@@ -70,11 +70,12 @@ def _rel_err(a, truth):
 def variant(name):
     """'gru-before' is the GRU of Keras before 2.3; 'lstm2' an LSTM with Keras's two-logit readout;
     '-hard' Keras 2's hard_sigmoid gates."""
-    return {"gru-before": ls.get_cell("gru", gru_reset="before"),
-            "lstm2": ls.get_cell("lstm", head="softmax2"),
-            "lstm-hard": ls.get_cell("lstm", gate="hard_sigmoid"),
-            "gru-before-hard": ls.get_cell("gru", gru_reset="before", gate="hard_sigmoid"),
-            }.get(name) or ls.get_cell(name)
+    return {
+        "gru-before": ls.get_cell("gru", gru_reset="before"),
+        "lstm2": ls.get_cell("lstm", head="softmax2"),
+        "lstm-hard": ls.get_cell("lstm", gate="hard_sigmoid"),
+        "gru-before-hard": ls.get_cell("gru", gru_reset="before", gate="hard_sigmoid"),
+    }.get(name) or ls.get_cell(name)
 
 
 CELLS = ["rnn", "lstm", "gru", "pascanu", "gru-before", "lstm2", "lstm-hard", "gru-before-hard"]
@@ -206,8 +207,9 @@ def test_auto_decides_once_for_the_whole_sweep(monkeypatch):
         return evaluate_one(*args, **kwargs)
 
     monkeypatch.setattr(surface_module, "_evaluate", spy)
-    run = {b: ls.compute_surface(cell, plane, datas, backend=b, progress=False).loss
-           for b in ("auto", "fused")}
+    run = {
+        b: ls.compute_surface(cell, plane, datas, backend=b, progress=False).loss for b in ("auto", "fused")
+    }
     assert seen == ["fused"] * 4  # both lengths, under 'auto' as under 'fused'
     assert np.array_equal(run["auto"], run["fused"])
 
@@ -215,8 +217,22 @@ def test_auto_decides_once_for_the_whole_sweep(monkeypatch):
 def test_slice_command_with_fused_backend(tmp_path, capsys):
     from landscape.slice import main
 
-    common = ["--cell", "lstm", "--len", "9", "--res", "6,5", "--samples", "30", "--grad", "--quiet",
-              "--format", "png", "--out", str(tmp_path)]
+    common = [
+        "--cell",
+        "lstm",
+        "--len",
+        "9",
+        "--res",
+        "6,5",
+        "--samples",
+        "30",
+        "--grad",
+        "--quiet",
+        "--format",
+        "png",
+        "--out",
+        str(tmp_path),
+    ]
     assert main([*common, "--backend", "fused", "--name", "f"]) == 0
     assert main([*common, "--backend", "reference", "--name", "r"]) == 0
     with np.load(tmp_path / "f.npz") as f, np.load(tmp_path / "r.npz") as r:
@@ -235,13 +251,15 @@ def test_bad_arguments_are_refused_before_the_kernel():
     cell = ls.get_cell("lstm")
     x, y = torch.randn(4, 5, dtype=torch.float64), torch.zeros(4, dtype=torch.float64)
     good = random_theta(cell, 3, torch.float64)
-    for kwargs, needle in ((dict(theta=torch.randn(3, 40, dtype=torch.float64)), "theta"),
-                           (dict(theta=good[:, :5]), "theta"),
-                           (dict(lengths=torch.tensor([3])), "lengths"),
-                           (dict(rows=torch.tensor([[0, 9]] * 3)), "rows"),
-                           (dict(y=torch.zeros(2, dtype=torch.float64)), "y"),
-                           (dict(x=torch.randn(5, dtype=torch.float64)), "x"),
-                           (dict(steps=-3), "steps")):
+    for kwargs, needle in (
+        (dict(theta=torch.randn(3, 40, dtype=torch.float64)), "theta"),
+        (dict(theta=good[:, :5]), "theta"),
+        (dict(lengths=torch.tensor([3])), "lengths"),
+        (dict(rows=torch.tensor([[0, 9]] * 3)), "rows"),
+        (dict(y=torch.zeros(2, dtype=torch.float64)), "y"),
+        (dict(x=torch.randn(5, dtype=torch.float64)), "x"),
+        (dict(steps=-3), "steps"),
+    ):
         args = dict(theta=good, x=x, y=y, steps=5, grad=True) | kwargs
         theta = args.pop("theta")
         with pytest.raises(ls.InputError, match=needle):
@@ -296,15 +314,17 @@ def unit_reference(cell, H, theta, X, Y, rows, lengths):
 
 
 def unit_fused(cell, H, theta, X, Y, rows, lengths, grad=True):
-    hT, g = fused.run_fused(cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[1], grad=grad,
-                            hidden=H)
+    hT, g = fused.run_fused(
+        cell, theta, X, y=Y, rows=rows, lengths=lengths, steps=X.shape[1], grad=grad, hidden=H
+    )
     assert hT.shape == (*rows.shape, H)
     loss, acc = units.readout_loss(cell, theta, hT, Y[rows])
     return loss, acc, g
 
 
-@pytest.mark.parametrize("name,H", [(n, H) for n in UNIT_CELLS for H in (2, 3, 5)]
-                         + [("lstm", 16), ("gru-before2", 16)])  # one larger size for two cells
+@pytest.mark.parametrize(
+    "name,H", [(n, H) for n in UNIT_CELLS for H in (2, 3, 5)] + [("lstm", 16), ("gru-before2", 16)]
+)  # one larger size for two cells
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_units_equal_reference_path_and_autograd(name, H, dtype):
     cell = unit_cell(name)
@@ -380,16 +400,33 @@ def test_units_non_finite_values_stay_non_finite():
     np.testing.assert_allclose(lf.numpy(), lr.numpy(), rtol=1e-12, equal_nan=True)
 
 
-@pytest.mark.parametrize("name,init", [("rnn", "torch"), ("lstm2", "torch"), ("gru", "torch"),
-                                       ("gru-before", "keras")])
+@pytest.mark.parametrize(
+    "name,init", [("rnn", "torch"), ("lstm2", "torch"), ("gru", "torch"), ("gru-before", "keras")]
+)
 def test_units_training_equals_reference_training(name, init):
     cell, H = unit_cell(name), 3
     datas = [ls.make_data("latching", n, n=40, seed=10 + k) for k, n in enumerate([7, 3, 1])]
-    runs = {b: train_ensemble(cell, datas, repeats=2, seed=3, epochs=2, batch=8, lr=0.05, hidden=H, init=init,
-                              dtype=torch.float64, backend=b, progress=False) for b in ("fused", "reference")}
+    runs = {
+        b: train_ensemble(
+            cell,
+            datas,
+            repeats=2,
+            seed=3,
+            epochs=2,
+            batch=8,
+            lr=0.05,
+            hidden=H,
+            init=init,
+            dtype=torch.float64,
+            backend=b,
+            progress=False,
+        )
+        for b in ("fused", "reference")
+    }
     assert runs["fused"].config["backend"] == "fused"
-    np.testing.assert_allclose(runs["fused"].theta.numpy(), runs["reference"].theta.numpy(), rtol=1e-9,
-                               atol=1e-11)
+    np.testing.assert_allclose(
+        runs["fused"].theta.numpy(), runs["reference"].theta.numpy(), rtol=1e-9, atol=1e-11
+    )
     np.testing.assert_allclose(runs["fused"].val_loss, runs["reference"].val_loss, rtol=1e-10)
 
 

@@ -77,14 +77,12 @@ def make_plane(cell: str, kind: str):
         theta = torch.tensor([5.0, -2.5], dtype=torch.float64)
         if kind == "axis":
             return ls.axis_plane(c, theta, x="w", y="b", xrange=(4.6, 5.4), yrange=(-2.9, -2.1), res=(3, 3))
-        return ls.random_plane(theta, seed=1, norm="none", xrange=(-0.3, 0.3), yrange=(-0.3, 0.3),
-                               res=(3, 3))
+        return ls.random_plane(theta, seed=1, norm="none", xrange=(-0.3, 0.3), yrange=(-0.3, 0.3), res=(3, 3))
     theta = center(cell)
     if kind == "axis":
         x, y = {"rnn": ("w_hh", "b_hh"), "lstm": ("w_hh_g", "b_hh_f"), "gru": ("w_hh_n", "b_hh_z")}[cell]
         return ls.axis_plane(c, theta, x=x, y=y, xrange=(-2.0, 2.0), yrange=(-1.5, 1.5), res=(3, 4))
-    return ls.random_plane(theta, seed=2, norm="filter", xrange=(-1.0, 1.0), yrange=(-1.0, 1.0),
-                           res=(3, 4))
+    return ls.random_plane(theta, seed=2, norm="filter", xrange=(-1.0, 1.0), yrange=(-1.0, 1.0), res=(3, 4))
 
 
 def make_task_data(cell: str, task: str, length: int = 8):
@@ -93,8 +91,15 @@ def make_task_data(cell: str, task: str, length: int = 8):
     return ls.make_data(task, length, n=16, noise=0.3, seed=5)
 
 
-CASES = [("rnn", "latching"), ("rnn", "relay"), ("lstm", "latching"), ("lstm", "relay"),
-         ("gru", "latching"), ("gru", "relay"), ("pascanu", "pascanu")]
+CASES = [
+    ("rnn", "latching"),
+    ("rnn", "relay"),
+    ("lstm", "latching"),
+    ("lstm", "relay"),
+    ("gru", "latching"),
+    ("gru", "relay"),
+    ("pascanu", "pascanu"),
+]
 
 
 # ---------------------------------------------------------------- (a) finite differences
@@ -192,8 +197,15 @@ def test_pascanu_gradient_matches_closed_form_chain_rule(length):
 
 def test_pascanu_grid_gradient_matches_closed_form():
     cell = ls.get_cell("pascanu")
-    plane = ls.axis_plane(cell, torch.tensor([5.0, -2.5], dtype=torch.float64), x="w", y="b",
-                          xrange=(4.5, 5.5), yrange=(-3.0, -2.0), res=(4, 5))
+    plane = ls.axis_plane(
+        cell,
+        torch.tensor([5.0, -2.5], dtype=torch.float64),
+        x="w",
+        y="b",
+        xrange=(4.5, 5.5),
+        yrange=(-3.0, -2.0),
+        res=(4, 5),
+    )
     data = ls.make_data("pascanu", 20)
     res = ls.evaluate(cell, data, plane, dtype=torch.float64, grad=True)
     for i, b in enumerate(plane.y):
@@ -212,8 +224,15 @@ def test_pascanu_grid_gradient_matches_closed_form():
 def _pascanu_b_scan(length: int):
     """w in {4.999, 5, 5.001}, b over [-3, -2] in steps of 1e-4 (the wall is ~1e-3 wide)."""
     cell = ls.get_cell("pascanu")
-    plane = ls.axis_plane(cell, torch.tensor([5.0, -2.5], dtype=torch.float64), x="w", y="b",
-                          xrange=(4.999, 5.001), yrange=(-3.0, -2.0), res=(3, 10001))
+    plane = ls.axis_plane(
+        cell,
+        torch.tensor([5.0, -2.5], dtype=torch.float64),
+        x="w",
+        y="b",
+        xrange=(4.999, 5.001),
+        yrange=(-3.0, -2.0),
+        res=(3, 10001),
+    )
     return plane, ls.evaluate(cell, ls.make_data("pascanu", length), plane, dtype=torch.float64, grad=True)
 
 

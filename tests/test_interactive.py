@@ -8,8 +8,11 @@ import plotly.graph_objects as go
 
 import landscape as ls
 
-STOPPED = {"plain": ls.PathRun(np.array([[[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan]]] * 3),
-                               np.array([[0.1, 0.2, np.nan]] * 3))}  # stopped on a non-finite loss
+STOPPED = {
+    "plain": ls.PathRun(
+        np.array([[[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan]]] * 3), np.array([[0.1, 0.2, np.nan]] * 3)
+    )
+}  # stopped on a non-finite loss
 
 
 def test_interactive_figure_has_path_traces_and_consistent_frames(path_surface):

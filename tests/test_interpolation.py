@@ -35,8 +35,9 @@ def lstm_models(n=3, I=3, H=4):
     for seed in range(n):
         torch.manual_seed(seed)
         rnn, head = nn.LSTM(I, H, batch_first=True).double(), nn.Linear(H, 1).double()
-        out.append((rnn, head, torch.cat([p.detach().reshape(-1) for p in [*rnn.parameters(),
-                                                                            *head.parameters()]])))
+        out.append(
+            (rnn, head, torch.cat([p.detach().reshape(-1) for p in [*rnn.parameters(), *head.parameters()]]))
+        )
     return out
 
 
@@ -113,8 +114,24 @@ def checkpoints(tmp_path, cell="rnn", seeds=(1, 2)):
 def test_command_line_runs_from_the_centre_to_the_model(tmp_path, capsys):
     cell, (b,) = checkpoints(tmp_path, seeds=(1,))
     out = tmp_path / "out"
-    code, stdout, err = run(["--plane", "line", "--to", b, "--len", "8,12", "--samples", "40", "--quiet",
-                             "--dtype", "float64", "--out", str(out)], capsys)
+    code, stdout, err = run(
+        [
+            "--plane",
+            "line",
+            "--to",
+            b,
+            "--len",
+            "8,12",
+            "--samples",
+            "40",
+            "--quiet",
+            "--dtype",
+            "float64",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "wall at alpha" in stdout and "(alpha, " not in stdout  # the cliff table of a line
     s = ls.load_surface(str(out / "rnn_latching_A-B_L8-12.npz"))
@@ -128,14 +145,25 @@ def test_command_line_runs_from_the_centre_to_the_model(tmp_path, capsys):
         assert s.accuracy[k, 0, 50] == pytest.approx(torch_loss("rnn", theta_b, d.x, d.y)[1])
     assert (out / "rnn_latching_A-B_L8-12.png").exists() and (out / "rnn_latching_A-B_L8-12.html").exists()
     # the line's figures: line, slices along alpha, grad-free cliffs; a plane's figures are refused
-    code, stdout, err = run_render([str(out / "rnn_latching_A-B_L8-12.npz"), "--kind", "line,slices,cliffs",
-                                    "--out", str(tmp_path / "r")], capsys)
+    code, stdout, err = run_render(
+        [
+            str(out / "rnn_latching_A-B_L8-12.npz"),
+            "--kind",
+            "line,slices,cliffs",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "r").iterdir() if p.suffix == ".png") == [
-        "rnn_latching_A-B_L8-12_cliffs.png", "rnn_latching_A-B_L8-12_line.png",
-        "rnn_latching_A-B_L8-12_slices.png"]
-    code, _, err = run_render([str(out / "rnn_latching_A-B_L8-12.npz"), "--kind", "heatmap",
-                               "--out", str(tmp_path / "r2")], capsys)
+        "rnn_latching_A-B_L8-12_cliffs.png",
+        "rnn_latching_A-B_L8-12_line.png",
+        "rnn_latching_A-B_L8-12_slices.png",
+    ]
+    code, _, err = run_render(
+        [str(out / "rnn_latching_A-B_L8-12.npz"), "--kind", "heatmap", "--out", str(tmp_path / "r2")], capsys
+    )
     assert code == 2 and len(err.splitlines()) == 1 and "line" in err, err
     # the explorer of a line: the loss and the accuracy of every length as lines on two axes
     fig = interactive_figure(s)
@@ -147,8 +175,24 @@ def test_command_line_runs_from_the_centre_to_the_model(tmp_path, capsys):
 def test_command_line_plane_through_three(tmp_path, capsys):
     _, (b, c) = checkpoints(tmp_path)
     out = tmp_path / "out"
-    code, stdout, err = run(["--plane", "through", "--to", f"{b},{c}", "--len", "6", "--samples", "30",
-                             "--res", "9,7", "--quiet", "--out", str(out)], capsys)
+    code, stdout, err = run(
+        [
+            "--plane",
+            "through",
+            "--to",
+            f"{b},{c}",
+            "--len",
+            "6",
+            "--samples",
+            "30",
+            "--res",
+            "9,7",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "model C lies at alpha" in stdout
     s = ls.load_surface(str(out / "rnn_latching_A-B-C_L6.npz"))
@@ -157,9 +201,30 @@ def test_command_line_plane_through_three(tmp_path, capsys):
 
 def test_goodfellow_line_from_the_initialization_to_the_trained_model(tmp_path, capsys):
     out = tmp_path / "out"
-    code, stdout, err = run(["--plane", "line", "--center", "trained", "--epochs", "2", "--len", "6",
-                             "--samples", "40", "--res", "21", "--xrange", "0:1", "--dtype", "float64",
-                             "--quiet", "--out", str(out)], capsys)
+    code, stdout, err = run(
+        [
+            "--plane",
+            "line",
+            "--center",
+            "trained",
+            "--epochs",
+            "2",
+            "--len",
+            "6",
+            "--samples",
+            "40",
+            "--res",
+            "21",
+            "--xrange",
+            "0:1",
+            "--dtype",
+            "float64",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0, err
     s = ls.load_surface(str(out / "rnn_latching_A-B_L6.npz"))
     cell = ls.get_cell("rnn")

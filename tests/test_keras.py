@@ -55,10 +55,11 @@ def keras2_hard_sigmoid(x):
 
 def keras_model(name, length, reset="after", gate="sigmoid"):
     act = {"sigmoid": "sigmoid", "hard_sigmoid": keras2_hard_sigmoid}[gate]
-    layer = {"rnn": lambda: keras.layers.SimpleRNN(1),
-             "lstm": lambda: keras.layers.LSTM(1, recurrent_activation=act),
-             "gru": lambda: keras.layers.GRU(1, reset_after=reset == "after",
-                                             recurrent_activation=act)}[name]()
+    layer = {
+        "rnn": lambda: keras.layers.SimpleRNN(1),
+        "lstm": lambda: keras.layers.LSTM(1, recurrent_activation=act),
+        "gru": lambda: keras.layers.GRU(1, reset_after=reset == "after", recurrent_activation=act),
+    }[name]()
     return keras.Sequential([keras.Input((length, 1)), layer, keras.layers.Dense(2, activation="softmax")])
 
 
@@ -76,10 +77,18 @@ def to_keras(name, theta, reset="after"):
     return [kernel, recurrent, bias, head[:2][None], head[2:]]
 
 
-@pytest.mark.parametrize("name,reset,gate", [
-    ("rnn", "after", "sigmoid"), ("lstm", "after", "sigmoid"), ("gru", "after", "sigmoid"),
-    ("gru", "before", "sigmoid"), ("lstm", "after", "hard_sigmoid"), ("gru", "after", "hard_sigmoid"),
-    ("gru", "before", "hard_sigmoid")])
+@pytest.mark.parametrize(
+    "name,reset,gate",
+    [
+        ("rnn", "after", "sigmoid"),
+        ("lstm", "after", "sigmoid"),
+        ("gru", "after", "sigmoid"),
+        ("gru", "before", "sigmoid"),
+        ("lstm", "after", "hard_sigmoid"),
+        ("gru", "after", "hard_sigmoid"),
+        ("gru", "before", "hard_sigmoid"),
+    ],
+)
 @pytest.mark.parametrize("backend", ["reference", "fused"])
 def test_forward_loss_equals_keras(name, reset, gate, backend):
     cell = ls.get_cell(name, head="softmax2", gru_reset=reset, gate=gate)
@@ -120,8 +129,12 @@ def test_clipped_loss_equals_keras_where_a_class_is_certain():
 
 def test_keras_initializers_statistics():
     """Keras's own draws and the toolkit's have the same laws (values differ: different streams)."""
-    ours = {n: torch.stack([ls.init_params(ls.get_cell(n, head="softmax2"), seed=s, init="keras")
-                            for s in range(300)]).numpy() for n in ("rnn", "lstm", "gru")}
+    ours = {
+        n: torch.stack(
+            [ls.init_params(ls.get_cell(n, head="softmax2"), seed=s, init="keras") for s in range(300)]
+        ).numpy()
+        for n in ("rnn", "lstm", "gru")
+    }
     names = {n: ls.get_cell(n, head="softmax2").param_names for n in ours}
     col = lambda n, p: ours[n][:, names[n].index(p)]  # noqa: E731
     theirs_1x1 = np.array([keras.initializers.Orthogonal(seed=s)((1, 1)) for s in range(300)]).ravel()
@@ -138,8 +151,9 @@ def test_keras_initializers_statistics():
     assert set(col("lstm", "b_ih_f")) == {1.0} and set(col("lstm", "b_hh_f")) == {0.0}
     # glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)); same spread as Keras's draws
     for name, p, shape in (("rnn", "w_ih", (1, 1)), ("lstm", "w_ih_g", (1, 4)), ("rnn", "w_out_1", (1, 2))):
-        theirs = np.concatenate([np.asarray(keras.initializers.GlorotUniform(seed=s)(shape)).ravel()
-                                 for s in range(300)])
+        theirs = np.concatenate(
+            [np.asarray(keras.initializers.GlorotUniform(seed=s)(shape)).ravel() for s in range(300)]
+        )
         limit = np.sqrt(6 / sum(shape))
         mine = col(name, p)
         assert np.abs(theirs).max() <= limit and np.abs(mine).max() <= limit
@@ -148,8 +162,16 @@ def test_keras_initializers_statistics():
     assert set(col("gru", "b_ih_z")) == {0.0} and set(col("rnn", "b_out_0")) == {0.0}
 
 
-@pytest.mark.parametrize("name,gate", [("rnn", "sigmoid"), ("lstm", "sigmoid"), ("gru", "sigmoid"),
-                                       ("lstm", "hard_sigmoid"), ("gru", "hard_sigmoid")])
+@pytest.mark.parametrize(
+    "name,gate",
+    [
+        ("rnn", "sigmoid"),
+        ("lstm", "sigmoid"),
+        ("gru", "sigmoid"),
+        ("lstm", "hard_sigmoid"),
+        ("gru", "hard_sigmoid"),
+    ],
+)
 @pytest.mark.parametrize("backend", ["reference", "fused"])
 def test_keras_protocol_training_equals_keras(name, gate, backend):
     """train_ensemble with the Keras protocol against Keras's own Adam, step by step, same batches
@@ -159,9 +181,21 @@ def test_keras_protocol_training_equals_keras(name, gate, backend):
     cell = ls.get_cell(name, head="softmax2", gru_reset=reset, gate=gate)
     datas = [ls.make_data("latching", 5, n=40, seed=2)]
     epochs, batch = 2, 16  # 32 training samples: 2 batches per epoch, the last one short
-    res = train_ensemble(cell, datas, repeats=1, seed=4, epochs=epochs, batch=batch, lr=1e-2,
-                         optimizer="adam-keras", init="keras", split="shuffled", dtype=torch.float64,
-                         backend=backend, progress=False)
+    res = train_ensemble(
+        cell,
+        datas,
+        repeats=1,
+        seed=4,
+        epochs=epochs,
+        batch=batch,
+        lr=1e-2,
+        optimizer="adam-keras",
+        init="keras",
+        split="shuffled",
+        dtype=torch.float64,
+        backend=backend,
+        progress=False,
+    )
     tr, _ = make_splits(datas, 1, val_frac=0.2, seed=4, split="shuffled")
     schedule = make_schedule(1, tr.shape[1], epochs, seed=4)
     model = keras_model(name, 5, reset, gate)

@@ -247,9 +247,29 @@ def test_a_line_between_two_keras_files(tmp_path, capsys):
     x = np.random.default_rng(2).standard_normal((25, 7, 2))
     y = (x[:, 0, 0] > 0).astype(float)
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    argv = ["--quiet", "--cell", "lstm", "--center", str(tmp_path / "m0.keras"), "--plane", "line", "--to",
-            str(tmp_path / "m1.keras"), "--data", str(tmp_path / "d.npz"), "--len", "7", "--dtype", "float64",
-            "--out", str(tmp_path / "o"), "--format", "png", "--name", "line"]
+    argv = [
+        "--quiet",
+        "--cell",
+        "lstm",
+        "--center",
+        str(tmp_path / "m0.keras"),
+        "--plane",
+        "line",
+        "--to",
+        str(tmp_path / "m1.keras"),
+        "--data",
+        str(tmp_path / "d.npz"),
+        "--len",
+        "7",
+        "--dtype",
+        "float64",
+        "--out",
+        str(tmp_path / "o"),
+        "--format",
+        "png",
+        "--name",
+        "line",
+    ]
     assert cli.main(argv) == 0, capsys.readouterr().err
     with np.load(tmp_path / "o" / "line.npz", allow_pickle=False) as f:
         loss, alpha = f["loss"][0, 0], f["x"]

@@ -72,8 +72,16 @@ def plant(path, kind, tmp_path):
     elif kind == "random":
         path.write_bytes(np.random.default_rng(0).bytes(100000))
     elif kind == "libm":
-        libm = next(p for p in ("/lib/x86_64-linux-gnu/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6",
-                                "/usr/lib/libm.so.6", "/lib64/libm.so.6") if os.path.exists(p))
+        libm = next(
+            p
+            for p in (
+                "/lib/x86_64-linux-gnu/libm.so.6",
+                "/lib/aarch64-linux-gnu/libm.so.6",
+                "/usr/lib/libm.so.6",
+                "/lib64/libm.so.6",
+            )
+            if os.path.exists(p)
+        )
         path.symlink_to(libm)
 
 
@@ -151,7 +159,8 @@ def test_a_clang_built_kernel_agrees_with_the_reference_path(fresh, monkeypatch)
         cell = ls.get_cell(name)
         d = ls.make_data("latching", 15, n=40, seed=5).to(torch.float64, "cpu")
         theta = ls.init_params(cell, seed=1)[None] + torch.randn(
-            6, len(cell.param_names), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+            6, len(cell.param_names), generator=torch.Generator().manual_seed(2), dtype=torch.float64
+        )
         lf, _, gf = ls.loss_and_grad(cell, d, theta, backend="fused")
         lr, _, gr = ls.loss_and_grad(cell, d, theta, backend="reference")
         np.testing.assert_allclose(lf.numpy(), lr.numpy(), rtol=1e-12, atol=1e-14)

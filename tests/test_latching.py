@@ -8,8 +8,23 @@ import landscape as ls
 from landscape import latching
 from landscape.train import make_splits, train_ensemble
 
-TINY = ["--cells", "rnn,gru", "--tasks", "latching", "--lengths", "2,4", "--samples", "40", "--repeats", "2",
-        "--epochs", "1", "--batch", "8", "--quiet"]
+TINY = [
+    "--cells",
+    "rnn,gru",
+    "--tasks",
+    "latching",
+    "--lengths",
+    "2,4",
+    "--samples",
+    "40",
+    "--repeats",
+    "2",
+    "--epochs",
+    "1",
+    "--batch",
+    "8",
+    "--quiet",
+]
 
 
 def test_writes_csv_and_figures(tmp_path, capsys):
@@ -33,8 +48,9 @@ def test_keras_split_gives_one_class_validation(tmp_path, capsys, ref):
     rows = list(csv.DictReader((tmp_path / "latching_keras.csv").read_text().splitlines()))
     assert len(rows) == 8
     datas = [ls.make_data("latching", n, n=40, noise=0.1, seed=n) for n in (2, 4)]
-    res = train_ensemble(ls.get_cell("gru"), datas, repeats=2, epochs=1, batch=8, keras_split=True,
-                         progress=False)
+    res = train_ensemble(
+        ls.get_cell("gru"), datas, repeats=2, epochs=1, batch=8, keras_split=True, progress=False
+    )
     _, val = make_splits(datas, 2, val_frac=0.2, seed=0, keras_split=True)
     for m in range(4):
         d = datas[m // 2]
@@ -42,15 +58,22 @@ def test_keras_split_gives_one_class_validation(tmp_path, capsys, ref):
         assert y.sum() == 0 and len(y) == 8  # one class only
         _, acc = ref.loss("gru", res.theta[m].tolist(), x, y)
         assert res.val_acc[m, -1] == pytest.approx(acc, abs=1e-6)
-        mine = [r for r in rows if r["cell"] == "gru" and int(r["length"]) == d.length
-                and int(r["repeat"]) == m % 2]
+        mine = [
+            r
+            for r in rows
+            if r["cell"] == "gru" and int(r["length"]) == d.length and int(r["repeat"]) == m % 2
+        ]
         assert float(mine[0]["val_acc"]) == pytest.approx(acc, abs=1e-6)
 
 
 def test_bad_input(tmp_path, capsys):
-    for args, needle in ((["--cells", "pascanu"], "pascanu"), (["--tasks", "pascanu"], "pascanu"),
-                         (["--units", "0"], "--units"), (["--units", "2000"], "--units"),
-                         (["--lengths", "0"], "0")):
+    for args, needle in (
+        (["--cells", "pascanu"], "pascanu"),
+        (["--tasks", "pascanu"], "pascanu"),
+        (["--units", "0"], "--units"),
+        (["--units", "2000"], "--units"),
+        (["--lengths", "0"], "0"),
+    ):
         code = latching.main([*TINY, *args, "--out", str(tmp_path / "o")])
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and needle in err
@@ -79,12 +102,46 @@ def test_slice_with_hard_sigmoid_gates(tmp_path, capsys):
 
     from landscape.slice import main
 
-    common = ["--cell", "gru", "--gate", "hard_sigmoid", "--len", "6", "--res", "5,4", "--samples", "20",
-              "--quiet", "--format", "png", "--out", str(tmp_path)]
+    common = [
+        "--cell",
+        "gru",
+        "--gate",
+        "hard_sigmoid",
+        "--len",
+        "6",
+        "--res",
+        "5,4",
+        "--samples",
+        "20",
+        "--quiet",
+        "--format",
+        "png",
+        "--out",
+        str(tmp_path),
+    ]
     assert main([*common, "--backend", "fused", "--name", "f"]) == 0
     assert main([*common, "--backend", "reference", "--name", "r"]) == 0
-    assert main([*common[:2], "--len", "6", "--res", "5,4", "--samples", "20", "--quiet", "--format", "png",
-                 "--out", str(tmp_path), "--name", "s"]) == 0
+    assert (
+        main(
+            [
+                *common[:2],
+                "--len",
+                "6",
+                "--res",
+                "5,4",
+                "--samples",
+                "20",
+                "--quiet",
+                "--format",
+                "png",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "s",
+            ]
+        )
+        == 0
+    )
     f, r, s = (ls.load_surface(tmp_path / f"{n}.npz") for n in "frs")
     np.testing.assert_allclose(f.loss, r.loss, rtol=2e-5, atol=2e-6)
     assert f.config["gate"] == "hard_sigmoid" and s.config["gate"] == "sigmoid"

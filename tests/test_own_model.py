@@ -141,9 +141,9 @@ def test_filter_normalization_is_per_row_of_every_weight_matrix():
             if d is plane.d1:  # d2 is orthogonalized after normalization
                 np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=key)
         k += n
-    assert len(set(filter_rows(cell, cell.n_params).tolist())) == sum(s[0] for _, _, s in cell.tensors
-                                                                    if len(s) == 2) + sum(
-        s[0] for _, _, s in cell.tensors if len(s) == 1)
+    assert len(set(filter_rows(cell, cell.n_params).tolist())) == sum(
+        s[0] for _, _, s in cell.tensors if len(s) == 2
+    ) + sum(s[0] for _, _, s in cell.tensors if len(s) == 1)
 
 
 def test_checkpoints_of_any_size_round_trip_and_say_their_size(tmp_path):
@@ -170,9 +170,29 @@ def test_the_command_slices_a_users_checkpoint_on_data_of_three_features(tmp_pat
     torch.save({"cell": "lstm", "rnn": rnn.state_dict(), "head": head.state_dict()}, ck)
     d = data(3, N=40, T=12)
     np.savez(tmp_path / "d.npz", x=d.x.numpy(), y=d.y.numpy())
-    args = ["--quiet", "--cell", "lstm", "--center", str(ck), "--data", str(tmp_path / "d.npz"),
-            "--len", "12", "--plane", "random", "--res", "3", "--dtype", "float64", "--out", str(tmp_path),
-            "--format", "png", "--name", "own"]
+    args = [
+        "--quiet",
+        "--cell",
+        "lstm",
+        "--center",
+        str(ck),
+        "--data",
+        str(tmp_path / "d.npz"),
+        "--len",
+        "12",
+        "--plane",
+        "random",
+        "--res",
+        "3",
+        "--dtype",
+        "float64",
+        "--out",
+        str(tmp_path),
+        "--format",
+        "png",
+        "--name",
+        "own",
+    ]
     assert cli.main(args) == 0
     with np.load(tmp_path / "own.npz", allow_pickle=False) as f:
         loss = f["loss"]
@@ -242,8 +262,12 @@ def test_training_models_of_several_features_and_layers_is_the_same_on_both_engi
     y = (x[:, 0, 1] > 0).double()
     datas = [TaskData(x[:, :n], y, n, "bce") for n in (4, 8)]
     cell = get_cell("lstm", hidden=3, inputs=3, layers=2)
-    runs = [ls.train.train_ensemble(cell, datas, repeats=2, epochs=2, batch=8, backend=b, dtype=torch.float64,
-                                    progress=False) for b in BACKENDS]
+    runs = [
+        ls.train.train_ensemble(
+            cell, datas, repeats=2, epochs=2, batch=8, backend=b, dtype=torch.float64, progress=False
+        )
+        for b in BACKENDS
+    ]
     assert [r.config["backend"] for r in runs] == BACKENDS
     assert runs[0].theta.shape == (4, cell.n_params)
     assert float((runs[0].theta - runs[1].theta).abs().max()) < 1e-12

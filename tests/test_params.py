@@ -82,14 +82,20 @@ def test_to_modules_holds_theta(cell, ref):
 def _write_bad_checkpoints(tmp_path):
     torch.manual_seed(0)
     out = {}
-    out["wrong cell"] = ("lstm", {"cell": "gru", "rnn": nn.GRU(1, 1).state_dict(),
-                                  "head": nn.Linear(1, 1).state_dict()})
-    out["hidden size 2"] = ("lstm", {"cell": "lstm", "rnn": nn.LSTM(1, 2).state_dict(),
-                                     "head": nn.Linear(2, 1).state_dict()})
+    out["wrong cell"] = (
+        "lstm",
+        {"cell": "gru", "rnn": nn.GRU(1, 1).state_dict(), "head": nn.Linear(1, 1).state_dict()},
+    )
+    out["hidden size 2"] = (
+        "lstm",
+        {"cell": "lstm", "rnn": nn.LSTM(1, 2).state_dict(), "head": nn.Linear(2, 1).state_dict()},
+    )
     out["no head"] = ("rnn", {"cell": "rnn", "rnn": nn.RNN(1, 1).state_dict()})
     out["no cell key"] = ("rnn", nn.RNN(1, 1).state_dict())
-    out["two layers"] = ("gru", {"cell": "gru", "rnn": nn.GRU(1, 1, num_layers=2).state_dict(),
-                                 "head": nn.Linear(1, 1).state_dict()})
+    out["two layers"] = (
+        "gru",
+        {"cell": "gru", "rnn": nn.GRU(1, 1, num_layers=2).state_dict(), "head": nn.Linear(1, 1).state_dict()},
+    )
     sd = nn.RNN(1, 1).state_dict()
     sd["weight_hh_l0"] = torch.full((1, 1), float("nan"))
     out["non-finite"] = ("rnn", {"cell": "rnn", "rnn": sd, "head": nn.Linear(1, 1).state_dict()})

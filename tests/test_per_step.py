@@ -114,9 +114,32 @@ def test_command_line_on_a_file_of_targets_per_step(tmp_path, capsys):
     x, s = next_symbol(N=20, T=9)
     np.savez(tmp_path / "d.npz", x=x.numpy(), y=s.numpy())
     out = tmp_path / "out"
-    code, _, err = run(["--cell", "gru", "--units", "3", "--head", "softmax", "--classes", "4", "--data",
-                        str(tmp_path / "d.npz"), "--len", "4,9", "--res", "3", "--dtype", "float64",
-                        "--quiet", "--out", str(out), "--plane", "random"], capsys)
+    code, _, err = run(
+        [
+            "--cell",
+            "gru",
+            "--units",
+            "3",
+            "--head",
+            "softmax",
+            "--classes",
+            "4",
+            "--data",
+            str(tmp_path / "d.npz"),
+            "--len",
+            "4,9",
+            "--res",
+            "3",
+            "--dtype",
+            "float64",
+            "--quiet",
+            "--out",
+            str(out),
+            "--plane",
+            "random",
+        ],
+        capsys,
+    )
     assert code == 0, err
     surf = ls.load_surface(next(str(p) for p in out.iterdir() if p.suffix == ".npz"))
     cell = ls.get_cell("gru", hidden=3, inputs=4, head="softmax", classes=4)
@@ -126,17 +149,35 @@ def test_command_line_on_a_file_of_targets_per_step(tmp_path, capsys):
         assert surf.loss[k, 1, 1] == pytest.approx(want[0], rel=1e-10)
 
 
-@pytest.mark.parametrize("extra,words", [
-    (["--center", "trained"], ["--center", "target per step"]),
-    (["--data", "{short}"], ["y", "(N, T)"]),
-])
+@pytest.mark.parametrize(
+    "extra,words",
+    [
+        (["--center", "trained"], ["--center", "target per step"]),
+        (["--data", "{short}"], ["y", "(N, T)"]),
+    ],
+)
 def test_refused_in_one_line(tmp_path, capsys, extra, words):
     x, s = next_symbol(N=20, T=9)
     np.savez(tmp_path / "d.npz", x=x.numpy(), y=s.numpy())
     np.savez(tmp_path / "short.npz", x=x.numpy(), y=s[:, :5].numpy())
     names = dict(short=str(tmp_path / "short.npz"))
-    argv = ["--cell", "gru", "--head", "softmax", "--classes", "4", "--data", str(tmp_path / "d.npz"),
-            "--len", "4", "--res", "2", "--quiet", "--out", str(tmp_path / "out")]
+    argv = [
+        "--cell",
+        "gru",
+        "--head",
+        "softmax",
+        "--classes",
+        "4",
+        "--data",
+        str(tmp_path / "d.npz"),
+        "--len",
+        "4",
+        "--res",
+        "2",
+        "--quiet",
+        "--out",
+        str(tmp_path / "out"),
+    ]
     code, _, err = run(argv + [a.format(**names) for a in extra], capsys)
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     for w in words:

@@ -14,8 +14,17 @@ from landscape._errors import ConfigError
 def test_slice_surface_equals_the_recipe_by_hand():
     """The stages call the library's bodies past their checks; the numbers are those of the
     public functions called one by one."""
-    cfg = ls.SliceConfig(cell="gru", lengths=(3, 6), res=(4, 5), samples=12, seed=3, start=(0.1, 0.2),
-                         steps=3, grad=True, dtype="float64")
+    cfg = ls.SliceConfig(
+        cell="gru",
+        lengths=(3, 6),
+        res=(4, 5),
+        samples=12,
+        seed=3,
+        start=(0.1, 0.2),
+        steps=3,
+        grad=True,
+        dtype="float64",
+    )
     surf = ls.slice_surface(cfg)
     cell = ls.get_cell("gru")
     center = ls.init_params(cell, seed=3)
@@ -30,8 +39,9 @@ def test_slice_surface_equals_the_recipe_by_hand():
 
 
 def test_random_plane_stage_equals_random_plane():
-    cfg = ls.SliceConfig(cell="lstm", lengths=(4,), plane="random", res=(3, 3), samples=8, seed=5,
-                         norm="model")
+    cfg = ls.SliceConfig(
+        cell="lstm", lengths=(4,), plane="random", res=(3, 3), samples=8, seed=5, norm="model"
+    )
     surf = ls.slice_surface(cfg)
     cell = ls.get_cell("lstm")
     plane = ls.random_plane(ls.init_params(cell, seed=5), seed=5, norm="model", res=(3, 3))
@@ -56,14 +66,17 @@ def test_write_slice_refuses_other_types(args, tmp_path):
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.parametrize("fields,field,needle", [
-    (dict(cell="rnn", x="w_zz"), "x", "valid: w_ih, w_hh, b_ih, b_hh, w_out, b_out"),
-    (dict(cell="lstm", y="nope"), "y", "w_hh_f"),
-    (dict(cell="rnn", x="w_hh", y="w_hh"), "x", "different parameters"),
-    (dict(cell="rnn", y="w_hh"), "x", "different parameters"),  # the default x is w_hh
-    (dict(noise=-1.0), "noise", ">= 0"),
-    (dict(noise=float("inf")), "noise", "finite"),
-])
+@pytest.mark.parametrize(
+    "fields,field,needle",
+    [
+        (dict(cell="rnn", x="w_zz"), "x", "valid: w_ih, w_hh, b_ih, b_hh, w_out, b_out"),
+        (dict(cell="lstm", y="nope"), "y", "w_hh_f"),
+        (dict(cell="rnn", x="w_hh", y="w_hh"), "x", "different parameters"),
+        (dict(cell="rnn", y="w_hh"), "x", "different parameters"),  # the default x is w_hh
+        (dict(noise=-1.0), "noise", ">= 0"),
+        (dict(noise=float("inf")), "noise", "finite"),
+    ],
+)
 def test_config_checks_what_the_stages_trust(fields, field, needle):
     with pytest.raises(ConfigError) as e:
         ls.SliceConfig(**fields)

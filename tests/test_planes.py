@@ -36,8 +36,9 @@ def test_filter_norm_matches_each_scalar(cell):
     np.testing.assert_allclose(plane.d1.abs().numpy(), theta.abs().numpy(), rtol=1e-12, atol=0)
     assert plane.d1[2] == 0.0
     # Gram-Schmidt keeps d2's norm, which filter normalization made ||theta||
-    np.testing.assert_allclose(float(torch.linalg.vector_norm(plane.d2)),
-                               float(torch.linalg.vector_norm(theta)), rtol=1e-12)
+    np.testing.assert_allclose(
+        float(torch.linalg.vector_norm(plane.d2)), float(torch.linalg.vector_norm(theta)), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -79,8 +80,9 @@ def test_random_plane_does_not_touch_global_rng():
     assert torch.equal(state, torch.get_rng_state())
 
 
-@pytest.mark.parametrize("cell,task", [("rnn", "latching"), ("lstm", "relay"), ("gru", "latching"),
-                                       ("pascanu", "pascanu")])
+@pytest.mark.parametrize(
+    "cell,task", [("rnn", "latching"), ("lstm", "relay"), ("gru", "latching"), ("pascanu", "pascanu")]
+)
 @pytest.mark.parametrize("norm", NORMS)
 @pytest.mark.parametrize("res", [(3, 5), (5, 3), (7, 7)])
 def test_random_plane_centre_is_theta0_exactly(cell, task, norm, res):
@@ -113,8 +115,9 @@ def test_evaluate_orientation_non_square():
     c = ls.get_cell("lstm")
     data = ls.make_data("latching", 5, n=10, seed=0)
     center = ls.init_params(c)
-    plane = ls.axis_plane(c, center, x="w_hh_i", y="b_ih_o", xrange=(-2.0, 1.0), yrange=(0.0, 4.0),
-                          res=(3, 5))
+    plane = ls.axis_plane(
+        c, center, x="w_hh_i", y="b_ih_o", xrange=(-2.0, 1.0), yrange=(0.0, 4.0), res=(3, 5)
+    )
     result = ls.evaluate(c, data, plane, dtype=torch.float64)
     assert result.loss.shape == (5, 3)
     names = c.param_names
@@ -128,8 +131,9 @@ def test_evaluate_orientation_non_square():
 def test_axis_plane_coordinates_are_parameter_values():
     c = ls.get_cell("gru")
     center = ls.init_params(c, seed=1)
-    plane = ls.axis_plane(c, center, x="b_hh_n", y="w_ih_r", xrange=(-1.0, 3.0), yrange=(2.0, 2.5),
-                          res=(5, 2))
+    plane = ls.axis_plane(
+        c, center, x="b_hh_n", y="w_ih_r", xrange=(-1.0, 3.0), yrange=(2.0, 2.5), res=(5, 2)
+    )
     assert plane.kind == "axis" and (plane.xlabel, plane.ylabel) == ("b_hh_n", "w_ih_r")
     np.testing.assert_array_equal(plane.x, [-1.0, 0.0, 1.0, 2.0, 3.0])
     np.testing.assert_array_equal(plane.y, [2.0, 2.5])
@@ -142,10 +146,18 @@ def test_axis_plane_coordinates_are_parameter_values():
         assert torch.all(pts[:, :, k] == center[k])
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(x="nope"), dict(y="w_out", x="w_out"), dict(xrange=(1.0, 1.0)), dict(yrange=(2.0, -2.0)),
-    dict(xrange=(float("nan"), 1.0)), dict(res=(1, 5)), dict(res=(5, 0)),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(x="nope"),
+        dict(y="w_out", x="w_out"),
+        dict(xrange=(1.0, 1.0)),
+        dict(yrange=(2.0, -2.0)),
+        dict(xrange=(float("nan"), 1.0)),
+        dict(res=(1, 5)),
+        dict(res=(5, 0)),
+    ],
+)
 def test_axis_plane_rejects_bad_input(kwargs):
     c = ls.get_cell("rnn")
     with pytest.raises(ls.InputError):
@@ -165,8 +177,9 @@ def test_random_plane_rejects_bad_input():
     assert _dot_ok(plane.d1, plane.d2)
 
 
-@pytest.mark.parametrize("lo,hi,n", [(-4.0, 4.0, 51), (-1.0, 1.0, 3), (4.5, 5.5, 101), (-3.0, -2.0, 7),
-                                     (0.0, 1.0, 2)])
+@pytest.mark.parametrize(
+    "lo,hi,n", [(-4.0, 4.0, 51), (-1.0, 1.0, 3), (4.5, 5.5, 101), (-3.0, -2.0, 7), (0.0, 1.0, 2)]
+)
 def test_grid_coords(lo, hi, n):
     c = grid_coords(lo, hi, n)
     assert c.shape == (n,) and c.dtype == np.float64

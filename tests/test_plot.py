@@ -104,8 +104,13 @@ def test_plot_cliffs_draws_the_metrics_of_nonfinite_panels_as_gaps(nonfinite_sur
 
 
 def test_path_stopped_on_a_nonfinite_loss_is_drawn_up_to_the_stop(nonfinite_surface):
-    s = nonfinite_surface.with_parts(paths={"plain": ls.PathRun(
-        np.array([[[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan]]] * 3), np.array([[0.1, 0.2, np.nan]] * 3))})
+    s = nonfinite_surface.with_parts(
+        paths={
+            "plain": ls.PathRun(
+                np.array([[[0.5, 0.5], [0.6, 0.6], [np.nan, np.nan]]] * 3), np.array([[0.1, 0.2, np.nan]] * 3)
+            )
+        }
+    )
     fig = ls.plot_facets(s)
     _draw(fig)
     for ax in fig.axes[:3]:
@@ -119,5 +124,3 @@ def test_plot_cliffs_on_a_flat_sweep_gives_no_warning():
     s = s.with_parts(cliffs=ls.cliff_metrics(s))
     assert (s.cliffs.max_jump == 0).all()
     _draw(ls.plot_cliffs(s))  # filterwarnings=error turns the warning into a failure
-
-

@@ -21,9 +21,17 @@ from landscape.planes import random_plane
 from landscape.tasks import _from_arrays, make_data
 from landscape.units import modules
 
-SIZES = [("rnn", {}), ("lstm", {}), ("gru", {}), ("gru", dict(gru_reset="before")), ("pascanu", {}),
-         ("lstm", dict(hidden=4, inputs=3, layers=2)), ("gru", dict(hidden=3)),
-         ("rnn", dict(head="softmax", classes=3)), ("lstm", dict(head="softmax2"))]
+SIZES = [
+    ("rnn", {}),
+    ("lstm", {}),
+    ("gru", {}),
+    ("gru", dict(gru_reset="before")),
+    ("pascanu", {}),
+    ("lstm", dict(hidden=4, inputs=3, layers=2)),
+    ("gru", dict(hidden=3)),
+    ("rnn", dict(head="softmax", classes=3)),
+    ("lstm", dict(head="softmax2")),
+]
 
 
 def _data(cell, lengths, n=20, t=24, seed=0):
@@ -47,14 +55,18 @@ def test_each_length_is_the_bits_of_its_own_pass(name, kw, dtype):
     backends = ["reference"] + (["fused"] if cell.head != "softmax" else [])
     tol = dict(rtol=1e-6, atol=1e-7) if dtype == torch.float32 else dict(rtol=1e-14, atol=1e-15)
     for backend in backends:
-        alone = [_evaluate(cell, d, plane, dtype=dtype, device="cpu", mem=1 << 30, grad=False,
-                           backend=backend) for d in datas]
-        one = _evaluate_prefixes(cell, datas[2], plane, lengths, dtype=dtype, device="cpu", mem=1 << 30,
-                                 backend=backend)
+        alone = [
+            _evaluate(cell, d, plane, dtype=dtype, device="cpu", mem=1 << 30, grad=False, backend=backend)
+            for d in datas
+        ]
+        one = _evaluate_prefixes(
+            cell, datas[2], plane, lengths, dtype=dtype, device="cpu", mem=1 << 30, backend=backend
+        )
         # chunks of a few points (the kept states make the chunks smaller than a length's own
         # pass: a value may differ in its last bits, as between any two chunkings)
-        few = _evaluate_prefixes(cell, datas[2], plane, lengths, dtype=dtype, device="cpu", mem=4096,
-                                 backend=backend)
+        few = _evaluate_prefixes(
+            cell, datas[2], plane, lengths, dtype=dtype, device="cpu", mem=4096, backend=backend
+        )
         # the reference path makes the input terms of I > 1 features as one matrix product over
         # all the steps it reads: over more steps, a value may round in another last bit
         exact = backend == "fused" or cell.inputs == 1
@@ -66,6 +78,7 @@ def test_each_length_is_the_bits_of_its_own_pass(name, kw, dtype):
             if a.accuracy is not None and exact:
                 np.testing.assert_array_equal(a.accuracy, b.accuracy)
 
+
 @pytest.mark.parametrize("name,hidden,inputs,layers", [("lstm", 3, 2, 2), ("gru", 4, 1, 1), ("rnn", 1, 1, 1)])
 def test_the_states_kept_along_the_way_are_torch_nn_s(name, hidden, inputs, layers):
     cell = get_cell(name, hidden=hidden, inputs=inputs, layers=layers)
@@ -73,8 +86,16 @@ def test_the_states_kept_along_the_way_are_torch_nn_s(name, hidden, inputs, laye
     x = torch.from_numpy(rng.normal(size=(6, 15, inputs)))
     theta = torch.from_numpy(rng.normal(scale=0.6, size=(2, cell.n_params)))
     stops = [1, 6, 15]
-    hs, _ = run_fused(cell, theta, x if inputs > 1 else x[..., 0], steps=15, stops=stops, hidden=hidden,
-                      inputs=inputs, layers=layers)
+    hs, _ = run_fused(
+        cell,
+        theta,
+        x if inputs > 1 else x[..., 0],
+        steps=15,
+        stops=stops,
+        hidden=hidden,
+        inputs=inputs,
+        layers=layers,
+    )
     for g in range(2):
         rnn, head = modules(cell, hidden, inputs=inputs, layers=layers)
         rnn, head = rnn.double(), head.double()
@@ -116,8 +137,21 @@ def test_a_sweep_of_a_users_file_is_each_lengths_run(tmp_path, capsys, own_data,
     """The command's sweep over a file equals a run of each length alone, and tiles (resumed
     after a loss of some) equal both; the sweep makes no pass of its own per length."""
     path, _, _ = own_data
-    base = ["--quiet", "--format", "png", "--data", str(path), "--res", "9,6", "--cell", "gru",
-            "--backend", "fused", "--out", str(tmp_path)]
+    base = [
+        "--quiet",
+        "--format",
+        "png",
+        "--data",
+        str(path),
+        "--res",
+        "9,6",
+        "--cell",
+        "gru",
+        "--backend",
+        "fused",
+        "--out",
+        str(tmp_path),
+    ]
     alone = []
     for L in (3, 7, 12):
         assert run_cli(cli.main, [*base, "--len", str(L), "--name", f"l{L}"], capsys)[0] == 0

@@ -25,9 +25,38 @@ def one_line_error(capsys, call, *needles):
 
 
 def test_slice_keras_init_softmax_head(tmp_path):
-    assert slice_main(["--cell", "lstm", "--len", "6", "--init", "keras", "--head", "softmax2",
-                       "--x", "w_out_0", "--y", "b_out_1", "--res", "5", "--samples", "40", "--seed", "3",
-                       "--quiet", "--format", "png", "--out", str(tmp_path), "--name", "k"]) == 0
+    assert (
+        slice_main(
+            [
+                "--cell",
+                "lstm",
+                "--len",
+                "6",
+                "--init",
+                "keras",
+                "--head",
+                "softmax2",
+                "--x",
+                "w_out_0",
+                "--y",
+                "b_out_1",
+                "--res",
+                "5",
+                "--samples",
+                "40",
+                "--seed",
+                "3",
+                "--quiet",
+                "--format",
+                "png",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "k",
+            ]
+        )
+        == 0
+    )
     surf = ls.load_surface(str(tmp_path / "k.npz"))
     assert surf.config["init"] == "keras" and surf.config["head"] == "softmax2"
     assert (surf.xlabel, surf.ylabel) == ("w_out_0", "b_out_1")
@@ -47,11 +76,20 @@ def test_slice_keras_init_softmax_head(tmp_path):
 
 def test_bad_protocol_values(capsys, tmp_path):
     out = ["--out", str(tmp_path), "--quiet"]
-    one_line_error(capsys, lambda: slice_main(["--cell", "pascanu", "--head", "softmax2", *out]),
-                   "pascanu", "softmax2", "rnn, lstm, gru")
+    one_line_error(
+        capsys,
+        lambda: slice_main(["--cell", "pascanu", "--head", "softmax2", *out]),
+        "pascanu",
+        "softmax2",
+        "rnn, lstm, gru",
+    )
     one_line_error(capsys, lambda: slice_main(["--cell", "rnn", "--gru-reset", "before", *out]), "gru")
-    one_line_error(capsys, lambda: slice_main(["--cell", "rnn", "--head", "softmax2", "--x", "w_out", *out]),
-                   "w_out", "w_out_0")
+    one_line_error(
+        capsys,
+        lambda: slice_main(["--cell", "rnn", "--head", "softmax2", "--x", "w_out", *out]),
+        "w_out",
+        "w_out_0",
+    )
     for argv in (["--protocol", "tf"], ["--init", "jax"], ["--split", "random"], ["--optimizer", "adamw"]):
         with pytest.raises(SystemExit) as e:
             latching([*argv, *out])
@@ -61,8 +99,26 @@ def test_bad_protocol_values(capsys, tmp_path):
 
 @pytest.mark.parametrize("split", [[], ["--keras-split"]])
 def test_latching_keras_protocol(tmp_path, split):
-    argv = ["--protocol", "keras", "--cells", "rnn,gru", "--tasks", "latching", "--lengths", "2,4",
-            "--samples", "50", "--repeats", "2", "--epochs", "1", "--out", str(tmp_path), "--quiet", *split]
+    argv = [
+        "--protocol",
+        "keras",
+        "--cells",
+        "rnn,gru",
+        "--tasks",
+        "latching",
+        "--lengths",
+        "2,4",
+        "--samples",
+        "50",
+        "--repeats",
+        "2",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        *split,
+    ]
     assert latching(argv) == 0
     stem = "keras_protocol_split" if split else "keras_protocol"
     with open(tmp_path / f"{stem}.csv") as f:

@@ -31,8 +31,9 @@ def test_a_random_plane_of_a_linear_model_is_its_closed_form_quadratic():
     model = nn.Linear(4, 1).double()
     center = ls.module_vector(model)
     plane = ls.random_plane(center, seed=3, res=(9, 7), norm="none")
-    got = ls.slice_module(model, lambda out, t: ((out[:, 0] - t) ** 2).mean(), torch.from_numpy(X),
-                          torch.from_numpy(y), plane)
+    got = ls.slice_module(
+        model, lambda out, t: ((out[:, 0] - t) ** 2).mean(), torch.from_numpy(X), torch.from_numpy(y), plane
+    )
     want = closed_form(X, y, plane.origin.numpy(), plane.d1.numpy(), plane.d2.numpy(), plane.x, plane.y)
     assert got.shape == (7, 9)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
@@ -48,10 +49,17 @@ def test_an_axis_plane_is_the_quadratic_with_unit_directions():
     d1[0], d2[2] = 1.0, 1.0
     a, b = grid_coords(-3.0, 3.0, 13), grid_coords(-2.0, 2.0, 5)
     plane = ls.Plane(origin, d1, d2, a, b, "w0", "bias", "axis")
-    got = ls.slice_module(model, lambda out, t: ((out[:, 0] - t) ** 2).mean(), torch.from_numpy(X),
-                          torch.from_numpy(y), plane, vectorize=False)
-    np.testing.assert_allclose(got, closed_form(X, y, origin.numpy(), d1.numpy(), d2.numpy(), a, b),
-                               rtol=1e-12, atol=1e-12)
+    got = ls.slice_module(
+        model,
+        lambda out, t: ((out[:, 0] - t) ** 2).mean(),
+        torch.from_numpy(X),
+        torch.from_numpy(y),
+        plane,
+        vectorize=False,
+    )
+    np.testing.assert_allclose(
+        got, closed_form(X, y, origin.numpy(), d1.numpy(), d2.numpy(), a, b), rtol=1e-12, atol=1e-12
+    )
     # its minimum over the grid lies where the normal equations put it, to the grid's step
     i, j = np.unravel_index(np.argmin(got), got.shape)
     Xs = np.column_stack([X[:, 0], np.ones(len(X))])

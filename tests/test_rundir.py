@@ -14,8 +14,24 @@ import pytest
 from landscape import slice as cli
 from landscape.rundir import JOURNAL, MANIFEST, RunDir
 
-JOB = ["--cell", "rnn", "--res", "9", "--len", "5,10", "--samples", "20", "--grad", "--tile-rows", "2",
-       "--quiet", "--format", "png", "--name", "s"]
+JOB = [
+    "--cell",
+    "rnn",
+    "--res",
+    "9",
+    "--len",
+    "5,10",
+    "--samples",
+    "20",
+    "--grad",
+    "--tile-rows",
+    "2",
+    "--quiet",
+    "--format",
+    "png",
+    "--name",
+    "s",
+]
 FIELDS = ("loss", "accuracy", "grad_norm", "grad_x", "grad_y")
 
 
@@ -115,6 +131,7 @@ def _resave(change):
             maps = change(dict(f))
         path.unlink()
         np.savez(path, **maps)
+
     return craft
 
 

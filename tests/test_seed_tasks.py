@@ -107,15 +107,24 @@ def test_the_kernel_says_which_readouts_it_cannot_run():
     assert torch.isfinite(ok[0]).all()
 
 
-@pytest.mark.parametrize("args,want", [
-    (["--cell", "lstm", "--task", "longlag", "--len", "6"], "lstm_I7_longlag"),
-    (["--cell", "rnn", "--task", "longlag-random", "--symbols", "4", "--len", "3,8"],
-     "rnn_I5_longlag-random"),
-    (["--cell", "gru", "--units", "2", "--task", "adding", "--len", "12"], "gru_I2_H2_adding"),
-])
+@pytest.mark.parametrize(
+    "args,want",
+    [
+        (["--cell", "lstm", "--task", "longlag", "--len", "6"], "lstm_I7_longlag"),
+        (
+            ["--cell", "rnn", "--task", "longlag-random", "--symbols", "4", "--len", "3,8"],
+            "rnn_I5_longlag-random",
+        ),
+        (["--cell", "gru", "--units", "2", "--task", "adding", "--len", "12"], "gru_I2_H2_adding"),
+    ],
+)
 def test_the_command_slices_the_seeds_tasks(tmp_path, capsys, args, want):
-    assert cli.main(args + ["--quiet", "--res", "3", "--samples", "20", "--out", str(tmp_path),
-                            "--format", "png"]) == 0
+    assert (
+        cli.main(
+            args + ["--quiet", "--res", "3", "--samples", "20", "--out", str(tmp_path), "--format", "png"]
+        )
+        == 0
+    )
     (npz,) = tmp_path.glob("*.npz")
     assert npz.name.startswith(want)
     with np.load(npz, allow_pickle=False) as f:
@@ -123,19 +132,23 @@ def test_the_command_slices_the_seeds_tasks(tmp_path, capsys, args, want):
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--task", "longlag", "--len", "5,10"], ["--len", "--symbols"]),
-    (["--task", "adding", "--head", "logit", "--len", "20"], ["--head logit", "mse"]),
-    (["--task", "latching", "--symbols", "3"], ["--symbols"]),
-    (["--task", "longlag", "--len", "5", "--classes", "3"], ["--classes 3", "0 to 5"]),
-    (["--head", "softmax"], ["--classes", "softmax head"]),
-    (["--task", "adding", "--len", "4"], ["T >= 6"]),
-    (["--task", "longlag", "--len", "5", "--inputs", "3"], ["--inputs 3", "6 of the longlag"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--task", "longlag", "--len", "5,10"], ["--len", "--symbols"]),
+        (["--task", "adding", "--head", "logit", "--len", "20"], ["--head logit", "mse"]),
+        (["--task", "latching", "--symbols", "3"], ["--symbols"]),
+        (["--task", "longlag", "--len", "5", "--classes", "3"], ["--classes 3", "0 to 5"]),
+        (["--head", "softmax"], ["--classes", "softmax head"]),
+        (["--task", "adding", "--len", "4"], ["T >= 6"]),
+        (["--task", "longlag", "--len", "5", "--inputs", "3"], ["--inputs 3", "6 of the longlag"]),
+    ],
+)
 def test_bad_task_options_get_one_line(tmp_path, capsys, args, words):
     try:
-        code = cli.main(["--cell", "lstm", "--quiet", "--res", "2", "--samples", "8", "--out", str(tmp_path),
-                         *args])
+        code = cli.main(
+            ["--cell", "lstm", "--quiet", "--res", "2", "--samples", "8", "--out", str(tmp_path), *args]
+        )
     except SystemExit as e:
         code = e.code
     err = capsys.readouterr().err.strip()
@@ -162,8 +175,18 @@ def test_one_step_of_training_on_the_adding_problem_is_torch_nns_gradient_step()
 
     d = make_data("adding", 12, n=20, seed=5)
     cell = get_cell("gru", head="linear", inputs=2, hidden=3)
-    res = train_ensemble(cell, [d], repeats=1, epochs=1, batch=64, lr=0.5, optimizer="sgd", seed=2,
-                         dtype=torch.float64, progress=False)
+    res = train_ensemble(
+        cell,
+        [d],
+        repeats=1,
+        epochs=1,
+        batch=64,
+        lr=0.5,
+        optimizer="sgd",
+        seed=2,
+        dtype=torch.float64,
+        progress=False,
+    )
     tr, _ = make_splits([d], 1, val_frac=0.2, seed=2)
     torch.manual_seed(0)
     rnn, head = nn.GRU(2, 3, batch_first=True).double(), nn.Linear(3, 1).double()
@@ -181,8 +204,25 @@ def test_latching_trains_the_seed_tasks_and_judges_them_by_the_papers_criterion(
 
     from landscape import latching
 
-    args = ["--quiet", "--tasks", "longlag,adding", "--cells", "rnn,lstm", "--lengths", "6,8",
-            "--samples", "40", "--repeats", "2", "--epochs", "2", "--out", str(tmp_path), "--name", "seeds"]
+    args = [
+        "--quiet",
+        "--tasks",
+        "longlag,adding",
+        "--cells",
+        "rnn,lstm",
+        "--lengths",
+        "6,8",
+        "--samples",
+        "40",
+        "--repeats",
+        "2",
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "seeds",
+    ]
     assert latching.main(args) == 0
     with open(tmp_path / "seeds.csv") as f:
         rows = list(csv.DictReader(f))

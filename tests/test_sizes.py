@@ -64,20 +64,38 @@ def test_both_engines_match_torch_nn(name, size, dtype):
     nets, theta, x, y, lengths = problem(cell, I, H, L, dtype)
     want_h, want_loss = torch_nn(nets, x, y, lengths)
     want_loss.sum().backward()  # torch.nn's own gradient, gathered in the flat order
-    want_grad = torch.stack([torch.cat([dict(rnn.named_parameters(), **dict(head.named_parameters()))[k]
-                                        .grad.reshape(-1) for _, k, _ in shapes(cell, H, inputs=I, layers=L)])
-                             for rnn, head in nets])
+    want_grad = torch.stack(
+        [
+            torch.cat(
+                [
+                    dict(rnn.named_parameters(), **dict(head.named_parameters()))[k].grad.reshape(-1)
+                    for _, k, _ in shapes(cell, H, inputs=I, layers=L)
+                ]
+            )
+            for rnn, head in nets
+        ]
+    )
     th = theta.to(dtype)
     ref_h = final_states(cell, th, x.to(dtype), lengths, H, inputs=I, layers=L)  # (G, H, N)
     np.testing.assert_allclose(ref_h.transpose(1, 2).double().numpy(), want_h.detach().numpy(), **TOL[dtype])
-    hT, _ = fused.run_fused(cell, th, x.to(dtype), y=y.to(dtype), lengths=lengths, steps=x.shape[2], hidden=H,
-                            inputs=I, layers=L)
+    hT, _ = fused.run_fused(
+        cell, th, x.to(dtype), y=y.to(dtype), lengths=lengths, steps=x.shape[2], hidden=H, inputs=I, layers=L
+    )
     np.testing.assert_allclose(hT.double().numpy(), want_h.detach().numpy(), **TOL[dtype])
     for fast in (False, True):
         t = th.clone().requires_grad_(True)
         if fast:
-            loss, _ = fused.kernel_losses(cell, t, x.to(dtype), y.to(dtype), lengths=lengths,
-                                          steps=x.shape[2], hidden=H, inputs=I, layers=L)
+            loss, _ = fused.kernel_losses(
+                cell,
+                t,
+                x.to(dtype),
+                y.to(dtype),
+                lengths=lengths,
+                steps=x.shape[2],
+                hidden=H,
+                inputs=I,
+                layers=L,
+            )
         else:
             z = forward_logits(cell, t, x.to(dtype), lengths, H, inputs=I, layers=L)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y.to(dtype), reduction="none")
@@ -95,8 +113,11 @@ def test_variants_of_any_size_agree_between_engines(variant):
     gate = "hard_sigmoid" if variant.endswith("-hard") else "sigmoid"
     variant = variant.removesuffix("-hard")
     base, head = variant.rstrip("2"), "softmax2" if variant.endswith("2") else "logit"
-    cell = (ls.get_cell("gru", gru_reset="before", head=head) if base == "gru-before"
-            else ls.get_cell(base, head=head, gate=gate))
+    cell = (
+        ls.get_cell("gru", gru_reset="before", head=head)
+        if base == "gru-before"
+        else ls.get_cell(base, head=head, gate=gate)
+    )
     I, H, L = 2, 3, 2
     gen = torch.Generator().manual_seed(5)
     theta = torch.stack([init_theta(cell, H, seed=s, inputs=I, layers=L) for s in range(2)])
@@ -110,8 +131,9 @@ def test_variants_of_any_size_agree_between_engines(variant):
         return ls.cells.classification_loss(z, Y[rows], clip=cell.clip)[0]
 
     def kernel_loss(th):
-        return fused.kernel_losses(cell, th, X, Y, rows=rows, lengths=lengths, steps=6, hidden=H, inputs=I,
-                                   layers=L)[0]
+        return fused.kernel_losses(
+            cell, th, X, Y, rows=rows, lengths=lengths, steps=6, hidden=H, inputs=I, layers=L
+        )[0]
 
     np.testing.assert_allclose(kernel_loss(theta).numpy(), ref_loss(theta).numpy(), rtol=1e-12)
     t = theta.clone().requires_grad_(True)

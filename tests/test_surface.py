@@ -23,8 +23,16 @@ def _surface(nan_cells=(), inf_cells=(), accuracy=True, lengths=(5, 10), ny=4, n
     for k, i, j, v in inf_cells:
         loss[k, i, j] = v
     acc = rng.uniform(0, 1, size=loss.shape) if accuracy else None
-    return ls.Surface(loss, np.linspace(-1, 1, nx), np.linspace(0, 3, ny), np.array(lengths), "w_hh", "b_hh",
-                      {"cell": "rnn", "task": "latching", "plane": "axis", "seed": 3}, acc)
+    return ls.Surface(
+        loss,
+        np.linspace(-1, 1, nx),
+        np.linspace(0, 3, ny),
+        np.array(lengths),
+        "w_hh",
+        "b_hh",
+        {"cell": "rnn", "task": "latching", "plane": "axis", "seed": 3},
+        acc,
+    )
 
 
 def test_compute_surface_stacks_lengths(ref):
@@ -52,8 +60,15 @@ def test_surface_rejects_wrong_shapes():
     with pytest.raises(ls.InputError):
         ls.Surface(np.zeros((1, 3, 4)), np.zeros(3), np.zeros(4), np.array([5]), "a", "b")
     with pytest.raises(ls.InputError):
-        ls.Surface(np.zeros((1, 4, 3)), np.zeros(3), np.zeros(4), np.array([5]), "a", "b",
-                   accuracy=np.zeros((1, 3, 4)))
+        ls.Surface(
+            np.zeros((1, 4, 3)),
+            np.zeros(3),
+            np.zeros(4),
+            np.array([5]),
+            "a",
+            "b",
+            accuracy=np.zeros((1, 3, 4)),
+        )
 
 
 @pytest.mark.parametrize("accuracy", [True, False])
@@ -154,7 +169,7 @@ def test_renderers_write_files_with_non_finite_values(tmp_path):
     html = Path(ls.write_html(page, str(tmp_path / "a.html"))).read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]*\bsrc\s*=", html, flags=re.I)
     assert "plotly.js v" in html  # the bundle is inlined
-    call = html[html.rindex("Plotly.newPlot("):]  # the figure: valid JSON, no bare NaN/Infinity
+    call = html[html.rindex("Plotly.newPlot(") :]  # the figure: valid JSON, no bare NaN/Infinity
     assert "NaN" not in call and "Infinity" not in call
 
 

@@ -81,15 +81,18 @@ def test_pascanu_data_has_no_input():
     assert data.x is None and data.y is None and data.length == 7 and data.objective == "pascanu"
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(task="nope", length=5),
-    dict(task="latching", length=0),
-    dict(task="latching", length=-3),
-    dict(task="relay", length=1),
-    dict(task="latching", length=5, n=1),
-    dict(task="latching", length=5, noise=-0.1),
-    dict(task="latching", length=5, noise=float("nan")),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(task="nope", length=5),
+        dict(task="latching", length=0),
+        dict(task="latching", length=-3),
+        dict(task="relay", length=1),
+        dict(task="latching", length=5, n=1),
+        dict(task="latching", length=5, noise=-0.1),
+        dict(task="latching", length=5, noise=float("nan")),
+    ],
+)
 def test_make_data_rejects_bad_input(kwargs):
     with pytest.raises(ls.InputError):
         ls.make_data(kwargs.pop("task"), kwargs.pop("length"), **kwargs)
@@ -158,17 +161,20 @@ def test_load_data_accepts_keras_shape(tmp_path):
     np.testing.assert_array_equal(xl, x[..., 0])
 
 
-@pytest.mark.parametrize("arrays", [
-    dict(x=np.zeros((4, 3))),
-    dict(y=np.zeros(4)),
-    dict(x=np.zeros((4, 3)), y=np.array([0, 1, 2, 1])),
-    dict(x=np.zeros((4, 3)), y=np.array([0, 1, 0.5, 1])),
-    dict(x=np.zeros((4, 3)), y=np.zeros(5)),
-    dict(x=np.zeros(4), y=np.zeros(4)),
-    dict(x=np.full((4, 3), np.nan), y=np.zeros(4)),
-    dict(x=np.zeros((4, 3)), y=np.array([0, 1, np.nan, 1])),
-    dict(x=np.array([["a"] * 3] * 4), y=np.zeros(4)),
-])
+@pytest.mark.parametrize(
+    "arrays",
+    [
+        dict(x=np.zeros((4, 3))),
+        dict(y=np.zeros(4)),
+        dict(x=np.zeros((4, 3)), y=np.array([0, 1, 2, 1])),
+        dict(x=np.zeros((4, 3)), y=np.array([0, 1, 0.5, 1])),
+        dict(x=np.zeros((4, 3)), y=np.zeros(5)),
+        dict(x=np.zeros(4), y=np.zeros(4)),
+        dict(x=np.full((4, 3), np.nan), y=np.zeros(4)),
+        dict(x=np.zeros((4, 3)), y=np.array([0, 1, np.nan, 1])),
+        dict(x=np.array([["a"] * 3] * 4), y=np.zeros(4)),
+    ],
+)
 def test_load_data_rejects_bad_arrays(tmp_path, arrays):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ls.InputError, match="bad.npz"):
@@ -193,21 +199,26 @@ def test_load_data_rejects_npy_file(tmp_path):
 Y = [0.0, 1, 0, 1]  # labels of four sequences
 
 
-@pytest.mark.parametrize("make,needle", [
-    (lambda: TaskData(torch.zeros(4, 5, dtype=torch.complex64), torch.tensor(Y), 5, "bce"),
-     "complex64"),
-    (lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, 2, 1]), 5, "bce"), "only 0 and 1"),
-    (lambda: TaskData(torch.zeros(4, 5), torch.tensor(Y), 5, "hinge"), "objective 'hinge'"),
-    (lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, 2.5, 1]), 5, "ce"), "class indices"),
-    (lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, float('inf'), 1]), 5, "mse"), "non-finite"),
-    (lambda: TaskData(torch.zeros(4, 5), torch.tensor(Y), 5, "bce", torch.tensor([1, 2, 6, 1])), "steps"),
-    (lambda: TaskData(torch.zeros(4, 3), torch.tensor(Y), 5, "bce"), "3 steps, not the length 5"),
-    (lambda: TaskData(torch.zeros(4, 5).half(), torch.tensor(Y), 5, "bce"), "float16"),
-    (lambda: TaskData(torch.full((4, 5), float("nan")), torch.tensor(Y), 5, "bce"), "non-finite"),
-    (lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, 0]), 5, "bce"), "y (3,)"),
-    (lambda: TaskData(torch.zeros(4, 5), None, 5, "bce"), "data y"),
-    (lambda: TaskData(None, None, 0, "pascanu"), "sequence length"),
-])
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (lambda: TaskData(torch.zeros(4, 5, dtype=torch.complex64), torch.tensor(Y), 5, "bce"), "complex64"),
+        (lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, 2, 1]), 5, "bce"), "only 0 and 1"),
+        (lambda: TaskData(torch.zeros(4, 5), torch.tensor(Y), 5, "hinge"), "objective 'hinge'"),
+        (lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, 2.5, 1]), 5, "ce"), "class indices"),
+        (
+            lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, float("inf"), 1]), 5, "mse"),
+            "non-finite",
+        ),
+        (lambda: TaskData(torch.zeros(4, 5), torch.tensor(Y), 5, "bce", torch.tensor([1, 2, 6, 1])), "steps"),
+        (lambda: TaskData(torch.zeros(4, 3), torch.tensor(Y), 5, "bce"), "3 steps, not the length 5"),
+        (lambda: TaskData(torch.zeros(4, 5).half(), torch.tensor(Y), 5, "bce"), "float16"),
+        (lambda: TaskData(torch.full((4, 5), float("nan")), torch.tensor(Y), 5, "bce"), "non-finite"),
+        (lambda: TaskData(torch.zeros(4, 5), torch.tensor([0.0, 1, 0]), 5, "bce"), "y (3,)"),
+        (lambda: TaskData(torch.zeros(4, 5), None, 5, "bce"), "data y"),
+        (lambda: TaskData(None, None, 0, "pascanu"), "sequence length"),
+    ],
+)
 def test_every_way_into_taskdata_is_checked(make, needle):
     with pytest.raises(ls.InputError, match=re.escape(needle)):
         make()
@@ -215,8 +226,19 @@ def test_every_way_into_taskdata_is_checked(make, needle):
 
 def test_a_data_file_with_complex_inputs_is_one_line(tmp_path, capsys):
     np.savez(tmp_path / "c.npz", x=np.ones((6, 5)) + 1j, y=np.array([0, 1, 0, 1, 0, 1]))
-    code = cli.main(["--res", "3", "--len", "3", "--quiet", "--data", str(tmp_path / "c.npz"),
-                     "--out", str(tmp_path / "o")])
+    code = cli.main(
+        [
+            "--res",
+            "3",
+            "--len",
+            "3",
+            "--quiet",
+            "--data",
+            str(tmp_path / "c.npz"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "complex128" in err[0], err
     assert not (tmp_path / "o").exists()
@@ -233,8 +255,9 @@ def test_half_precision_parameters_are_refused(dtype):
         ls.random_plane(theta[0])
 
 
-@pytest.mark.parametrize("argv", [["--val", "nan"], ["--lr", "inf"], ["--noise", "nan"],
-                                  ["--success", "nan"]])
+@pytest.mark.parametrize(
+    "argv", [["--val", "nan"], ["--lr", "inf"], ["--noise", "nan"], ["--success", "nan"]]
+)
 def test_latching_refuses_non_finite_numbers(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         latching.main(["--cells", "rnn", "--tasks", "latching", "--lengths", "3", "--quiet", *argv])
@@ -243,8 +266,19 @@ def test_latching_refuses_non_finite_numbers(argv, capsys):
 
 
 def test_the_count_of_lengths_is_bounded(tmp_path, capsys):
-    code = cli.main(["--res", "3", "--samples", "20", "--quiet", "--len", ",".join(["3"] * 20000),
-                     "--out", str(tmp_path / "o")])
+    code = cli.main(
+        [
+            "--res",
+            "3",
+            "--samples",
+            "20",
+            "--quiet",
+            "--len",
+            ",".join(["3"] * 20000),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "20000 lengths" in err[0] and "1000" in err[0], err
     assert not (tmp_path / "o").exists()

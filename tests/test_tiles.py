@@ -18,8 +18,22 @@ from landscape import slice as cli
 
 pytestmark = pytest.mark.slow  # processes, clusters and whole sweeps
 
-JOB = ["--cell", "gru", "--len", "60,100", "--res", "61", "--samples", "400", "--grad", "--quiet",
-       "--format", "png", "--backend", "reference"]
+JOB = [
+    "--cell",
+    "gru",
+    "--len",
+    "60,100",
+    "--res",
+    "61",
+    "--samples",
+    "400",
+    "--grad",
+    "--quiet",
+    "--format",
+    "png",
+    "--backend",
+    "reference",
+]
 
 
 def arrays(path):
@@ -39,8 +53,24 @@ def test_local_cluster_equals_in_process(tmp_path, capsys):
         if os.environ.get("LANDSCAPE_REQUIRE_DASK"):
             pytest.fail("dask.distributed must be installed here", pytrace=False)
         pytest.skip("dask.distributed is not installed (pip install 'rnn-landscape[distributed]')")
-    small = ["--cell", "lstm", "--len", "5,9", "--res", "9,7", "--samples", "30", "--grad", "--quiet",
-             "--format", "png", "--tile-rows", "2", "--out", str(tmp_path)]
+    small = [
+        "--cell",
+        "lstm",
+        "--len",
+        "5,9",
+        "--res",
+        "9,7",
+        "--samples",
+        "30",
+        "--grad",
+        "--quiet",
+        "--format",
+        "png",
+        "--tile-rows",
+        "2",
+        "--out",
+        str(tmp_path),
+    ]
     assert cli.main([*small, "--name", "here"]) == 0
     assert cli.main([*small, "--name", "dask", "--workers", "2"]) == 0
     assert_same(arrays(tmp_path / "here.npz"), arrays(tmp_path / "dask.npz"))
@@ -61,8 +91,22 @@ def save_then_die(self, tile, arrays):
 rundir.RunDir.save = save_then_die
 sys.exit(cli.main(sys.argv[1:]))
 """
-RESUMED = ["--cell", "gru", "--len", "20,40", "--res", "21", "--samples", "100", "--grad", "--quiet",
-           "--format", "png", "--backend", "reference"]
+RESUMED = [
+    "--cell",
+    "gru",
+    "--len",
+    "20,40",
+    "--res",
+    "21",
+    "--samples",
+    "100",
+    "--grad",
+    "--quiet",
+    "--format",
+    "png",
+    "--backend",
+    "reference",
+]
 
 
 def test_killed_run_resumes_and_recomputes_only_missing_tiles(tmp_path, capsys):
@@ -96,8 +140,11 @@ def test_another_configuration_is_refused(tmp_path, capsys):
 
 
 def test_bad_tile_options(tmp_path, capsys):
-    for argv, needle in ((["--tile-rows", "0"], "--tile-rows"), (["--workers", "0"], "--workers"),
-                         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler")):
+    for argv, needle in (
+        (["--tile-rows", "0"], "--tile-rows"),
+        (["--workers", "0"], "--workers"),
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler"),
+    ):
         code = cli.main(["--res", "3", "--len", "3", "--quiet", *argv, "--out", str(tmp_path)])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and needle in err[0], err
@@ -115,11 +162,20 @@ def needs_dask():
 SMALL = ["--res", "3", "--len", "3", "--samples", "20", "--quiet", "--format", "png"]
 
 
-@pytest.mark.parametrize("address,needle", [
-    ("not-an-address", "needs a port"), ("", "not an address"), ("127.0.0.1", "needs a port"),
-    ("127.0.0.1:99999", "needs a port"), ("ucx://127.0.0.1:8786", "'ucx'"), ("inproc://x", "'inproc'"),
-    ("tls://127.0.0.1:8786", "'tls'"), ("tcp://[::1", "not an address"), ("tcp://a b:1", "not a host"),
-])
+@pytest.mark.parametrize(
+    "address,needle",
+    [
+        ("not-an-address", "needs a port"),
+        ("", "not an address"),
+        ("127.0.0.1", "needs a port"),
+        ("127.0.0.1:99999", "needs a port"),
+        ("ucx://127.0.0.1:8786", "'ucx'"),
+        ("inproc://x", "'inproc'"),
+        ("tls://127.0.0.1:8786", "'tls'"),
+        ("tcp://[::1", "not an address"),
+        ("tcp://a b:1", "not a host"),
+    ],
+)
 def test_a_bad_scheduler_address_is_one_line_before_any_work(address, needle, tmp_path, capsys):
     code = cli.main([*SMALL, "--scheduler", address, "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
@@ -143,27 +199,46 @@ def _port():
 
 
 def _start(cmd):
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
 
 
 @pytest.mark.parametrize("workers", ["none", "without the package"])
 def test_a_scheduler_that_cannot_serve_is_answered_within_its_timeout(workers, tmp_path, capsys):
     needs_dask()
     port = _port()
-    procs = [_start([sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", str(port),
-                     "--no-dashboard"])]
+    procs = [
+        _start(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", str(port), "--no-dashboard"]
+        )
+    ]
     try:
         time.sleep(3)
         if workers != "none":  # a worker on which `import landscape` fails
-            procs.append(_start([sys.executable, "-c", "import sys; sys.modules['landscape'] = None; "
-                                 "from distributed.cli.dask_worker import main; main()",
-                                 f"tcp://127.0.0.1:{port}", "--no-nanny", "--nthreads", "1",
-                                 "--no-dashboard"]))
+            procs.append(
+                _start(
+                    [
+                        sys.executable,
+                        "-c",
+                        "import sys; sys.modules['landscape'] = None; "
+                        "from distributed.cli.dask_worker import main; main()",
+                        f"tcp://127.0.0.1:{port}",
+                        "--no-nanny",
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                    ]
+                )
+            )
             time.sleep(3)
         t0 = time.monotonic()
-        code = cli.main([*SMALL, "--scheduler", f"127.0.0.1:{port}", "--timeout", "4",
-                         "--out", str(tmp_path / "o")])
+        code = cli.main(
+            [*SMALL, "--scheduler", f"127.0.0.1:{port}", "--timeout", "4", "--out", str(tmp_path / "o")]
+        )
         took = time.monotonic() - t0
     finally:
         for p in procs:
@@ -178,8 +253,9 @@ def test_a_scheduler_that_cannot_serve_is_answered_within_its_timeout(workers, t
 
 def test_an_unreachable_scheduler_leaves_nothing(tmp_path, capsys):
     needs_dask()
-    code = cli.main([*SMALL, "--scheduler", f"tcp://127.0.0.1:{_port()}", "--timeout", "2",
-                     "--out", str(tmp_path / "o")])
+    code = cli.main(
+        [*SMALL, "--scheduler", f"tcp://127.0.0.1:{_port()}", "--timeout", "2", "--out", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "cannot reach" in err[0], err
     assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []

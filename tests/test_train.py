@@ -23,8 +23,11 @@ def reference_train(name, theta0, x, y, train_idx, order, *, lr, optimizer, batc
         for p in params:
             p.copy_(theta0[i : i + p.numel()].reshape(p.shape))
             i += p.numel()
-    opt = (torch.optim.Adam(params, lr=lr, betas=ADAM["betas"], eps=ADAM["eps"]) if optimizer == "adam"
-           else torch.optim.SGD(params, lr=lr))
+    opt = (
+        torch.optim.Adam(params, lr=lr, betas=ADAM["betas"], eps=ADAM["eps"])
+        if optimizer == "adam"
+        else torch.optim.SGD(params, lr=lr)
+    )
     for epoch in range(epochs):
         idx = train_idx[order[epoch]]
         for s in range(0, len(idx), batch):
@@ -37,29 +40,58 @@ def reference_train(name, theta0, x, y, train_idx, order, *, lr, optimizer, batc
     return torch.cat([p.detach().reshape(-1) for p in params])
 
 
-@pytest.mark.parametrize("name,optimizer,hidden,backend",
-                         [("rnn", "adam", 1, "reference"), ("lstm", "adam", 1, "reference"),
-                          ("gru", "sgd", 1, "reference"), ("gru", "adam", 1, "reference"),
-                          ("rnn", "adam", 1, "fused"), ("lstm", "sgd", 1, "fused"),
-                          ("gru", "adam", 1, "fused"),
-                          ("rnn", "sgd", 3, "reference"), ("lstm", "adam", 2, "reference"),
-                          ("gru", "adam", 4, "reference")])
+@pytest.mark.parametrize(
+    "name,optimizer,hidden,backend",
+    [
+        ("rnn", "adam", 1, "reference"),
+        ("lstm", "adam", 1, "reference"),
+        ("gru", "sgd", 1, "reference"),
+        ("gru", "adam", 1, "reference"),
+        ("rnn", "adam", 1, "fused"),
+        ("lstm", "sgd", 1, "fused"),
+        ("gru", "adam", 1, "fused"),
+        ("rnn", "sgd", 3, "reference"),
+        ("lstm", "adam", 2, "reference"),
+        ("gru", "adam", 4, "reference"),
+    ],
+)
 def test_ensemble_matches_torch_optim(name, optimizer, hidden, backend):
     cell = ls.get_cell(name)
     # lengths out of order and repeated: the forward pass sorts models and lets each leave early
     lengths, repeats, epochs, batch, lr = [7, 3, 7, 1], 2, 2, 8, 0.05
     datas = [ls.make_data("latching", n, n=40, seed=10 + k) for k, n in enumerate(lengths)]
-    res = train_ensemble(cell, datas, repeats=repeats, seed=3, epochs=epochs, batch=batch, lr=lr,
-                         optimizer=optimizer, hidden=hidden, dtype=torch.float64, backend=backend,
-                         progress=False)
+    res = train_ensemble(
+        cell,
+        datas,
+        repeats=repeats,
+        seed=3,
+        epochs=epochs,
+        batch=batch,
+        lr=lr,
+        optimizer=optimizer,
+        hidden=hidden,
+        dtype=torch.float64,
+        backend=backend,
+        progress=False,
+    )
     assert res.config["backend"] == backend
     train_idx, _ = make_splits(datas, repeats, val_frac=0.2, seed=3)
     schedule = make_schedule(len(lengths) * repeats, train_idx.shape[1], epochs, seed=3)
     for m in range(len(lengths) * repeats):
         d = datas[m // repeats]
-        ref = reference_train(name, res.theta0[m], d.x, d.y, train_idx[m],
-                              [schedule[e, m] for e in range(epochs)], lr=lr, optimizer=optimizer,
-                              batch=batch, epochs=epochs, hidden=hidden)
+        ref = reference_train(
+            name,
+            res.theta0[m],
+            d.x,
+            d.y,
+            train_idx[m],
+            [schedule[e, m] for e in range(epochs)],
+            lr=lr,
+            optimizer=optimizer,
+            batch=batch,
+            epochs=epochs,
+            hidden=hidden,
+        )
         np.testing.assert_allclose(res.theta[m].numpy(), ref.numpy(), rtol=1e-9, atol=1e-11)
     assert not torch.equal(res.theta, res.theta0)
 
@@ -129,3 +161,55 @@ def test_bad_units_and_shapes():
 def test_a_validation_fraction_outside_0_1_is_one_clear_error(val_frac):
     with pytest.raises(ls.InputError, match="val_frac"):
         train_ensemble(ls.get_cell("rnn"), [ls.make_data("latching", 5, n=20)], val_frac=val_frac)
+
+
+@pytest.mark.parametrize(
+    "field,value,words",
+    [
+        ("optimizer", "adagrad", "adam, adam-keras, sgd"),
+        ("epochs", 0, "positive integer"),
+        ("batch", 2.5, "positive integer"),
+        ("repeats", True, "positive integer"),
+        ("val_frac", float("nan"), "strictly between 0 and 1"),
+        ("val_frac", 1.0, "strictly between 0 and 1"),
+        ("lr", float("inf"), "finite number > 0"),
+        ("lr", -1e-3, "finite number > 0"),
+        ("split", "random", "stratified, shuffled, ordered"),
+        ("record_every", -1, ">= 0"),
+        ("backend", "cuda", "auto, reference, fused"),
+        ("init", "xavier", "torch, keras"),
+        ("dtype", "float16", "float32, float64"),
+        ("seed", -1, "integer from 0"),
+    ],
+)
+def test_train_config_checks_itself_once_and_names_the_field(field, value, words):
+    """Every bad training option is refused where the configuration is made, by its field's name,
+    and the same check stands behind train_ensemble's keywords (no bare ValueError past it)."""
+    with pytest.raises(ls.InputError, match=words) as made:
+        ls.TrainConfig(**{field: value})
+    assert field in str(made.value) or field in ("dtype", "seed", "init")
+    data = ls.make_data("latching", 3, n=10)
+    with pytest.raises(ls.InputError, match=words):
+        train_ensemble(ls.get_cell("rnn"), [data], progress=False, **{field: value})
+
+
+def test_train_config_and_its_keywords_train_alike():
+    """A TrainConfig, the same fields as keywords, and a config with a field replaced by a keyword
+    give the same models."""
+    cell, data = ls.get_cell("gru"), ls.make_data("latching", 4, n=20, seed=1)
+    cfg = ls.TrainConfig(repeats=2, seed=3, epochs=2, batch=4, lr=1e-2, dtype=torch.float64)
+    a = train_ensemble(cell, [data], cfg, progress=False)
+    b = train_ensemble(
+        cell, [data], repeats=2, seed=3, epochs=2, batch=4, lr=1e-2, dtype=torch.float64, progress=False
+    )
+    c = train_ensemble(
+        cell,
+        [data],
+        ls.TrainConfig(repeats=2, seed=3, epochs=2, batch=4, lr=0.5, dtype=torch.float64),
+        lr=1e-2,
+        progress=False,
+    )
+    assert torch.equal(a.theta, b.theta) and torch.equal(a.theta, c.theta)
+    assert a.config["lr"] == 1e-2 and a.config["split"] == "stratified"
+    with pytest.raises(ls.InputError, match="config must be a TrainConfig"):
+        train_ensemble(cell, [data], {"epochs": 2}, progress=False)

@@ -40,8 +40,23 @@ def test_pca_plane_rejects_a_degenerate_path():
 
 
 def test_center_trained_saves_checkpoints_that_reload(tmp_path, capsys):
-    code = cli.main(["--cell", "gru", "--len", "4,6", "--center", "trained", *SMALL, "--out", str(tmp_path),
-                     "--name", "t", "--dtype", "float64"])
+    code = cli.main(
+        [
+            "--cell",
+            "gru",
+            "--len",
+            "4,6",
+            "--center",
+            "trained",
+            *SMALL,
+            "--out",
+            str(tmp_path),
+            "--name",
+            "t",
+            "--dtype",
+            "float64",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     for n in (4, 6):
@@ -50,9 +65,27 @@ def test_center_trained_saves_checkpoints_that_reload(tmp_path, capsys):
     cfg = json.loads(json.dumps(surf.config))
     assert cfg["center"] == "trained" and len(cfg["train"]["final_val_acc"]) == 2
     # slicing around the saved checkpoint gives the same surface, without training
-    code = cli.main(["--cell", "gru", "--len", "6", "--center", str(tmp_path / "t_L6.pt"),
-                     "--samples", "40", "--res", "5", "--quiet", "--out", str(tmp_path), "--name", "again",
-                     "--dtype", "float64"])
+    code = cli.main(
+        [
+            "--cell",
+            "gru",
+            "--len",
+            "6",
+            "--center",
+            str(tmp_path / "t_L6.pt"),
+            "--samples",
+            "40",
+            "--res",
+            "5",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "again",
+            "--dtype",
+            "float64",
+        ]
+    )
     assert code == 0
     again = ls.load_surface(str(tmp_path / "again.npz"))
     # the checkpoint stores float32 weights; the axis plane's free parameters come from it
@@ -62,8 +95,23 @@ def test_center_trained_saves_checkpoints_that_reload(tmp_path, capsys):
 
 
 def test_plane_pca_draws_the_training_path(tmp_path, capsys):
-    code = cli.main(["--cell", "rnn", "--len", "5", "--center", "trained", "--plane", "pca", *SMALL,
-                     "--out", str(tmp_path), "--name", "p"])
+    code = cli.main(
+        [
+            "--cell",
+            "rnn",
+            "--len",
+            "5",
+            "--center",
+            "trained",
+            "--plane",
+            "pca",
+            *SMALL,
+            "--out",
+            str(tmp_path),
+            "--name",
+            "p",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "pc1 and pc2 explain" in out
@@ -78,15 +126,19 @@ def test_plane_pca_draws_the_training_path(tmp_path, capsys):
     assert surf.paths["train"].loss[0, -1] == pytest.approx(float(centre), rel=1e-4)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--plane", "pca"], "--center trained"),
-    (["--plane", "pca", "--center", "trained", "--x", "w_hh"], "--x"),
-    (["--cell", "pascanu", "--center", "trained"], "pascanu"),
-    (["--center", "trained", "--epochs", "0"], "--epochs"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--plane", "pca"], "--center trained"),
+        (["--plane", "pca", "--center", "trained", "--x", "w_hh"], "--x"),
+        (["--cell", "pascanu", "--center", "trained"], "pascanu"),
+        (["--center", "trained", "--epochs", "0"], "--epochs"),
+    ],
+)
 def test_bad_trained_options(args, needle, tmp_path, capsys):
-    code = cli.main([*args, "--samples", "20", "--res", "3", "--len", "3", "--quiet",
-                     "--out", str(tmp_path / "o")])
+    code = cli.main(
+        [*args, "--samples", "20", "--res", "3", "--len", "3", "--quiet", "--out", str(tmp_path / "o")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and needle in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()

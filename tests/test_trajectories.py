@@ -22,8 +22,9 @@ FIG6 = dict(xrange=(4.5, 5.5), yrange=(-3.0, -2.0))  # Pascanu et al.'s Figure 6
 
 
 def pascanu_plane(res=(3, 3)):
-    return ls.axis_plane(PASCANU, torch.tensor([5.0, -2.5], dtype=torch.float64), x="w", y="b",
-                         res=res, **FIG6)
+    return ls.axis_plane(
+        PASCANU, torch.tensor([5.0, -2.5], dtype=torch.float64), x="w", y="b", res=res, **FIG6
+    )
 
 
 # ---------------------------------------------------------------- clip_gradient
@@ -103,16 +104,18 @@ def test_clipped_descent_on_pascanu_matches_hand_loop():
     for s in clipped:
         assert np.linalg.norm(c.coords[s + 1] - c.coords[s]) == pytest.approx(threshold, rel=1e-9)
     # the plain run of the same call is the unclipped loop
-    np.testing.assert_allclose(runs["plain"].coords, pascanu_descent(4.8, -2.4, 20, 1.0, 10)[0],
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        runs["plain"].coords, pascanu_descent(4.8, -2.4, 20, 1.0, 10)[0], rtol=1e-10, atol=1e-12
+    )
 
 
 def test_rnn_axis_plane_moves_only_the_two_plane_parameters():
     cell = ls.get_cell("rnn")
     data = ls.make_data("latching", 10, n=16, noise=0.2, seed=3)
     center = torch.tensor([0.7, 0.4, -0.3, 0.2, 1.5, -0.1], dtype=torch.float64)
-    plane = ls.axis_plane(cell, center, x="w_hh", y="b_hh", xrange=(-2.0, 2.0), yrange=(-2.0, 2.0),
-                          res=(3, 3))
+    plane = ls.axis_plane(
+        cell, center, x="w_hh", y="b_hh", xrange=(-2.0, 2.0), yrange=(-2.0, 2.0), res=(3, 3)
+    )
     out = ls.paths_for_lengths(cell, [data], plane, start=(0.4, 0.2), lr=0.5, steps=5, clip=0.05)
     assert out["plain"].coords.shape == out["clip"].coords.shape == (1, 6, 2)
     for name in ("plain", "clip"):
@@ -174,8 +177,10 @@ def test_paths_for_lengths_stacks_one_run_per_length():
         np.testing.assert_allclose(out["clip"].loss[k], losses, rtol=1e-9, atol=1e-15)
 
 
-@pytest.mark.parametrize("kwargs", [dict(lr=0.0), dict(lr=float("nan")), dict(steps=0), dict(steps=2.5),
-                                    dict(clip=0.0), dict(clip=-1.0)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(lr=0.0), dict(lr=float("nan")), dict(steps=0), dict(steps=2.5), dict(clip=0.0), dict(clip=-1.0)],
+)
 def test_descend_rejects_bad_options(kwargs):
     c = ls.get_cell("pascanu")
     plane = ls.axis_plane(c, ls.init_params(c), res=(3, 3))
@@ -214,12 +219,15 @@ def test_plain_path_is_thrown_off_the_wall_and_clipped_path_stays():
 # ---------------------------------------------------------------- window_exit
 
 
-@pytest.mark.parametrize(("coords", "step", "edge"), [
-    ([[0.5, 0.5], [0.6, 0.6], [1.5, 0.6]], 2, [1.0, 0.6]),  # through the right edge
-    ([[0.5, 0.5], [1.5, 2.5]], 1, [0.75, 1.0]),  # out past a corner: the top is crossed first
-    ([[0.2, 0.5], [0.2, -0.5], [0.3, 0.5]], 1, [0.2, 0.0]),  # bottom; coming back does not count
-    ([[0.9, 0.1], [0.5, 0.5], [-1.5, 0.5]], 2, [0.0, 0.5]),  # left edge
-])
+@pytest.mark.parametrize(
+    ("coords", "step", "edge"),
+    [
+        ([[0.5, 0.5], [0.6, 0.6], [1.5, 0.6]], 2, [1.0, 0.6]),  # through the right edge
+        ([[0.5, 0.5], [1.5, 2.5]], 1, [0.75, 1.0]),  # out past a corner: the top is crossed first
+        ([[0.2, 0.5], [0.2, -0.5], [0.3, 0.5]], 1, [0.2, 0.0]),  # bottom; coming back does not count
+        ([[0.9, 0.1], [0.5, 0.5], [-1.5, 0.5]], 2, [0.0, 0.5]),  # left edge
+    ],
+)
 def test_window_exit_finds_the_step_and_the_edge_point(coords, step, edge):
     s, e = window_exit(np.array(coords), (0.0, 1.0), (0.0, 1.0))
     assert s == step
@@ -238,9 +246,29 @@ def test_window_exit_inside_on_the_border_or_stopped():
 
 
 def test_cli_descent_paths_in_surface_file(tmp_path, capsys):
-    args = ["--quiet", "--out", str(tmp_path), "--cell", "pascanu", "--len", "5,10", "--res", "3",
-            "--dtype", "float64", "--start", "5.2,-2.4", "--lr", "0.3", "--steps", "8", "--clip", "0.2",
-            "--name", "p"]
+    args = [
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--cell",
+        "pascanu",
+        "--len",
+        "5,10",
+        "--res",
+        "3",
+        "--dtype",
+        "float64",
+        "--start",
+        "5.2,-2.4",
+        "--lr",
+        "0.3",
+        "--steps",
+        "8",
+        "--clip",
+        "0.2",
+        "--name",
+        "p",
+    ]
     assert cli.main(args) == 0
     capsys.readouterr()
     surf = ls.load_surface(str(tmp_path / "p.npz"))
@@ -255,26 +283,61 @@ def test_cli_descent_paths_in_surface_file(tmp_path, capsys):
 
 
 def test_cli_negative_start(tmp_path, capsys):
-    args = ["--quiet", "--out", str(tmp_path), "--res", "3", "--len", "4", "--samples", "8",
-            "--start", "-1,0.5", "--steps", "2", "--name", "r"]
+    args = [
+        "--quiet",
+        "--out",
+        str(tmp_path),
+        "--res",
+        "3",
+        "--len",
+        "4",
+        "--samples",
+        "8",
+        "--start",
+        "-1,0.5",
+        "--steps",
+        "2",
+        "--name",
+        "r",
+    ]
     assert cli.main(args) == 0
     capsys.readouterr()
     surf = ls.load_surface(str(tmp_path / "r.npz"))
     np.testing.assert_allclose(surf.paths["plain"].coords[0, 0], [-1.0, 0.5])
 
 
-BASE = ["--cell", "pascanu", "--len", "50", "--xrange", "4.5:5.5", "--yrange", "-3:-2", "--res", "3,5",
-        "--quiet"]
+BASE = [
+    "--cell",
+    "pascanu",
+    "--len",
+    "50",
+    "--xrange",
+    "4.5:5.5",
+    "--yrange",
+    "-3:-2",
+    "--res",
+    "3,5",
+    "--quiet",
+]
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--start", "1"], "'1'"), (["--start", "a,b"], "'a,b'"), (["--start", "1,2,3"], "'1,2,3'"),
-    (["--start", "nan,1"], "'nan,1'"), (["--start", "9,0"], "--start 9,0 lies outside"),
-    (["--start", "5,-2.6", "--lr", "0"], "--lr"), (["--start", "5,-2.6", "--lr", "-0.1"], "--lr"),
-    (["--start", "5,-2.6", "--steps", "0"], "--steps"), (["--start", "5,-2.6", "--clip", "-1"], "--clip"),
-    (["--start", "5,-2.6", "--clip", "0"], "--clip"), (["--threshold", "0"], "--threshold"),
-    (["--threshold", "-2"], "--threshold"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--start", "1"], "'1'"),
+        (["--start", "a,b"], "'a,b'"),
+        (["--start", "1,2,3"], "'1,2,3'"),
+        (["--start", "nan,1"], "'nan,1'"),
+        (["--start", "9,0"], "--start 9,0 lies outside"),
+        (["--start", "5,-2.6", "--lr", "0"], "--lr"),
+        (["--start", "5,-2.6", "--lr", "-0.1"], "--lr"),
+        (["--start", "5,-2.6", "--steps", "0"], "--steps"),
+        (["--start", "5,-2.6", "--clip", "-1"], "--clip"),
+        (["--start", "5,-2.6", "--clip", "0"], "--clip"),
+        (["--threshold", "0"], "--threshold"),
+        (["--threshold", "-2"], "--threshold"),
+    ],
+)
 def test_cli_bad_path_options_exit_2_with_one_line(args, needle, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main([*BASE, *args, "--out", str(out)]) == 2
@@ -284,11 +347,19 @@ def test_cli_bad_path_options_exit_2_with_one_line(args, needle, tmp_path, capsy
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--steps", "1.5"], "'1.5'"), (["--lr", "fast"], "'fast'"), (["--threshold", "x"], "'x'"),
-    (["--scale", "cubic"], "'cubic'"), (["--threshold", "nan"], "'nan'"), (["--clip", "inf"], "'inf'"),
-    (["--lr=-inf"], "'-inf'"), (["--noise", "NaN"], "'NaN'"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--steps", "1.5"], "'1.5'"),
+        (["--lr", "fast"], "'fast'"),
+        (["--threshold", "x"], "'x'"),
+        (["--scale", "cubic"], "'cubic'"),
+        (["--threshold", "nan"], "'nan'"),
+        (["--clip", "inf"], "'inf'"),
+        (["--lr=-inf"], "'-inf'"),
+        (["--noise", "NaN"], "'NaN'"),
+    ],
+)
 def test_cli_unparsable_path_options_are_usage_errors(args, needle, tmp_path, capsys):
     """argparse's own errors: SystemExit(2), one line."""
     out = tmp_path / "out"

@@ -35,8 +35,9 @@ print(sorted(m for m in ("matplotlib", "plotly") if m in sys.modules))
 @pytest.mark.slow
 def test_importing_the_package_and_its_commands_loads_no_drawing_library():
     modules = ["landscape", "landscape.slice", "landscape.render", "landscape.latching", "landscape.tiles"]
-    out = subprocess.run([sys.executable, "-c", PROBE.format(modules=modules)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(modules=modules)], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]", out.stdout
     for command in ("slice", "render", "latching"):
         code = HELP.format(command=command)
@@ -73,6 +74,14 @@ def test_both_renderers_draw_each_path_from_the_one_table(path_surface):
 def test_the_public_face_names_what_it_exports():
     missing = [name for name in ls.__all__ if not hasattr(ls, name)]
     assert missing == []
-    for name in ("Cell", "TaskData", "train_ensemble", "pca_plane", "write_figures", "use_style",
-                 "ExperimentConfig", "run_experiment"):
+    for name in (
+        "Cell",
+        "TaskData",
+        "train_ensemble",
+        "pca_plane",
+        "write_figures",
+        "use_style",
+        "ExperimentConfig",
+        "run_experiment",
+    ):
         assert name in ls.__all__, name

@@ -8,5 +8,15 @@ from .build import KernelError, available, library, probe, unavailable_reason
 from .fused import fused_losses, kernel_losses, run_fused
 from .table import MAX_UNITS, kernel_cell
 
-__all__ = ["KernelError", "available", "library", "probe", "unavailable_reason", "fused_losses",
-           "kernel_losses", "run_fused", "MAX_UNITS", "kernel_cell"]
+__all__ = [
+    "KernelError",
+    "available",
+    "library",
+    "probe",
+    "unavailable_reason",
+    "fused_losses",
+    "kernel_losses",
+    "run_fused",
+    "MAX_UNITS",
+    "kernel_cell",
+]

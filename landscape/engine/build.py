@@ -32,8 +32,17 @@ import sys
 import tempfile
 import threading
 
-__all__ = ["build", "available", "unavailable_reason", "library", "probe", "Args", "call", "vmath",
-           "KernelError"]
+__all__ = [
+    "build",
+    "available",
+    "unavailable_reason",
+    "library",
+    "probe",
+    "Args",
+    "call",
+    "vmath",
+    "KernelError",
+]
 
 from .table import ABI, ERRORS, GATES, header
 
@@ -42,8 +51,15 @@ _SYMBOLS = ("ls_run", "ls_vmath", "ls_args_size", "ls_abi", "ls_compiler")
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 # The vector exp/tanh are the kernel's own (_vmath.h), so any compiler vectorizes them at the
 # machine's width (-march=native: AVX-512 where there is one) and no vector math library is needed.
-_FLAGS = ["-O3", "-march=native", "-fno-math-errno",
-          "-fno-trapping-math", "-fopenmp-simd", "-fPIC", "-shared"]
+_FLAGS = [
+    "-O3",
+    "-march=native",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-fopenmp-simd",
+    "-fPIC",
+    "-shared",
+]
 _LIBS = ["-lm"]
 _lock = threading.Lock()
 _state: dict = {}
@@ -52,7 +68,8 @@ _LOADED: list[int] = []  # descriptors of the libraries loaded, kept open (see _
 
 def _cache_dir() -> str:
     return os.environ.get("LANDSCAPE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "landscape")
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "landscape"
+    )
 
 
 def _cpu_id() -> str:
@@ -264,11 +281,36 @@ def _declare(lib: ctypes.CDLL) -> None:
 class Args(ctypes.Structure):
     """The door's argument structure, field for field ``ls_args`` of ``_fused.c``."""
 
-    _fields_ = [(name, ctypes.c_int64) for name in
-                ("size", "dtype", "cell", "gate", "objective", "I", "H", "L", "N", "T", "P", "R", "xs_g",
-                 "xs_n", "ys_g", "g0", "g1", "K")] + [("x0", ctypes.c_double)] + [
-                (name, ctypes.c_void_p) for name in
-                ("theta", "x", "y", "rows", "len", "hT", "grad", "stops", "hS")]
+    _fields_ = (
+        [
+            (name, ctypes.c_int64)
+            for name in (
+                "size",
+                "dtype",
+                "cell",
+                "gate",
+                "objective",
+                "I",
+                "H",
+                "L",
+                "N",
+                "T",
+                "P",
+                "R",
+                "xs_g",
+                "xs_n",
+                "ys_g",
+                "g0",
+                "g1",
+                "K",
+            )
+        ]
+        + [("x0", ctypes.c_double)]
+        + [
+            (name, ctypes.c_void_p)
+            for name in ("theta", "x", "y", "rows", "len", "hT", "grad", "stops", "hS")
+        ]
+    )
 
     def __init__(self, **fields):
         super().__init__(**({"size": ctypes.sizeof(Args), "I": 1, "H": 1, "L": 1, "gate": 0} | fields))
@@ -295,8 +337,14 @@ def vmath(fn: str, x, reps: int = 1):
 
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    code = library().ls_vmath(("exp", "tanh", "sigmoid").index(fn), 0 if x.dtype == np.float32 else 1,
-                              x.size, reps, x.ctypes.data, y.ctypes.data)
+    code = library().ls_vmath(
+        ("exp", "tanh", "sigmoid").index(fn),
+        0 if x.dtype == np.float32 else 1,
+        x.size,
+        reps,
+        x.ctypes.data,
+        y.ctypes.data,
+    )
     if code:
         raise KernelError(f"ls_vmath refused {fn!r} on {x.dtype}")
     return y
@@ -364,8 +412,14 @@ def _measure() -> dict:
     finally:
         torch.set_num_threads(threads)
     ok = ours >= PROBE_FLOOR * theirs
-    why = "" if ok else (f"its tanh ran at {ours:.2g}/s, under {PROBE_FLOOR:g} of torch.tanh's "
-                         f"{theirs:.2g}/s: the compiler did not vectorize it")
+    why = (
+        ""
+        if ok
+        else (
+            f"its tanh ran at {ours:.2g}/s, under {PROBE_FLOOR:g} of torch.tanh's "
+            f"{theirs:.2g}/s: the compiler did not vectorize it"
+        )
+    )
     return {"vectorized": ok, "kernel_rate": ours, "torch_rate": theirs, "why": why}
 
 

@@ -57,11 +57,22 @@ def _ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: torch.Tensor | None = None,
-              rows: torch.Tensor | None = None, lengths: torch.Tensor | None = None, steps: int,
-              objective: str = "bce", grad: bool = False, hidden: int = 1, inputs: int = 1,
-              layers: int = 1,
-              stops: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def run_fused(
+    cell: Cell,
+    theta: torch.Tensor,
+    x: torch.Tensor | None,
+    *,
+    y: torch.Tensor | None = None,
+    rows: torch.Tensor | None = None,
+    lengths: torch.Tensor | None = None,
+    steps: int,
+    objective: str = "bce",
+    grad: bool = False,
+    hidden: int = 1,
+    inputs: int = 1,
+    layers: int = 1,
+    stops: list[int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Final states of G models, and with ``grad`` each model's gradient of its mean loss.
 
     theta: (G, P) on the CPU, float32 or float64. x: (N, T) inputs shared by every model, or
@@ -116,21 +127,48 @@ def run_fused(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, *, y: tor
         raise InputError("gradients of the classification loss need labels y")
     hT = torch.empty(G, N, *((hidden,) if sized else ()), dtype=dtype)
     if stops is not None:
-        if grad or lengths is not None or not stops or list(stops) != sorted(set(stops)) \
-                or stops[0] < 1 or stops[-1] != steps:
-            raise InputError(f"stops {list(stops)} must rise from 1 to the {steps} steps, without gradients "
-                             f"or lengths")
+        if (
+            grad
+            or lengths is not None
+            or not stops
+            or list(stops) != sorted(set(stops))
+            or stops[0] < 1
+            or stops[-1] != steps
+        ):
+            raise InputError(
+                f"stops {list(stops)} must rise from 1 to the {steps} steps, without gradients or lengths"
+            )
         stops = torch.tensor(stops, dtype=torch.long)
         hS = torch.empty(G, len(stops), *hT.shape[1:], dtype=dtype)
     g_out = torch.zeros(G, P, dtype=dtype) if grad else None
     objective = "keras" if objective == "bce" and cell.clip else objective
-    fields = dict(dtype=0 if dtype == torch.float32 else 1, cell=kernel_cell(cell).code,
-                  gate=GATES[cell.gate], objective=OBJECTIVES[objective], I=inputs, H=hidden, L=layers,
-                  N=N, T=T_run, P=P,
-                  R=x.shape[0] if rows is not None else 0, xs_g=xs_g, xs_n=xs_n, ys_g=ys_g,
-                  x0=float(cell.x0), theta=_ptr(theta), x=_ptr(x), y=_ptr(y), rows=_ptr(rows),
-                  len=_ptr(lengths), hT=_ptr(hT), grad=_ptr(g_out), K=0 if stops is None else len(stops),
-                  stops=_ptr(stops), hS=None if stops is None else _ptr(hS))
+    fields = dict(
+        dtype=0 if dtype == torch.float32 else 1,
+        cell=kernel_cell(cell).code,
+        gate=GATES[cell.gate],
+        objective=OBJECTIVES[objective],
+        I=inputs,
+        H=hidden,
+        L=layers,
+        N=N,
+        T=T_run,
+        P=P,
+        R=x.shape[0] if rows is not None else 0,
+        xs_g=xs_g,
+        xs_n=xs_n,
+        ys_g=ys_g,
+        x0=float(cell.x0),
+        theta=_ptr(theta),
+        x=_ptr(x),
+        y=_ptr(y),
+        rows=_ptr(rows),
+        len=_ptr(lengths),
+        hT=_ptr(hT),
+        grad=_ptr(g_out),
+        K=0 if stops is None else len(stops),
+        stops=_ptr(stops),
+        hS=None if stops is None else _ptr(hS),
+    )
 
     def part(g0: int, g1: int) -> None:
         call(Args(g0=g0, g1=g1, **fields), cell.gate)
@@ -166,8 +204,9 @@ def _two_logit_grad(cell: Cell, g: torch.Tensor, hidden: int = 1) -> torch.Tenso
     return torch.cat([g[:, : -hidden - 1], -dw, dw, -db, db], 1)
 
 
-def _check_arguments(cell: Cell, theta, x, y, rows, lengths, steps: int, hidden: int = 1, inputs: int = 1,
-                     layers: int = 1) -> None:
+def _check_arguments(
+    cell: Cell, theta, x, y, rows, lengths, steps: int, hidden: int = 1, inputs: int = 1, layers: int = 1
+) -> None:
     """Every shape and index is checked here, each with its own message (the kernel's door checks
     them again, as a safety net, with one code each)."""
     one = hidden == inputs == layers == 1
@@ -227,18 +266,40 @@ class _KernelLoss(torch.autograd.Function):
         return d_loss[:, None] * g, None
 
 
-def kernel_losses(cell: Cell, theta: torch.Tensor, x: torch.Tensor | None, y: torch.Tensor | None, *,
-                  steps: int, rows: torch.Tensor | None = None, lengths: torch.Tensor | None = None,
-                  objective: str = "bce", hidden: int = 1, inputs: int = 1,
-                  layers: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+def kernel_losses(
+    cell: Cell,
+    theta: torch.Tensor,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
+    *,
+    steps: int,
+    rows: torch.Tensor | None = None,
+    lengths: torch.Tensor | None = None,
+    objective: str = "bce",
+    hidden: int = 1,
+    inputs: int = 1,
+    layers: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Each model's mean loss and accuracy on the kernel, differentiable in theta through
     autograd (the kernel's backpropagation through time): theta (G, P) -> (G,), (G,) or None.
     Arguments as for ``run_fused``; the labels y are read through ``rows`` when given."""
     accuracy = []
 
     def run(th: torch.Tensor, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        hT, g = run_fused(cell, th, x, y=y, rows=rows, lengths=lengths, steps=steps, objective=objective,
-                          grad=grad, hidden=hidden, inputs=inputs, layers=layers)
+        hT, g = run_fused(
+            cell,
+            th,
+            x,
+            y=y,
+            rows=rows,
+            lengths=lengths,
+            steps=steps,
+            objective=objective,
+            grad=grad,
+            hidden=hidden,
+            inputs=inputs,
+            layers=layers,
+        )
         loss, acc = readout_loss(cell, th, hT, y if rows is None or y is None else y[rows], objective)
         accuracy.append(acc)
         return loss, g
@@ -253,10 +314,28 @@ def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, at: list[int] 
     steps, the last ``data.length``), a (loss, accuracy) per step from one pass, without gradients."""
     th = theta[None] if theta.ndim == 1 else theta
     if at is not None:
-        hs, _ = run_fused(cell, th, data.x, y=data.y, steps=data.length, objective=data.objective,
-                          hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers,
-                          stops=at)  # (G, K, N) or (G, K, N, H)
+        hs, _ = run_fused(
+            cell,
+            th,
+            data.x,
+            y=data.y,
+            steps=data.length,
+            objective=data.objective,
+            hidden=cell.hidden,
+            inputs=cell.inputs,
+            layers=cell.layers,
+            stops=at,
+        )  # (G, K, N) or (G, K, N, H)
         return [readout_loss(cell, th, hs[:, k].contiguous(), data.y, data.objective) for k in range(len(at))]
-    out = kernel_losses(cell, th, data.x, data.y, steps=data.length, objective=data.objective,
-                        hidden=cell.hidden, inputs=cell.inputs, layers=cell.layers)
+    out = kernel_losses(
+        cell,
+        th,
+        data.x,
+        data.y,
+        steps=data.length,
+        objective=data.objective,
+        hidden=cell.hidden,
+        inputs=cell.inputs,
+        layers=cell.layers,
+    )
     return out if theta.ndim == 2 else tuple(None if v is None else v[0] for v in out)

@@ -9,14 +9,45 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "save_figure", "write_html",
-           "write_pages", "interactive_figure", "plot_facets", "plot_cliffs", "plot_surface3d", "use_style"]
+__all__ = [
+    "RENDERERS",
+    "KINDS",
+    "FORMATS",
+    "render_static",
+    "write_figures",
+    "save_figure",
+    "write_html",
+    "write_pages",
+    "FigureOptions",
+    "interactive_figure",
+    "plot_facets",
+    "plot_cliffs",
+    "plot_surface3d",
+    "use_style",
+]
 
-_WHERE = {"interactive_figure": "interactive", "plot_facets": "plot", "plot_cliffs": "plot",
-          "use_style": "style",
-          "plot_surface3d": "plot3d", **{name: "write" for name in (
-              "RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "_write_figures",
-              "save_figure", "write_html", "write_pages")}}
+_WHERE = {
+    "interactive_figure": "interactive",
+    "plot_facets": "plot",
+    "plot_cliffs": "plot",
+    "use_style": "style",
+    "FigureOptions": "options",
+    "plot_surface3d": "plot3d",
+    **{
+        name: "write"
+        for name in (
+            "RENDERERS",
+            "KINDS",
+            "FORMATS",
+            "render_static",
+            "write_figures",
+            "_write_figures",
+            "save_figure",
+            "write_html",
+            "write_pages",
+        )
+    },
+}
 
 
 def __getattr__(name: str):

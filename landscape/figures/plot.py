@@ -16,11 +16,18 @@ from ..surface import Surface
 from ..words import PATH_STYLES, SCALES
 from .style import math_name
 
-__all__ = ["plot_facets", "plot_heatmap", "plot_contour", "plot_slices", "plot_line",
-           "plot_cliffs", "color_norm", "SCALES"]
+__all__ = [
+    "plot_facets",
+    "plot_heatmap",
+    "plot_contour",
+    "plot_slices",
+    "plot_line",
+    "plot_cliffs",
+    "color_norm",
+    "SCALES",
+]
 
 MAX_PANELS = 24  # facets of one figure; a longer sweep shows this many of its lengths
-
 
 
 def color_norm(values: np.ndarray, scale: str, *, clip: tuple[float, float] = (1.0, 99.0)) -> Normalize:
@@ -81,14 +88,24 @@ def _draw_marks(ax, surface: Surface, k: int) -> None:
     """The models an interpolation plane passes through (A, B, C), as labelled points."""
     for name, a, b in surface.marks(k):
         ax.plot(a, b, "o", color="white", mec="black", mew=0.8, ms=6, zorder=5)
-        ax.annotate(name, (a, b), xytext=(4, 4), textcoords="offset points", color="white", fontsize="small",
-                    fontweight="bold", zorder=5)
+        ax.annotate(
+            name,
+            (a, b),
+            xytext=(4, 4),
+            textcoords="offset points",
+            color="white",
+            fontsize="small",
+            fontweight="bold",
+            zorder=5,
+        )
 
 
 def _two_d(surface: Surface, kind: str) -> None:
     if surface.is_line:
-        raise InputError(f"a {kind} needs a plane, and the surface is a line (one row of "
-                         f"{len(surface.x)} points); draw it with the kind line")
+        raise InputError(
+            f"a {kind} needs a plane, and the surface is a line (one row of "
+            f"{len(surface.x)} points); draw it with the kind line"
+        )
 
 
 def _length_index(surface: Surface, length: int | None) -> int:
@@ -97,8 +114,9 @@ def _length_index(surface: Surface, length: int | None) -> int:
         return len(surface.lengths) - 1
     found = np.flatnonzero(np.asarray(surface.lengths) == length)
     if found.size == 0:
-        raise InputError(f"length {length} is not in the surface; valid: "
-                         f"{', '.join(str(int(n)) for n in surface.lengths)}")
+        raise InputError(
+            f"length {length} is not in the surface; valid: {', '.join(str(int(n)) for n in surface.lengths)}"
+        )
     return int(found[0])
 
 
@@ -119,9 +137,17 @@ def _title(surface: Surface, fig: Figure, title: bool, note: str = "") -> None:
         fig.suptitle(text)
 
 
-def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", ncols: int = 3,
-                 cmap: str = "viridis", paths: bool = True, width: float | None = None,
-                 title: bool = True) -> Figure:
+def plot_facets(
+    surface: Surface,
+    *,
+    what: str = "loss",
+    scale: str = "linear",
+    ncols: int = 3,
+    cmap: str = "viridis",
+    paths: bool = True,
+    width: float | None = None,
+    title: bool = True,
+) -> Figure:
     """The facet grid: a heatmap per length, on one shared colour scale, with labelled axes and
     a colourbar.
 
@@ -136,8 +162,11 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
     check_type(surface, Surface, "surface")
     _two_d(surface, "facet grid")
     values = _values(surface, what)
-    shown = (np.unique(np.round(np.linspace(0, len(surface.lengths) - 1, MAX_PANELS)).astype(int))
-        if len(surface.lengths) > MAX_PANELS else np.arange(len(surface.lengths)))
+    shown = (
+        np.unique(np.round(np.linspace(0, len(surface.lengths) - 1, MAX_PANELS)).astype(int))
+        if len(surface.lengths) > MAX_PANELS
+        else np.arange(len(surface.lengths))
+    )
     n = len(shown)
     if width is not None:
         ncols = max(1, min(ncols, int(width // 1.6)))
@@ -157,8 +186,15 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
             ax.set_axis_off()
             continue
         z = values[shown[k]]
-        mesh = ax.pcolormesh(surface.x, surface.y, np.ma.masked_invalid(z), shading="nearest",
-                             cmap=cmap, norm=norm, rasterized=True)
+        mesh = ax.pcolormesh(
+            surface.x,
+            surface.y,
+            np.ma.masked_invalid(z),
+            shading="nearest",
+            cmap=cmap,
+            norm=norm,
+            rasterized=True,
+        )
         if paths:
             _draw_paths(ax, surface, shown[k], legend=width is None or k == 0)
         ax.set_xlim(surface.x[0], surface.x[-1])
@@ -170,8 +206,9 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
             ax.set_ylabel(math_name(surface.ylabel))
         # the last x tick of a panel would touch the first of its right neighbour's: drop it
         last_col = k % ncols == ncols - 1 or k == n - 1
-        ax.xaxis.set_major_locator(MaxNLocator(3 if width is not None else "auto",
-                                               prune=None if last_col else "upper"))
+        ax.xaxis.set_major_locator(
+            MaxNLocator(3 if width is not None else "auto", prune=None if last_col else "upper")
+        )
         if width is not None:
             ax.yaxis.set_major_locator(MaxNLocator(4))
             ax.tick_params(labelbottom=k + ncols >= n)
@@ -182,11 +219,17 @@ def plot_facets(surface: Surface, *, what: str = "loss", scale: str = "linear", 
     return fig
 
 
-
-
-def plot_heatmap(surface: Surface, *, length: int | None = None, what: str = "loss", scale: str = "linear",
-                 cmap: str = "viridis", paths: bool = True, width: float | None = None,
-                 title: bool = True) -> Figure:
+def plot_heatmap(
+    surface: Surface,
+    *,
+    length: int | None = None,
+    what: str = "loss",
+    scale: str = "linear",
+    cmap: str = "viridis",
+    paths: bool = True,
+    width: float | None = None,
+    title: bool = True,
+) -> Figure:
     """One length (default the longest) as a heatmap with a colourbar and the paths on top."""
     check_type(surface, Surface, "surface")
     _two_d(surface, "heatmap")
@@ -196,8 +239,15 @@ def plot_heatmap(surface: Surface, *, length: int | None = None, what: str = "lo
     ax = fig.subplots()
     values = _values(surface, what)
     norm = color_norm(values[k], scale)
-    mesh = ax.pcolormesh(surface.x, surface.y, np.ma.masked_invalid(values[k]), shading="nearest",
-                         cmap=cmap, norm=norm, rasterized=True)
+    mesh = ax.pcolormesh(
+        surface.x,
+        surface.y,
+        np.ma.masked_invalid(values[k]),
+        shading="nearest",
+        cmap=cmap,
+        norm=norm,
+        rasterized=True,
+    )
     if paths:
         _draw_paths(ax, surface, k)
     _frame(ax, surface, k, norm, values[k], scale)
@@ -214,9 +264,18 @@ def _frame(ax, surface: Surface, k: int, norm: Normalize, z: np.ndarray, scale: 
     ax.set_title(f"L = {int(surface.lengths[k])}" + _panel_note(z, norm, scale))
 
 
-def plot_contour(surface: Surface, *, length: int | None = None, what: str = "loss", scale: str = "linear",
-                 cmap: str = "viridis", levels: int = 14, paths: bool = True, width: float | None = None,
-                 title: bool = True) -> Figure:
+def plot_contour(
+    surface: Surface,
+    *,
+    length: int | None = None,
+    what: str = "loss",
+    scale: str = "linear",
+    cmap: str = "viridis",
+    levels: int = 14,
+    paths: bool = True,
+    width: float | None = None,
+    title: bool = True,
+) -> Figure:
     """One length as filled contours with labelled contour lines; non-finite cells stay blank."""
     check_type(surface, Surface, "surface")
     _two_d(surface, "contour plot")
@@ -244,8 +303,16 @@ def plot_contour(surface: Surface, *, length: int | None = None, what: str = "lo
     return fig
 
 
-def plot_slices(surface: Surface, *, axis: str = "x", at: float | None = None, what: str = "loss",
-                scale: str = "linear", width: float | None = None, title: bool = True) -> Figure:
+def plot_slices(
+    surface: Surface,
+    *,
+    axis: str = "x",
+    at: float | None = None,
+    what: str = "loss",
+    scale: str = "linear",
+    width: float | None = None,
+    title: bool = True,
+) -> Figure:
     """1-D slices: ``what`` along one axis of the plane at every length, the other axis held at
     the grid value nearest ``at`` (default: the middle of its range). Lengths are coloured from
     light (short) to dark (long); log puts the values on a log axis."""
@@ -285,24 +352,36 @@ def plot_slices(surface: Surface, *, axis: str = "x", at: float | None = None, w
     return fig
 
 
-def plot_line(surface: Surface, *, what: str = "loss", scale: str = "linear", width: float | None = None,
-              title: bool = True) -> Figure:
+def plot_line(
+    surface: Surface,
+    *,
+    what: str = "loss",
+    scale: str = "linear",
+    width: float | None = None,
+    title: bool = True,
+) -> Figure:
     """A line surface (an interpolation from model A to B, Goodfellow et al. 2015): ``what``
     against alpha at every length (light: short, dark: long), the accuracy dashed on the right
     axis where the surface has it, and A and B marked where the line passes them. Non-finite
     losses are gaps in the line, counted in the title."""
     check_type(surface, Surface, "surface")
     if not surface.is_line:
-        raise InputError(f"a line plot needs a line surface (one row); this one is {len(surface.y)} x "
-                         f"{len(surface.x)}: draw it with facets, heatmap, contour or slices")
+        raise InputError(
+            f"a line plot needs a line surface (one row); this one is {len(surface.y)} x "
+            f"{len(surface.x)}: draw it with facets, heatmap, contour or slices"
+        )
     values = _values(surface, what)[:, 0, :]  # (n_len, nx)
     w = width or 5.5
     fig = Figure(figsize=(w, w * 0.62), layout="constrained")
     ax = fig.subplots()
     colors = _length_colors(len(surface.lengths))
     for k, n in enumerate(surface.lengths):
-        ax.plot(surface.x, np.where(np.isfinite(values[k]), values[k], np.nan), color=colors[k],
-                label=f"L = {int(n)}")
+        ax.plot(
+            surface.x,
+            np.where(np.isfinite(values[k]), values[k], np.nan),
+            color=colors[k],
+            label=f"L = {int(n)}",
+        )
     if scale == "log" and (values > 0).any():
         ax.set_yscale("log")
     elif scale == "clip":
@@ -317,8 +396,14 @@ def plot_line(surface: Surface, *, what: str = "loss", scale: str = "linear", wi
         right.set_ylabel("accuracy (dashed)")
     for name, a, _ in surface.marks():
         ax.axvline(a, color="0.5", lw=0.7, ls=":")
-        ax.annotate(name, (a, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontweight="bold")
+        ax.annotate(
+            name,
+            (a, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontweight="bold",
+        )
     ax.set_xlim(surface.x[0], surface.x[-1])
     ax.set_xlabel(math_name(surface.xlabel) + (" (A to B)" if surface.marks() else ""))
     ax.set_ylabel(_label(what, "clip" if scale == "clip" else "linear"))

@@ -16,9 +16,19 @@ from .style import math_name
 __all__ = ["plot_surface3d"]
 
 
-def plot_surface3d(surface: Surface, *, length: int | None = None, what: str = "loss", scale: str = "linear",
-                   cmap: str = "viridis", width: float | None = None, title: bool = True,
-                   max_points: int = 81, elev: float = 28.0, azim: float = -130.0) -> Figure:
+def plot_surface3d(
+    surface: Surface,
+    *,
+    length: int | None = None,
+    what: str = "loss",
+    scale: str = "linear",
+    cmap: str = "viridis",
+    width: float | None = None,
+    title: bool = True,
+    max_points: int = 81,
+    elev: float = 28.0,
+    azim: float = -130.0,
+) -> Figure:
     """One length as a 3-D surface with its contours projected on the floor.
 
     ``scale`` log draws log10 of the values; the grid is drawn at most ``max_points`` per axis
@@ -45,8 +55,19 @@ def plot_surface3d(surface: Surface, *, length: int | None = None, what: str = "
             zz = np.clip(zz, lo, hi)
     X, Y = np.meshgrid(surface.x[::sx], surface.y[::sy])
     zm = np.ma.masked_invalid(zz)
-    ax.plot_surface(X, Y, zm, cmap=cmap, vmin=lo, vmax=hi, rstride=1, cstride=1, linewidth=0,
-                    antialiased=False, rasterized=True)
+    ax.plot_surface(
+        X,
+        Y,
+        zm,
+        cmap=cmap,
+        vmin=lo,
+        vmax=hi,
+        rstride=1,
+        cstride=1,
+        linewidth=0,
+        antialiased=False,
+        rasterized=True,
+    )
     floor = lo - 0.15 * (hi - lo)
     if np.isfinite(zz).sum() > 3:
         ax.contour(X, Y, zm, zdir="z", offset=floor, cmap=cmap, levels=10, linewidths=0.6)

@@ -90,8 +90,9 @@ def figure_width(style: str, width: str | float | None) -> float | None:
     except (TypeError, ValueError):
         inches = float("nan")
     if not 1.0 <= inches <= 20.0:
-        raise ConfigError("width", "gives no figure width: give single, double or inches from 1 to 20",
-                          value=str(width))
+        raise ConfigError(
+            "width", "gives no figure width: give single, double or inches from 1 to 20", value=str(width)
+        )
     return inches
 
 

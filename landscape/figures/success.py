@@ -17,9 +17,18 @@ def draw_success(ax, summary: dict, task: str, *, title: str | None = None) -> N
     for (t, cell), s in summary.items():
         if t != task:
             continue
-        line, = ax.plot(s["lengths"], s["success"], "o-", ms=3, label=f"{cell}: success")
-        ax.errorbar(s["lengths"], s["mean_acc"], yerr=s["std_acc"], fmt="--", color=line.get_color(),
-                    capsize=2, lw=1, alpha=0.7, label=f"{cell}: mean val. acc. +- std")
+        (line,) = ax.plot(s["lengths"], s["success"], "o-", ms=3, label=f"{cell}: success")
+        ax.errorbar(
+            s["lengths"],
+            s["mean_acc"],
+            yerr=s["std_acc"],
+            fmt="--",
+            color=line.get_color(),
+            capsize=2,
+            lw=1,
+            alpha=0.7,
+            label=f"{cell}: mean val. acc. +- std",
+        )
     ax.set_title(task if title is None else title, fontsize="medium")
     ax.set_xlabel("sequence length T")
     ax.set_ylim(-0.03, 1.03)
@@ -45,11 +54,30 @@ def success_page(summary: dict, *, title: str = "") -> go.Figure:
     fig = make_subplots(rows=1, cols=len(tasks), subplot_titles=tasks, shared_yaxes=True)
     for (task, cell), s in summary.items():
         col = tasks.index(task) + 1
-        fig.add_trace(go.Scatter(x=s["lengths"], y=s["success"], mode="lines+markers",
-                                 name=f"{task} {cell}: success", legendgroup=cell), row=1, col=col)
-        fig.add_trace(go.Scatter(x=s["lengths"], y=s["mean_acc"], mode="lines", line=dict(dash="dash"),
-                                 error_y=dict(type="data", array=s["std_acc"]), legendgroup=cell,
-                                 name=f"{task} {cell}: mean val. acc."), row=1, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=s["lengths"],
+                y=s["success"],
+                mode="lines+markers",
+                name=f"{task} {cell}: success",
+                legendgroup=cell,
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=s["lengths"],
+                y=s["mean_acc"],
+                mode="lines",
+                line=dict(dash="dash"),
+                error_y=dict(type="data", array=s["std_acc"]),
+                legendgroup=cell,
+                name=f"{task} {cell}: mean val. acc.",
+            ),
+            row=1,
+            col=col,
+        )
     fig.update_layout(title=dict(text=title), yaxis_title="frequency of success / accuracy")
     fig.update_xaxes(title_text="sequence length T")
     return fig

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
@@ -14,45 +15,55 @@ from matplotlib.figure import Figure
 from .._errors import InputError, check_type
 from .._io import atomic_write
 from ..surface import Surface
-from ..words import FORMATS, KINDS, MAX_DISPLAY
+from ..words import FORMATS, KINDS
 from .interactive import _interactive_figure
+from .options import FigureOptions
 from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_line, plot_slices
 from .plot3d import plot_surface3d
 from .style import default_dpi, figure_width, use_style
 
-__all__ = ["RENDERERS", "KINDS", "FORMATS", "render_static", "write_figures", "save_figure", "write_html",
-           "write_pages"]
+__all__ = [
+    "RENDERERS",
+    "KINDS",
+    "FORMATS",
+    "FigureOptions",
+    "render_static",
+    "write_figures",
+    "save_figure",
+    "write_html",
+    "write_pages",
+]
 
 
-# the figure kinds, keyed by the word --kind takes: (surface, common options) -> Figure
-RENDERERS: dict[str, Callable[[Surface, dict], Figure]] = {
-    "surface": lambda s, o: plot_surface3d(s, length=o["length"], what=o["what"], scale=o["scale"],
-                                           **o["size"]),
-    "contour": lambda s, o: plot_contour(s, length=o["length"], what=o["what"], scale=o["scale"],
-                                         **o["size"]),
-    "heatmap": lambda s, o: plot_heatmap(s, length=o["length"], what=o["what"], scale=o["scale"],
-                                         **o["size"]),
-    "facets": lambda s, o: plot_facets(s, what=o["what"], scale=o["scale"], **o["size"]),
-    "slices": lambda s, o: plot_slices(s, axis=o["axis"], at=o["at"], what=o["what"], scale=o["scale"],
-                                       **o["size"]),
-    "line": lambda s, o: plot_line(s, what=o["what"], scale=o["scale"], **o["size"]),
-    "grad": lambda s, o: (plot_line if s.is_line else plot_facets)(
-        s, what="grad_norm", scale="log" if o["scale"] == "linear" else o["scale"], **o["size"]),
-    "cliffs": lambda s, o: plot_cliffs(s, **o["size"]),
+# the figure kinds, keyed by the word --kind takes: (surface, options, size) -> Figure
+RENDERERS: dict[str, Callable[[Surface, FigureOptions, dict], Figure]] = {
+    "surface": lambda s, o, size: plot_surface3d(s, length=o.length, what=o.what, scale=o.scale, **size),
+    "contour": lambda s, o, size: plot_contour(s, length=o.length, what=o.what, scale=o.scale, **size),
+    "heatmap": lambda s, o, size: plot_heatmap(s, length=o.length, what=o.what, scale=o.scale, **size),
+    "facets": lambda s, o, size: plot_facets(s, what=o.what, scale=o.scale, **size),
+    "slices": lambda s, o, size: plot_slices(s, axis=o.axis, at=o.at, what=o.what, scale=o.scale, **size),
+    "line": lambda s, o, size: plot_line(s, what=o.what, scale=o.scale, **size),
+    "grad": lambda s, o, size: (plot_line if s.is_line else plot_facets)(
+        s, what="grad_norm", scale="log" if o.scale == "linear" else o.scale, **size
+    ),
+    "cliffs": lambda s, o, size: plot_cliffs(s, **size),
 }
 
 
-def render_static(surface: Surface, kind: str, *, style: str = "screen", width: str | float | None = None,
-                  scale: str = "linear", what: str = "loss", length: int | None = None, axis: str = "x",
-                  at: float | None = None) -> Figure:
-    """One static figure of the surface. Draw it (and save it) inside ``use_style(style)``."""
+def render_static(surface: Surface, kind: str, options: FigureOptions | None = None, **fields) -> Figure:
+    """One static figure of the surface, as ``options`` (a FigureOptions, or its fields) say.
+    Draw it (and save it) inside ``use_style(options.style)``."""
     check_type(surface, Surface, "surface")
-    return _render(surface, kind, style=style, width=width, scale=scale, what=what, length=length, axis=axis,
-                   at=at)
+    return _render(surface, kind, _options(options, fields))
 
 
-def _render(surface: Surface, kind: str, *, style: str, width: str | float | None, scale: str, what: str,
-            length: int | None, axis: str, at: float | None) -> Figure:
+def _options(options: FigureOptions | None, fields: dict) -> FigureOptions:
+    if options is None:
+        return FigureOptions(**fields)
+    return replace(check_type(options, FigureOptions, "options"), **fields)
+
+
+def _render(surface: Surface, kind: str, o: FigureOptions) -> Figure:
     """``render_static`` past the surface's check (``write_figures`` has made it)."""
     if kind not in RENDERERS:
         raise InputError(f"unknown figure kind {kind!r}; valid: {', '.join(KINDS)}")
@@ -61,49 +72,38 @@ def _render(surface: Surface, kind: str, *, style: str, width: str | float | Non
     if kind == "cliffs" and surface.cliffs is None:
         raise InputError("surface has no cliff metrics; a sweep over lengths from landscape.slice has them")
     # a paper's caption lives in LaTeX (the PDF keeps it as its Title), so the paper style has no title
-    size = dict(width=figure_width(style, width), title=style != "paper")
-    return RENDERERS[kind](surface, dict(length=length, what=what, scale=scale, axis=axis, at=at, size=size))
+    size = dict(width=figure_width(o.style, o.width), title=o.style != "paper")
+    return RENDERERS[kind](surface, o, size)
 
 
-def write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None = None,
-                  formats: tuple[str, ...] = ("png",), style: str = "screen",
-                  width: str | float | None = None, dpi: int | None = None, scale: str = "linear",
-                  what: str = "loss", length: int | None = None,
-                  axis: str = "x", at: float | None = None, html: bool = True, z_scale: str = "linear",
-                  max_points: int = MAX_DISPLAY) -> list[str]:
-    """Draw every figure first, then write them; returns the paths.
+def write_figures(surface: Surface, stem: str, options: FigureOptions | None = None, **fields) -> list[str]:
+    """Draw every figure first, then write them; returns the paths. ``options``: a FigureOptions
+    (its fields, given as keywords, replace its own; without it, the fields make one).
 
     Without ``kinds``: ``stem.<fmt>`` (the facets), ``stem_cliffs.<fmt>`` for a sweep with cliff
     metrics, and ``stem.html``. With ``kinds``: ``stem_<kind>.<fmt>`` for each kind and format.
     """
-    return _write_figures(check_type(surface, Surface, "surface"), stem, kinds=kinds, formats=formats,
-                          style=style, width=width, dpi=dpi, scale=scale, what=what, length=length, axis=axis,
-                          at=at, html=html, z_scale=z_scale, max_points=max_points)
+    return _write_figures(check_type(surface, Surface, "surface"), stem, _options(options, fields))
 
 
-def _write_figures(surface: Surface, stem: str, *, kinds: tuple[str, ...] | None = None,
-                   formats: tuple[str, ...] = ("png",), style: str = "screen",
-                   width: str | float | None = None, dpi: int | None = None, scale: str = "linear",
-                   what: str = "loss", length: int | None = None, axis: str = "x", at: float | None = None,
-                   html: bool = True, z_scale: str = "linear", max_points: int = MAX_DISPLAY) -> list[str]:
-    """``write_figures`` past its check of the surface."""
-    for fmt in formats:
-        if fmt not in FORMATS:
-            raise InputError(f"unknown figure format {fmt!r}; valid: {', '.join((*FORMATS, 'html'))}")
-    opts = dict(style=style, width=width, scale=scale, what=what, length=length, axis=axis, at=at)
+def _write_figures(surface: Surface, stem: str, o: FigureOptions) -> list[str]:
+    """``write_figures`` past its checks."""
     named: dict[str, str] = {}
-    if kinds is None:
+    if o.kinds is None:
         named[""] = "line" if surface.is_line else "facets"
         if len(surface.lengths) > 1 and surface.cliffs is not None:
             named["_cliffs"] = "cliffs"
     else:
-        named = {f"_{k}": k for k in kinds}
-    with use_style(style):  # matplotlib reads some settings (the PDF font type) when it saves
-        figs = {suffix: _render(surface, kind, **opts) for suffix, kind in named.items()}
-        page = _interactive_figure(surface, z_scale, max_points) if html else None
+        named = {f"_{k}": k for k in o.kinds}
+    with use_style(o.style):  # matplotlib reads some settings (the PDF font type) when it saves
+        figs = {suffix: _render(surface, kind, o) for suffix, kind in named.items()}
+        page = _interactive_figure(surface, o.z_scale, o.max_points) if o.html else None
         title = surface.caption()
-        out = [save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=dpi or default_dpi(style), title=title)
-               for suffix, fig in figs.items() for fmt in formats]
+        out = [
+            save_figure(fig, f"{stem}{suffix}.{fmt}", dpi=o.dpi or default_dpi(o.style), title=title)
+            for suffix, fig in figs.items()
+            for fmt in o.formats
+        ]
     return out + ([] if page is None else [_write_html(page, stem + ".html")])
 
 
@@ -129,14 +129,27 @@ def write_html(fig: go.Figure, path: str) -> str:
 
 def _write_html(fig: go.Figure, path: str) -> str:
     """``write_html`` past its check."""
-    html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, auto_play=False,
-                       div_id="landscape", config={"displaylogo": False, "responsive": True})
+    html = fig.to_html(
+        include_plotlyjs=True,
+        include_mathjax=False,
+        full_html=True,
+        auto_play=False,
+        div_id="landscape",
+        config={"displaylogo": False, "responsive": True},
+    )
     atomic_write(path, lambda f: f.write(html.encode("utf-8")))
     return path
 
 
-def write_pages(stem: str, fig: Figure | None, page=None, *, formats: tuple[str, ...] = ("png",),
-                dpi: int = 150, title: str = "") -> list[str]:
+def write_pages(
+    stem: str,
+    fig: Figure | None,
+    page=None,
+    *,
+    formats: tuple[str, ...] = ("png",),
+    dpi: int = 150,
+    title: str = "",
+) -> list[str]:
     """Write figures already drawn: ``fig`` as ``stem.<fmt>`` for each format, ``page`` (a plotly
     figure) as ``stem.html``; returns the paths."""
     out = [] if fig is None else [save_figure(fig, f"{stem}.{fmt}", dpi=dpi, title=title) for fmt in formats]
