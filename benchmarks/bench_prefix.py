@@ -7,7 +7,7 @@ file), against a pass of its own per length, as sweeps ran before, in the same r
 
 The ratio is the time of a pass per length over the time of one pass; the work of a pass per
 length is the sum of the lengths, one pass's the longest (2100 against 200 steps: up to 10.5x).
-Both give the same arrays (tests/test_prefix.py); this checks it again. Writes its table to
+Both give the same arrays (tests/test_evaluate_prefix.py); this checks it again. Writes its table to
 benchmarks/results.md (--out).
 """
 

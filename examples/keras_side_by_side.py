@@ -123,7 +123,7 @@ def main() -> None:
     fig = Figure(figsize=(6.9, 2.6), layout="constrained")
     axes = fig.subplots(1, len(cells), squeeze=False)[0]
     for ax, cell in zip(axes, cells, strict=True):
-        mine = ours[("latching", cell)]["success"]
+        mine = ours[("latching", cell)].success
         keras_p = np.array([np.mean(np.array(a) >= 0.9) for a in theirs[cell]])
         for n, pk, po in zip(lengths, keras_p, mine, strict=True):
             pbar = (pk * args.keras_repeats + po * args.repeats) / (args.keras_repeats + args.repeats)

@@ -64,7 +64,7 @@ def success_curves() -> None:
         print(f"frequency of success, {name}:\n{table(summary)}")
         print("mean final validation accuracy:")
         for (_, cell), s in summary.items():
-            print(f"  {cell:5} " + " ".join(f"{v:6.2f}" for v in s["mean_acc"]))
+            print(f"  {cell:5} " + " ".join(f"{v:6.2f}" for v in s.mean_acc))
         draw_success(ax, summary, "latching", title=name)
     axes[0].set_ylabel("frequency of success / accuracy")
     axes[1].legend(fontsize="x-small", loc="upper right")

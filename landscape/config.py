@@ -12,7 +12,7 @@ import functools
 import math
 import numbers
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -742,6 +742,48 @@ class SliceConfig:
     @property
     def path_lr(self) -> float:
         return self.lr or PATH_LR
+
+    def record(self, planes, trained=None) -> dict:
+        """This configuration as a surface file keeps it (``Surface.config``, JSON), with what the
+        defaults resolved to: the planes' axes and windows, the model's size and variant, and a
+        trained centre's training (``trained``, a TrainResult)."""
+        c, plane = asdict(self), planes[0]
+        c.update(
+            task=self.task_name,
+            lengths=list(self.lengths),
+            x=plane.xlabel,
+            y=plane.ylabel,
+            xrange=[float(plane.x[0]), float(plane.x[-1])],
+            yrange=[float(plane.y[0]), float(plane.y[-1])],
+            res=[len(plane.x), len(plane.y)],
+            norm=self.norm if self.plane == "random" else None,
+            marks=[[list(m) for m in p.marks] for p in planes] or None,
+            to=list(self.to) if self.to else None,
+            samples=None if self.data else self.samples,
+            head=self.model_cell.head,
+            gru_reset=self.gru_reset if self.cell == "gru" else None,
+            gate=self.gate if self.cell in ("lstm", "gru") else None,
+            units=self.model_cell.hidden,
+            inputs=self.model_cell.inputs,
+            layers=self.model_cell.layers,
+            start=list(self.start) if self.start else None,
+            lr=self.path_lr if self.start else None,
+            steps=self.steps if self.start else None,
+            clip=self.clip if self.start else None,
+            train=dict(
+                epochs=self.epochs,
+                batch=self.batch,
+                lr=self.train_lr,
+                optimizer=self.train_config.optimizer,
+                val_frac=self.train_config.val_frac,
+                final_val_acc=trained.val_acc[:, -1].tolist(),
+            )
+            if trained is not None
+            else None,
+        )
+        for k in ("epochs", "batch"):
+            c.pop(k)
+        return c
 
     @property
     def task_name(self) -> str:

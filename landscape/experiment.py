@@ -8,7 +8,7 @@ vectorized ensemble per cell and task, each on its own split, judged by each tas
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -24,6 +24,8 @@ from .train import MAX_STEPS, MAX_TRAIN_WORK, OPTIMIZERS, SPLITS, TrainConfig, t
 
 __all__ = [
     "ExperimentConfig",
+    "Run",
+    "Summary",
     "run_experiment",
     "summarize",
     "table",
@@ -52,20 +54,41 @@ PROTOCOLS = {
     ),
 }
 QUICK = dict(lengths=(2, 5, 10, 20, 40), samples=4000, repeats=10, epochs=5)  # a one-minute preset
-COLUMNS = [
-    "task",
-    "cell",
-    "units",
-    "length",
-    "repeat",
-    "seed",
-    "val_acc",
-    "val_right",
-    "val_loss",
-    "train_acc",
-    "train_loss",
-    "success",
-]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trained model of an experiment (a row of its table, and of its CSV): the task, cell,
+    units, length, repeat and seed; its final validation accuracy, fraction of validation
+    sequences right, validation loss, training accuracy and loss; and whether it succeeded (1)."""
+
+    task: str
+    cell: str
+    units: int
+    length: int
+    repeat: int
+    seed: int
+    val_acc: float
+    val_right: float
+    val_loss: float
+    train_acc: float
+    train_loss: float
+    success: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One (task, cell) of an experiment, per length: the success frequency, the mean and standard
+    deviation of the final validation accuracy, and the number of models trained."""
+
+    lengths: np.ndarray
+    success: np.ndarray
+    mean_acc: np.ndarray
+    std_acc: np.ndarray
+    repeats: np.ndarray
+
+
+COLUMNS = tuple(f.name for f in fields(Run))  # the CSV's columns, in order
 DEVICES = ("cpu", "cuda")
 
 
@@ -282,8 +305,8 @@ class ExperimentConfig:
         )
 
 
-def run_experiment(cfg: ExperimentConfig, *, progress: bool = True) -> list[dict]:
-    """Train every (task, cell, length, repeat) model of ``cfg``; one row (``COLUMNS``) per model."""
+def run_experiment(cfg: ExperimentConfig, *, progress: bool = True) -> list[Run]:
+    """Train every (task, cell, length, repeat) model of ``cfg``; one ``Run`` per model."""
     if not isinstance(cfg, ExperimentConfig):
         raise ConfigError("cfg", f"must be an ExperimentConfig, not {type(cfg).__name__}")
     rows = []
@@ -312,7 +335,7 @@ def run_experiment(cfg: ExperimentConfig, *, progress: bool = True) -> list[dict
 
 def _rows(
     task: str, name: str, units: int, lengths: list[int], res, seed: int, success: float, objective: str
-) -> list[dict]:
+) -> list[Run]:
     """One row per trained model. Success: the validation accuracy reaching ``success`` on the
     binary tasks; on Hochreiter and Schmidhuber's tasks their criterion, every validation sequence
     right (``landscape.steps.right_fraction``)."""
@@ -321,7 +344,7 @@ def _rows(
         acc, right = float(res.val_acc[m, -1]), float(res.val_right[m])
         ok = acc >= success if objective == "bce" else right == 1.0
         out.append(
-            dict(
+            Run(
                 task=task,
                 cell=name,
                 units=units,
@@ -339,27 +362,28 @@ def _rows(
     return out
 
 
-def summarize(rows: list[dict]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
-    """(task, cell) -> lengths, success frequency, mean and std of the final validation accuracy."""
+def summarize(rows: list[Run]) -> dict[tuple[str, str], Summary]:
+    """(task, cell) -> its ``Summary``: per length, the success frequency, mean and std of the final
+    validation accuracy."""
     out = {}
-    for task, cell in dict.fromkeys((r["task"], r["cell"]) for r in rows):
-        sel = [r for r in rows if r["task"] == task and r["cell"] == cell]
-        lengths = sorted({r["length"] for r in sel})
-        by = {n: [r for r in sel if r["length"] == n] for n in lengths}
-        out[task, cell] = dict(
+    for task, cell in dict.fromkeys((r.task, r.cell) for r in rows):
+        sel = [r for r in rows if r.task == task and r.cell == cell]
+        lengths = sorted({r.length for r in sel})
+        by = {n: [r for r in sel if r.length == n] for n in lengths}
+        out[task, cell] = Summary(
             lengths=np.array(lengths),
-            success=np.array([np.mean([r["success"] for r in by[n]]) for n in lengths]),
-            mean_acc=np.array([np.mean([r["val_acc"] for r in by[n]]) for n in lengths]),
-            std_acc=np.array([np.std([r["val_acc"] for r in by[n]]) for n in lengths]),
+            success=np.array([np.mean([r.success for r in by[n]]) for n in lengths]),
+            mean_acc=np.array([np.mean([r.val_acc for r in by[n]]) for n in lengths]),
+            std_acc=np.array([np.std([r.val_acc for r in by[n]]) for n in lengths]),
             repeats=np.array([len(by[n]) for n in lengths]),
         )
     return out
 
 
-def table(summary: dict) -> str:
+def table(summary: dict[tuple[str, str], Summary]) -> str:
     """The success frequencies as text: a row per (task, cell), a column per length."""
-    lengths = next(iter(summary.values()))["lengths"]
+    lengths = next(iter(summary.values())).lengths
     lines = [f"{'task':9} {'cell':5} " + " ".join(f"{'L=' + str(n):>6}" for n in lengths)]
     for (task, cell), s in summary.items():
-        lines.append(f"{task:9} {cell:5} " + " ".join(f"{v:6.2f}" for v in s["success"]))
+        lines.append(f"{task:9} {cell:5} " + " ".join(f"{v:6.2f}" for v in s.success))
     return "\n".join(lines)

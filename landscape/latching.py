@@ -20,7 +20,7 @@ import io
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from ._cli import OneLineParser, report_errors
 from ._io import atomic_write, one_run
@@ -105,7 +105,7 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> list[str]:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(asdict(r) for r in rows)
     return [
         atomic_write(stem + ".csv", lambda f: f.write(buf.getvalue().encode())),
         *write_pages(stem, fig, page, formats=("png", "pdf"), dpi=200),

@@ -16,7 +16,7 @@ the stages call the library's bodies past their public checks (the ``_`` names):
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -154,7 +154,7 @@ def _slice_surface(cfg: SliceConfig, progress: bool, run_dir: str | None) -> Sur
         models=_ends(cfg, cell, centers, trained),
     )
     notes = [f"L = {n}: {note}" for n, note in zip(cfg.lengths, notes, strict=False)]
-    record = _record(cfg, planes, trained)
+    record = cfg.record(planes, trained)
     paths = _paths(cfg, cell, datas, planes, trained, dtype)
     opts = dict(dtype=dtype, device=cfg.device, mem=cfg.mem, grad=cfg.grad, backend=cfg.backend)
     datas = [d.to(dtype, cfg.device) for d in datas]
@@ -275,44 +275,3 @@ def _surface(
         maps.get("accuracy"),
         grads,
     )
-
-
-def _record(cfg: SliceConfig, planes, trained) -> dict:
-    """The configuration as the surface file keeps it (JSON), with what the defaults resolved to."""
-    c, plane = asdict(cfg), planes[0]
-    c.update(
-        task=cfg.task_name,
-        lengths=list(cfg.lengths),
-        x=plane.xlabel,
-        y=plane.ylabel,
-        xrange=[float(plane.x[0]), float(plane.x[-1])],
-        yrange=[float(plane.y[0]), float(plane.y[-1])],
-        res=[len(plane.x), len(plane.y)],
-        norm=cfg.norm if cfg.plane == "random" else None,
-        marks=[[list(m) for m in p.marks] for p in planes] or None,
-        to=list(cfg.to) if cfg.to else None,
-        samples=None if cfg.data else cfg.samples,
-        head=cfg.model_cell.head,
-        gru_reset=cfg.gru_reset if cfg.cell == "gru" else None,
-        gate=cfg.gate if cfg.cell in ("lstm", "gru") else None,
-        units=cfg.model_cell.hidden,
-        inputs=cfg.model_cell.inputs,
-        layers=cfg.model_cell.layers,
-        start=list(cfg.start) if cfg.start else None,
-        lr=cfg.path_lr if cfg.start else None,
-        steps=cfg.steps if cfg.start else None,
-        clip=cfg.clip if cfg.start else None,
-        train=dict(
-            epochs=cfg.epochs,
-            batch=cfg.batch,
-            lr=cfg.train_lr,
-            optimizer=cfg.train_config.optimizer,
-            val_frac=cfg.train_config.val_frac,
-            final_val_acc=trained.val_acc[:, -1].tolist(),
-        )
-        if trained is not None
-        else None,
-    )
-    for k in ("epochs", "batch"):
-        c.pop(k)
-    return c

@@ -49,6 +49,6 @@ def test_a_tiny_experiment_gives_a_row_per_model():
         cells=("rnn", "gru"), tasks=("latching",), lengths=(3, 5), samples=20, repeats=2, epochs=1
     )
     rows = run_experiment(cfg, progress=False)
-    assert len(rows) == 2 * 2 * 2 and {r["length"] for r in rows} == {3, 5}
+    assert len(rows) == 2 * 2 * 2 and {r.length for r in rows} == {3, 5}
     with pytest.raises(ConfigError):
         run_experiment({"cells": ("rnn",)})

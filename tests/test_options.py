@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from test_cli import run_cli
-
 from landscape import slice as cli
 from landscape.config import SliceConfig
 from landscape.options import flag_of, from_options, negative_flags
+
+from harness import run_cli
 
 
 def test_no_flags_is_the_default_configuration():

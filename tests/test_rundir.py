@@ -14,6 +14,8 @@ import pytest
 from landscape import slice as cli
 from landscape.rundir import JOURNAL, MANIFEST, RunDir
 
+from harness import one_line
+
 JOB = [
     "--cell",
     "rnn",
@@ -49,14 +51,6 @@ def tree(folder):
 def _bytes(path):
     with open(path, "rb") as f:
         return f.read()
-
-
-def one_line(capsys, code, *needles):
-    cap = capsys.readouterr()
-    err = cap.err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "Traceback" not in cap.err, (code, cap.err)
-    for n in needles:
-        assert n in err[0], (n, err[0])
 
 
 def arrays(path):

@@ -9,7 +9,7 @@
  * non-negative terms, so no digits cancel near 0; the sign is copied back.
  * NaN and Inf keep their meaning: exp(NaN) = NaN, exp(+Inf) = +Inf, exp(-Inf) = 0,
  * tanh(+-Inf) = +-1, tanh(NaN) = NaN; exp overflows to +Inf where the true value does, and flushes
- * to 0 below about 2^-125 (where 1 + exp(-z) no longer sees it). tests/test_vmath.py holds them
+ * to 0 below about 2^-125 (where 1 + exp(-z) no longer sees it). tests/test_engine.py holds them
  * to within a few ulps of correctly rounded values over the whole range. */
 #ifndef LS_VMATH_H
 #define LS_VMATH_H

@@ -17,11 +17,11 @@ def draw_success(ax, summary: dict, task: str, *, title: str | None = None) -> N
     for (t, cell), s in summary.items():
         if t != task:
             continue
-        (line,) = ax.plot(s["lengths"], s["success"], "o-", ms=3, label=f"{cell}: success")
+        (line,) = ax.plot(s.lengths, s.success, "o-", ms=3, label=f"{cell}: success")
         ax.errorbar(
-            s["lengths"],
-            s["mean_acc"],
-            yerr=s["std_acc"],
+            s.lengths,
+            s.mean_acc,
+            yerr=s.std_acc,
             fmt="--",
             color=line.get_color(),
             capsize=2,
@@ -56,8 +56,8 @@ def success_page(summary: dict, *, title: str = "") -> go.Figure:
         col = tasks.index(task) + 1
         fig.add_trace(
             go.Scatter(
-                x=s["lengths"],
-                y=s["success"],
+                x=s.lengths,
+                y=s.success,
                 mode="lines+markers",
                 name=f"{task} {cell}: success",
                 legendgroup=cell,
@@ -67,11 +67,11 @@ def success_page(summary: dict, *, title: str = "") -> go.Figure:
         )
         fig.add_trace(
             go.Scatter(
-                x=s["lengths"],
-                y=s["mean_acc"],
+                x=s.lengths,
+                y=s.mean_acc,
                 mode="lines",
                 line=dict(dash="dash"),
-                error_y=dict(type="data", array=s["std_acc"]),
+                error_y=dict(type="data", array=s.std_acc),
                 legendgroup=cell,
                 name=f"{task} {cell}: mean val. acc.",
             ),

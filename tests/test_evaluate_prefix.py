@@ -11,7 +11,6 @@ import os
 import numpy as np
 import pytest
 import torch
-from test_cli import run_cli
 
 from landscape import slice as cli
 from landscape.cells import get_cell
@@ -20,6 +19,8 @@ from landscape.evaluate import _evaluate, _evaluate_prefixes, prefix_sweep
 from landscape.planes import random_plane
 from landscape.tasks import _from_arrays, make_data
 from landscape.units import modules
+
+from harness import run_cli
 
 SIZES = [
     ("rnn", {}),

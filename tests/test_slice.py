@@ -19,26 +19,10 @@ import landscape as ls
 from landscape import render
 from landscape import slice as cli
 
+from harness import assert_one_line_error, printed_paths, run_cli
+
 SMALL = ["--quiet", "--res", "3,4", "--len", "5", "--samples", "16"]
 KEYS = {"loss", "x", "y", "lengths", "xlabel", "ylabel", "config", "accuracy"}
-
-
-def run_cli(main, args, capsys):
-    """(exit status, stdout, stderr) of main(args); argparse's SystemExit counts as a status."""
-    try:
-        code = main(args)
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
-
-
-def printed_paths(stdout: str) -> list[str]:
-    """The file paths main() printed: the last lines of stdout (a summary table may come first)."""
-    lines = stdout.splitlines()
-    paths = [line for line in lines if Path(line).suffix in {".npz", ".png", ".html"}]
-    assert lines[len(lines) - len(paths) :] == paths, stdout
-    return paths
 
 
 def load_npz(path) -> dict:
@@ -506,17 +490,6 @@ CASES = [
 ]
 
 
-def assert_one_line_error(code, out, err, needles, out_dir, prog="python -m landscape.slice"):
-    assert code == 2, err
-    assert out == ""
-    assert "Traceback" not in err
-    assert err.endswith("\n") and err.count("\n") == 1, err
-    assert err.startswith(f"{prog}: error: "), err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    assert not out_dir.exists(), list(out_dir.iterdir())  # nothing written, not even the folder
-
-
 @pytest.mark.parametrize("args,needles", CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_bad_input_exits_2_with_one_line(args, needles, bad_inputs, capsys):
     out_dir = bad_inputs / "out"
@@ -526,7 +499,7 @@ def test_bad_input_exits_2_with_one_line(args, needles, bad_inputs, capsys):
         ["--quiet", "--res", "3", "--len", "4", "--samples", "8", "--out", str(out_dir), *args],
         capsys,
     )
-    assert_one_line_error(code, out, err, needles, out_dir)
+    assert_one_line_error(code, out, err, needles, out_dir, prog="python -m landscape.slice")
 
 
 def _compressed_member_corrupted(arrays, path):
@@ -646,7 +619,9 @@ def test_extreme_finite_ranges(xrange, tmp_path, capsys):
     naming it and exit 2; one just inside works and has finite, increasing coordinates."""
     args = [*SMALL, "--out", str(tmp_path / "out"), "--xrange", xrange]
     code, out, err = run_cli(cli.main, args, capsys)
-    assert_one_line_error(code, out, err, [xrange.split(":")[1], "1e+300"], tmp_path / "out")
+    assert_one_line_error(
+        code, out, err, [xrange.split(":")[1], "1e+300"], tmp_path / "out", prog="python -m landscape.slice"
+    )
     code, out, err = run_cli(
         cli.main, [*SMALL, "--out", str(tmp_path / "ok"), "--xrange", "9e299:1e300"], capsys
     )

@@ -6,7 +6,6 @@ command line, the line's figures and explorer, and bad input in one line."""
 import numpy as np
 import pytest
 import torch
-from test_cli import run_cli
 from torch import nn
 from torch.nn.utils import vector_to_parameters
 
@@ -18,6 +17,7 @@ from landscape.figures.interactive import interactive_figure
 from landscape.planes import line_plane, through_plane
 from landscape.tasks import TaskData
 
+from harness import run_cli
 from references import torch_loss
 
 

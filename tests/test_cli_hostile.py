@@ -19,16 +19,7 @@ from landscape import latching, render
 from landscape import slice as cli
 from landscape.cells import classification_loss
 
-
-def one_line(capsys, code, *needles):
-    out = capsys.readouterr()
-    err = out.err.strip().splitlines()
-    assert code == 2, (code, out)
-    assert len(err) == 1 and "Traceback" not in out.err, out.err
-    for n in needles:
-        assert n in err[0], (n, err[0])
-    return err[0]
-
+from harness import one_line
 
 SMALL = ["--res", "3", "--len", "3", "--samples", "20", "--quiet", "--format", "png"]
 

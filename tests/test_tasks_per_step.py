@@ -6,7 +6,6 @@ command line on a data file, and the cases refused in one line."""
 import numpy as np
 import pytest
 import torch
-from test_cli import run_cli
 from torch import nn
 from torch.nn.utils import vector_to_parameters
 
@@ -16,6 +15,8 @@ from landscape.backends import loss_and_grad, losses
 from landscape.evaluate import evaluate
 from landscape.planes import random_plane
 from landscape.tasks import TaskData
+
+from harness import run_cli
 
 MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -12,16 +12,8 @@ from landscape.latching import main as latching
 from landscape.slice import main as slice_main
 from landscape.units import forward_logits, init_theta
 
+from harness import one_line_error
 from references import torch_logits, torch_modules
-
-
-def one_line_error(capsys, call, *needles):
-    capsys.readouterr()
-    assert call() == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    for n in needles:
-        assert n in err[0]
 
 
 def test_slice_keras_init_softmax_head(tmp_path):
