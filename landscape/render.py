@@ -26,8 +26,9 @@ from ._cli import (
     report_errors,
 )
 from ._io import one_run
+from .figures.kinds import KINDS
 from .surface import load_surface
-from .words import KINDS, SCALES
+from .words import SCALES
 
 __all__ = ["main", "KINDS"]
 

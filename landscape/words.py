@@ -3,11 +3,9 @@ before any drawing library is imported (matplotlib and plotly load only when a f
 
 from __future__ import annotations
 
-__all__ = ["FORMATS", "KINDS", "SCALES", "Z_SCALES", "MAX_DISPLAY", "MAX_PIXELS", "PATH_STYLES"]
+__all__ = ["FORMATS", "SCALES", "Z_SCALES", "MAX_DISPLAY", "MAX_PIXELS", "PATH_STYLES"]
 
 FORMATS = ("png", "pdf", "svg")  # static figure formats; "html" is the explorer
-# the figure kinds, as --kind takes them (landscape.figures.RENDERERS draws each)
-KINDS = ("surface", "contour", "heatmap", "facets", "slices", "line", "grad", "cliffs")
 SCALES = ("linear", "log", "clip")  # colour scales of static figures
 Z_SCALES = ("linear", "log")  # z axis of the explorer
 MAX_DISPLAY = 101  # points per axis shown in the explorer; the surface file keeps full resolution

@@ -12,7 +12,7 @@ import pytest
 
 import landscape as ls
 from landscape.figures import RENDERERS
-from landscape.words import KINDS, PATH_STYLES
+from landscape.words import PATH_STYLES
 
 PROBE = """
 import sys, importlib
@@ -51,8 +51,10 @@ def test_drawing_functions_load_on_first_use():
     assert {"plot_facets", "save_figure", "write_html"} <= set(dir(ls))
 
 
-def test_every_kind_has_its_renderer_in_order():
-    assert tuple(RENDERERS) == KINDS
+def test_every_kind_is_one_row_of_the_one_table():
+    from landscape.figures import kinds, write
+
+    assert tuple(RENDERERS) == kinds.KINDS and RENDERERS is kinds.RENDERERS is write.RENDERERS
 
 
 def test_both_renderers_draw_each_path_from_the_one_table(path_surface):

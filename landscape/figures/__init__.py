@@ -1,6 +1,7 @@
 """The figures: matplotlib renderers (``plot``, ``plot3d``) in the paper and screen styles
 (``style``), the plotly explorer (``interactive``), and the one writer of figure files
-(``write``: the registry of figure kinds, static formats and self-contained HTML pages).
+(``write``: static formats and self-contained HTML pages), with the figure kinds' one table
+(``kinds``) and the figures' validated options (``options``).
 
 This door is light: its names load the drawing libraries on first use, so that the commands can
 check their options (``landscape.words``, ``style``) without importing matplotlib or plotly."""
@@ -32,12 +33,12 @@ _WHERE = {
     "plot_cliffs": "plot",
     "use_style": "style",
     "FigureOptions": "options",
+    "RENDERERS": "kinds",
+    "KINDS": "kinds",
     "plot_surface3d": "plot3d",
     **{
         name: "write"
         for name in (
-            "RENDERERS",
-            "KINDS",
             "FORMATS",
             "render_static",
             "write_figures",

@@ -9,7 +9,8 @@ import numbers
 from dataclasses import dataclass
 
 from .._errors import require
-from ..words import FORMATS, KINDS, MAX_DISPLAY, MAX_PIXELS, SCALES, Z_SCALES
+from ..words import FORMATS, MAX_DISPLAY, MAX_PIXELS, SCALES, Z_SCALES
+from .kinds import KINDS
 from .style import STYLES, figure_width
 
 __all__ = ["FigureOptions"]

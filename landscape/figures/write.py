@@ -6,7 +6,6 @@ figure drawn before any file is written; ``save_figure`` writes one static figur
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import replace
 
 import plotly.graph_objects as go
@@ -15,11 +14,10 @@ from matplotlib.figure import Figure
 from .._errors import InputError, check_type
 from .._io import atomic_write
 from ..surface import Surface
-from ..words import FORMATS, KINDS
+from ..words import FORMATS
 from .interactive import _interactive_figure
+from .kinds import KINDS, RENDERERS
 from .options import FigureOptions
-from .plot import plot_cliffs, plot_contour, plot_facets, plot_heatmap, plot_line, plot_slices
-from .plot3d import plot_surface3d
 from .style import default_dpi, figure_width, use_style
 
 __all__ = [
@@ -33,21 +31,6 @@ __all__ = [
     "write_html",
     "write_pages",
 ]
-
-
-# the figure kinds, keyed by the word --kind takes: (surface, options, size) -> Figure
-RENDERERS: dict[str, Callable[[Surface, FigureOptions, dict], Figure]] = {
-    "surface": lambda s, o, size: plot_surface3d(s, length=o.length, what=o.what, scale=o.scale, **size),
-    "contour": lambda s, o, size: plot_contour(s, length=o.length, what=o.what, scale=o.scale, **size),
-    "heatmap": lambda s, o, size: plot_heatmap(s, length=o.length, what=o.what, scale=o.scale, **size),
-    "facets": lambda s, o, size: plot_facets(s, what=o.what, scale=o.scale, **size),
-    "slices": lambda s, o, size: plot_slices(s, axis=o.axis, at=o.at, what=o.what, scale=o.scale, **size),
-    "line": lambda s, o, size: plot_line(s, what=o.what, scale=o.scale, **size),
-    "grad": lambda s, o, size: (plot_line if s.is_line else plot_facets)(
-        s, what="grad_norm", scale="log" if o.scale == "linear" else o.scale, **size
-    ),
-    "cliffs": lambda s, o, size: plot_cliffs(s, **size),
-}
 
 
 def render_static(surface: Surface, kind: str, options: FigureOptions | None = None, **fields) -> Figure:
