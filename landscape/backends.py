@@ -12,7 +12,7 @@ import torch
 
 from ._errors import InputError, check_real, check_type
 from .cells import KERNEL_HEADS, Cell, as_cell
-from .engine import MAX_UNITS, available, fused_losses, probe, unavailable_reason
+from .engine import MAX_UNITS, available, fused_losses, gpu, probe, unavailable_reason
 from .tasks import TaskData
 from .units import model_losses
 
@@ -50,6 +50,15 @@ def resolve_backend(
         return "reference"
     if why_not:
         raise InputError(f"backend 'fused' cannot run {why_not}; valid here: auto, reference")
+    if gpu.serves(device):  # the GPU engine (Triton), on CUDA or under the tests' switch
+        if gpu.available(device):
+            return "fused"
+        if backend == "fused":
+            raise InputError(
+                f"backend 'fused' on {device} needs {gpu.unavailable_reason(device)}; "
+                "valid here: auto, reference"
+            )
+        return "reference"
     if backend == "fused":
         if not on_cpu:
             raise InputError(f"backend 'fused' runs on the CPU, not on {device}; valid here: auto, reference")
@@ -66,9 +75,10 @@ def resolve_backend(
     return "reference"
 
 
-def kernel_refuses(cell: Cell, datas: list[TaskData]) -> str:
+def kernel_refuses(cell: Cell, datas: list[TaskData], device: str | torch.device = "cpu") -> str:
     """Why the fused kernel cannot run this model on these data, or "" where it can: it reduces
-    one logit (or Keras's two outputs) with binary cross-entropy, over whole sequences."""
+    one logit (or Keras's two outputs) with binary cross-entropy, over whole sequences; on a CUDA
+    ``device`` the GPU engine also runs one-unit models only."""
     if cell.head not in KERNEL_HEADS + ("",):
         return f"the {cell.head} readout ({cell.objective} loss): it reduces one logit"
     if any(d.steps is not None for d in datas):
@@ -77,7 +87,7 @@ def kernel_refuses(cell: Cell, datas: list[TaskData]) -> str:
         return "targets at every step: it reads out the last step's state"
     if max(cell.hidden, cell.inputs, cell.layers) > MAX_UNITS:
         return f"a model of {cell.size_text()}: it runs up to {MAX_UNITS} units, inputs and layers"
-    return ""
+    return gpu.refuses(cell) if gpu.serves(device) else ""
 
 
 _said: set = set()
@@ -105,7 +115,7 @@ def losses(
         backend,
         device=theta.device,
         work=_work(data, theta) * unit_work(cell),
-        why_not=kernel_refuses(cell, [data]),
+        why_not=kernel_refuses(cell, [data], theta.device),
     )
     return _losses(cell, data, theta, backend)[:2]
 
@@ -123,7 +133,7 @@ def loss_and_grad(cell: Cell, data: TaskData, theta: torch.Tensor, *, backend: s
         backend,
         device=theta.device,
         work=3 * _work(data, theta) * unit_work(cell),
-        why_not=kernel_refuses(cell, [data]),
+        why_not=kernel_refuses(cell, [data], theta.device),
     )
     return _losses(cell, data, theta, backend, grad=True)
 

@@ -97,7 +97,7 @@ def sweep_backend(
         backend,
         device=device,
         work=grid_work(planes, datas, grad) * unit_work(cell),
-        why_not=kernel_refuses(cell, datas),
+        why_not=kernel_refuses(cell, datas, device),
     )
 
 

@@ -362,7 +362,10 @@ def _train(
     schedule = _schedule(M, n_train, epochs, seed)  # (epochs, M, n_train): only once the size is bounded
     fused = (
         resolve_backend(
-            cfg.backend, device=device, work=work * unit_work(cell), why_not=kernel_refuses(cell, datas)
+            cfg.backend,
+            device=device,
+            work=work * unit_work(cell),
+            why_not=kernel_refuses(cell, datas, device),
         )
         == "fused"
     )

@@ -92,7 +92,7 @@ def _descend(
     mask = (d1 != 0) | (d2 != 0) if plane.kind == "axis" else torch.ones_like(d1, dtype=torch.bool)
     theta = (origin + start[0] * d1 + start[1] * d2).expand(len(names), -1).clone()  # (R, P)
     work = 3 * _work(data, theta) * unit_work(cell)
-    backend = resolve_backend("auto", device=device, work=work, why_not=kernel_refuses(cell, [data]))
+    backend = resolve_backend("auto", device=device, work=work, why_not=kernel_refuses(cell, [data], device))
     d = data.to(dtype, device)
     thetas, losses_, norms = [], [], []
     for step in range(steps + 1):

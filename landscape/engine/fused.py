@@ -32,6 +32,7 @@ from .._errors import InputError
 from ..cells import Cell
 from ..tasks import TaskData
 from ..units import check_size, check_units, n_params, readout_loss
+from . import gpu
 from .build import Args, available, call, library, unavailable_reason
 from .table import GATES, MAX_UNITS, OBJECTIVES, kernel_cell
 
@@ -282,7 +283,15 @@ def kernel_losses(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Each model's mean loss and accuracy on the kernel, differentiable in theta through
     autograd (the kernel's backpropagation through time): theta (G, P) -> (G,), (G,) or None.
-    Arguments as for ``run_fused``; the labels y are read through ``rows`` when given."""
+    Arguments as for ``run_fused``; the labels y are read through ``rows`` when given. On a CUDA
+    device (or under the test-only switch, ``landscape.engine.gpu.ON_CPU``) the GPU engine runs it.
+    """
+    if gpu.serves(theta.device):
+        if max(hidden, inputs, layers) > 1:
+            raise InputError(f"backend 'fused' on {theta.device} runs one-unit models (the GPU engine)")
+        return gpu.triton_losses(
+            cell, theta, x, y, steps=steps, rows=rows, lengths=lengths, objective=objective
+        )
     accuracy = []
 
     def run(th: torch.Tensor, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -313,6 +322,8 @@ def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, at: list[int] 
     theta (G, P) -> (G,), (G,) or None; a (P,) vector gives one model's. With ``at`` (rising
     steps, the last ``data.length``), a (loss, accuracy) per step from one pass, without gradients."""
     th = theta[None] if theta.ndim == 1 else theta
+    if at is not None and gpu.serves(th.device):
+        return gpu.triton_prefix_losses(cell, data, th, at)
     if at is not None:
         hs, _ = run_fused(
             cell,

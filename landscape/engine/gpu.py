@@ -1,0 +1,279 @@
+"""The GPU engine: the fused kernel's work in Triton, for models on a CUDA device.
+
+``backend="fused"`` on CUDA tensors runs here, through the same door as the C kernel on the CPU
+(``landscape.engine.fused.kernel_losses``, an autograd Function whose backward is the engine's own
+derivative): each model's mean loss and accuracy come out of one kernel launch
+(``gpu_kernels.recur_kernel``), and with gradients the same pass carries forward-mode tangents
+of the state along the P unit directions, so the gradient of every model comes from one pass
+without storing its steps.
+
+Triton is an optional extra (``pip install -e ".[gpu]"``); without it, or without CUDA, this
+engine is not offered. For tests, ``LANDSCAPE_TRITON_ON_CPU=1`` with ``TRITON_INTERPRET=1`` (both
+set before the kernels are first imported) runs it on CPU tensors under Triton's interpreter, so
+the whole pipeline is exercised through this code on a machine without a GPU.
+
+It runs one-unit models (rnn, lstm, gru with the reset gate after or before, Pascanu's map) with
+the one-logit or Keras's two-output readout, the sigmoid or hard-sigmoid gates, per-model lengths
+and indexed rows (training); models of more units, other readouts and per-step targets are
+refused with a reason, and ``auto`` runs them on the reference path.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+
+import torch
+
+from .._errors import InputError
+from ..cells import KERAS_EPSILON, PASCANU_TARGET, Cell
+
+__all__ = ["available", "unavailable_reason", "serves", "refuses", "run_triton", "triton_losses", "ON_CPU"]
+
+ON_CPU = "LANDSCAPE_TRITON_ON_CPU"  # test-only: the Triton engine on CPU tensors, interpreted
+CODES = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3, "gru_before": 4}  # gpu_kernels' cell codes
+GATE_CODES = {"sigmoid": 0, "hard_sigmoid": 1}
+OBJECTIVE_CODES = {"bce": 0, "pascanu": 1, "keras": 2}
+HEADS = ("logit", "softmax2", "")
+NUM_WARPS = 4  # warps per program (128 threads)
+# Bytes a program keeps per thread and state tensor, by the compile checks (``gpu_aot``): 32 for
+# the lanes' states (8 float32 lanes a thread, 4 float64), 16 for each tangent tensor, which keeps
+# an LSTM's tangents along all its 18 parameters in registers on sm_90, without spills.
+LANE_BYTES = 32 * NUM_WARPS * 32
+TANGENT_BYTES = 32 * NUM_WARPS * 16
+# Directions of one pass: more are taken in groups, a pass each (float64 LSTM tangents along all
+# 18 parameters at once spill on sm_90; in groups of at most 8 they do not).
+MAX_DIRECTIONS = {4: 32, 8: 8}
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def on_cpu() -> bool:
+    """Whether the test-only switch runs this engine on CPU tensors (under the interpreter)."""
+    return os.environ.get(ON_CPU) == "1" and _interpreting()
+
+
+@functools.cache
+def _triton_missing() -> str:
+    return "" if importlib.util.find_spec("triton") is not None else "triton is not installed"
+
+
+def unavailable_reason(device: str | torch.device = "cuda") -> str:
+    """Why this engine cannot run on ``device`` ("" where it can)."""
+    if _triton_missing():
+        return _triton_missing()
+    if torch.device(device).type == "cpu":
+        return "" if on_cpu() else "the GPU engine runs on CUDA devices"
+    if _interpreting():
+        return "TRITON_INTERPRET=1 runs kernels on CPU tensors only"
+    return "" if torch.cuda.is_available() else "no CUDA device is available"
+
+
+def available(device: str | torch.device = "cuda") -> bool:
+    return not unavailable_reason(device)
+
+
+def serves(device: str | torch.device) -> bool:
+    """Whether ``backend='fused'`` on ``device`` means this engine (CUDA, or the CPU test switch)."""
+    return torch.device(device).type == "cuda" or on_cpu()
+
+
+def refuses(cell: Cell) -> str:
+    """Why this engine cannot run ``cell`` ("" where it can)."""
+    if cell.sized:
+        return f"a model of {cell.size_text()}: the GPU engine runs one-unit models"
+    if cell.head not in HEADS:
+        return f"the {cell.head} readout: the GPU engine reduces one logit"
+    return ""
+
+
+@functools.cache
+def _kernel():
+    from . import gpu_kernels  # here: TRITON_INTERPRET is read when the kernels are decorated
+
+    return gpu_kernels.recur_kernel
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def launch_shape(
+    G: int, N: int, D: int, block: tuple[int, int] | None = None, *, itemsize: int = 4
+) -> tuple[int, int]:
+    """(models, samples) per program: a block of models over every sample, BN at a time; at most
+    LANE_BYTES of each state tensor, or with D tangents TANGENT_BYTES of each tangent tensor
+    (``itemsize`` bytes a value). ``block`` forces one (powers of two)."""
+    if block is not None:
+        return block
+    budget = LANE_BYTES // itemsize if D == 0 else max(1, TANGENT_BYTES // (itemsize * _pow2(D)))
+    BN = min(_pow2(N), 256 if D == 0 else budget)
+    BG = max(1, min(_pow2(G), budget // BN))
+    return BG, BN
+
+
+def run_triton(
+    cell: Cell,
+    theta: torch.Tensor,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
+    *,
+    steps: int,
+    rows: torch.Tensor | None = None,
+    lengths: torch.Tensor | None = None,
+    objective: str = "bce",
+    directions: torch.Tensor | None = None,
+    block: tuple[int, int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Each model's mean loss (G,), accuracy (G,) (None for Pascanu's map) and, with
+    ``directions`` (D, P), its derivatives along them (G, D). theta (G, P) of the one-logit
+    layout (a softmax2 head already read as its logit difference); x, y, rows, lengths as for
+    ``landscape.engine.fused.run_fused``, on theta's device."""
+    from .fused import _check_arguments  # the same checks, with the same messages
+
+    if refuses(cell):
+        raise InputError(f"backend 'fused' cannot run {refuses(cell)}")
+    _check_arguments(cell, _two_logit_shape(cell, theta), x, y, rows, lengths, steps)
+    dev, dtype = theta.device, theta.dtype
+    if dtype not in (torch.float32, torch.float64):
+        raise InputError(f"the GPU engine runs float32 or float64, not {dtype}")
+    G, P = theta.shape
+    theta = theta.detach().contiguous()
+    if x is not None:
+        x = x.detach().to(device=dev, dtype=dtype).contiguous()
+    if rows is not None:
+        rows = rows.detach().to(device=dev, dtype=torch.int64).contiguous()
+        N, T, xs_g, xs_n = rows.shape[1], x.shape[-1], 0, x.shape[-1]
+    elif x is not None:
+        N, T = x.shape[-2], x.shape[-1]
+        xs_g, xs_n = (N * T if x.ndim == 3 else 0), T
+    else:
+        N, T, xs_g, xs_n = 1, steps, 0, 0
+    T_run = steps
+    if lengths is not None:
+        lengths = lengths.detach().to(device=dev, dtype=torch.int64).contiguous()
+        T_run = int(lengths.max()) if G else 0
+    if max(T_run, steps) > T:
+        raise InputError(f"a length of {max(T_run, steps)} exceeds the inputs' {T} steps")
+    obj = "keras" if objective == "bce" and cell.clip else objective
+    ys_g = 0
+    if y is not None:
+        y = y.detach().to(device=dev, dtype=dtype).contiguous()
+        ys_g = N if (y.ndim == 2 and rows is None) else 0
+    elif obj != "pascanu":
+        raise InputError("the classification loss needs labels y")
+    D = 0 if directions is None else directions.shape[0]
+    most = MAX_DIRECTIONS[theta.element_size()]
+    layout = dict(G=G, P=P, N=N, T=T_run, xs_g=xs_g, xs_n=xs_n, ys_g=ys_g, obj=obj, block=block)
+    # the loss and accuracy from a pass without tangents (the same bits as without gradients);
+    # the tangents in groups of at most ``most`` directions, a pass each
+    loss, acc, _ = _launch(cell, theta, x, y, rows, lengths, None, **layout)
+    if not D:
+        return loss, acc, None
+    dirs = directions.detach().to(device=dev, dtype=dtype)
+    parts = [
+        _launch(cell, theta, x, y, rows, lengths, dirs[k : k + most], **layout)[2] for k in range(0, D, most)
+    ]
+    return loss, acc, torch.cat(parts, 1)
+
+
+def _launch(cell: Cell, theta, x, y, rows, lengths, directions, *, G, P, N, T, xs_g, xs_n, ys_g, obj, block):
+    """One launch of the kernel on checked, laid-out arguments."""
+    dev, dtype = theta.device, theta.dtype
+    D = 0 if directions is None else directions.shape[0]
+    dirs = (
+        directions.detach().to(device=dev, dtype=dtype).contiguous()
+        if D
+        else torch.zeros(1, P, device=dev, dtype=dtype)
+    )
+    consts = torch.tensor(
+        [0.2, 0.5, PASCANU_TARGET, KERAS_EPSILON, 1.0 - KERAS_EPSILON, float(cell.x0)], dtype=torch.float64
+    ).to(device=dev, dtype=dtype)
+    loss = torch.full((G,), float("nan"), device=dev, dtype=dtype)  # an unwritten entry shows
+    acc = torch.full((G,), float("nan"), device=dev, dtype=dtype)
+    dloss = torch.full((G, max(D, 1)), float("nan"), device=dev, dtype=dtype)
+    BG, BN = launch_shape(G, N, D, block, itemsize=theta.element_size())
+    dummy = torch.zeros(1, device=dev, dtype=dtype)
+    if G:
+        _kernel()[(triton_cdiv(G, BG),)](
+            theta,
+            dirs,
+            consts,
+            dummy if x is None else x,
+            dummy if y is None else y,
+            torch.zeros(1, device=dev, dtype=torch.int64) if rows is None else rows,
+            torch.zeros(1, device=dev, dtype=torch.int64) if lengths is None else lengths,
+            loss,
+            acc,
+            dloss,
+            G,
+            N,
+            T,
+            P,
+            D,
+            xs_g,
+            xs_n,
+            ys_g,
+            CELL=CODES[cell.kernel],
+            gates=max(1, cell.gates),
+            GATE=GATE_CODES[cell.gate],
+            OBJ=OBJECTIVE_CODES[obj],
+            HAS_X=x is not None,
+            HAS_ROWS=rows is not None,
+            HAS_LEN=lengths is not None,
+            TANG=D > 0,
+            BG=BG,
+            BN=BN,
+            DP=_pow2(max(D, 1)),
+            num_warps=NUM_WARPS,
+        )
+    return loss, (None if obj == "pascanu" else acc), (dloss[:, :D] if D else None)
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _two_logit_shape(cell: Cell, theta: torch.Tensor) -> torch.Tensor:
+    """A (G, P) view of the shape the checks expect (the softmax2 head's two extra columns)."""
+    if cell.head != "softmax2":
+        return theta
+    return theta.new_empty(theta.shape[0], theta.shape[1] + 2)
+
+
+def triton_losses(
+    cell: Cell,
+    theta: torch.Tensor,
+    x: torch.Tensor | None,
+    y: torch.Tensor | None,
+    *,
+    steps: int,
+    rows: torch.Tensor | None = None,
+    lengths: torch.Tensor | None = None,
+    objective: str = "bce",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Each model's mean loss and accuracy on the GPU engine, differentiable in theta through
+    autograd (its tangents along every parameter): theta (G, P) -> (G,), (G,) or None."""
+    from .fused import _KernelLoss, _one_logit, _two_logit_grad
+
+    accuracy = []
+
+    def run(th: torch.Tensor, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        one = _one_logit(cell, th.detach())
+        eye = torch.eye(one.shape[1], device=th.device, dtype=th.dtype) if grad else None
+        loss, acc, d = run_triton(
+            cell, one, x, y, steps=steps, rows=rows, lengths=lengths, objective=objective, directions=eye
+        )
+        accuracy.append(acc)
+        return loss, (None if d is None else _two_logit_grad(cell, d))
+
+    loss = _KernelLoss.apply(theta, run)
+    return loss, accuracy[0]
+
+
+def triton_prefix_losses(cell: Cell, data, theta: torch.Tensor, at: list[int]) -> list[tuple]:
+    """(loss, accuracy) of G models after each step of ``at`` (a pass per stop)."""
+    return [triton_losses(cell, theta, data.x, data.y, steps=k, objective=data.objective) for k in at]

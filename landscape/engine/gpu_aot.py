@@ -1,0 +1,152 @@
+"""Ahead-of-time compiles of the GPU engine's kernel for a CUDA architecture, on a machine without
+a GPU: Triton's whole pipeline (TTIR, TTGIR, LLVM, PTX) and the ``ptxas`` inside the triton wheel
+report each variant's registers and spills.
+
+    python -m landscape.engine.gpu_aot [--arch 90] [--json]
+
+Each variant is a cell (and gate function), a floating-point type, with or without tangents,
+compiled at the launch shape the engine takes for it (``landscape.engine.gpu.launch_shape``).
+The exit status is 1 if any variant spills registers, or fails to compile. Runs in its own process:
+``TRITON_INTERPRET`` must be unset here (the kernels are compiled, not interpreted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+__all__ = ["VARIANTS", "compile_variant", "main"]
+
+# (cell code name, gates, gate function, objective) of every one-unit variant the engine runs
+CELLS = [
+    ("rnn", 1, "sigmoid", "bce"),
+    ("lstm", 4, "sigmoid", "bce"),
+    ("lstm", 4, "hard_sigmoid", "bce"),
+    ("gru", 3, "sigmoid", "bce"),
+    ("gru", 3, "hard_sigmoid", "bce"),
+    ("gru_before", 3, "sigmoid", "bce"),
+    ("gru_before", 3, "hard_sigmoid", "keras"),
+    ("pascanu", 1, "sigmoid", "pascanu"),
+]
+P = {"rnn": 6, "lstm": 18, "gru": 14, "gru_before": 14, "pascanu": 2}
+VARIANTS = [
+    dict(cell=c, gates=k, gate=g, objective=o, dtype=dt, tangents=tang, rows=False)
+    for c, k, g, o in CELLS
+    for dt in ("fp32", "fp64")
+    for tang in (False, True)
+] + [dict(cell="lstm", gates=4, gate="sigmoid", objective="bce", dtype="fp32", tangents=True, rows=True)]
+
+
+def compile_variant(v: dict, arch: int = 90) -> dict:
+    """Compile one variant for sm_<arch>; its registers, spill bytes and seconds."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from . import gpu, gpu_kernels
+
+    fn = gpu_kernels.recur_kernel
+    D = min(P[v["cell"]], gpu.MAX_DIRECTIONS[8 if v["dtype"] == "fp64" else 4]) if v["tangents"] else 0
+    N, G = 1000, 1 << 20
+    BG, BN = gpu.launch_shape(
+        G, 1 if v["cell"] == "pascanu" else N, D, itemsize=8 if v["dtype"] == "fp64" else 4
+    )
+    ints = {"G", "N", "T", "P", "D", "xs_g", "xs_n", "ys_g"}
+    const = dict(
+        CELL=gpu.CODES[v["cell"]],
+        gates=v["gates"],
+        GATE=gpu.GATE_CODES[v["gate"]],
+        OBJ=gpu.OBJECTIVE_CODES[v["objective"]],
+        HAS_X=v["cell"] != "pascanu",
+        HAS_ROWS=v["rows"],
+        HAS_LEN=v["rows"],
+        TANG=v["tangents"],
+        BG=BG,
+        BN=BN,
+        DP=gpu._pow2(max(D, 1)),
+    )
+    sig = {}
+    for name in fn.arg_names:
+        if name in const:
+            sig[name] = "constexpr"
+        elif name in ints:
+            sig[name] = "i32"
+        elif name in ("rows_ptr", "len_ptr"):
+            sig[name] = "*i64"
+        else:
+            sig[name] = "*" + v["dtype"]
+    t0 = time.perf_counter()
+    src = ASTSource(fn, sig, constexprs={(fn.arg_names.index(k),): c for k, c in const.items()})
+    kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": gpu.NUM_WARPS})
+    ptx = kernel.asm["ptx"]
+    target = re.search(r"^\.target\s+(\S+)", ptx, re.M).group(1).rstrip(",")
+    ptxas = pathlib.Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    with tempfile.TemporaryDirectory() as d:
+        path = pathlib.Path(d) / "k.ptx"
+        path.write_text(ptx)
+        out = subprocess.run(
+            [str(ptxas), "-v", "--gpu-name", target, str(path), "-o", str(pathlib.Path(d) / "k.o")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    report = out.stdout + out.stderr
+    regs = int(re.search(r"Used (\d+) registers", report).group(1))
+    stores = int(re.search(r"(\d+) bytes spill stores", report).group(1))
+    loads = int(re.search(r"(\d+) bytes spill loads", report).group(1))
+    return dict(
+        v, BG=BG, BN=BN, regs=regs, spill_stores=stores, spill_loads=loads, seconds=time.perf_counter() - t0
+    )
+
+
+def _name(v: dict) -> str:
+    parts = [v["cell"], v["gate"], v["objective"], v["dtype"], "tangents" if v["tangents"] else "loss"]
+    return "/".join(parts + (["rows+lengths"] if v["rows"] else []))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m landscape.engine.gpu_aot", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--arch", type=int, default=90, help="CUDA compute capability times 10 (90: H100/H200)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per variant")
+    args = ap.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        print("gpu_aot: TRITON_INTERPRET=1 interprets kernels; unset it to compile them", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")  # unset, triton 3.9 warns
+    with tempfile.TemporaryDirectory(prefix="landscape-aot-") as cache:
+        os.environ["TRITON_CACHE_DIR"] = cache  # compiled afresh, and nothing left in the user's cache
+        return _report(args)
+
+
+def _report(args) -> int:
+    bad = 0
+    for v in VARIANTS:
+        try:
+            r = compile_variant(v, args.arch)
+        except Exception as e:  # a failed compile is a row of the report, and a failure
+            r = dict(v, error=f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        bad += bool(r.get("error") or r.get("spill_stores") or r.get("spill_loads"))
+        if args.json:
+            print(json.dumps(r), flush=True)
+        elif "error" in r:
+            print(f"{_name(v):48} FAILED {r['error']}", flush=True)
+        else:
+            print(
+                f"{_name(v):48} block {r['BG']}x{r['BN']:<4} {r['regs']:3d} registers, "
+                f"spills {r['spill_stores']}/{r['spill_loads']} bytes, {r['seconds']:.1f} s",
+                flush=True,
+            )
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""The GPU engine's kernels, in Triton: one program runs a block of models (BG) over every sample,
+BN samples at a time, each lane's whole sequence with its state in registers, and reduces each
+model's mean loss and accuracy in the kernel; with TANG, it carries forward-mode tangents of the
+state along D directions of parameter space (BG x BN x DP values), so one pass gives each
+model's derivatives of its loss along them (the full gradient, with the P unit directions).
+
+Imported only when the engine first runs: ``TRITON_INTERPRET=1`` (CPU tensors, numpy, the tests)
+is read when ``triton.jit`` decorates. Only ``triton.language`` core operations: tanh and the
+sigmoid are written from ``tl.exp`` in forms that cannot overflow, so the same source runs in the
+interpreter and compiles for sm_90. Offsets into the inputs are 64-bit (G x N may pass 2^31).
+
+One-unit cells with the one-logit readout (a softmax2 head is read as its logit difference by
+the door): rnn, lstm, gru with the reset gate after or before its product, and Pascanu's map.
+Parameter k of a gated cell's gate j: w_ih k = j, w_hh gates + j, b_ih 2 gates + j, b_hh 3 gates
++ j; the readout w_out, b_out at 4 gates, 4 gates + 1 (torch.nn's state_dict order).
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+# cell codes (the door's table, landscape.engine.gpu.CODES, says which Cell each is)
+RNN, LSTM, GRU, PASCANU, GRU_BEFORE = (tl.constexpr(c) for c in range(5))
+# objectives: binary cross-entropy on the logit, Pascanu's target, Keras's clipped probabilities
+BCE, PASCANU_TARGET, KERAS = (tl.constexpr(c) for c in range(3))
+# where the constants the kernel reads lie in its table (in the compute type: a literal is float32)
+C_SLOPE, C_SHIFT, C_TARGET, C_EPS, C_ONE_MINUS_EPS, C_X0 = (tl.constexpr(c) for c in range(6))
+
+
+@triton.jit
+def _sigmoid(z):
+    e = tl.exp(-tl.abs(z))  # in (0, 1]: no overflow for any z
+    return tl.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+@triton.jit
+def _tanh(z):
+    e = tl.exp(-2.0 * tl.abs(z))
+    t = (1.0 - e) / (1.0 + e)
+    return tl.where(z >= 0, t, -t)
+
+
+@triton.jit
+def _log1p(e):
+    """log(1 + e) for e in [0, 1], accurate where e is tiny (Goldberg's form)."""
+    u = 1.0 + e
+    return tl.where(u == 1.0, e, tl.log(u) * (e / (u - 1.0)))
+
+
+@triton.jit
+def _gate(z, slope, shift, GATE: tl.constexpr):
+    """The gate function and its derivative: the sigmoid, or Keras 2's hard sigmoid
+    clip(slope z + shift, 0, 1) (derivative ``slope`` where the clip passes, its bounds
+    included, as torch.clamp's backward)."""
+    if GATE == 0:
+        s = _sigmoid(z)
+        ds = s * (1.0 - s)
+    else:
+        v = slope * z + shift
+        s = tl.where(v < 0.0, 0.0, tl.where(v > 1.0, 1.0, v))  # NaN stays NaN
+        ds = tl.where((v >= 0.0) & (v <= 1.0), slope, 0.0)
+    return s, ds
+
+
+@triton.jit
+def _p(theta_ptr, row, gm, P, k):
+    """Parameter k of each model of the block: (BG, 1)."""
+    return tl.load(theta_ptr + row * P + k, mask=gm, other=0.0)[:, None]
+
+
+@triton.jit
+def _d(dirs_ptr, dd, dm, P, k):
+    """Component k of each direction: (1, 1, DP)."""
+    return tl.load(dirs_ptr + dd * P + k, mask=dm, other=0.0)[None, None, :]
+
+
+@triton.jit
+def recur_kernel(
+    theta_ptr,
+    dirs_ptr,
+    consts_ptr,
+    x_ptr,
+    y_ptr,
+    rows_ptr,
+    len_ptr,
+    loss_ptr,
+    acc_ptr,
+    dloss_ptr,
+    G,
+    N,
+    T,
+    P,
+    D,
+    xs_g,
+    xs_n,
+    ys_g,
+    CELL: tl.constexpr,
+    gates: tl.constexpr,
+    GATE: tl.constexpr,
+    OBJ: tl.constexpr,
+    HAS_X: tl.constexpr,
+    HAS_ROWS: tl.constexpr,
+    HAS_LEN: tl.constexpr,
+    TANG: tl.constexpr,
+    BG: tl.constexpr,
+    BN: tl.constexpr,
+    DP: tl.constexpr,
+):
+    """Models g of this program's block, every sample n: loss[g], acc[g] (the means over the N
+    samples) and, with TANG, dloss[g, d], the derivative of loss[g] along direction d.
+
+    theta (G, P); dirs (D, P); x: (N, T) shared (xs_g = 0), (G, N, T) each model's own, or rows
+    of a table (R, T) through rows (G, N); y likewise ((N,), (G, N) with ys_g = N, or (R,));
+    len (G,): each model's own length (its state is frozen after it), else T steps each."""
+    pid = tl.program_id(0)
+    g = pid * BG + tl.arange(0, BG)
+    gm = g < G
+    row = g.to(tl.int64)
+    slope = tl.load(consts_ptr + C_SLOPE)
+    shift = tl.load(consts_ptr + C_SHIFT)
+    dd = tl.arange(0, DP)
+    dm = dd < D
+    if HAS_LEN:
+        steps = tl.load(len_ptr + row, mask=gm, other=0)[:, None]  # (BG, 1)
+    # the parameters, once for the whole sequence: (BG, 1) each
+    if CELL == PASCANU:
+        pw = _p(theta_ptr, row, gm, P, 0)
+        pb = _p(theta_ptr, row, gm, P, 1)
+    else:
+        wi0 = _p(theta_ptr, row, gm, P, 0)
+        wh0 = _p(theta_ptr, row, gm, P, gates)
+        bi0 = _p(theta_ptr, row, gm, P, 2 * gates)
+        bh0 = _p(theta_ptr, row, gm, P, 3 * gates)
+        if gates > 1:
+            wi1 = _p(theta_ptr, row, gm, P, 1)
+            wh1 = _p(theta_ptr, row, gm, P, gates + 1)
+            bi1 = _p(theta_ptr, row, gm, P, 2 * gates + 1)
+            bh1 = _p(theta_ptr, row, gm, P, 3 * gates + 1)
+            wi2 = _p(theta_ptr, row, gm, P, 2)
+            wh2 = _p(theta_ptr, row, gm, P, gates + 2)
+            bi2 = _p(theta_ptr, row, gm, P, 2 * gates + 2)
+            bh2 = _p(theta_ptr, row, gm, P, 3 * gates + 2)
+        if gates > 3:
+            wi3 = _p(theta_ptr, row, gm, P, 3)
+            wh3 = _p(theta_ptr, row, gm, P, gates + 3)
+            bi3 = _p(theta_ptr, row, gm, P, 2 * gates + 3)
+            bh3 = _p(theta_ptr, row, gm, P, 3 * gates + 3)
+        w_out = _p(theta_ptr, row, gm, P, 4 * gates)
+        b_out = _p(theta_ptr, row, gm, P, 4 * gates + 1)
+    if TANG:  # each parameter's component along the directions: (1, 1, DP)
+        if CELL == PASCANU:
+            dpw = _d(dirs_ptr, dd, dm, P, 0)
+            dpb = _d(dirs_ptr, dd, dm, P, 1)
+        else:
+            dwi0 = _d(dirs_ptr, dd, dm, P, 0)
+            dwh0 = _d(dirs_ptr, dd, dm, P, gates)
+            dbi0 = _d(dirs_ptr, dd, dm, P, 2 * gates)
+            dbh0 = _d(dirs_ptr, dd, dm, P, 3 * gates)
+            if gates > 1:
+                dwi1 = _d(dirs_ptr, dd, dm, P, 1)
+                dwh1 = _d(dirs_ptr, dd, dm, P, gates + 1)
+                dbi1 = _d(dirs_ptr, dd, dm, P, 2 * gates + 1)
+                dbh1 = _d(dirs_ptr, dd, dm, P, 3 * gates + 1)
+                dwi2 = _d(dirs_ptr, dd, dm, P, 2)
+                dwh2 = _d(dirs_ptr, dd, dm, P, gates + 2)
+                dbi2 = _d(dirs_ptr, dd, dm, P, 2 * gates + 2)
+                dbh2 = _d(dirs_ptr, dd, dm, P, 3 * gates + 2)
+            if gates > 3:
+                dwi3 = _d(dirs_ptr, dd, dm, P, 3)
+                dwh3 = _d(dirs_ptr, dd, dm, P, gates + 3)
+                dbi3 = _d(dirs_ptr, dd, dm, P, 2 * gates + 3)
+                dbh3 = _d(dirs_ptr, dd, dm, P, 3 * gates + 3)
+            dw_out = _d(dirs_ptr, dd, dm, P, 4 * gates)
+            db_out = _d(dirs_ptr, dd, dm, P, 4 * gates + 1)
+    dtype = theta_ptr.dtype.element_ty
+    loss_sum = tl.zeros([BG], dtype=dtype)
+    acc_sum = tl.zeros([BG], dtype=dtype)
+    if TANG:
+        dloss_sum = tl.zeros([BG, DP], dtype=dtype)
+    for n0 in range(0, N, BN):
+        n = n0 + tl.arange(0, BN)
+        nm = n < N
+        lane = gm[:, None] & nm[None, :]  # (BG, BN)
+        n64 = n.to(tl.int64)[None, :]
+        if HAS_ROWS:
+            r = tl.load(rows_ptr + row[:, None] * N + n64, mask=lane, other=0)  # (BG, BN) int64
+            xoff = r * xs_n
+        else:
+            xoff = row[:, None] * xs_g + n64 * xs_n
+        if CELL == PASCANU:
+            h = tl.zeros([BG, BN], dtype=dtype) + tl.load(consts_ptr + C_X0)
+        else:
+            h = tl.zeros([BG, BN], dtype=dtype)
+        c = tl.zeros([BG, BN], dtype=dtype)
+        if TANG:
+            dh = tl.zeros([BG, BN, DP], dtype=dtype)
+            dc = tl.zeros([BG, BN, DP], dtype=dtype)
+        for t in range(0, T):
+            if HAS_X:
+                x = tl.load(x_ptr + xoff + t, mask=lane, other=0.0)
+            if CELL == PASCANU:
+                sv, dsv = _gate(h, slope, shift, 0)
+                hn = pw * sv + pb
+                if TANG:
+                    dhn = dpw * sv[:, :, None] + (pw * dsv)[:, :, None] * dh + dpb
+            elif CELL == RNN:
+                hn = _tanh(wi0 * x + bi0 + wh0 * h + bh0)
+                if TANG:
+                    da = dwi0 * x[:, :, None] + dbi0 + dwh0 * h[:, :, None] + wh0[:, :, None] * dh + dbh0
+                    dhn = (1.0 - hn * hn)[:, :, None] * da
+            elif CELL == LSTM:
+                ai = wi0 * x + bi0 + wh0 * h + bh0
+                af = wi1 * x + bi1 + wh1 * h + bh1
+                ag = wi2 * x + bi2 + wh2 * h + bh2
+                ao = wi3 * x + bi3 + wh3 * h + bh3
+                ig, dig = _gate(ai, slope, shift, GATE)
+                fg, dfg = _gate(af, slope, shift, GATE)
+                gg = _tanh(ag)
+                og, dog = _gate(ao, slope, shift, GATE)
+                cn = fg * c + ig * gg
+                tc = _tanh(cn)
+                hn = og * tc
+                if TANG:
+                    x3 = x[:, :, None]
+                    h3 = h[:, :, None]
+                    dai = dwi0 * x3 + dbi0 + dwh0 * h3 + wh0[:, :, None] * dh + dbh0
+                    daf = dwi1 * x3 + dbi1 + dwh1 * h3 + wh1[:, :, None] * dh + dbh1
+                    dag = dwi2 * x3 + dbi2 + dwh2 * h3 + wh2[:, :, None] * dh + dbh2
+                    dao = dwi3 * x3 + dbi3 + dwh3 * h3 + wh3[:, :, None] * dh + dbh3
+                    dcn = (
+                        (dfg * c)[:, :, None] * daf
+                        + fg[:, :, None] * dc
+                        + (dig * gg)[:, :, None] * dai
+                        + (ig * (1.0 - gg * gg))[:, :, None] * dag
+                    )
+                    dhn = (dog * tc)[:, :, None] * dao + (og * (1.0 - tc * tc))[:, :, None] * dcn
+                    dc = dcn
+                c = cn
+            else:  # GRU: the reset gate after (torch.nn) or before (Keras reset_after=False) its product
+                rg, drg = _gate(wi0 * x + bi0 + wh0 * h + bh0, slope, shift, GATE)
+                zg, dzg = _gate(wi1 * x + bi1 + wh1 * h + bh1, slope, shift, GATE)
+                if CELL == GRU:
+                    hh = wh2 * h + bh2
+                    ng = _tanh(wi2 * x + bi2 + rg * hh)
+                else:
+                    rh = rg * h
+                    ng = _tanh(wi2 * x + bi2 + wh2 * rh + bh2)
+                hn = (1.0 - zg) * ng + zg * h
+                if TANG:
+                    x3 = x[:, :, None]
+                    h3 = h[:, :, None]
+                    dr = drg[:, :, None] * (dwi0 * x3 + dbi0 + dwh0 * h3 + wh0[:, :, None] * dh + dbh0)
+                    dz = dzg[:, :, None] * (dwi1 * x3 + dbi1 + dwh1 * h3 + wh1[:, :, None] * dh + dbh1)
+                    if CELL == GRU:
+                        dhh = dwh2 * h3 + wh2[:, :, None] * dh + dbh2
+                        dpre = dwi2 * x3 + dbi2 + dr * hh[:, :, None] + rg[:, :, None] * dhh
+                    else:
+                        drh = dr * h3 + rg[:, :, None] * dh
+                        dpre = dwi2 * x3 + dbi2 + dwh2 * rh[:, :, None] + wh2[:, :, None] * drh + dbh2
+                    dng = (1.0 - ng * ng)[:, :, None] * dpre
+                    dhn = dz * (h - ng)[:, :, None] + (1.0 - zg)[:, :, None] * dng + zg[:, :, None] * dh
+            if HAS_LEN:
+                on = t < steps  # (BG, 1): a model past its own length keeps its state
+                h = tl.where(on, hn, h)
+                if TANG:
+                    dh = tl.where(on[:, :, None], dhn, dh)
+            else:
+                h = hn
+                if TANG:
+                    dh = dhn
+        # the readout and loss of each lane, reduced over this block of samples
+        if CELL == PASCANU:
+            s, ds = _gate(h, slope, shift, 0)
+            e = s - tl.load(consts_ptr + C_TARGET)
+            lo = e * e
+            dl = 2.0 * e * ds  # d loss / d state
+        else:
+            if HAS_ROWS:
+                y = tl.load(y_ptr + r, mask=lane, other=0.0)
+            else:
+                y = tl.load(y_ptr + row[:, None] * ys_g + n64, mask=lane, other=0.0)
+            z = w_out * h + b_out
+            pos = y > 0.5
+            if OBJ == KERAS:
+                sz = tl.where(pos, z, -z)
+                p = _sigmoid(sz)
+                eps = tl.load(consts_ptr + C_EPS)
+                top = tl.load(consts_ptr + C_ONE_MINUS_EPS)
+                lo = -tl.log(tl.where(p < eps, eps, tl.where(p > top, top, p)))
+                q = _sigmoid(-sz)  # 1 - p, without the cancellation
+                dl = tl.where((p >= eps) & (p <= top), tl.where(pos, -q, q), 0.0)
+            else:
+                e = tl.exp(-tl.abs(z))
+                lo = tl.where(z > 0, z, 0.0) - y * z + _log1p(e)
+                certain = tl.where((z > 0) == pos, 0.0, float("inf"))
+                lo = tl.where((z == float("inf")) | (z == -float("inf")), certain, lo)
+                dl = _sigmoid(z) - y
+            right = tl.where((z > 0) == pos, 1.0, 0.0)
+            right = tl.where(z != z, float("nan"), right)  # a NaN logit is no answer
+            acc_sum += tl.sum(tl.where(lane, right, 0.0), axis=1)
+        loss_sum += tl.sum(tl.where(lane, lo, 0.0), axis=1)
+        if TANG:
+            if CELL == PASCANU:
+                dlo = dl[:, :, None] * dh
+            else:
+                dlo = dl[:, :, None] * (dw_out * h[:, :, None] + w_out[:, :, None] * dh + db_out)
+            dloss_sum += tl.sum(tl.where(lane[:, :, None], dlo, 0.0), axis=1)
+    tl.store(loss_ptr + row, loss_sum / N, mask=gm)
+    if CELL != PASCANU:
+        tl.store(acc_ptr + row, acc_sum / N, mask=gm)
+    if TANG:
+        tl.store(dloss_ptr + row[:, None] * D + dd[None, :], dloss_sum / N, mask=gm[:, None] & dm[None, :])
+
+
+__all__ = ["recur_kernel", "RNN", "LSTM", "GRU", "PASCANU", "GRU_BEFORE", "BCE", "KERAS"]
