@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 
 import torch
@@ -45,6 +46,8 @@ TANGENT_BYTES = 32 * NUM_WARPS * 16
 # Directions of one pass: more are taken in groups, a pass each (float64 LSTM tangents along all
 # 18 parameters at once spill on sm_90; in groups of at most 8 they do not).
 MAX_DIRECTIONS = {4: 32, 8: 8}
+BPTT_BYTES = 32 * NUM_WARPS * 8  # each state tensor of the backward kernel (its many gradient sums)
+SCRATCH_BYTES = 1 << 28  # checkpoints and segments of one launch of the backward kernel
 
 
 def _interpreting() -> bool:
@@ -126,10 +129,13 @@ def run_triton(
     lengths: torch.Tensor | None = None,
     objective: str = "bce",
     directions: torch.Tensor | None = None,
+    grad: bool = False,
     block: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Each model's mean loss (G,), accuracy (G,) (None for Pascanu's map) and, with
-    ``directions`` (D, P), its derivatives along them (G, D). theta (G, P) of the one-logit
+    ``directions`` (D, P), its derivatives along them (G, D) (forward-mode tangents), or with
+    ``grad`` its gradient (G, P) (backpropagation through time with recomputation by segments;
+    for Pascanu's map, tangents along its two parameters). theta (G, P) of the one-logit
     layout (a softmax2 head already read as its logit difference); x, y, rows, lengths as for
     ``landscape.engine.fused.run_fused``, on theta's device."""
     from .fused import _check_arguments  # the same checks, with the same messages
@@ -170,6 +176,10 @@ def run_triton(
     layout = dict(G=G, P=P, N=N, T=T_run, xs_g=xs_g, xs_n=xs_n, ys_g=ys_g, obj=obj, block=block)
     # the loss and accuracy from a pass without tangents (the same bits as without gradients);
     # the tangents in groups of at most ``most`` directions, a pass each
+    if grad and cell.kernel != "pascanu":
+        return _backward(cell, theta, x, y, rows, lengths, **layout)
+    if grad:
+        directions, D = torch.eye(P, device=dev, dtype=dtype), P
     loss, acc, _ = _launch(cell, theta, x, y, rows, lengths, None, **layout)
     if not D:
         return loss, acc, None
@@ -189,9 +199,7 @@ def _launch(cell: Cell, theta, x, y, rows, lengths, directions, *, G, P, N, T, x
         if D
         else torch.zeros(1, P, device=dev, dtype=dtype)
     )
-    consts = torch.tensor(
-        [0.2, 0.5, PASCANU_TARGET, KERAS_EPSILON, 1.0 - KERAS_EPSILON, float(cell.x0)], dtype=torch.float64
-    ).to(device=dev, dtype=dtype)
+    consts = _consts(cell, dev, dtype)
     loss = torch.full((G,), float("nan"), device=dev, dtype=dtype)  # an unwritten entry shows
     acc = torch.full((G,), float("nan"), device=dev, dtype=dtype)
     dloss = torch.full((G, max(D, 1)), float("nan"), device=dev, dtype=dtype)
@@ -233,6 +241,88 @@ def _launch(cell: Cell, theta, x, y, rows, lengths, directions, *, G, P, N, T, x
     return loss, (None if obj == "pascanu" else acc), (dloss[:, :D] if D else None)
 
 
+def _backward(cell: Cell, theta, x, y, rows, lengths, *, G, P, N, T, xs_g, xs_n, ys_g, obj, block):
+    """Loss, accuracy and gradient by the backward kernel, in launches of as many models as
+    SCRATCH_BYTES of checkpoints and segments hold."""
+    dev, dtype = theta.device, theta.dtype
+    itemsize = theta.element_size()
+    BG, BN = block or _bptt_shape(G, N, itemsize)
+    S = max(1, math.isqrt(max(T - 1, 0)) + 1)  # about sqrt(T) steps a segment
+    K = -(-T // S)
+    NS = 2 if cell.kernel == "lstm" else 1
+    per_model = BN * (K + S) * NS * itemsize
+    step = max(BG, SCRATCH_BYTES // max(per_model, 1) // BG * BG)
+    loss = torch.full((G,), float("nan"), device=dev, dtype=dtype)
+    acc = torch.full((G,), float("nan"), device=dev, dtype=dtype)
+    grad = torch.full((G, P), float("nan"), device=dev, dtype=dtype)
+    consts = _consts(cell, dev, dtype)
+    dummy = torch.zeros(1, device=dev, dtype=torch.int64)
+    for g0 in range(0, G, step):
+        g1 = min(G, g0 + step)
+        M = g1 - g0
+        programs = triton_cdiv(M, BG)
+        LANES = programs * BG * BN
+        ck = torch.full((max(K, 1) * NS * LANES,), float("nan"), device=dev, dtype=dtype)
+        seg = torch.full((S * NS * LANES,), float("nan"), device=dev, dtype=dtype)
+        xg = x if x is None or x.ndim == 2 or rows is not None else x[g0:g1]
+        yg = y if y.ndim == 1 or rows is not None else y[g0:g1]
+        _bptt()[(programs,)](
+            theta[g0:g1].contiguous(),
+            consts,
+            xg.contiguous(),
+            yg.contiguous(),
+            dummy if rows is None else rows[g0:g1].contiguous(),
+            dummy if lengths is None else lengths[g0:g1].contiguous(),
+            ck,
+            seg,
+            loss[g0:g1],
+            acc[g0:g1],
+            grad[g0:g1],
+            M,
+            N,
+            T,
+            P,
+            S,
+            K,
+            LANES,
+            xs_g,
+            xs_n,
+            ys_g,
+            CELL=CODES[cell.kernel],
+            gates=max(1, cell.gates),
+            GATE=GATE_CODES[cell.gate],
+            OBJ=OBJECTIVE_CODES[obj],
+            HAS_X=True,
+            HAS_ROWS=rows is not None,
+            HAS_LEN=lengths is not None,
+            NS=NS,
+            BG=BG,
+            BN=BN,
+            num_warps=NUM_WARPS,
+        )
+    return loss, acc, grad
+
+
+def _bptt_shape(G: int, N: int, itemsize: int) -> tuple[int, int]:
+    budget = BPTT_BYTES // itemsize
+    BN = min(_pow2(N), budget)
+    return max(1, min(_pow2(G), budget // BN)), BN
+
+
+def _consts(cell: Cell, dev, dtype) -> torch.Tensor:
+    """The constants the kernels read, in the compute type."""
+    return torch.tensor(
+        [0.2, 0.5, PASCANU_TARGET, KERAS_EPSILON, 1.0 - KERAS_EPSILON, float(cell.x0)], dtype=torch.float64
+    ).to(device=dev, dtype=dtype)
+
+
+@functools.cache
+def _bptt():
+    from . import gpu_kernels
+
+    return gpu_kernels.bptt_kernel
+
+
 def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -263,9 +353,8 @@ def triton_losses(
 
     def run(th: torch.Tensor, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         one = _one_logit(cell, th.detach())
-        eye = torch.eye(one.shape[1], device=th.device, dtype=th.dtype) if grad else None
         loss, acc, d = run_triton(
-            cell, one, x, y, steps=steps, rows=rows, lengths=lengths, objective=objective, directions=eye
+            cell, one, x, y, steps=steps, rows=rows, lengths=lengths, objective=objective, grad=grad
         )
         accuracy.append(acc)
         return loss, (None if d is None else _two_logit_grad(cell, d))

@@ -42,6 +42,14 @@ VARIANTS = [
     for dt in ("fp32", "fp64")
     for tang in (False, True)
 ] + [dict(cell="lstm", gates=4, gate="sigmoid", objective="bce", dtype="fp32", tangents=True, rows=True)]
+# the backward kernel (every cell but Pascanu's map, which takes tangents)
+VARIANTS += [
+    dict(cell=c, gates=k, gate=g, objective=o, dtype=dt, backward=True, rows=rows)
+    for c, k, g, o in CELLS
+    if c != "pascanu"
+    for dt in ("fp32", "fp64")
+    for rows in ((False, True) if (c, g, dt) == ("lstm", "sigmoid", "fp32") else (False,))
+]
 
 
 def compile_variant(v: dict, arch: int = 90) -> dict:
@@ -52,14 +60,9 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
 
     from . import gpu, gpu_kernels
 
-    fn = gpu_kernels.recur_kernel
-    D = min(P[v["cell"]], gpu.MAX_DIRECTIONS[8 if v["dtype"] == "fp64" else 4]) if v["tangents"] else 0
+    size = 8 if v["dtype"] == "fp64" else 4
     N, G = 1000, 1 << 20
-    BG, BN = gpu.launch_shape(
-        G, 1 if v["cell"] == "pascanu" else N, D, itemsize=8 if v["dtype"] == "fp64" else 4
-    )
-    ints = {"G", "N", "T", "P", "D", "xs_g", "xs_n", "ys_g"}
-    const = dict(
+    common = dict(
         CELL=gpu.CODES[v["cell"]],
         gates=v["gates"],
         GATE=gpu.GATE_CODES[v["gate"]],
@@ -67,11 +70,18 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
         HAS_X=v["cell"] != "pascanu",
         HAS_ROWS=v["rows"],
         HAS_LEN=v["rows"],
-        TANG=v["tangents"],
-        BG=BG,
-        BN=BN,
-        DP=gpu._pow2(max(D, 1)),
     )
+    if v.get("backward"):
+        fn = gpu_kernels.bptt_kernel
+        BG, BN = gpu._bptt_shape(G, N, size)
+        const = dict(common, NS=2 if v["cell"] == "lstm" else 1, BG=BG, BN=BN)
+        ints = {"G", "N", "T", "P", "S", "K", "LANES", "xs_g", "xs_n", "ys_g"}
+    else:
+        fn = gpu_kernels.recur_kernel
+        D = min(P[v["cell"]], gpu.MAX_DIRECTIONS[size]) if v["tangents"] else 0
+        BG, BN = gpu.launch_shape(G, 1 if v["cell"] == "pascanu" else N, D, itemsize=size)
+        const = dict(common, TANG=v["tangents"], BG=BG, BN=BN, DP=gpu._pow2(max(D, 1)))
+        ints = {"G", "N", "T", "P", "D", "xs_g", "xs_n", "ys_g"}
     sig = {}
     for name in fn.arg_names:
         if name in const:
@@ -107,7 +117,8 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
 
 
 def _name(v: dict) -> str:
-    parts = [v["cell"], v["gate"], v["objective"], v["dtype"], "tangents" if v["tangents"] else "loss"]
+    what = "backward" if v.get("backward") else ("tangents" if v["tangents"] else "loss")
+    parts = [v["cell"], v["gate"], v["objective"], v["dtype"], what]
     return "/".join(parts + (["rows+lengths"] if v["rows"] else []))
 
 

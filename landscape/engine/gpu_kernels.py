@@ -313,4 +313,393 @@ def recur_kernel(
         tl.store(dloss_ptr + row[:, None] * D + dd[None, :], dloss_sum / N, mask=gm[:, None] & dm[None, :])
 
 
-__all__ = ["recur_kernel", "RNN", "LSTM", "GRU", "PASCANU", "GRU_BEFORE", "BCE", "KERAS"]
+__all__ = ["recur_kernel", "bptt_kernel", "RNN", "LSTM", "GRU", "PASCANU", "GRU_BEFORE", "BCE", "KERAS"]
+
+
+@triton.jit
+def _gp(theta_ptr, row, gm, P, j, gates: tl.constexpr):
+    """Gate j's w_ih, w_hh, b_ih, b_hh of each model of the block: (BG, 1) each."""
+    return (
+        _p(theta_ptr, row, gm, P, j),
+        _p(theta_ptr, row, gm, P, gates + j),
+        _p(theta_ptr, row, gm, P, 2 * gates + j),
+        _p(theta_ptr, row, gm, P, 3 * gates + j),
+    )
+
+
+@triton.jit
+def _put(grad_ptr, row, gm, P, k, acc, N):
+    tl.store(grad_ptr + row * P + k, acc / N, mask=gm)
+
+
+@triton.jit
+def _sum(v, lane):
+    return tl.sum(tl.where(lane, v, 0.0), axis=1)
+
+
+@triton.jit
+def _store_state(buf_ptr, j, NS: tl.constexpr, LANES, slot, h, c, lane):
+    tl.store(buf_ptr + (j * NS) * LANES + slot, h, mask=lane)
+    if NS == 2:
+        tl.store(buf_ptr + (j * NS + 1) * LANES + slot, c, mask=lane)
+
+
+@triton.jit
+def _step(
+    x,
+    h,
+    c,
+    wi0,
+    wh0,
+    bi0,
+    bh0,
+    wi1,
+    wh1,
+    bi1,
+    bh1,
+    wi2,
+    wh2,
+    bi2,
+    bh2,
+    wi3,
+    wh3,
+    bi3,
+    bh3,
+    slope,
+    shift,
+    CELL: tl.constexpr,
+    GATE: tl.constexpr,
+):
+    """One step of a gated or plain cell: the new (h, c) (c only for the LSTM; else c itself)."""
+    if CELL == RNN:
+        hn = _tanh(wi0 * x + bi0 + wh0 * h + bh0)
+        cn = c
+    elif CELL == LSTM:
+        ig, _i = _gate(wi0 * x + bi0 + wh0 * h + bh0, slope, shift, GATE)
+        fg, _f = _gate(wi1 * x + bi1 + wh1 * h + bh1, slope, shift, GATE)
+        gg = _tanh(wi2 * x + bi2 + wh2 * h + bh2)
+        og, _o = _gate(wi3 * x + bi3 + wh3 * h + bh3, slope, shift, GATE)
+        cn = fg * c + ig * gg
+        hn = og * _tanh(cn)
+    else:
+        rg, _r = _gate(wi0 * x + bi0 + wh0 * h + bh0, slope, shift, GATE)
+        zg, _z = _gate(wi1 * x + bi1 + wh1 * h + bh1, slope, shift, GATE)
+        if CELL == GRU:
+            ng = _tanh(wi2 * x + bi2 + rg * (wh2 * h + bh2))
+        else:
+            ng = _tanh(wi2 * x + bi2 + wh2 * (rg * h) + bh2)
+        hn = (1.0 - zg) * ng + zg * h
+        cn = c
+    return hn, cn
+
+
+@triton.jit
+def bptt_kernel(
+    theta_ptr,
+    consts_ptr,
+    x_ptr,
+    y_ptr,
+    rows_ptr,
+    len_ptr,
+    ck_ptr,
+    seg_ptr,
+    loss_ptr,
+    acc_ptr,
+    grad_ptr,
+    G,
+    N,
+    T,
+    P,
+    S,
+    K,
+    LANES,
+    xs_g,
+    xs_n,
+    ys_g,
+    CELL: tl.constexpr,
+    gates: tl.constexpr,
+    GATE: tl.constexpr,
+    OBJ: tl.constexpr,
+    HAS_X: tl.constexpr,
+    HAS_ROWS: tl.constexpr,
+    HAS_LEN: tl.constexpr,
+    NS: tl.constexpr,
+    BG: tl.constexpr,
+    BN: tl.constexpr,
+):
+    """Models g of this program's block: loss[g], acc[g] and grad[g, :], the gradient of loss[g],
+    by backpropagation through time with recomputation by segments: the forward pass keeps the
+    state every S steps (ck: K checkpoints per lane); then, segment by segment from the last, the
+    segment's states are recomputed from its checkpoint into seg (S per lane) and walked back,
+    each step's gates recomputed from the state before it. Per lane: (K + S) states of scratch,
+    in this program's own slots of ck and seg (LANES slots per state), reused for every block of
+    samples. Not for Pascanu's map (no input; its tangents are as cheap)."""
+    pid = tl.program_id(0)
+    g = pid * BG + tl.arange(0, BG)
+    gm = g < G
+    row = g.to(tl.int64)
+    slot = row[:, None] * BN + tl.arange(0, BN).to(tl.int64)[None, :]  # (BG, BN): this program's slots
+    slope = tl.load(consts_ptr + C_SLOPE)
+    shift = tl.load(consts_ptr + C_SHIFT)
+    dtype = theta_ptr.dtype.element_ty
+    if HAS_LEN:
+        steps = tl.load(len_ptr + row, mask=gm, other=0)[:, None]
+    wi0, wh0, bi0, bh0 = _gp(theta_ptr, row, gm, P, 0, gates)
+    wi1, wh1, bi1, bh1 = wi0, wh0, bi0, bh0  # placeholders where the cell has fewer gates
+    wi2, wh2, bi2, bh2 = wi0, wh0, bi0, bh0
+    wi3, wh3, bi3, bh3 = wi0, wh0, bi0, bh0
+    if gates > 1:
+        wi1, wh1, bi1, bh1 = _gp(theta_ptr, row, gm, P, 1, gates)
+        wi2, wh2, bi2, bh2 = _gp(theta_ptr, row, gm, P, 2, gates)
+    if gates > 3:
+        wi3, wh3, bi3, bh3 = _gp(theta_ptr, row, gm, P, 3, gates)
+    w_out = _p(theta_ptr, row, gm, P, 4 * gates)
+    b_out = _p(theta_ptr, row, gm, P, 4 * gates + 1)
+    zero = tl.zeros([BG], dtype=dtype)
+    loss_sum, acc_sum, s_wout, s_bout = zero, zero, zero, zero
+    # each parameter's gradient, summed over the samples: gate j's w_ih, w_hh, b_ih, b_hh
+    s_wi0, s_wh0, s_bi0, s_bh0 = zero, zero, zero, zero
+    s_wi1, s_wh1, s_bi1, s_bh1 = zero, zero, zero, zero
+    s_wi2, s_wh2, s_bi2, s_bh2 = zero, zero, zero, zero
+    s_wi3, s_wh3, s_bi3, s_bh3 = zero, zero, zero, zero
+    for n0 in range(0, N, BN):
+        n = n0 + tl.arange(0, BN)
+        lane = gm[:, None] & (n < N)[None, :]
+        n64 = n.to(tl.int64)[None, :]
+        if HAS_ROWS:
+            r = tl.load(rows_ptr + row[:, None] * N + n64, mask=lane, other=0)
+            xoff = r * xs_n
+        else:
+            xoff = row[:, None] * xs_g + n64 * xs_n
+        h = tl.zeros([BG, BN], dtype=dtype)
+        c = tl.zeros([BG, BN], dtype=dtype)
+        for t in range(0, T):  # forward, keeping a checkpoint every S steps
+            if t % S == 0:
+                _store_state(ck_ptr, t // S, NS, LANES, slot, h, c, lane)
+            x = tl.load(x_ptr + xoff + t, mask=lane, other=0.0)
+            hn, cn = _step(
+                x,
+                h,
+                c,
+                wi0,
+                wh0,
+                bi0,
+                bh0,
+                wi1,
+                wh1,
+                bi1,
+                bh1,
+                wi2,
+                wh2,
+                bi2,
+                bh2,
+                wi3,
+                wh3,
+                bi3,
+                bh3,
+                slope,
+                shift,
+                CELL,
+                GATE,
+            )
+            if HAS_LEN:
+                on = t < steps
+                h = tl.where(on, hn, h)
+                c = tl.where(on, cn, c)
+            else:
+                h, c = hn, cn
+        if HAS_ROWS:
+            y = tl.load(y_ptr + r, mask=lane, other=0.0)
+        else:
+            y = tl.load(y_ptr + row[:, None] * ys_g + n64, mask=lane, other=0.0)
+        z = w_out * h + b_out
+        pos = y > 0.5
+        if OBJ == KERAS:
+            sz = tl.where(pos, z, -z)
+            p = _sigmoid(sz)
+            eps = tl.load(consts_ptr + C_EPS)
+            top = tl.load(consts_ptr + C_ONE_MINUS_EPS)
+            lo = -tl.log(tl.where(p < eps, eps, tl.where(p > top, top, p)))
+            q = _sigmoid(-sz)
+            dl = tl.where((p >= eps) & (p <= top), tl.where(pos, -q, q), 0.0)
+        else:
+            e = tl.exp(-tl.abs(z))
+            lo = tl.where(z > 0, z, 0.0) - y * z + _log1p(e)
+            certain = tl.where((z > 0) == pos, 0.0, float("inf"))
+            lo = tl.where((z == float("inf")) | (z == -float("inf")), certain, lo)
+            dl = _sigmoid(z) - y
+        dl = tl.where(lane, dl, 0.0)
+        right = tl.where(z != z, float("nan"), tl.where((z > 0) == pos, 1.0, 0.0))
+        acc_sum += _sum(right, lane)
+        loss_sum += _sum(lo, lane)
+        s_wout += _sum(dl * h, lane)
+        s_bout += _sum(dl, lane)
+        ah = dl * w_out  # d loss / d h_T
+        ac = tl.zeros([BG, BN], dtype=dtype)
+        zl = tl.zeros([BG, BN], dtype=dtype)
+        l_wi0, l_wh0, l_bi0, l_bh0 = zl, zl, zl, zl  # this block's per-lane gradients
+        l_wi1, l_wh1, l_bi1, l_bh1 = zl, zl, zl, zl
+        l_wi2, l_wh2, l_bi2, l_bh2 = zl, zl, zl, zl
+        l_wi3, l_wh3, l_bi3, l_bh3 = zl, zl, zl, zl
+        for kk in range(0, K):  # the segments, from the last
+            k = K - 1 - kk
+            t0 = k * S
+            L = tl.minimum(t0 + S, T) - t0
+            h = tl.load(ck_ptr + (k * NS) * LANES + slot, mask=lane, other=0.0)
+            if NS == 2:
+                c = tl.load(ck_ptr + (k * NS + 1) * LANES + slot, mask=lane, other=0.0)
+            for j in range(0, L):  # recompute the segment, keeping the state before each step
+                _store_state(seg_ptr, j, NS, LANES, slot, h, c, lane)
+                x = tl.load(x_ptr + xoff + t0 + j, mask=lane, other=0.0)
+                hn, cn = _step(
+                    x,
+                    h,
+                    c,
+                    wi0,
+                    wh0,
+                    bi0,
+                    bh0,
+                    wi1,
+                    wh1,
+                    bi1,
+                    bh1,
+                    wi2,
+                    wh2,
+                    bi2,
+                    bh2,
+                    wi3,
+                    wh3,
+                    bi3,
+                    bh3,
+                    slope,
+                    shift,
+                    CELL,
+                    GATE,
+                )
+                if HAS_LEN:
+                    on = (t0 + j) < steps
+                    h = tl.where(on, hn, h)
+                    c = tl.where(on, cn, c)
+                else:
+                    h, c = hn, cn
+            for jj in range(0, L):  # and walk it back
+                j = L - 1 - jj
+                t = t0 + j
+                hp = tl.load(seg_ptr + (j * NS) * LANES + slot, mask=lane, other=0.0)
+                x = tl.load(x_ptr + xoff + t, mask=lane, other=0.0)
+                if HAS_LEN:
+                    on = (t < steps) & lane
+                else:
+                    on = lane
+                if CELL == RNN:
+                    hn = _tanh(wi0 * x + bi0 + wh0 * hp + bh0)
+                    da = tl.where(on, ah * (1.0 - hn * hn), 0.0)
+                    l_wi0 += da * x
+                    l_bi0 += da
+                    l_wh0 += da * hp
+                    l_bh0 += da
+                    ah = tl.where(on, da * wh0, ah)
+                elif CELL == LSTM:
+                    cp = tl.load(seg_ptr + (j * NS + 1) * LANES + slot, mask=lane, other=0.0)
+                    ig, dig = _gate(wi0 * x + bi0 + wh0 * hp + bh0, slope, shift, GATE)
+                    fg, dfg = _gate(wi1 * x + bi1 + wh1 * hp + bh1, slope, shift, GATE)
+                    gg = _tanh(wi2 * x + bi2 + wh2 * hp + bh2)
+                    og, dog = _gate(wi3 * x + bi3 + wh3 * hp + bh3, slope, shift, GATE)
+                    tc = _tanh(fg * cp + ig * gg)
+                    acn = ac + ah * og * (1.0 - tc * tc)  # d loss / d c_t
+                    dai = tl.where(on, acn * gg * dig, 0.0)
+                    daf = tl.where(on, acn * cp * dfg, 0.0)
+                    dag = tl.where(on, acn * ig * (1.0 - gg * gg), 0.0)
+                    dao = tl.where(on, ah * tc * dog, 0.0)
+                    l_wi0 += dai * x
+                    l_bi0 += dai
+                    l_wh0 += dai * hp
+                    l_bh0 += dai
+                    l_wi1 += daf * x
+                    l_bi1 += daf
+                    l_wh1 += daf * hp
+                    l_bh1 += daf
+                    l_wi2 += dag * x
+                    l_bi2 += dag
+                    l_wh2 += dag * hp
+                    l_bh2 += dag
+                    l_wi3 += dao * x
+                    l_bi3 += dao
+                    l_wh3 += dao * hp
+                    l_bh3 += dao
+                    ac = tl.where(on, acn * fg, ac)
+                    ah = tl.where(on, dai * wh0 + daf * wh1 + dag * wh2 + dao * wh3, ah)
+                else:
+                    rg, drg = _gate(wi0 * x + bi0 + wh0 * hp + bh0, slope, shift, GATE)
+                    zg, dzg = _gate(wi1 * x + bi1 + wh1 * hp + bh1, slope, shift, GATE)
+                    if CELL == GRU:
+                        hh = wh2 * hp + bh2
+                        ng = _tanh(wi2 * x + bi2 + rg * hh)
+                    else:
+                        rh = rg * hp
+                        ng = _tanh(wi2 * x + bi2 + wh2 * rh + bh2)
+                    dpre = tl.where(on, ah * (1.0 - zg) * (1.0 - ng * ng), 0.0)  # d loss / d n's argument
+                    daz = tl.where(on, ah * (hp - ng) * dzg, 0.0)
+                    l_wi2 += dpre * x
+                    l_bi2 += dpre
+                    if CELL == GRU:
+                        dhh = dpre * rg  # d loss / d (w_hn h + b_hn)
+                        dar = dpre * hh * drg
+                        l_wh2 += dhh * hp
+                        l_bh2 += dhh
+                        back = dhh * wh2
+                    else:
+                        drh = dpre * wh2  # d loss / d (r h)
+                        dar = drh * hp * drg
+                        l_wh2 += dpre * rh
+                        l_bh2 += dpre
+                        back = drh * rg
+                    l_wi0 += dar * x
+                    l_bi0 += dar
+                    l_wh0 += dar * hp
+                    l_bh0 += dar
+                    l_wi1 += daz * x
+                    l_bi1 += daz
+                    l_wh1 += daz * hp
+                    l_bh1 += daz
+                    ah = tl.where(on, ah * zg + back + dar * wh0 + daz * wh1, ah)
+        s_wi0 += _sum(l_wi0, lane)
+        s_wh0 += _sum(l_wh0, lane)
+        s_bi0 += _sum(l_bi0, lane)
+        s_bh0 += _sum(l_bh0, lane)
+        if gates > 1:
+            s_wi1 += _sum(l_wi1, lane)
+            s_wh1 += _sum(l_wh1, lane)
+            s_bi1 += _sum(l_bi1, lane)
+            s_bh1 += _sum(l_bh1, lane)
+            s_wi2 += _sum(l_wi2, lane)
+            s_wh2 += _sum(l_wh2, lane)
+            s_bi2 += _sum(l_bi2, lane)
+            s_bh2 += _sum(l_bh2, lane)
+        if gates > 3:
+            s_wi3 += _sum(l_wi3, lane)
+            s_wh3 += _sum(l_wh3, lane)
+            s_bi3 += _sum(l_bi3, lane)
+            s_bh3 += _sum(l_bh3, lane)
+    tl.store(loss_ptr + row, loss_sum / N, mask=gm)
+    tl.store(acc_ptr + row, acc_sum / N, mask=gm)
+    _put(grad_ptr, row, gm, P, 0, s_wi0, N)
+    _put(grad_ptr, row, gm, P, gates, s_wh0, N)
+    _put(grad_ptr, row, gm, P, 2 * gates, s_bi0, N)
+    _put(grad_ptr, row, gm, P, 3 * gates, s_bh0, N)
+    if gates > 1:
+        _put(grad_ptr, row, gm, P, 1, s_wi1, N)
+        _put(grad_ptr, row, gm, P, gates + 1, s_wh1, N)
+        _put(grad_ptr, row, gm, P, 2 * gates + 1, s_bi1, N)
+        _put(grad_ptr, row, gm, P, 3 * gates + 1, s_bh1, N)
+        _put(grad_ptr, row, gm, P, 2, s_wi2, N)
+        _put(grad_ptr, row, gm, P, gates + 2, s_wh2, N)
+        _put(grad_ptr, row, gm, P, 2 * gates + 2, s_bi2, N)
+        _put(grad_ptr, row, gm, P, 3 * gates + 2, s_bh2, N)
+    if gates > 3:
+        _put(grad_ptr, row, gm, P, 3, s_wi3, N)
+        _put(grad_ptr, row, gm, P, gates + 3, s_wh3, N)
+        _put(grad_ptr, row, gm, P, 2 * gates + 3, s_bi3, N)
+        _put(grad_ptr, row, gm, P, 3 * gates + 3, s_bh3, N)
+    _put(grad_ptr, row, gm, P, 4 * gates, s_wout, N)
+    _put(grad_ptr, row, gm, P, 4 * gates + 1, s_bout, N)
