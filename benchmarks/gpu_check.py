@@ -189,6 +189,18 @@ def speed(report: Report, deadline: float, device: str, size: dict) -> None:
             k = min(G, size["chunk"])
             ref = timed(lambda c=cell, d=data, th=theta[:k]: _losses(c, d, th, "reference"), device) * G / k
             full = timed(lambda c=cell, d=data, th=theta: _losses(c, d, th, "fused"), device)
+            fast_s = fast_err = None
+            if device == "cuda":  # the fast-math variant (tanh.approx): its time and its distance
+                from landscape.engine import gpu
+
+                os.environ[gpu.FAST_MATH] = "1"
+                try:
+                    fast_s = timed(lambda c=cell, d=data, th=theta: _losses(c, d, th, "fused"), device)
+                    lo_fast = _losses(cell, data, theta[:k], "fused")[0]
+                finally:
+                    os.environ.pop(gpu.FAST_MATH)
+                lo = _losses(cell, data, theta[:k], "fused")[0]
+                fast_err = float(((lo_fast - lo).abs() / (lo.abs() + 1e-3)).max())
             kg = min(G, size["chunk_grad"])
             grad = (
                 timed(lambda c=cell, d=data, th=theta[:kg]: _losses(c, d, th, "fused", grad=True), device)
@@ -206,6 +218,8 @@ def speed(report: Report, deadline: float, device: str, size: dict) -> None:
                 loop_s=loop_s * G,
                 reference_s=ref,
                 triton_s=full,
+                triton_fast_s=fast_s,
+                fast_rel_err=fast_err,
                 triton_grad_s=grad,
                 triton_over_loop=loop_s * G / full,
                 cell_steps_per_s=steps / full,

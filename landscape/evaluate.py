@@ -28,6 +28,7 @@ from .backends import (
     unit_work,
 )
 from .cells import Cell, as_cell
+from .engine import gpu as engine_gpu
 from .planes import Plane
 from .tasks import TaskData
 
@@ -46,6 +47,7 @@ DEFAULT_MEM = 1 << 30  # bytes
 # caches and a pass gets slower, not faster (benchmarks/bench_grid.py --chunks measures it).
 CHUNK_ELEMENTS = 1 << 18
 FUSED_CHUNK_ELEMENTS = 1 << 21  # lanes per call of the fused kernel: enough to keep every thread busy
+GPU_CHUNK_ELEMENTS = 1 << 26  # lanes per call of the GPU engine: thousands of programs per launch
 
 
 def prefix_sweep(planes: list[Plane], datas: list[TaskData]) -> bool:
@@ -112,8 +114,10 @@ def chunk_size(
     cell_steps: int = 1,
     per_step: bool = False,
     kept: int = 0,
+    gpu: bool = False,
 ) -> int:
-    """Grid points per chunk: within ``mem`` bytes of step temporaries, and cache-sized.
+    """Grid points per chunk: within ``mem`` bytes of step temporaries, and cache-sized (on the
+    GPU engine, ``gpu``, large enough to fill the device: GPU_CHUNK_ELEMENTS lanes).
 
     With ``length`` > 0 (a backward pass follows), every step's temporaries stay alive, so the
     budget is shared by ``length`` steps. Models beyond one unit also make every step's input
@@ -126,7 +130,8 @@ def chunk_size(
     H, P, N = cell.hidden, cell.n_params, max(n_samples, 1)
     if fused:
         per_point = (2 + kept) * N * H * itemsize + 4 * 8 * P
-        return max(1, min(int(mem) // per_point, FUSED_CHUNK_ELEMENTS // (N * H)))
+        lanes = GPU_CHUNK_ELEMENTS if gpu else FUSED_CHUNK_ELEMENTS
+        return max(1, min(int(mem) // per_point, lanes // (N * H)))
     per_point = (cell.work + 2) * N * itemsize * max(length, 1) * H * cell.layers
     if length and cell.sized:  # batched products keep their inputs and outputs for the backward pass,
         per_point *= 2  # and it makes one gradient of each: measured by benchmarks/bench_memory.py
@@ -216,6 +221,7 @@ def _evaluate(
         fused=backend == "fused",
         cell_steps=data.length,
         per_step=data.per_step,
+        gpu=backend == "fused" and engine_gpu.serves(device),
     )
     if grad and backend != "fused" and g >= GRAD_BLOCK:
         g -= g % GRAD_BLOCK  # whole blocks, so that every block is the same rows whatever --mem is

@@ -33,6 +33,7 @@ from ..cells import KERAS_EPSILON, PASCANU_TARGET, Cell
 __all__ = ["available", "unavailable_reason", "serves", "refuses", "run_triton", "triton_losses", "ON_CPU"]
 
 ON_CPU = "LANDSCAPE_TRITON_ON_CPU"  # test-only: the Triton engine on CPU tensors, interpreted
+FAST_MATH = "LANDSCAPE_GPU_FAST_MATH"  # =1: float32 on a GPU takes its tanh.approx (not interpreted)
 CODES = {"rnn": 0, "lstm": 1, "gru": 2, "pascanu": 3, "gru_before": 4}  # gpu_kernels' cell codes
 GATE_CODES = {"sigmoid": 0, "hard_sigmoid": 1}
 OBJECTIVE_CODES = {"bce": 0, "pascanu": 1, "keras": 2}
@@ -52,6 +53,11 @@ SCRATCH_BYTES = 1 << 28  # checkpoints and segments of one launch of the backwar
 
 def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def fast_math(theta: torch.Tensor) -> bool:
+    """Whether the kernels take the GPU's approximate tanh: asked for, float32, on a CUDA device."""
+    return os.environ.get(FAST_MATH) == "1" and theta.dtype == torch.float32 and theta.device.type == "cuda"
 
 
 def on_cpu() -> bool:
@@ -233,6 +239,7 @@ def _launch(cell: Cell, theta, x, y, rows, lengths, directions, *, G, P, N, T, x
             HAS_ROWS=rows is not None,
             HAS_LEN=lengths is not None,
             TANG=D > 0,
+            FAST=fast_math(theta),
             BG=BG,
             BN=BN,
             DP=_pow2(max(D, 1)),
@@ -296,6 +303,7 @@ def _backward(cell: Cell, theta, x, y, rows, lengths, *, G, P, N, T, xs_g, xs_n,
             HAS_ROWS=rows is not None,
             HAS_LEN=lengths is not None,
             NS=NS,
+            FAST=fast_math(theta),
             BG=BG,
             BN=BN,
             num_warps=NUM_WARPS,

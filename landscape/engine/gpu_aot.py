@@ -50,6 +50,22 @@ VARIANTS += [
     for dt in ("fp32", "fp64")
     for rows in ((False, True) if (c, g, dt) == ("lstm", "sigmoid", "fp32") else (False,))
 ]
+# the fast-math variant (the GPU's tanh.approx.f32; float32 only), forward and backward
+VARIANTS += [
+    dict(
+        cell=c,
+        gates=k,
+        gate="sigmoid",
+        objective="bce",
+        dtype="fp32",
+        tangents=False,
+        rows=False,
+        fast=True,
+        backward=back,
+    )
+    for c, k in (("rnn", 1), ("lstm", 4), ("gru", 3))
+    for back in (False, True)
+]
 
 
 def compile_variant(v: dict, arch: int = 90) -> dict:
@@ -70,6 +86,7 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
         HAS_X=v["cell"] != "pascanu",
         HAS_ROWS=v["rows"],
         HAS_LEN=v["rows"],
+        FAST=v.get("fast", False),
     )
     if v.get("backward"):
         fn = gpu_kernels.bptt_kernel
@@ -111,6 +128,8 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
     regs = int(re.search(r"Used (\d+) registers", report).group(1))
     stores = int(re.search(r"(\d+) bytes spill stores", report).group(1))
     loads = int(re.search(r"(\d+) bytes spill loads", report).group(1))
+    if ("tanh.approx" in ptx) != bool(v.get("fast")):  # the switch is what decides it
+        raise RuntimeError(f"tanh.approx {'missing from' if v.get('fast') else 'found in'} the PTX")
     return dict(
         v, BG=BG, BN=BN, regs=regs, spill_stores=stores, spill_loads=loads, seconds=time.perf_counter() - t0
     )
@@ -119,7 +138,9 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
 def _name(v: dict) -> str:
     what = "backward" if v.get("backward") else ("tangents" if v["tangents"] else "loss")
     parts = [v["cell"], v["gate"], v["objective"], v["dtype"], what]
-    return "/".join(parts + (["rows+lengths"] if v["rows"] else []))
+    return "/".join(
+        parts + (["rows+lengths"] if v["rows"] else []) + (["fast-math"] if v.get("fast") else [])
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,9 @@ state along D directions of parameter space (BG x BN x DP values), so one pass g
 model's derivatives of its loss along them (the full gradient, with the P unit directions).
 
 Imported only when the engine first runs: ``TRITON_INTERPRET=1`` (CPU tensors, numpy, the tests)
-is read when ``triton.jit`` decorates. Only ``triton.language`` core operations: tanh and the
-sigmoid are written from ``tl.exp`` in forms that cannot overflow, so the same source runs in the
+is read when ``triton.jit`` decorates. Only ``triton.language`` core operations by default: tanh
+and the sigmoid are written from ``tl.exp`` in forms that cannot overflow (FAST, float32 on a GPU
+only, takes the GPU's ``tanh.approx.f32`` instead), so the same source runs in the
 interpreter and compiles for sm_90. Offsets into the inputs are 64-bit (G x N may pass 2^31).
 
 One-unit cells with the one-logit readout (a softmax2 head is read as its logit difference by
@@ -29,16 +30,32 @@ C_SLOPE, C_SHIFT, C_TARGET, C_EPS, C_ONE_MINUS_EPS, C_X0 = (tl.constexpr(c) for 
 
 
 @triton.jit
-def _sigmoid(z):
-    e = tl.exp(-tl.abs(z))  # in (0, 1]: no overflow for any z
-    return tl.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+def _tanh_approx(z):
+    """The GPU's own tanh.approx.f32 (FAST only: compiled for a GPU, never interpreted)."""
+    return tl.inline_asm_elementwise(
+        "tanh.approx.f32 $0, $1;", "=r,r", [z], dtype=tl.float32, is_pure=True, pack=1
+    )
 
 
 @triton.jit
-def _tanh(z):
-    e = tl.exp(-2.0 * tl.abs(z))
-    t = (1.0 - e) / (1.0 + e)
-    return tl.where(z >= 0, t, -t)
+def _sigmoid(FAST: tl.constexpr, z):
+    if FAST:  # 1/2 + tanh(z/2)/2, with the GPU's approximate tanh
+        s = 0.5 + 0.5 * _tanh_approx(0.5 * z)
+    else:
+        e = tl.exp(-tl.abs(z))  # in (0, 1]: no overflow for any z
+        s = tl.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return s
+
+
+@triton.jit
+def _tanh(FAST: tl.constexpr, z):
+    if FAST:
+        t = _tanh_approx(z)
+    else:
+        e = tl.exp(-2.0 * tl.abs(z))
+        u = (1.0 - e) / (1.0 + e)
+        t = tl.where(z >= 0, u, -u)
+    return t
 
 
 @triton.jit
@@ -49,12 +66,12 @@ def _log1p(e):
 
 
 @triton.jit
-def _gate(z, slope, shift, GATE: tl.constexpr):
+def _gate(FAST: tl.constexpr, z, slope, shift, GATE: tl.constexpr):
     """The gate function and its derivative: the sigmoid, or Keras 2's hard sigmoid
     clip(slope z + shift, 0, 1) (derivative ``slope`` where the clip passes, its bounds
     included, as torch.clamp's backward)."""
     if GATE == 0:
-        s = _sigmoid(z)
+        s = _sigmoid(FAST, z)
         ds = s * (1.0 - s)
     else:
         v = slope * z + shift
@@ -103,6 +120,7 @@ def recur_kernel(
     HAS_ROWS: tl.constexpr,
     HAS_LEN: tl.constexpr,
     TANG: tl.constexpr,
+    FAST: tl.constexpr,
     BG: tl.constexpr,
     BN: tl.constexpr,
     DP: tl.constexpr,
@@ -200,12 +218,12 @@ def recur_kernel(
             if HAS_X:
                 x = tl.load(x_ptr + xoff + t, mask=lane, other=0.0)
             if CELL == PASCANU:
-                sv, dsv = _gate(h, slope, shift, 0)
+                sv, dsv = _gate(FAST, h, slope, shift, 0)
                 hn = pw * sv + pb
                 if TANG:
                     dhn = dpw * sv[:, :, None] + (pw * dsv)[:, :, None] * dh + dpb
             elif CELL == RNN:
-                hn = _tanh(wi0 * x + bi0 + wh0 * h + bh0)
+                hn = _tanh(FAST, wi0 * x + bi0 + wh0 * h + bh0)
                 if TANG:
                     da = dwi0 * x[:, :, None] + dbi0 + dwh0 * h[:, :, None] + wh0[:, :, None] * dh + dbh0
                     dhn = (1.0 - hn * hn)[:, :, None] * da
@@ -214,12 +232,12 @@ def recur_kernel(
                 af = wi1 * x + bi1 + wh1 * h + bh1
                 ag = wi2 * x + bi2 + wh2 * h + bh2
                 ao = wi3 * x + bi3 + wh3 * h + bh3
-                ig, dig = _gate(ai, slope, shift, GATE)
-                fg, dfg = _gate(af, slope, shift, GATE)
-                gg = _tanh(ag)
-                og, dog = _gate(ao, slope, shift, GATE)
+                ig, dig = _gate(FAST, ai, slope, shift, GATE)
+                fg, dfg = _gate(FAST, af, slope, shift, GATE)
+                gg = _tanh(FAST, ag)
+                og, dog = _gate(FAST, ao, slope, shift, GATE)
                 cn = fg * c + ig * gg
-                tc = _tanh(cn)
+                tc = _tanh(FAST, cn)
                 hn = og * tc
                 if TANG:
                     x3 = x[:, :, None]
@@ -238,14 +256,14 @@ def recur_kernel(
                     dc = dcn
                 c = cn
             else:  # GRU: the reset gate after (torch.nn) or before (Keras reset_after=False) its product
-                rg, drg = _gate(wi0 * x + bi0 + wh0 * h + bh0, slope, shift, GATE)
-                zg, dzg = _gate(wi1 * x + bi1 + wh1 * h + bh1, slope, shift, GATE)
+                rg, drg = _gate(FAST, wi0 * x + bi0 + wh0 * h + bh0, slope, shift, GATE)
+                zg, dzg = _gate(FAST, wi1 * x + bi1 + wh1 * h + bh1, slope, shift, GATE)
                 if CELL == GRU:
                     hh = wh2 * h + bh2
-                    ng = _tanh(wi2 * x + bi2 + rg * hh)
+                    ng = _tanh(FAST, wi2 * x + bi2 + rg * hh)
                 else:
                     rh = rg * h
-                    ng = _tanh(wi2 * x + bi2 + wh2 * rh + bh2)
+                    ng = _tanh(FAST, wi2 * x + bi2 + wh2 * rh + bh2)
                 hn = (1.0 - zg) * ng + zg * h
                 if TANG:
                     x3 = x[:, :, None]
@@ -271,7 +289,7 @@ def recur_kernel(
                     dh = dhn
         # the readout and loss of each lane, reduced over this block of samples
         if CELL == PASCANU:
-            s, ds = _gate(h, slope, shift, 0)
+            s, ds = _gate(FAST, h, slope, shift, 0)
             e = s - tl.load(consts_ptr + C_TARGET)
             lo = e * e
             dl = 2.0 * e * ds  # d loss / d state
@@ -284,18 +302,18 @@ def recur_kernel(
             pos = y > 0.5
             if OBJ == KERAS:
                 sz = tl.where(pos, z, -z)
-                p = _sigmoid(sz)
+                p = _sigmoid(FAST, sz)
                 eps = tl.load(consts_ptr + C_EPS)
                 top = tl.load(consts_ptr + C_ONE_MINUS_EPS)
                 lo = -tl.log(tl.where(p < eps, eps, tl.where(p > top, top, p)))
-                q = _sigmoid(-sz)  # 1 - p, without the cancellation
+                q = _sigmoid(FAST, -sz)  # 1 - p, without the cancellation
                 dl = tl.where((p >= eps) & (p <= top), tl.where(pos, -q, q), 0.0)
             else:
                 e = tl.exp(-tl.abs(z))
                 lo = tl.where(z > 0, z, 0.0) - y * z + _log1p(e)
                 certain = tl.where((z > 0) == pos, 0.0, float("inf"))
                 lo = tl.where((z == float("inf")) | (z == -float("inf")), certain, lo)
-                dl = _sigmoid(z) - y
+                dl = _sigmoid(FAST, z) - y
             right = tl.where((z > 0) == pos, 1.0, 0.0)
             right = tl.where(z != z, float("nan"), right)  # a NaN logit is no answer
             acc_sum += tl.sum(tl.where(lane, right, 0.0), axis=1)
@@ -346,6 +364,7 @@ def _store_state(buf_ptr, j, NS: tl.constexpr, LANES, slot, h, c, lane):
 
 @triton.jit
 def _step(
+    FAST: tl.constexpr,
     x,
     h,
     c,
@@ -372,22 +391,22 @@ def _step(
 ):
     """One step of a gated or plain cell: the new (h, c) (c only for the LSTM; else c itself)."""
     if CELL == RNN:
-        hn = _tanh(wi0 * x + bi0 + wh0 * h + bh0)
+        hn = _tanh(FAST, wi0 * x + bi0 + wh0 * h + bh0)
         cn = c
     elif CELL == LSTM:
-        ig, _i = _gate(wi0 * x + bi0 + wh0 * h + bh0, slope, shift, GATE)
-        fg, _f = _gate(wi1 * x + bi1 + wh1 * h + bh1, slope, shift, GATE)
-        gg = _tanh(wi2 * x + bi2 + wh2 * h + bh2)
-        og, _o = _gate(wi3 * x + bi3 + wh3 * h + bh3, slope, shift, GATE)
+        ig, _i = _gate(FAST, wi0 * x + bi0 + wh0 * h + bh0, slope, shift, GATE)
+        fg, _f = _gate(FAST, wi1 * x + bi1 + wh1 * h + bh1, slope, shift, GATE)
+        gg = _tanh(FAST, wi2 * x + bi2 + wh2 * h + bh2)
+        og, _o = _gate(FAST, wi3 * x + bi3 + wh3 * h + bh3, slope, shift, GATE)
         cn = fg * c + ig * gg
-        hn = og * _tanh(cn)
+        hn = og * _tanh(FAST, cn)
     else:
-        rg, _r = _gate(wi0 * x + bi0 + wh0 * h + bh0, slope, shift, GATE)
-        zg, _z = _gate(wi1 * x + bi1 + wh1 * h + bh1, slope, shift, GATE)
+        rg, _r = _gate(FAST, wi0 * x + bi0 + wh0 * h + bh0, slope, shift, GATE)
+        zg, _z = _gate(FAST, wi1 * x + bi1 + wh1 * h + bh1, slope, shift, GATE)
         if CELL == GRU:
-            ng = _tanh(wi2 * x + bi2 + rg * (wh2 * h + bh2))
+            ng = _tanh(FAST, wi2 * x + bi2 + rg * (wh2 * h + bh2))
         else:
-            ng = _tanh(wi2 * x + bi2 + wh2 * (rg * h) + bh2)
+            ng = _tanh(FAST, wi2 * x + bi2 + wh2 * (rg * h) + bh2)
         hn = (1.0 - zg) * ng + zg * h
         cn = c
     return hn, cn
@@ -424,6 +443,7 @@ def bptt_kernel(
     HAS_ROWS: tl.constexpr,
     HAS_LEN: tl.constexpr,
     NS: tl.constexpr,
+    FAST: tl.constexpr,
     BG: tl.constexpr,
     BN: tl.constexpr,
 ):
@@ -478,6 +498,7 @@ def bptt_kernel(
                 _store_state(ck_ptr, t // S, NS, LANES, slot, h, c, lane)
             x = tl.load(x_ptr + xoff + t, mask=lane, other=0.0)
             hn, cn = _step(
+                FAST,
                 x,
                 h,
                 c,
@@ -516,18 +537,18 @@ def bptt_kernel(
         pos = y > 0.5
         if OBJ == KERAS:
             sz = tl.where(pos, z, -z)
-            p = _sigmoid(sz)
+            p = _sigmoid(FAST, sz)
             eps = tl.load(consts_ptr + C_EPS)
             top = tl.load(consts_ptr + C_ONE_MINUS_EPS)
             lo = -tl.log(tl.where(p < eps, eps, tl.where(p > top, top, p)))
-            q = _sigmoid(-sz)
+            q = _sigmoid(FAST, -sz)
             dl = tl.where((p >= eps) & (p <= top), tl.where(pos, -q, q), 0.0)
         else:
             e = tl.exp(-tl.abs(z))
             lo = tl.where(z > 0, z, 0.0) - y * z + _log1p(e)
             certain = tl.where((z > 0) == pos, 0.0, float("inf"))
             lo = tl.where((z == float("inf")) | (z == -float("inf")), certain, lo)
-            dl = _sigmoid(z) - y
+            dl = _sigmoid(FAST, z) - y
         dl = tl.where(lane, dl, 0.0)
         right = tl.where(z != z, float("nan"), tl.where((z > 0) == pos, 1.0, 0.0))
         acc_sum += _sum(right, lane)
@@ -552,6 +573,7 @@ def bptt_kernel(
                 _store_state(seg_ptr, j, NS, LANES, slot, h, c, lane)
                 x = tl.load(x_ptr + xoff + t0 + j, mask=lane, other=0.0)
                 hn, cn = _step(
+                    FAST,
                     x,
                     h,
                     c,
@@ -592,7 +614,7 @@ def bptt_kernel(
                 else:
                     on = lane
                 if CELL == RNN:
-                    hn = _tanh(wi0 * x + bi0 + wh0 * hp + bh0)
+                    hn = _tanh(FAST, wi0 * x + bi0 + wh0 * hp + bh0)
                     da = tl.where(on, ah * (1.0 - hn * hn), 0.0)
                     l_wi0 += da * x
                     l_bi0 += da
@@ -601,11 +623,11 @@ def bptt_kernel(
                     ah = tl.where(on, da * wh0, ah)
                 elif CELL == LSTM:
                     cp = tl.load(seg_ptr + (j * NS + 1) * LANES + slot, mask=lane, other=0.0)
-                    ig, dig = _gate(wi0 * x + bi0 + wh0 * hp + bh0, slope, shift, GATE)
-                    fg, dfg = _gate(wi1 * x + bi1 + wh1 * hp + bh1, slope, shift, GATE)
-                    gg = _tanh(wi2 * x + bi2 + wh2 * hp + bh2)
-                    og, dog = _gate(wi3 * x + bi3 + wh3 * hp + bh3, slope, shift, GATE)
-                    tc = _tanh(fg * cp + ig * gg)
+                    ig, dig = _gate(FAST, wi0 * x + bi0 + wh0 * hp + bh0, slope, shift, GATE)
+                    fg, dfg = _gate(FAST, wi1 * x + bi1 + wh1 * hp + bh1, slope, shift, GATE)
+                    gg = _tanh(FAST, wi2 * x + bi2 + wh2 * hp + bh2)
+                    og, dog = _gate(FAST, wi3 * x + bi3 + wh3 * hp + bh3, slope, shift, GATE)
+                    tc = _tanh(FAST, fg * cp + ig * gg)
                     acn = ac + ah * og * (1.0 - tc * tc)  # d loss / d c_t
                     dai = tl.where(on, acn * gg * dig, 0.0)
                     daf = tl.where(on, acn * cp * dfg, 0.0)
@@ -630,14 +652,14 @@ def bptt_kernel(
                     ac = tl.where(on, acn * fg, ac)
                     ah = tl.where(on, dai * wh0 + daf * wh1 + dag * wh2 + dao * wh3, ah)
                 else:
-                    rg, drg = _gate(wi0 * x + bi0 + wh0 * hp + bh0, slope, shift, GATE)
-                    zg, dzg = _gate(wi1 * x + bi1 + wh1 * hp + bh1, slope, shift, GATE)
+                    rg, drg = _gate(FAST, wi0 * x + bi0 + wh0 * hp + bh0, slope, shift, GATE)
+                    zg, dzg = _gate(FAST, wi1 * x + bi1 + wh1 * hp + bh1, slope, shift, GATE)
                     if CELL == GRU:
                         hh = wh2 * hp + bh2
-                        ng = _tanh(wi2 * x + bi2 + rg * hh)
+                        ng = _tanh(FAST, wi2 * x + bi2 + rg * hh)
                     else:
                         rh = rg * hp
-                        ng = _tanh(wi2 * x + bi2 + wh2 * rh + bh2)
+                        ng = _tanh(FAST, wi2 * x + bi2 + wh2 * rh + bh2)
                     dpre = tl.where(on, ah * (1.0 - zg) * (1.0 - ng * ng), 0.0)  # d loss / d n's argument
                     daz = tl.where(on, ah * (hp - ng) * dzg, 0.0)
                     l_wi2 += dpre * x
