@@ -116,7 +116,7 @@ def launch_shapes(report: Report, deadline: float, device: str, size: dict) -> N
 
     import landscape as ls
     from landscape.engine import gpu
-    from landscape.engine.fused import _one_logit
+    from landscape.engine.door import one_logit
 
     cell = ls.get_cell("lstm")
     data = ls.make_data("latching", size["lengths"][-1], n=size["N"], seed=1).to(torch.float32, device)
@@ -124,7 +124,7 @@ def launch_shapes(report: Report, deadline: float, device: str, size: dict) -> N
     theta = (
         (ls.init_params(cell, seed=3) + torch.randn(G, cell.n_params, dtype=torch.float64)).float().to(device)
     )
-    one = _one_logit(cell, theta)
+    one = one_logit(cell, theta)
     for block in [None, (1, 256), (2, 256), (4, 256), (8, 128), (16, 64), (1, 1024)]:
         if time.monotonic() > deadline:
             break

@@ -127,13 +127,13 @@ def padded(t: torch.Tensor, pad: int = 32) -> torch.Tensor:
 def test_layouts_and_ragged_launch_shapes(name, block, on_cpu):
     """Shared inputs, each model's own, indexed rows with per-model lengths, at launch shapes that
     leave partial blocks of models and samples; inputs inside NaN padding, outputs NaN-filled."""
-    from landscape.engine.fused import _one_logit
+    from landscape.engine.door import one_logit
 
     cell, dtype = cell_of(name), torch.float64
     G, N, T = 5, 11, 9
     gen = torch.Generator().manual_seed(2)
     theta = thetas(cell, G, dtype)
-    one = _one_logit(cell, theta)
+    one = one_logit(cell, theta)
     X = torch.randn(G, N, T, generator=gen, dtype=dtype)
     Y = (torch.rand(G, N, generator=gen) < 0.5).to(dtype)
     eye = torch.eye(one.shape[1], dtype=dtype)

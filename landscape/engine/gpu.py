@@ -29,6 +29,7 @@ import torch
 
 from .._errors import InputError
 from ..cells import KERAS_EPSILON, PASCANU_TARGET, Cell
+from .door import KernelLoss, check_arguments, one_logit, two_logit_grad
 
 __all__ = ["available", "unavailable_reason", "serves", "refuses", "run_triton", "triton_losses", "ON_CPU"]
 
@@ -144,11 +145,9 @@ def run_triton(
     for Pascanu's map, tangents along its two parameters). theta (G, P) of the one-logit
     layout (a softmax2 head already read as its logit difference); x, y, rows, lengths as for
     ``landscape.engine.fused.run_fused``, on theta's device."""
-    from .fused import _check_arguments  # the same checks, with the same messages
-
     if refuses(cell):
         raise InputError(f"backend 'fused' cannot run {refuses(cell)}")
-    _check_arguments(cell, _two_logit_shape(cell, theta), x, y, rows, lengths, steps)
+    check_arguments(cell, _two_logit_shape(cell, theta), x, y, rows, lengths, steps)
     dev, dtype = theta.device, theta.dtype
     if dtype not in (torch.float32, torch.float64):
         raise InputError(f"the GPU engine runs float32 or float64, not {dtype}")
@@ -355,19 +354,17 @@ def triton_losses(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Each model's mean loss and accuracy on the GPU engine, differentiable in theta through
     autograd (its tangents along every parameter): theta (G, P) -> (G,), (G,) or None."""
-    from .fused import _KernelLoss, _one_logit, _two_logit_grad
-
     accuracy = []
 
     def run(th: torch.Tensor, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        one = _one_logit(cell, th.detach())
+        one = one_logit(cell, th.detach())
         loss, acc, d = run_triton(
             cell, one, x, y, steps=steps, rows=rows, lengths=lengths, objective=objective, grad=grad
         )
         accuracy.append(acc)
-        return loss, (None if d is None else _two_logit_grad(cell, d))
+        return loss, (None if d is None else two_logit_grad(cell, d))
 
-    loss = _KernelLoss.apply(theta, run)
+    loss = KernelLoss.apply(theta, run)
     return loss, accuracy[0]
 
 
