@@ -22,6 +22,7 @@ import torch
 import landscape as ls
 from landscape.backends import loss_and_grad, losses
 from landscape.engine import gpu
+from landscape.engine.door import one_logit
 from landscape.units import model_losses, readout_loss
 
 if importlib.util.find_spec("triton") is None:
@@ -127,8 +128,6 @@ def padded(t: torch.Tensor, pad: int = 32) -> torch.Tensor:
 def test_layouts_and_ragged_launch_shapes(name, block, on_cpu):
     """Shared inputs, each model's own, indexed rows with per-model lengths, at launch shapes that
     leave partial blocks of models and samples; inputs inside NaN padding, outputs NaN-filled."""
-    from landscape.engine.door import one_logit
-
     cell, dtype = cell_of(name), torch.float64
     G, N, T = 5, 11, 9
     gen = torch.Generator().manual_seed(2)
@@ -173,6 +172,41 @@ def test_layouts_and_ragged_launch_shapes(name, block, on_cpu):
         lr, ar = model_losses(cell, theta[g : g + 1], data)
         assert loss[g].item() == pytest.approx(lr.item(), rel=1e-12, abs=1e-14), g
         assert acc[g].item() == ar.item()
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru-before-hard-softmax2", "pascanu"])
+def test_a_sweep_of_lengths_from_one_pass(name, on_cpu):
+    """The loss and accuracy after each of several steps from one pass, in blocks of samples that
+    each add to the sums (N = 11 in blocks of 4): each length's own pass on the reference path."""
+    from landscape.backends import prefix_losses
+
+    cell = cell_of(name)
+    task = "pascanu" if cell.name == "pascanu" else "latching"
+    d = data_for(cell, 9, 11, torch.float64)
+    theta = thetas(cell, 3, torch.float64)
+    stops = [1, 4, 9]
+    one = one_logit(cell, theta)
+    loss, acc, _ = gpu.run_triton(
+        cell, one, d.x, d.y, steps=9, objective=d.objective, stops=stops, block=(2, 4)
+    )
+    swept = prefix_losses(cell, d, theta, stops, "fused")
+    for k, n in enumerate(stops):
+        short = (
+            d
+            if n == 9
+            else (
+                ls.make_data(task, n)
+                if task == "pascanu"
+                else ls.data_from_arrays(d.x[:, :n].numpy(), d.y.numpy(), n)
+            )
+        )
+        lr, ar = losses(cell, short.to(torch.float64, "cpu"), theta, backend="reference")
+        np.testing.assert_allclose(loss[:, k].numpy(), lr.numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(swept[k][0].numpy(), lr.numpy(), rtol=1e-12, atol=1e-15)
+        if ar is not None:
+            assert torch.equal(acc[:, k], ar) and torch.equal(swept[k][1], ar)
+    with pytest.raises(ls.InputError, match="must end at the 9 steps"):
+        gpu.run_triton(cell, one, d.x, d.y, steps=9, objective=d.objective, stops=[1, 4])
 
 
 def test_hostile_values_stay_in_their_own_model(on_cpu):

@@ -137,14 +137,16 @@ def run_triton(
     objective: str = "bce",
     directions: torch.Tensor | None = None,
     grad: bool = False,
+    stops: list[int] | None = None,
     block: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Each model's mean loss (G,), accuracy (G,) (None for Pascanu's map) and, with
     ``directions`` (D, P), its derivatives along them (G, D) (forward-mode tangents), or with
     ``grad`` its gradient (G, P) (backpropagation through time with recomputation by segments;
-    for Pascanu's map, tangents along its two parameters). theta (G, P) of the one-logit
-    layout (a softmax2 head already read as its logit difference); x, y, rows, lengths as for
-    ``landscape.engine.fused.run_fused``, on theta's device."""
+    for Pascanu's map, tangents along its two parameters). With ``stops`` (rising steps, the last
+    ``steps``; no gradients, no lengths): the loss and accuracy after each, (G, K), from one pass.
+    theta (G, P) of the one-logit layout (a softmax2 head already read as its logit difference);
+    x, y, rows, lengths as for ``landscape.engine.fused.run_fused``, on theta's device."""
     if refuses(cell):
         raise InputError(f"backend 'fused' cannot run {refuses(cell)}")
     check_arguments(cell, _two_logit_shape(cell, theta), x, y, rows, lengths, steps)
@@ -179,6 +181,15 @@ def run_triton(
     D = 0 if directions is None else directions.shape[0]
     most = MAX_DIRECTIONS[theta.element_size()]
     layout = dict(G=G, P=P, N=N, T=T_run, xs_g=xs_g, xs_n=xs_n, ys_g=ys_g, obj=obj, block=block)
+    if stops is not None:
+        stops = list(stops)
+        if grad or D or lengths is not None or not stops or stops != sorted(set(stops)) or stops[0] < 1:
+            raise InputError(
+                f"stops {stops} must rise from 1 to the {steps} steps, without gradients or lengths"
+            )
+        if stops[-1] != steps:
+            raise InputError(f"stops {stops} must end at the {steps} steps")
+        return _launch(cell, theta, x, y, rows, lengths, None, stops=stops, **layout)
     # the loss and accuracy from a pass without tangents (the same bits as without gradients);
     # the tangents in groups of at most ``most`` directions, a pass each
     if grad and cell.kernel != "pascanu":
@@ -195,19 +206,41 @@ def run_triton(
     return loss, acc, torch.cat(parts, 1)
 
 
-def _launch(cell: Cell, theta, x, y, rows, lengths, directions, *, G, P, N, T, xs_g, xs_n, ys_g, obj, block):
+def _launch(
+    cell: Cell,
+    theta,
+    x,
+    y,
+    rows,
+    lengths,
+    directions,
+    *,
+    G,
+    P,
+    N,
+    T,
+    xs_g,
+    xs_n,
+    ys_g,
+    obj,
+    block,
+    stops=None,
+):
     """One launch of the kernel on checked, laid-out arguments."""
     dev, dtype = theta.device, theta.dtype
     D = 0 if directions is None else directions.shape[0]
+    K = 0 if stops is None else len(stops)
     dirs = (
         directions.detach().to(device=dev, dtype=dtype).contiguous()
         if D
         else torch.zeros(1, P, device=dev, dtype=dtype)
     )
     consts = _consts(cell, dev, dtype)
-    loss = torch.full((G,), float("nan"), device=dev, dtype=dtype)  # an unwritten entry shows
-    acc = torch.full((G,), float("nan"), device=dev, dtype=dtype)
+    shape = (G, K) if K else (G,)
+    loss = torch.full(shape, float("nan"), device=dev, dtype=dtype)  # an unwritten entry shows
+    acc = torch.full(shape, float("nan"), device=dev, dtype=dtype)
     dloss = torch.full((G, max(D, 1)), float("nan"), device=dev, dtype=dtype)
+    stop_steps = torch.tensor(stops or [0], device=dev, dtype=torch.int64)
     BG, BN = launch_shape(G, N, D, block, itemsize=theta.element_size())
     dummy = torch.zeros(1, device=dev, dtype=dtype)
     if G:
@@ -222,11 +255,13 @@ def _launch(cell: Cell, theta, x, y, rows, lengths, directions, *, G, P, N, T, x
             loss,
             acc,
             dloss,
+            stop_steps,
             G,
             N,
             T,
             P,
             D,
+            max(K, 1),
             xs_g,
             xs_n,
             ys_g,
@@ -238,6 +273,7 @@ def _launch(cell: Cell, theta, x, y, rows, lengths, directions, *, G, P, N, T, x
             HAS_ROWS=rows is not None,
             HAS_LEN=lengths is not None,
             TANG=D > 0,
+            HAS_STOPS=K > 0,
             FAST=fast_math(theta),
             BG=BG,
             BN=BN,
@@ -369,5 +405,10 @@ def triton_losses(
 
 
 def triton_prefix_losses(cell: Cell, data, theta: torch.Tensor, at: list[int]) -> list[tuple]:
-    """(loss, accuracy) of G models after each step of ``at`` (a pass per stop)."""
-    return [triton_losses(cell, theta, data.x, data.y, steps=k, objective=data.objective) for k in at]
+    """(loss, accuracy) of G models after each step of ``at`` (rising, the last ``data.length``),
+    from one pass over the sequences."""
+    one = one_logit(cell, theta.detach())
+    loss, acc, _ = run_triton(
+        cell, one, data.x, data.y, steps=data.length, objective=data.objective, stops=at
+    )
+    return [(loss[:, k], None if acc is None else acc[:, k]) for k in range(len(at))]

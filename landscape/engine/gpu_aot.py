@@ -50,6 +50,11 @@ VARIANTS += [
     for dt in ("fp32", "fp64")
     for rows in ((False, True) if (c, g, dt) == ("lstm", "sigmoid", "fp32") else (False,))
 ]
+# a sweep of lengths from one pass (the loss and accuracy after each)
+VARIANTS += [
+    dict(cell=c, gates=k, gate="sigmoid", objective=o, dtype="fp32", tangents=False, rows=False, stops=True)
+    for c, k, o in (("lstm", 4, "bce"), ("gru", 3, "keras"), ("pascanu", 1, "pascanu"))
+]
 # the fast-math variant (the GPU's tanh.approx.f32; float32 only), forward and backward
 VARIANTS += [
     dict(
@@ -97,8 +102,10 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
         fn = gpu_kernels.recur_kernel
         D = min(P[v["cell"]], gpu.MAX_DIRECTIONS[size]) if v["tangents"] else 0
         BG, BN = gpu.launch_shape(G, 1 if v["cell"] == "pascanu" else N, D, itemsize=size)
-        const = dict(common, TANG=v["tangents"], BG=BG, BN=BN, DP=gpu._pow2(max(D, 1)))
-        ints = {"G", "N", "T", "P", "D", "xs_g", "xs_n", "ys_g"}
+        const = dict(
+            common, TANG=v["tangents"], HAS_STOPS=v.get("stops", False), BG=BG, BN=BN, DP=gpu._pow2(max(D, 1))
+        )
+        ints = {"G", "N", "T", "P", "D", "K_STOPS", "xs_g", "xs_n", "ys_g"}
     sig = {}
     for name in fn.arg_names:
         if name in const:
@@ -138,9 +145,8 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
 def _name(v: dict) -> str:
     what = "backward" if v.get("backward") else ("tangents" if v["tangents"] else "loss")
     parts = [v["cell"], v["gate"], v["objective"], v["dtype"], what]
-    return "/".join(
-        parts + (["rows+lengths"] if v["rows"] else []) + (["fast-math"] if v.get("fast") else [])
-    )
+    extra = (["rows+lengths"] if v["rows"] else []) + (["stops"] if v.get("stops") else [])
+    return "/".join(parts + extra + (["fast-math"] if v.get("fast") else []))
 
 
 def main(argv: list[str] | None = None) -> int:

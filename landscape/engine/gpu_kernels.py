@@ -93,6 +93,51 @@ def _d(dirs_ptr, dd, dm, P, k):
 
 
 @triton.jit
+def _labels(y_ptr, r, row, ys_g, n64, lane, h, CELL: tl.constexpr, HAS_ROWS: tl.constexpr):
+    """Each lane's label (h itself for Pascanu's map, which has none)."""
+    if CELL == PASCANU:
+        y = h
+    elif HAS_ROWS:
+        y = tl.load(y_ptr + r, mask=lane, other=0.0)
+    else:
+        y = tl.load(y_ptr + row[:, None] * ys_g + n64, mask=lane, other=0.0)
+    return y
+
+
+@triton.jit
+def _score(
+    FAST: tl.constexpr, h, y, w_out, b_out, consts_ptr, slope, shift, CELL: tl.constexpr, OBJ: tl.constexpr
+):
+    """Each lane's loss, whether it is right (1, 0, NaN for a NaN logit; 0 for Pascanu's map), and
+    the derivative of its loss by its logit (by its state, for Pascanu's map)."""
+    if CELL == PASCANU:
+        s, ds = _gate(FAST, h, slope, shift, 0)
+        e = s - tl.load(consts_ptr + C_TARGET)
+        lo = e * e
+        dz = 2.0 * e * ds
+        right = lo * 0.0
+    else:
+        z = w_out * h + b_out
+        pos = y > 0.5
+        if OBJ == KERAS:
+            sz = tl.where(pos, z, -z)
+            p = _sigmoid(FAST, sz)
+            eps = tl.load(consts_ptr + C_EPS)
+            top = tl.load(consts_ptr + C_ONE_MINUS_EPS)
+            lo = -tl.log(tl.where(p < eps, eps, tl.where(p > top, top, p)))
+            q = _sigmoid(FAST, -sz)  # 1 - p, without the cancellation
+            dz = tl.where((p >= eps) & (p <= top), tl.where(pos, -q, q), 0.0)
+        else:
+            e = tl.exp(-tl.abs(z))
+            lo = tl.where(z > 0, z, 0.0) - y * z + _log1p(e)
+            certain = tl.where((z > 0) == pos, 0.0, float("inf"))
+            lo = tl.where((z == float("inf")) | (z == -float("inf")), certain, lo)
+            dz = _sigmoid(FAST, z) - y
+        right = tl.where(z != z, float("nan"), tl.where((z > 0) == pos, 1.0, 0.0))  # NaN: no answer
+    return lo, right, dz
+
+
+@triton.jit
 def recur_kernel(
     theta_ptr,
     dirs_ptr,
@@ -104,11 +149,13 @@ def recur_kernel(
     loss_ptr,
     acc_ptr,
     dloss_ptr,
+    stops_ptr,
     G,
     N,
     T,
     P,
     D,
+    K_STOPS,
     xs_g,
     xs_n,
     ys_g,
@@ -120,6 +167,7 @@ def recur_kernel(
     HAS_ROWS: tl.constexpr,
     HAS_LEN: tl.constexpr,
     TANG: tl.constexpr,
+    HAS_STOPS: tl.constexpr,
     FAST: tl.constexpr,
     BG: tl.constexpr,
     BN: tl.constexpr,
@@ -206,6 +254,7 @@ def recur_kernel(
             xoff = r * xs_n
         else:
             xoff = row[:, None] * xs_g + n64 * xs_n
+            r = xoff  # (no rows: unused)
         if CELL == PASCANU:
             h = tl.zeros([BG, BN], dtype=dtype) + tl.load(consts_ptr + C_X0)
         else:
@@ -214,6 +263,14 @@ def recur_kernel(
         if TANG:
             dh = tl.zeros([BG, BN, DP], dtype=dtype)
             dc = tl.zeros([BG, BN, DP], dtype=dtype)
+        if CELL == PASCANU:
+            w_out = h
+            b_out = h
+        if HAS_STOPS:  # the labels, for every stop
+            y = _labels(y_ptr, r, row, ys_g, n64, lane, h, CELL, HAS_ROWS)
+        if HAS_STOPS:  # the next step to score at, and its index among the stops
+            ki = pid * 0
+            nxt = tl.load(stops_ptr)
         for t in range(0, T):
             if HAS_X:
                 x = tl.load(x_ptr + xoff + t, mask=lane, other=0.0)
@@ -287,46 +344,39 @@ def recur_kernel(
                 h = hn
                 if TANG:
                     dh = dhn
+            if HAS_STOPS:
+                if t + 1 == nxt:  # a length of the sweep: its loss and accuracy, from this pass
+                    lo, right, _ = _score(FAST, h, y, w_out, b_out, consts_ptr, slope, shift, CELL, OBJ)
+                    at = row * K_STOPS + ki
+                    first = n0 == 0  # the first block of samples writes; the others add
+                    was = tl.where(first, 0.0, tl.load(loss_ptr + at, mask=gm, other=0.0))
+                    tl.store(loss_ptr + at, was + _sum(lo, lane), mask=gm)
+                    was = tl.where(first, 0.0, tl.load(acc_ptr + at, mask=gm, other=0.0))
+                    tl.store(acc_ptr + at, was + _sum(right, lane), mask=gm)
+                    ki += 1
+                    nxt = tl.load(stops_ptr + tl.minimum(ki, K_STOPS - 1))
         # the readout and loss of each lane, reduced over this block of samples
-        if CELL == PASCANU:
-            s, ds = _gate(FAST, h, slope, shift, 0)
-            e = s - tl.load(consts_ptr + C_TARGET)
-            lo = e * e
-            dl = 2.0 * e * ds  # d loss / d state
-        else:
-            if HAS_ROWS:
-                y = tl.load(y_ptr + r, mask=lane, other=0.0)
-            else:
-                y = tl.load(y_ptr + row[:, None] * ys_g + n64, mask=lane, other=0.0)
-            z = w_out * h + b_out
-            pos = y > 0.5
-            if OBJ == KERAS:
-                sz = tl.where(pos, z, -z)
-                p = _sigmoid(FAST, sz)
-                eps = tl.load(consts_ptr + C_EPS)
-                top = tl.load(consts_ptr + C_ONE_MINUS_EPS)
-                lo = -tl.log(tl.where(p < eps, eps, tl.where(p > top, top, p)))
-                q = _sigmoid(FAST, -sz)  # 1 - p, without the cancellation
-                dl = tl.where((p >= eps) & (p <= top), tl.where(pos, -q, q), 0.0)
-            else:
-                e = tl.exp(-tl.abs(z))
-                lo = tl.where(z > 0, z, 0.0) - y * z + _log1p(e)
-                certain = tl.where((z > 0) == pos, 0.0, float("inf"))
-                lo = tl.where((z == float("inf")) | (z == -float("inf")), certain, lo)
-                dl = _sigmoid(FAST, z) - y
-            right = tl.where((z > 0) == pos, 1.0, 0.0)
-            right = tl.where(z != z, float("nan"), right)  # a NaN logit is no answer
-            acc_sum += tl.sum(tl.where(lane, right, 0.0), axis=1)
-        loss_sum += tl.sum(tl.where(lane, lo, 0.0), axis=1)
+        if not HAS_STOPS:  # (loaded here, the labels take no register through the time loop)
+            y = _labels(y_ptr, r, row, ys_g, n64, lane, h, CELL, HAS_ROWS)
+        lo, right, dl = _score(FAST, h, y, w_out, b_out, consts_ptr, slope, shift, CELL, OBJ)
+        acc_sum += _sum(right, lane)
+        loss_sum += _sum(lo, lane)
         if TANG:
             if CELL == PASCANU:
                 dlo = dl[:, :, None] * dh
             else:
                 dlo = dl[:, :, None] * (dw_out * h[:, :, None] + w_out[:, :, None] * dh + db_out)
             dloss_sum += tl.sum(tl.where(lane[:, :, None], dlo, 0.0), axis=1)
-    tl.store(loss_ptr + row, loss_sum / N, mask=gm)
-    if CELL != PASCANU:
-        tl.store(acc_ptr + row, acc_sum / N, mask=gm)
+    if HAS_STOPS:  # the sums of every length, as means
+        for kk in range(0, K_STOPS):
+            at = row * K_STOPS + kk
+            tl.store(loss_ptr + at, tl.load(loss_ptr + at, mask=gm, other=0.0) / N, mask=gm)
+            if CELL != PASCANU:
+                tl.store(acc_ptr + at, tl.load(acc_ptr + at, mask=gm, other=0.0) / N, mask=gm)
+    else:
+        tl.store(loss_ptr + row, loss_sum / N, mask=gm)
+        if CELL != PASCANU:
+            tl.store(acc_ptr + row, acc_sum / N, mask=gm)
     if TANG:
         tl.store(dloss_ptr + row[:, None] * D + dd[None, :], dloss_sum / N, mask=gm[:, None] & dm[None, :])
 
