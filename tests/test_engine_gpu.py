@@ -290,3 +290,54 @@ def test_every_kernel_variant_compiles_for_sm90_without_spills():
     )
     bad = [r for r in rows if r.get("error") or r["spill_stores"] or r["spill_loads"]]
     assert out.returncode == 0 and not bad, bad
+
+
+def test_the_commands_run_through_the_gpu_engine(on_cpu, tmp_path, capsys, monkeypatch):
+    """landscape.slice (a sweep with gradient maps) and landscape.latching (training) with
+    --backend fused on the GPU engine's code: the same arrays as the reference path, and the
+    engine is what ran."""
+    from landscape import latching
+    from landscape import slice as cli
+
+    from harness import run_cli
+
+    calls = []
+    real = gpu.run_triton
+    monkeypatch.setattr(gpu, "run_triton", lambda *a, **k: calls.append(1) or real(*a, **k))
+    common = [
+        "--cell",
+        "lstm",
+        "--len",
+        "3,6",
+        "--res",
+        "4",
+        "--samples",
+        "12",
+        "--grad",
+        "--dtype",
+        "float64",
+    ]
+    common += ["--quiet", "--format", "png"]
+    for b in ("fused", "reference"):
+        code, _, err = run_cli(cli.main, [*common, "--backend", b, "--out", str(tmp_path / b)], capsys)
+        assert code == 0, err
+    assert calls
+    (f,) = (tmp_path / "fused").glob("*.npz")
+    with np.load(f) as a, np.load(tmp_path / "reference" / f.name) as r:
+        for key in ("loss", "accuracy", "grad_norm", "grad_x", "grad_y"):
+            np.testing.assert_allclose(a[key], r[key], rtol=1e-9, atol=1e-12, err_msg=key)
+    calls.clear()
+    argv = ["--cells", "gru", "--tasks", "latching", "--lengths", "3", "--samples", "20", "--repeats", "2"]
+    argv += [
+        "--epochs",
+        "1",
+        "--dtype",
+        "float64",
+        "--quiet",
+        "--backend",
+        "fused",
+        "--out",
+        str(tmp_path / "l"),
+    ]
+    code, _, err = run_cli(latching.main, argv, capsys)
+    assert code == 0 and calls, err
