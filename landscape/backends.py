@@ -55,7 +55,7 @@ def resolve_backend(
             return "fused"
         if backend == "fused":
             raise InputError(
-                f"backend 'fused' on {device} needs {gpu.unavailable_reason(device)}; "
+                f"backend 'fused' cannot run on {device}: {gpu.unavailable_reason(device)}; "
                 "valid here: auto, reference"
             )
         return "reference"

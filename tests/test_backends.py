@@ -159,3 +159,30 @@ def test_engine_table(row, engine):
         np.testing.assert_allclose(
             got_grad[m].numpy(), g.numpy(), rtol=1e-10 if exact else 1e-6, atol=1e-12 if exact else 1e-8
         )
+
+
+def test_on_cuda_fused_and_auto_take_the_gpu_engine_where_it_runs(monkeypatch):
+    """The dispatch on a CUDA device, without one: 'auto' takes the GPU engine where it is
+    available and runs the model, else the reference path; 'fused' where it cannot run is one
+    line with the reason; a model the GPU engine does not run is refused on CUDA only."""
+    from landscape.backends import kernel_refuses, resolve_backend
+    from landscape.engine import gpu
+
+    monkeypatch.setattr(gpu, "available", lambda device="cuda": True)
+    assert resolve_backend("auto", device="cuda", work=1.0) == "fused"  # whatever the work
+    assert resolve_backend("fused", device="cuda") == "fused"
+    assert resolve_backend("reference", device="cuda") == "reference"
+    sized = ls.get_cell("lstm", hidden=4)
+    data = [ls.make_data("latching", 5, n=8)]
+    why = kernel_refuses(sized, data, "cuda")
+    assert "one-unit" in why and kernel_refuses(sized, data, "cpu") == ""
+    assert resolve_backend("auto", device="cuda", why_not=why) == "reference"
+    with pytest.raises(ls.InputError, match="one-unit"):
+        resolve_backend("fused", device="cuda", why_not=why)
+    monkeypatch.setattr(gpu, "available", lambda device="cuda": False)
+    monkeypatch.setattr(gpu, "unavailable_reason", lambda device="cuda": "no CUDA device is available")
+    assert resolve_backend("auto", device="cuda") == "reference"
+    with pytest.raises(
+        ls.InputError, match="cannot run on cuda: no CUDA device is available; valid here: auto, reference"
+    ):
+        resolve_backend("fused", device="cuda")
