@@ -612,6 +612,9 @@ def bptt_kernel(
         l_wi1, l_wh1, l_bi1, l_bh1 = zl, zl, zl, zl
         l_wi2, l_wh2, l_bi2, l_bh2 = zl, zl, zl, zl
         l_wi3, l_wh3, l_bi3, l_bh3 = zl, zl, zl, zl
+        # every lane reads back only what its own thread stored (the same pointers, the same layout);
+        # the barriers make that visible across the block as well, should a layout ever differ
+        tl.debug_barrier()
         for kk in range(0, K):  # the segments, from the last
             k = K - 1 - kk
             t0 = k * S
@@ -654,6 +657,7 @@ def bptt_kernel(
                     c = tl.where(on, cn, c)
                 else:
                     h, c = hn, cn
+            tl.debug_barrier()
             for jj in range(0, L):  # and walk it back
                 j = L - 1 - jj
                 t = t0 + j
