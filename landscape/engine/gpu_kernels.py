@@ -194,24 +194,12 @@ def recur_kernel(
         pw = _p(theta_ptr, row, gm, P, 0)
         pb = _p(theta_ptr, row, gm, P, 1)
     else:
-        wi0 = _p(theta_ptr, row, gm, P, 0)
-        wh0 = _p(theta_ptr, row, gm, P, gates)
-        bi0 = _p(theta_ptr, row, gm, P, 2 * gates)
-        bh0 = _p(theta_ptr, row, gm, P, 3 * gates)
+        wi0, wh0, bi0, bh0 = _gp(theta_ptr, row, gm, P, 0, gates)
         if gates > 1:
-            wi1 = _p(theta_ptr, row, gm, P, 1)
-            wh1 = _p(theta_ptr, row, gm, P, gates + 1)
-            bi1 = _p(theta_ptr, row, gm, P, 2 * gates + 1)
-            bh1 = _p(theta_ptr, row, gm, P, 3 * gates + 1)
-            wi2 = _p(theta_ptr, row, gm, P, 2)
-            wh2 = _p(theta_ptr, row, gm, P, gates + 2)
-            bi2 = _p(theta_ptr, row, gm, P, 2 * gates + 2)
-            bh2 = _p(theta_ptr, row, gm, P, 3 * gates + 2)
+            wi1, wh1, bi1, bh1 = _gp(theta_ptr, row, gm, P, 1, gates)
+            wi2, wh2, bi2, bh2 = _gp(theta_ptr, row, gm, P, 2, gates)
         if gates > 3:
-            wi3 = _p(theta_ptr, row, gm, P, 3)
-            wh3 = _p(theta_ptr, row, gm, P, gates + 3)
-            bi3 = _p(theta_ptr, row, gm, P, 2 * gates + 3)
-            bh3 = _p(theta_ptr, row, gm, P, 3 * gates + 3)
+            wi3, wh3, bi3, bh3 = _gp(theta_ptr, row, gm, P, 3, gates)
         w_out = _p(theta_ptr, row, gm, P, 4 * gates)
         b_out = _p(theta_ptr, row, gm, P, 4 * gates + 1)
     if TANG:  # each parameter's component along the directions: (1, 1, DP)
@@ -219,24 +207,12 @@ def recur_kernel(
             dpw = _d(dirs_ptr, dd, dm, P, 0)
             dpb = _d(dirs_ptr, dd, dm, P, 1)
         else:
-            dwi0 = _d(dirs_ptr, dd, dm, P, 0)
-            dwh0 = _d(dirs_ptr, dd, dm, P, gates)
-            dbi0 = _d(dirs_ptr, dd, dm, P, 2 * gates)
-            dbh0 = _d(dirs_ptr, dd, dm, P, 3 * gates)
+            dwi0, dwh0, dbi0, dbh0 = _gd(dirs_ptr, dd, dm, P, 0, gates)
             if gates > 1:
-                dwi1 = _d(dirs_ptr, dd, dm, P, 1)
-                dwh1 = _d(dirs_ptr, dd, dm, P, gates + 1)
-                dbi1 = _d(dirs_ptr, dd, dm, P, 2 * gates + 1)
-                dbh1 = _d(dirs_ptr, dd, dm, P, 3 * gates + 1)
-                dwi2 = _d(dirs_ptr, dd, dm, P, 2)
-                dwh2 = _d(dirs_ptr, dd, dm, P, gates + 2)
-                dbi2 = _d(dirs_ptr, dd, dm, P, 2 * gates + 2)
-                dbh2 = _d(dirs_ptr, dd, dm, P, 3 * gates + 2)
+                dwi1, dwh1, dbi1, dbh1 = _gd(dirs_ptr, dd, dm, P, 1, gates)
+                dwi2, dwh2, dbi2, dbh2 = _gd(dirs_ptr, dd, dm, P, 2, gates)
             if gates > 3:
-                dwi3 = _d(dirs_ptr, dd, dm, P, 3)
-                dwh3 = _d(dirs_ptr, dd, dm, P, gates + 3)
-                dbi3 = _d(dirs_ptr, dd, dm, P, 2 * gates + 3)
-                dbh3 = _d(dirs_ptr, dd, dm, P, 3 * gates + 3)
+                dwi3, dwh3, dbi3, dbh3 = _gd(dirs_ptr, dd, dm, P, 3, gates)
             dw_out = _d(dirs_ptr, dd, dm, P, 4 * gates)
             db_out = _d(dirs_ptr, dd, dm, P, 4 * gates + 1)
     dtype = theta_ptr.dtype.element_ty
@@ -396,6 +372,27 @@ def _gp(theta_ptr, row, gm, P, j, gates: tl.constexpr):
 
 
 @triton.jit
+def _gd(dirs_ptr, dd, dm, P, j, gates: tl.constexpr):
+    """Gate j's w_ih, w_hh, b_ih, b_hh components along the directions: (1, 1, DP) each."""
+    return (
+        _d(dirs_ptr, dd, dm, P, j),
+        _d(dirs_ptr, dd, dm, P, gates + j),
+        _d(dirs_ptr, dd, dm, P, 2 * gates + j),
+        _d(dirs_ptr, dd, dm, P, 3 * gates + j),
+    )
+
+
+@triton.jit
+def _hold(hn, cn, h, c, t, steps, HAS_LEN: tl.constexpr):
+    """The state after step t: the new one, or (a model past its own length) the old one."""
+    if HAS_LEN:
+        on = t < steps
+        hn = tl.where(on, hn, h)
+        cn = tl.where(on, cn, c)
+    return hn, cn
+
+
+@triton.jit
 def _put(grad_ptr, row, gm, P, k, acc, N):
     tl.store(grad_ptr + row * P + k, acc / N, mask=gm)
 
@@ -512,6 +509,7 @@ def bptt_kernel(
     slope = tl.load(consts_ptr + C_SLOPE)
     shift = tl.load(consts_ptr + C_SHIFT)
     dtype = theta_ptr.dtype.element_ty
+    steps = row[:, None]  # (unused without lengths)
     if HAS_LEN:
         steps = tl.load(len_ptr + row, mask=gm, other=0)[:, None]
     wi0, wh0, bi0, bh0 = _gp(theta_ptr, row, gm, P, 0, gates)
@@ -573,12 +571,7 @@ def bptt_kernel(
                 CELL,
                 GATE,
             )
-            if HAS_LEN:
-                on = t < steps
-                h = tl.where(on, hn, h)
-                c = tl.where(on, cn, c)
-            else:
-                h, c = hn, cn
+            h, c = _hold(hn, cn, h, c, t, steps, HAS_LEN)
         if HAS_ROWS:
             y = tl.load(y_ptr + r, mask=lane, other=0.0)
         else:
@@ -651,12 +644,7 @@ def bptt_kernel(
                     CELL,
                     GATE,
                 )
-                if HAS_LEN:
-                    on = (t0 + j) < steps
-                    h = tl.where(on, hn, h)
-                    c = tl.where(on, cn, c)
-                else:
-                    h, c = hn, cn
+                h, c = _hold(hn, cn, h, c, t0 + j, steps, HAS_LEN)
             tl.debug_barrier()
             for jj in range(0, L):  # and walk it back
                 j = L - 1 - jj
