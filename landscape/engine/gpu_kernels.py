@@ -539,6 +539,7 @@ def bptt_kernel(
             xoff = r * xs_n
         else:
             xoff = row[:, None] * xs_g + n64 * xs_n
+            r = xoff  # (no rows: unused)
         h = tl.zeros([BG, BN], dtype=dtype)
         c = tl.zeros([BG, BN], dtype=dtype)
         for t in range(0, T):  # forward, keeping a checkpoint every S steps
@@ -572,28 +573,9 @@ def bptt_kernel(
                 GATE,
             )
             h, c = _hold(hn, cn, h, c, t, steps, HAS_LEN)
-        if HAS_ROWS:
-            y = tl.load(y_ptr + r, mask=lane, other=0.0)
-        else:
-            y = tl.load(y_ptr + row[:, None] * ys_g + n64, mask=lane, other=0.0)
-        z = w_out * h + b_out
-        pos = y > 0.5
-        if OBJ == KERAS:
-            sz = tl.where(pos, z, -z)
-            p = _sigmoid(FAST, sz)
-            eps = tl.load(consts_ptr + C_EPS)
-            top = tl.load(consts_ptr + C_ONE_MINUS_EPS)
-            lo = -tl.log(tl.where(p < eps, eps, tl.where(p > top, top, p)))
-            q = _sigmoid(FAST, -sz)
-            dl = tl.where((p >= eps) & (p <= top), tl.where(pos, -q, q), 0.0)
-        else:
-            e = tl.exp(-tl.abs(z))
-            lo = tl.where(z > 0, z, 0.0) - y * z + _log1p(e)
-            certain = tl.where((z > 0) == pos, 0.0, float("inf"))
-            lo = tl.where((z == float("inf")) | (z == -float("inf")), certain, lo)
-            dl = _sigmoid(FAST, z) - y
+        y = _labels(y_ptr, r, row, ys_g, n64, lane, h, CELL, HAS_ROWS)
+        lo, right, dl = _score(FAST, h, y, w_out, b_out, consts_ptr, slope, shift, CELL, OBJ)
         dl = tl.where(lane, dl, 0.0)
-        right = tl.where(z != z, float("nan"), tl.where((z > 0) == pos, 1.0, 0.0))
         acc_sum += _sum(right, lane)
         loss_sum += _sum(lo, lane)
         s_wout += _sum(dl * h, lane)
