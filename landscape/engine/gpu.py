@@ -20,6 +20,7 @@ refused with a reason, and ``auto`` runs them on the reference path.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import math
@@ -43,6 +44,8 @@ NUM_WARPS = 4  # warps per program (128 threads)
 # Bytes a program keeps per thread and state tensor, by the compile checks (``gpu_aot``): 32 for
 # the lanes' states (8 float32 lanes a thread, 4 float64), 16 for each tangent tensor, which keeps
 # an LSTM's tangents along all its 18 parameters in registers on sm_90, without spills.
+# With tanh.approx (``fast``), ptxas 12.x spills a few bytes at 8 float32 lanes a thread (rnn, gru),
+# and none at 4: the fast variant takes half the lanes.
 LANE_BYTES = 32 * NUM_WARPS * 32
 TANGENT_BYTES = 32 * NUM_WARPS * 16
 # Directions of one pass: more are taken in groups, a pass each (float64 LSTM tangents along all
@@ -112,14 +115,15 @@ def _pow2(n: int) -> int:
 
 
 def launch_shape(
-    G: int, N: int, D: int, block: tuple[int, int] | None = None, *, itemsize: int = 4
+    G: int, N: int, D: int, block: tuple[int, int] | None = None, *, itemsize: int = 4, fast: bool = False
 ) -> tuple[int, int]:
     """(models, samples) per program: a block of models over every sample, BN at a time; at most
-    LANE_BYTES of each state tensor, or with D tangents TANGENT_BYTES of each tangent tensor
-    (``itemsize`` bytes a value). ``block`` forces one (powers of two)."""
+    LANE_BYTES of each state tensor (half that with ``fast`` math), or with D tangents TANGENT_BYTES
+    of each tangent tensor (``itemsize`` bytes a value). ``block`` forces one (powers of two)."""
     if block is not None:
         return block
-    budget = LANE_BYTES // itemsize if D == 0 else max(1, TANGENT_BYTES // (itemsize * _pow2(D)))
+    lanes = LANE_BYTES // (2 if fast else 1)
+    budget = lanes // itemsize if D == 0 else max(1, TANGENT_BYTES // (itemsize * _pow2(D)))
     BN = min(_pow2(N), 256 if D == 0 else budget)
     BG = max(1, min(_pow2(G), budget // BN))
     return BG, BN
@@ -241,46 +245,48 @@ def _launch(
     acc = torch.full(shape, float("nan"), device=dev, dtype=dtype)
     dloss = torch.full((G, max(D, 1)), float("nan"), device=dev, dtype=dtype)
     stop_steps = torch.tensor(stops or [0], device=dev, dtype=torch.int64)
-    BG, BN = launch_shape(G, N, D, block, itemsize=theta.element_size())
+    BG, BN = launch_shape(G, N, D, block, itemsize=theta.element_size(), fast=fast_math(theta))
     dummy = torch.zeros(1, device=dev, dtype=dtype)
-    if G:
-        _kernel()[(triton_cdiv(G, BG),)](
-            theta,
-            dirs,
-            consts,
-            dummy if x is None else x,
-            dummy if y is None else y,
-            torch.zeros(1, device=dev, dtype=torch.int64) if rows is None else rows,
-            torch.zeros(1, device=dev, dtype=torch.int64) if lengths is None else lengths,
-            loss,
-            acc,
-            dloss,
-            stop_steps,
-            G,
-            N,
-            T,
-            P,
-            D,
-            max(K, 1),
-            xs_g,
-            xs_n,
-            ys_g,
-            CELL=CODES[cell.kernel],
-            gates=max(1, cell.gates),
-            GATE=GATE_CODES[cell.gate],
-            OBJ=OBJECTIVE_CODES[obj],
-            HAS_X=x is not None,
-            HAS_ROWS=rows is not None,
-            HAS_LEN=lengths is not None,
-            TANG=D > 0,
-            HAS_STOPS=K > 0,
-            FAST=fast_math(theta),
-            BG=BG,
-            BN=BN,
-            DP=_pow2(max(D, 1)),
-            num_warps=NUM_WARPS,
-        )
-    return loss, (None if obj == "pascanu" else acc), (dloss[:, :D] if D else None)
+    with _on(dev):
+        if G:
+            _kernel()[(triton_cdiv(G, BG),)](
+                theta,
+                dirs,
+                consts,
+                dummy if x is None else x,
+                dummy if y is None else y,
+                torch.zeros(1, device=dev, dtype=torch.int64) if rows is None else rows,
+                torch.zeros(1, device=dev, dtype=torch.int64) if lengths is None else lengths,
+                loss,
+                acc,
+                dloss,
+                stop_steps,
+                G,
+                N,
+                T,
+                P,
+                D,
+                max(K, 1),
+                xs_g,
+                xs_n,
+                ys_g,
+                CELL=CODES[cell.kernel],
+                gates=max(1, cell.gates),
+                GATE=GATE_CODES[cell.gate],
+                OBJ=OBJECTIVE_CODES[obj],
+                HAS_X=x is not None,
+                HAS_ROWS=rows is not None,
+                HAS_LEN=lengths is not None,
+                TANG=D > 0,
+                HAS_STOPS=K > 0,
+                FAST=fast_math(theta),
+                BG=BG,
+                BN=BN,
+                DP=_pow2(max(D, 1)),
+                num_warps=NUM_WARPS,
+            )
+    # the kernel sums over the samples; the means are divided here, correctly rounded
+    return loss / N, (None if obj == "pascanu" else acc / N), (dloss[:, :D] / N if D else None)
 
 
 def _backward(cell: Cell, theta, x, y, rows, lengths, *, G, P, N, T, xs_g, xs_n, ys_g, obj, block):
@@ -308,42 +314,48 @@ def _backward(cell: Cell, theta, x, y, rows, lengths, *, G, P, N, T, xs_g, xs_n,
         seg = torch.full((S * NS * LANES,), float("nan"), device=dev, dtype=dtype)
         xg = x if x is None or x.ndim == 2 or rows is not None else x[g0:g1]
         yg = y if y.ndim == 1 or rows is not None else y[g0:g1]
-        _bptt()[(programs,)](
-            theta[g0:g1].contiguous(),
-            consts,
-            xg.contiguous(),
-            yg.contiguous(),
-            dummy if rows is None else rows[g0:g1].contiguous(),
-            dummy if lengths is None else lengths[g0:g1].contiguous(),
-            ck,
-            seg,
-            loss[g0:g1],
-            acc[g0:g1],
-            grad[g0:g1],
-            M,
-            N,
-            T,
-            P,
-            S,
-            K,
-            LANES,
-            xs_g,
-            xs_n,
-            ys_g,
-            CELL=CODES[cell.kernel],
-            gates=max(1, cell.gates),
-            GATE=GATE_CODES[cell.gate],
-            OBJ=OBJECTIVE_CODES[obj],
-            HAS_X=True,
-            HAS_ROWS=rows is not None,
-            HAS_LEN=lengths is not None,
-            NS=NS,
-            FAST=fast_math(theta),
-            BG=BG,
-            BN=BN,
-            num_warps=NUM_WARPS,
-        )
-    return loss, acc, grad
+        with _on(dev):
+            _bptt()[(programs,)](
+                theta[g0:g1].contiguous(),
+                consts,
+                xg.contiguous(),
+                yg.contiguous(),
+                dummy if rows is None else rows[g0:g1].contiguous(),
+                dummy if lengths is None else lengths[g0:g1].contiguous(),
+                ck,
+                seg,
+                loss[g0:g1],
+                acc[g0:g1],
+                grad[g0:g1],
+                M,
+                N,
+                T,
+                P,
+                S,
+                K,
+                LANES,
+                xs_g,
+                xs_n,
+                ys_g,
+                CELL=CODES[cell.kernel],
+                gates=max(1, cell.gates),
+                GATE=GATE_CODES[cell.gate],
+                OBJ=OBJECTIVE_CODES[obj],
+                HAS_X=True,
+                HAS_ROWS=rows is not None,
+                HAS_LEN=lengths is not None,
+                NS=NS,
+                FAST=fast_math(theta),
+                BG=BG,
+                BN=BN,
+                num_warps=NUM_WARPS,
+            )
+    return loss / N, acc / N, grad / N  # the kernel's sums over the samples, as means
+
+
+def _on(dev: torch.device):
+    """Launches on ``dev``'s own CUDA device (Triton launches on the current one)."""
+    return torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
 
 
 def _bptt_shape(G: int, N: int, itemsize: int) -> tuple[int, int]:

@@ -101,7 +101,9 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
     else:
         fn = gpu_kernels.recur_kernel
         D = min(P[v["cell"]], gpu.MAX_DIRECTIONS[size]) if v["tangents"] else 0
-        BG, BN = gpu.launch_shape(G, 1 if v["cell"] == "pascanu" else N, D, itemsize=size)
+        BG, BN = gpu.launch_shape(
+            G, 1 if v["cell"] == "pascanu" else N, D, itemsize=size, fast=v.get("fast", False)
+        )
         const = dict(
             common, TANG=v["tangents"], HAS_STOPS=v.get("stops", False), BG=BG, BN=BN, DP=gpu._pow2(max(D, 1))
         )
@@ -112,7 +114,7 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
             sig[name] = "constexpr"
         elif name in ints:
             sig[name] = "i32"
-        elif name in ("rows_ptr", "len_ptr"):
+        elif name in ("rows_ptr", "len_ptr", "stops_ptr"):
             sig[name] = "*i64"
         else:
             sig[name] = "*" + v["dtype"]

@@ -325,10 +325,12 @@ def recur_kernel(
                     lo, right, _ = _score(FAST, h, y, w_out, b_out, consts_ptr, slope, shift, CELL, OBJ)
                     at = row * K_STOPS + ki
                     first = n0 == 0  # the first block of samples writes; the others add
+                    tl.debug_barrier()  # (threads other than the one that stored may read it)
                     was = tl.where(first, 0.0, tl.load(loss_ptr + at, mask=gm, other=0.0))
                     tl.store(loss_ptr + at, was + _sum(lo, lane), mask=gm)
                     was = tl.where(first, 0.0, tl.load(acc_ptr + at, mask=gm, other=0.0))
                     tl.store(acc_ptr + at, was + _sum(right, lane), mask=gm)
+                    tl.debug_barrier()
                     ki += 1
                     nxt = tl.load(stops_ptr + tl.minimum(ki, K_STOPS - 1))
         # the readout and loss of each lane, reduced over this block of samples
@@ -343,18 +345,12 @@ def recur_kernel(
             else:
                 dlo = dl[:, :, None] * (dw_out * h[:, :, None] + w_out[:, :, None] * dh + db_out)
             dloss_sum += tl.sum(tl.where(lane[:, :, None], dlo, 0.0), axis=1)
-    if HAS_STOPS:  # the sums of every length, as means
-        for kk in range(0, K_STOPS):
-            at = row * K_STOPS + kk
-            tl.store(loss_ptr + at, tl.load(loss_ptr + at, mask=gm, other=0.0) / N, mask=gm)
-            if CELL != PASCANU:
-                tl.store(acc_ptr + at, tl.load(acc_ptr + at, mask=gm, other=0.0) / N, mask=gm)
-    else:
-        tl.store(loss_ptr + row, loss_sum / N, mask=gm)
+    if not HAS_STOPS:  # sums over the samples: the door divides them by N, correctly rounded
+        tl.store(loss_ptr + row, loss_sum, mask=gm)
         if CELL != PASCANU:
-            tl.store(acc_ptr + row, acc_sum / N, mask=gm)
+            tl.store(acc_ptr + row, acc_sum, mask=gm)
     if TANG:
-        tl.store(dloss_ptr + row[:, None] * D + dd[None, :], dloss_sum / N, mask=gm[:, None] & dm[None, :])
+        tl.store(dloss_ptr + row[:, None] * D + dd[None, :], dloss_sum, mask=gm[:, None] & dm[None, :])
 
 
 __all__ = ["recur_kernel", "bptt_kernel", "RNN", "LSTM", "GRU", "PASCANU", "GRU_BEFORE", "BCE", "KERAS"]
@@ -393,8 +389,8 @@ def _hold(hn, cn, h, c, t, steps, HAS_LEN: tl.constexpr):
 
 
 @triton.jit
-def _put(grad_ptr, row, gm, P, k, acc, N):
-    tl.store(grad_ptr + row * P + k, acc / N, mask=gm)
+def _put(grad_ptr, row, gm, P, k, acc):
+    tl.store(grad_ptr + row * P + k, acc, mask=gm)  # a sum over the samples: the door divides
 
 
 @triton.jit
@@ -591,6 +587,7 @@ def bptt_kernel(
         # the barriers make that visible across the block as well, should a layout ever differ
         tl.debug_barrier()
         for kk in range(0, K):  # the segments, from the last
+            tl.debug_barrier()  # the last segment's reads are done before its slots are written again
             k = K - 1 - kk
             t0 = k * S
             L = tl.minimum(t0 + S, T) - t0
@@ -727,25 +724,25 @@ def bptt_kernel(
             s_wh3 += _sum(l_wh3, lane)
             s_bi3 += _sum(l_bi3, lane)
             s_bh3 += _sum(l_bh3, lane)
-    tl.store(loss_ptr + row, loss_sum / N, mask=gm)
-    tl.store(acc_ptr + row, acc_sum / N, mask=gm)
-    _put(grad_ptr, row, gm, P, 0, s_wi0, N)
-    _put(grad_ptr, row, gm, P, gates, s_wh0, N)
-    _put(grad_ptr, row, gm, P, 2 * gates, s_bi0, N)
-    _put(grad_ptr, row, gm, P, 3 * gates, s_bh0, N)
+    tl.store(loss_ptr + row, loss_sum, mask=gm)  # sums: the door divides them by N
+    tl.store(acc_ptr + row, acc_sum, mask=gm)
+    _put(grad_ptr, row, gm, P, 0, s_wi0)
+    _put(grad_ptr, row, gm, P, gates, s_wh0)
+    _put(grad_ptr, row, gm, P, 2 * gates, s_bi0)
+    _put(grad_ptr, row, gm, P, 3 * gates, s_bh0)
     if gates > 1:
-        _put(grad_ptr, row, gm, P, 1, s_wi1, N)
-        _put(grad_ptr, row, gm, P, gates + 1, s_wh1, N)
-        _put(grad_ptr, row, gm, P, 2 * gates + 1, s_bi1, N)
-        _put(grad_ptr, row, gm, P, 3 * gates + 1, s_bh1, N)
-        _put(grad_ptr, row, gm, P, 2, s_wi2, N)
-        _put(grad_ptr, row, gm, P, gates + 2, s_wh2, N)
-        _put(grad_ptr, row, gm, P, 2 * gates + 2, s_bi2, N)
-        _put(grad_ptr, row, gm, P, 3 * gates + 2, s_bh2, N)
+        _put(grad_ptr, row, gm, P, 1, s_wi1)
+        _put(grad_ptr, row, gm, P, gates + 1, s_wh1)
+        _put(grad_ptr, row, gm, P, 2 * gates + 1, s_bi1)
+        _put(grad_ptr, row, gm, P, 3 * gates + 1, s_bh1)
+        _put(grad_ptr, row, gm, P, 2, s_wi2)
+        _put(grad_ptr, row, gm, P, gates + 2, s_wh2)
+        _put(grad_ptr, row, gm, P, 2 * gates + 2, s_bi2)
+        _put(grad_ptr, row, gm, P, 3 * gates + 2, s_bh2)
     if gates > 3:
-        _put(grad_ptr, row, gm, P, 3, s_wi3, N)
-        _put(grad_ptr, row, gm, P, gates + 3, s_wh3, N)
-        _put(grad_ptr, row, gm, P, 2 * gates + 3, s_bi3, N)
-        _put(grad_ptr, row, gm, P, 3 * gates + 3, s_bh3, N)
-    _put(grad_ptr, row, gm, P, 4 * gates, s_wout, N)
-    _put(grad_ptr, row, gm, P, 4 * gates + 1, s_bout, N)
+        _put(grad_ptr, row, gm, P, 3, s_wi3)
+        _put(grad_ptr, row, gm, P, gates + 3, s_wh3)
+        _put(grad_ptr, row, gm, P, 2 * gates + 3, s_bi3)
+        _put(grad_ptr, row, gm, P, 3 * gates + 3, s_bh3)
+    _put(grad_ptr, row, gm, P, 4 * gates, s_wout)
+    _put(grad_ptr, row, gm, P, 4 * gates + 1, s_bout)
