@@ -164,7 +164,7 @@ def test_engine_table(row, engine):
 def test_on_cuda_fused_and_auto_take_the_gpu_engine_where_it_runs(monkeypatch):
     """The dispatch on a CUDA device, without one: 'auto' takes the GPU engine where it is
     available and runs the model, else the reference path; 'fused' where it cannot run is one
-    line with the reason; a model the GPU engine does not run is refused on CUDA only."""
+    line with the reason; a model neither engine runs is refused on CUDA as on the CPU."""
     from landscape.backends import kernel_refuses, resolve_backend
     from landscape.engine import gpu
 
@@ -172,12 +172,13 @@ def test_on_cuda_fused_and_auto_take_the_gpu_engine_where_it_runs(monkeypatch):
     assert resolve_backend("auto", device="cuda", work=1.0) == "fused"  # whatever the work
     assert resolve_backend("fused", device="cuda") == "fused"
     assert resolve_backend("reference", device="cuda") == "reference"
-    sized = ls.get_cell("lstm", hidden=4)
     data = [ls.make_data("latching", 5, n=8)]
-    why = kernel_refuses(sized, data, "cuda")
-    assert "one-unit" in why and kernel_refuses(sized, data, "cpu") == ""
+    assert kernel_refuses(ls.get_cell("lstm", hidden=4, layers=2), data, "cuda") == ""  # H units, on both
+    big = ls.get_cell("lstm", hidden=65)
+    why = kernel_refuses(big, data, "cuda")
+    assert "up to 64 units" in why and why == kernel_refuses(big, data, "cpu")
     assert resolve_backend("auto", device="cuda", why_not=why) == "reference"
-    with pytest.raises(ls.InputError, match="one-unit"):
+    with pytest.raises(ls.InputError, match="up to 64 units"):
         resolve_backend("fused", device="cuda", why_not=why)
     monkeypatch.setattr(gpu, "available", lambda device="cuda": False)
     monkeypatch.setattr(gpu, "unavailable_reason", lambda device="cuda": "no CUDA device is available")

@@ -265,13 +265,11 @@ def test_the_pipeline_runs_through_the_gpu_engine(on_cpu, monkeypatch):
 
 
 def test_what_the_gpu_engine_does_not_run_is_refused_or_left_to_the_reference(on_cpu):
-    cell = ls.get_cell("lstm", hidden=3)
-    d = data_for(cell, 4, 6, torch.float64)
-    theta = thetas(cell, 2, torch.float64)
-    with pytest.raises(ls.InputError, match="one-unit models"):
-        losses(cell, d, theta, backend="fused")
-    lo, _ = losses(cell, d, theta, backend="auto")  # the reference path
-    assert torch.equal(lo, losses(cell, d, theta, backend="reference")[0])
+    cell = ls.get_cell("lstm", head="softmax", classes=3)
+    theta = torch.zeros(2, cell.n_params, dtype=torch.float64)
+    with pytest.raises(ls.InputError, match="softmax readout: the GPU engine reduces one logit"):
+        gpu.run_triton(cell, theta, torch.zeros(4, 6), torch.zeros(4), steps=6)
+    assert "up to 64 units" in gpu.refuses(ls.get_cell("lstm", hidden=65))
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ from .._errors import InputError
 from ..cells import Cell
 from ..tasks import TaskData
 from ..units import check_size, check_units, readout_loss
-from . import gpu
+from . import gpu, gpu_units
 from .build import Args, available, call, library, unavailable_reason
 from .door import KernelLoss, check_arguments, one_logit, two_logit_grad
 from .table import GATES, MAX_UNITS, OBJECTIVES, kernel_cell
@@ -220,9 +220,21 @@ def kernel_losses(
     Arguments as for ``run_fused``; the labels y are read through ``rows`` when given. On a CUDA
     device (or under the test-only switch, ``landscape.engine.gpu.ON_CPU``) the GPU engine runs it.
     """
+    if gpu.serves(theta.device) and max(hidden, inputs, layers) > 1:
+        return gpu_units.unit_losses(
+            cell,
+            theta,
+            x,
+            y,
+            steps=steps,
+            rows=rows,
+            lengths=lengths,
+            objective=objective,
+            hidden=hidden,
+            inputs=inputs,
+            layers=layers,
+        )
     if gpu.serves(theta.device):
-        if max(hidden, inputs, layers) > 1:
-            raise InputError(f"backend 'fused' on {theta.device} runs one-unit models (the GPU engine)")
         return gpu.triton_losses(
             cell, theta, x, y, steps=steps, rows=rows, lengths=lengths, objective=objective
         )
@@ -257,6 +269,8 @@ def fused_losses(cell: Cell, data: TaskData, theta: torch.Tensor, at: list[int] 
     steps, the last ``data.length``), a (loss, accuracy) per step from one pass, without gradients."""
     th = theta[None] if theta.ndim == 1 else theta
     if at is not None and gpu.serves(th.device):
+        if cell.sized:
+            return gpu_units.unit_prefix_losses(cell, data, th, at)
         return gpu.triton_prefix_losses(cell, data, th, at)
     if at is not None:
         hs, _ = run_fused(

@@ -41,6 +41,7 @@ GATE_CODES = {"sigmoid": 0, "hard_sigmoid": 1}
 OBJECTIVE_CODES = {"bce": 0, "pascanu": 1, "keras": 2}
 HEADS = ("logit", "softmax2", "")
 NUM_WARPS = 4  # warps per program (128 threads)
+MAX_UNITS = 64  # units, inputs and layers of the kernels for H-unit models (``gpu_units``)
 # Bytes a program keeps per thread and state tensor, by the compile checks (``gpu_aot``): 32 for
 # the lanes' states (8 float32 lanes a thread, 4 float64), 16 for each tangent tensor, which keeps
 # an LSTM's tangents along all its 18 parameters in registers on sm_90, without spills.
@@ -96,8 +97,10 @@ def serves(device: str | torch.device) -> bool:
 
 def refuses(cell: Cell) -> str:
     """Why this engine cannot run ``cell`` ("" where it can)."""
-    if cell.sized:
-        return f"a model of {cell.size_text()}: the GPU engine runs one-unit models"
+    if cell.sized and max(cell.hidden, cell.inputs, cell.layers) > MAX_UNITS:
+        return (
+            f"a model of {cell.size_text()}: the GPU engine runs up to {MAX_UNITS} units, inputs and layers"
+        )
     if cell.head not in HEADS:
         return f"the {cell.head} readout: the GPU engine reduces one logit"
     return ""

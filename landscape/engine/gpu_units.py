@@ -16,21 +16,34 @@ from .._errors import InputError
 from ..cells import Cell
 from ..units import check_size, check_units, readout_loss
 from .door import check_arguments
-from .gpu import NUM_WARPS, SCRATCH_BYTES, _consts, _on, _pow2, fast_math, triton_cdiv
-from .gpu import CODES, GATE_CODES
+from .gpu import CODES, GATE_CODES, NUM_WARPS, SCRATCH_BYTES, _consts, _on, _pow2, fast_math, triton_cdiv
+
+
+def slots(layers: int, gates: int) -> int:
+    """Scratch tiles of a program (``gpu_units_kernels``): each layer's (h, c) and their
+    derivatives, each gate's two derivatives, and the reset state r h (Keras's GRU)."""
+    return 4 * layers + 2 * gates + 1
+
 
 __all__ = ["run_units", "unit_losses", "unit_prefix_losses", "units_shape", "UNIT_TILE_BYTES"]
 
-# Bytes of one (samples, units) tile of a program (8 float32 values a thread, 4 float64): the
-# sample block shrinks as the padded width (at least 16, tl.dot's least) grows.
-UNIT_TILE_BYTES = 32 * NUM_WARPS * 32
+# Bytes of one (samples, units) tile of a program (4 float32 values a thread, 2 float64; half that
+# backward, which keeps more tiles): the sample block shrinks as the padded width grows, down to
+# one sample row per warp. By the compile checks (``gpu_aot``: no spills in the loops on sm_90),
+# with ptxas allowed every register (MAX_REGISTERS; by default it spills to fit more programs).
+UNIT_TILE_BYTES = 32 * NUM_WARPS * 16
+MAX_REGISTERS = 255
 
 
-def units_shape(N: int, hidden: int, inputs: int, itemsize: int) -> tuple[int, int, int]:
-    """(samples per program BN, padded units HP, padded input width KP), powers of two >= 16."""
-    HP = max(16, _pow2(hidden))
+def units_shape(
+    N: int, hidden: int, inputs: int, itemsize: int, backward: bool = False
+) -> tuple[int, int, int]:
+    """(samples per program BN, padded units HP, padded input width KP), powers of two; KP >= HP
+    is a scratch row's width."""
+    HP = _pow2(hidden)
     KP = max(HP, _pow2(inputs))
-    BN = max(16, min(_pow2(N), UNIT_TILE_BYTES // (itemsize * KP)))
+    budget = UNIT_TILE_BYTES // (2 if backward else 1)
+    BN = max(NUM_WARPS, min(_pow2(N), budget // (itemsize * KP)))
     return BN, HP, KP
 
 
@@ -72,8 +85,12 @@ def _layout(cell: Cell, theta, x, rows, lengths, steps, hidden, inputs, layers):
         T_run = int(lengths.max()) if G else 0
     if max(T_run, steps) > T:
         raise InputError(f"a length of {max(T_run, steps)} exceeds the inputs' {T} steps")
-    return theta.detach().contiguous(), x, rows, lengths, dict(
-        G=G, P=P, N=N, T=T_run, I=inputs, H=hidden, L=layers, xs_g=xs_g, xs_n=TI
+    return (
+        theta.detach().contiguous(),
+        x,
+        rows,
+        lengths,
+        dict(G=G, P=P, N=N, T=T_run, I=inputs, H=hidden, L=layers, xs_g=xs_g, xs_n=TI),
     )
 
 
@@ -98,22 +115,29 @@ def run_units(
     theta, x, rows, lengths, lay = _layout(cell, theta, x, rows, lengths, steps, hidden, inputs, layers)
     if stops is not None:
         stops = list(stops)
-        if lengths is not None or not stops or stops != sorted(set(stops)) or stops[0] < 1 or stops[-1] != steps:
+        if (
+            lengths is not None
+            or not stops
+            or stops != sorted(set(stops))
+            or stops[0] < 1
+            or stops[-1] != steps
+        ):
             raise InputError(f"stops {stops} must rise from 1 to the {steps} steps, without lengths")
     return _forward(cell, theta, x, rows, lengths, stops, **lay)
 
 
 def _forward(cell, theta, x, rows, lengths, stops, *, G, P, N, T, I, H, L, xs_g, xs_n, record=None):
-    """One launch per chunk of models of the forward kernel; with ``record`` (a (M, NB, T + 1,
-    L, 2, BN, KP) buffer for the one chunk of M = G models), every step's states are kept in it."""
+    """One launch per chunk of models of the forward kernel; with ``record`` (a (M NB, T + 1,
+    L 2 BN KP) buffer for the one chunk of M = G models, at the backward kernel's shape), every
+    step's states are kept in it."""
     dev, dtype = theta.device, theta.dtype
-    BN, HP, KP = units_shape(N, H, I, theta.element_size())
+    BN, HP, KP = units_shape(N, H, I, theta.element_size(), backward=record is not None)
     NB = triton_cdiv(N, BN)
     K = len(stops) if stops else 0
     out = torch.full((G, K, N, H) if K else (G, N, H), float("nan"), device=dev, dtype=dtype)
     stop_steps = torch.tensor(stops or [0], device=dev, dtype=torch.int64)
-    deep = L > 1
-    per_model = NB * L * 2 * BN * KP * theta.element_size()
+    n_slots = slots(L, cell.gates)
+    per_model = NB * n_slots * BN * KP * theta.element_size()
     step = G if record is not None else max(1, SCRATCH_BYTES // max(per_model, 1))
     consts = _consts(cell, dev, dtype)
     dummy = torch.zeros(1, device=dev, dtype=dtype)
@@ -122,7 +146,7 @@ def _forward(cell, theta, x, rows, lengths, stops, *, G, P, N, T, I, H, L, xs_g,
     for g0 in range(0, G, step):
         g1 = min(G, g0 + step)
         M = g1 - g0
-        st = torch.zeros(M * NB * L * 2 * BN * KP, device=dev, dtype=dtype) if deep else dummy
+        st = torch.zeros(M * NB * n_slots * BN * KP, device=dev, dtype=dtype)
         with _on(dev):
             kernel[(M, NB)](
                 theta[g0:g1],
@@ -149,13 +173,13 @@ def _forward(cell, theta, x, rows, lengths, stops, *, G, P, N, T, I, H, L, xs_g,
                 HAS_ROWS=rows is not None,
                 HAS_LEN=lengths is not None,
                 HAS_STOPS=K > 0,
-                DEEP=deep,
                 RECORD=record is not None,
                 FAST=fast_math(theta),
                 BN=BN,
                 HP=HP,
                 KP=KP,
                 num_warps=NUM_WARPS,
+                maxnreg=MAX_REGISTERS,
             )
     return out
 
@@ -164,10 +188,11 @@ def _backward(cell, theta, x, rows, lengths, dout, *, G, P, N, T, I, H, L, xs_g,
     """Each model's gradient of sum(dout * states) by its recurrent weights and biases, (G, P),
     zeros for the readout's (autograd adds those through the door's readout)."""
     dev, dtype = theta.device, theta.dtype
-    BN, HP, KP = units_shape(N, H, I, theta.element_size())
+    BN, HP, KP = units_shape(N, H, I, theta.element_size(), backward=True)
     NB = triton_cdiv(N, BN)
     tile = L * 2 * BN * KP
-    per_model = NB * (T + 2) * tile * theta.element_size()
+    n_slots = slots(L, cell.gates)
+    per_model = NB * ((T + 1) * tile + n_slots * BN * KP) * theta.element_size()
     step = max(1, SCRATCH_BYTES // max(per_model, 1))
     grad = torch.zeros(G, P, device=dev, dtype=dtype)
     consts = _consts(cell, dev, dtype)
@@ -184,7 +209,7 @@ def _backward(cell, theta, x, rows, lengths, dout, *, G, P, N, T, I, H, L, xs_g,
         rg = None if rows is None else rows[g0:g1]
         lg = None if lengths is None else lengths[g0:g1]
         _forward(cell, theta[g0:g1], xg, rg, lg, None, record=record, **part)
-        ds = torch.zeros(M * NB * tile, device=dev, dtype=dtype)
+        ds = torch.zeros(M * NB * n_slots * BN * KP, device=dev, dtype=dtype)
         gp = torch.zeros(M * NB, P, device=dev, dtype=dtype)
         with _on(dev):
             bptt[(M, NB)](
@@ -215,6 +240,7 @@ def _backward(cell, theta, x, rows, lengths, dout, *, G, P, N, T, I, H, L, xs_g,
                 HP=HP,
                 KP=KP,
                 num_warps=NUM_WARPS,
+                maxnreg=MAX_REGISTERS,
             )
         grad[g0:g1] = gp.view(M, NB, P).sum(1)  # the blocks of samples, added in order
     return grad
@@ -258,8 +284,10 @@ def unit_losses(
     if objective != "bce":
         raise InputError(f"models of {hidden} units are trained on classification, not {objective!r}")
     th, xs, rs, ls, lay = _layout(cell, theta, x, rows, lengths, steps, hidden, inputs, layers)
-    h = _States.apply(theta, (cell, xs, rs, ls), lay) if theta.requires_grad else _forward(
-        cell, th, xs, rs, ls, None, **lay
+    h = (
+        _States.apply(theta, (cell, xs, rs, ls), lay)
+        if theta.requires_grad
+        else _forward(cell, th, xs, rs, ls, None, **lay)
     )
     y = y.to(device=theta.device, dtype=theta.dtype)
     return readout_loss(cell, theta, h, y if rows is None else y[rows], objective)
