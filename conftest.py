@@ -17,4 +17,8 @@ collect_ignore = []
 try:
     import triton  # noqa: F401
 except ImportError:  # without the gpu extra, its modules are not collected (their tests skip)
-    collect_ignore += ["landscape/engine/gpu_kernels.py", "landscape/engine/gpu_aot.py"]
+    collect_ignore += [
+        "landscape/engine/gpu_kernels.py",
+        "landscape/engine/gpu_units_kernels.py",
+        "landscape/engine/gpu_aot.py",
+    ]

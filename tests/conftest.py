@@ -35,6 +35,15 @@ def ref() -> type[Ref]:
 
 
 @pytest.fixture
+def on_cpu(monkeypatch):
+    """The tests' switch: backend='fused' on CPU tensors runs the GPU engine, interpreted."""
+    from landscape.engine import gpu
+
+    monkeypatch.setenv(gpu.ON_CPU, "1")
+    assert gpu.serves("cpu") and gpu.available("cpu")
+
+
+@pytest.fixture
 def own_data(tmp_path):
     """A user's data file the package never generated: x (N, T) uniform, y random 0/1."""
     rng = np.random.default_rng(1234)

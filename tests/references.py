@@ -151,3 +151,15 @@ def pascanu_descent(w, b, length, lr, steps, clip=None):
         w, b = w - lr * gw, b - lr * gb
         coords.append((w, b))
     return np.array(coords), np.array(losses), np.array(norms), clipped
+
+
+# ---------------------------------------------------------------- buffers
+
+
+def padded(t: torch.Tensor, pad: int = 32) -> torch.Tensor:
+    """``t`` as a contiguous view inside a NaN-filled buffer: a read past either end shows as NaN
+    (an index tensor's padding is -1, which points into its table's padding)."""
+    fill = -1 if not t.is_floating_point() else float("nan")
+    buf = torch.full((t.numel() + 2 * pad,), fill, dtype=t.dtype)
+    buf[pad : pad + t.numel()] = t.reshape(-1)
+    return buf[pad : pad + t.numel()].view(t.shape)

@@ -25,6 +25,8 @@ from landscape.engine import gpu
 from landscape.engine.door import one_logit
 from landscape.units import model_losses, readout_loss
 
+from references import padded
+
 if importlib.util.find_spec("triton") is None:
     if os.environ.get("LANDSCAPE_REQUIRE_TRITON"):
         pytest.fail("triton must be installed here (the gpu extra)", pytrace=False)
@@ -44,13 +46,6 @@ VARIANTS = {
     "lstm-softmax2": {"head": "softmax2"},
     "pascanu": {},
 }
-
-
-@pytest.fixture
-def on_cpu(monkeypatch):
-    """The tests' switch: backend='fused' on CPU tensors runs the GPU engine, interpreted."""
-    monkeypatch.setenv(gpu.ON_CPU, "1")
-    assert gpu.serves("cpu") and gpu.available("cpu")
 
 
 def cell_of(name: str) -> ls.Cell:
@@ -112,15 +107,6 @@ def test_gradients_match_finite_differences(name, on_cpu):
         up, _ = losses(cell, d, theta + e, backend="fused")
         down, _ = losses(cell, d, theta - e, backend="fused")
         np.testing.assert_allclose(g[:, j].numpy(), ((up - down) / (2 * eps)).numpy(), rtol=1e-6, atol=1e-9)
-
-
-def padded(t: torch.Tensor, pad: int = 32) -> torch.Tensor:
-    """``t`` as a contiguous view inside a NaN-filled buffer: a read past either end shows as NaN
-    (an index tensor's padding is -1, which points into its table's padding)."""
-    fill = -1 if not t.is_floating_point() else float("nan")
-    buf = torch.full((t.numel() + 2 * pad,), fill, dtype=t.dtype)
-    buf[pad : pad + t.numel()] = t.reshape(-1)
-    return buf[pad : pad + t.numel()].view(t.shape)
 
 
 @pytest.mark.parametrize("block", [(2, 4), (4, 8), None])

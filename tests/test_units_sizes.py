@@ -10,7 +10,9 @@ import torch
 
 import landscape as ls
 from landscape.engine import fused
-from landscape.units import final_states, forward_logits, init_theta, modules, n_params, shapes
+from landscape.units import final_states, forward_logits, init_theta, n_params
+
+from sized_models import problem, torch_nn, torch_nn_grad
 
 if not fused.available():
     if os.environ.get("LANDSCAPE_REQUIRE_FUSED"):
@@ -21,40 +23,6 @@ SIZES = [(3, 1, 1), (1, 1, 2), (3, 4, 1), (2, 5, 2), (1, 3, 3)]  # (I, H, L)
 TOL = {torch.float64: dict(rtol=1e-10, atol=1e-12), torch.float32: dict(rtol=3e-4, atol=3e-5)}
 
 
-def problem(cell, I, H, L, dtype, G=3, N=19, T=9, seed=0):
-    """G torch.nn models with random weights, their flat vectors, and data with per-model lengths."""
-    gen = torch.Generator().manual_seed(seed)
-    nets, thetas = [], []
-    for g in range(G):
-        torch.manual_seed(100 * seed + g)
-        rnn, head = modules(cell, H, inputs=I, layers=L)
-        rnn, head = rnn.to(torch.float64), head.to(torch.float64)
-        sds = {"rnn": rnn.state_dict(), "head": head.state_dict()}
-        with torch.no_grad():
-            for _, key in ((m, k) for m, k, _ in shapes(cell, H, inputs=I, layers=L)):
-                for sd in sds.values():
-                    if key in sd:
-                        sd[key].add_(0.4 * torch.randn(sd[key].shape, generator=gen, dtype=torch.float64))
-        rnn.load_state_dict(sds["rnn"]), head.load_state_dict(sds["head"])
-        nets.append((rnn, head))
-        thetas.append(torch.cat([sds[m][k].reshape(-1) for m, k, _ in shapes(cell, H, inputs=I, layers=L)]))
-    x = torch.randn(G, N, T, I, generator=gen, dtype=torch.float64)
-    y = (torch.rand(G, N, generator=gen) < 0.5).to(torch.float64)
-    lengths = torch.tensor([T, 1, 5, 7, 3][:G])
-    return nets, torch.stack(thetas), x, y, lengths
-
-
-def torch_nn(nets, x, y, lengths):
-    """Top-layer final states (G, N, H) and mean BCE losses (G,) from torch.nn itself."""
-    hs, losses = [], []
-    for (rnn, head), xm, ym, n in zip(nets, x, y, lengths.tolist(), strict=True):
-        out, _ = rnn(xm[:, :n])
-        h = out[:, -1]  # (N, H): the top layer's state after step n
-        hs.append(h)
-        losses.append(torch.nn.functional.binary_cross_entropy_with_logits(head(h)[:, 0], ym))
-    return torch.stack(hs), torch.stack(losses)
-
-
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"I{s[0]}H{s[1]}L{s[2]}")
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -63,18 +31,7 @@ def test_both_engines_match_torch_nn(name, size, dtype):
     I, H, L = size
     nets, theta, x, y, lengths = problem(cell, I, H, L, dtype)
     want_h, want_loss = torch_nn(nets, x, y, lengths)
-    want_loss.sum().backward()  # torch.nn's own gradient, gathered in the flat order
-    want_grad = torch.stack(
-        [
-            torch.cat(
-                [
-                    dict(rnn.named_parameters(), **dict(head.named_parameters()))[k].grad.reshape(-1)
-                    for _, k, _ in shapes(cell, H, inputs=I, layers=L)
-                ]
-            )
-            for rnn, head in nets
-        ]
-    )
+    want_grad = torch_nn_grad(cell, nets, want_loss, H, I, L)  # torch.nn's own, in the flat order
     th = theta.to(dtype)
     ref_h = final_states(cell, th, x.to(dtype), lengths, H, inputs=I, layers=L)  # (G, H, N)
     np.testing.assert_allclose(ref_h.transpose(1, 2).double().numpy(), want_h.detach().numpy(), **TOL[dtype])
