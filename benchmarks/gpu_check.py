@@ -1,6 +1,7 @@
 """One command for a lent GPU: correctness on the device against float64, a few launch shapes, and
 the times of the per-point torch.nn loop (sampled and scaled), the reference path, the GPU engine
-(Triton), loss + gradients and training, within a time budget.
+(Triton), loss + gradients, models of H units against the reference path, and training, within a
+time budget.
 
     python benchmarks/gpu_check.py [--budget 270] [--out gpu_check.jsonl]
     python benchmarks/gpu_check.py --dry-run      # toy sizes on the CPU, kernels interpreted (CI)
@@ -227,6 +228,64 @@ def speed(report: Report, deadline: float, device: str, size: dict) -> None:
             )
 
 
+UNIT_MODELS = [
+    ("lstm", dict(hidden=8)),
+    ("gru", dict(hidden=4, layers=2)),
+    ("lstm", dict(hidden=32, inputs=4)),
+]
+
+
+def units(report: Report, deadline: float, device: str, size: dict) -> None:
+    """Models of H units (the kernels of ``gpu_units``): float32 on the device against the
+    reference path in float64 on the CPU, then the loss and loss + gradients of G models at the
+    longest length on the reference path and on the GPU engine, the same G on both."""
+    import torch
+
+    import landscape as ls
+    from landscape.backends import _losses, loss_and_grad
+    from landscape.units import init_theta
+
+    T, N, G = size["lengths"][-1], size["N"], size["G_units"]
+    for name, kw in UNIT_MODELS:
+        if time.monotonic() > deadline:
+            report.add(phase="units", cell=name, **kw, status="skipped: out of budget")
+            continue
+        cell = ls.get_cell(name, **kw)
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(N, T, cell.inputs, generator=gen, dtype=torch.float64)
+        data = ls.TaskData(
+            x if cell.inputs > 1 else x[..., 0], (torch.rand(N, generator=gen) < 0.5).double(), T, "bce"
+        )
+        base = init_theta(cell, cell.hidden, seed=3, inputs=cell.inputs, layers=cell.layers)
+        theta = base + 0.3 * torch.randn(G, len(base), generator=gen, dtype=torch.float64)
+        k = min(G, 8)
+        l64, _, g64 = loss_and_grad(cell, data.to(torch.float64, "cpu"), theta[:k], backend="reference")
+        d32, t32 = data.to(torch.float32, device), theta.float().to(device)
+        lf, _, gf = loss_and_grad(cell, d32, t32[:k], backend="fused")
+        rel = lambda a, b: float(((a.double().cpu() - b).abs() / (b.abs() + 1e-3)).max())
+
+        def run(backend, grad, c=cell, d=d32, th=t32):
+            return lambda: _losses(c, d, th, backend, grad=grad)
+
+        ref, ref_grad = timed(run("reference", False), device), timed(run("reference", True), device)
+        tri, tri_grad = timed(run("fused", False), device, 2), timed(run("fused", True), device, 2)
+        report.add(
+            phase="units",
+            cell=f"{name} {kw}",
+            G=G,
+            N=N,
+            T=T,
+            loss_rel_err=rel(lf, l64),
+            grad_rel_err=rel(gf, g64),
+            reference_s=ref,
+            reference_grad_s=ref_grad,
+            triton_s=tri,
+            triton_grad_s=tri_grad,
+            triton_over_reference=ref / tri,
+            grad_triton_over_reference=ref_grad / tri_grad,
+        )
+
+
 def training(report: Report, deadline: float, device: str, size: dict) -> None:
     """The latching protocol for three cells on the device: the quick preset (or toy sizes), then
     the full protocol if its work, scaled from the quick one's time, fits the phase's budget."""
@@ -284,6 +343,15 @@ def table(rows: list[dict]) -> str:
             f"{r['triton_over_loop']:.0f}x | {r['cell_steps_per_s']:.2e} | {r['grad_over_loss']:.2f} |"
         )
     for r in rows:
+        if r.get("phase") == "units" and "triton_s" in r:
+            out.append(
+                f"units {r['cell']} (G {r['G']}, N {r['N']}, T {r['T']}): loss "
+                f"{r['reference_s']:.3g} s on the reference path, {r['triton_s']:.3g} s on Triton "
+                f"({r['triton_over_reference']:.1f}x); loss+grad "
+                f"{r['reference_grad_s']:.3g} s / {r['triton_grad_s']:.3g} s "
+                f"({r['grad_triton_over_reference']:.1f}x); float32 error loss {r['loss_rel_err']:.1e}, "
+                f"grad {r['grad_rel_err']:.1e}"
+            )
         if r.get("phase") == "correctness" and "loss_rel_err" in r:
             out.append(f"correctness {r['cell']}: loss {r['loss_rel_err']:.1e}, grad {r['grad_rel_err']:.1e}")
         if r.get("phase") == "training" and "models" in r:
@@ -318,10 +386,20 @@ def main(argv=None) -> int:
             chunk=16,
             chunk_grad=4,
             G_shapes=8,
+            G_units=2,
             train=dict(lengths=(2, 3), samples=10, repeats=2, epochs=1),
         )
         if args.dry_run
-        else dict(res=501, N=1000, lengths=(50, 200), loop_s=2.0, chunk=2000, chunk_grad=4000, G_shapes=20000)
+        else dict(
+            res=501,
+            N=1000,
+            lengths=(50, 200),
+            loop_s=2.0,
+            chunk=2000,
+            chunk_grad=4000,
+            G_shapes=20000,
+            G_units=256,
+        )
     )
     report = Report(args.out)
     start = time.monotonic()
@@ -340,9 +418,10 @@ def main(argv=None) -> int:
     )
     shares = [
         ("correctness", check_correctness, small, 0.1),
-        ("launch shapes", launch_shapes, size, 0.1),
-        ("speed", speed, size, 0.45),
-        ("training", training, size, 0.35),
+        ("launch shapes", launch_shapes, size, 0.05),
+        ("speed", speed, size, 0.4),
+        ("units", units, size, 0.15),
+        ("training", training, size, 0.3),
     ]
     used = 0.0
     for name, fn, sz, share in shares:

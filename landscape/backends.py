@@ -77,8 +77,8 @@ def resolve_backend(
 
 def kernel_refuses(cell: Cell, datas: list[TaskData], device: str | torch.device = "cpu") -> str:
     """Why the fused kernel cannot run this model on these data, or "" where it can: it reduces
-    one logit (or Keras's two outputs) with binary cross-entropy, over whole sequences; on a CUDA
-    ``device`` the GPU engine also runs one-unit models only."""
+    one logit (or Keras's two outputs) with binary cross-entropy, over whole sequences, of models
+    up to MAX_UNITS units, inputs and layers; on a CUDA ``device`` the GPU engine runs the same."""
     if cell.head not in KERNEL_HEADS + ("",):
         return f"the {cell.head} readout ({cell.objective} loss): it reduces one logit"
     if any(d.steps is not None for d in datas):

@@ -218,7 +218,8 @@ def kernel_losses(
     """Each model's mean loss and accuracy on the kernel, differentiable in theta through
     autograd (the kernel's backpropagation through time): theta (G, P) -> (G,), (G,) or None.
     Arguments as for ``run_fused``; the labels y are read through ``rows`` when given. On a CUDA
-    device (or under the test-only switch, ``landscape.engine.gpu.ON_CPU``) the GPU engine runs it.
+    device (or under the test-only switch, ``landscape.engine.gpu.ON_CPU``) the GPU engine runs it
+    (``gpu`` for one unit, ``gpu_units`` beyond).
     """
     if gpu.serves(theta.device) and max(hidden, inputs, layers) > 1:
         return gpu_units.unit_losses(

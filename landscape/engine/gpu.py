@@ -3,19 +3,20 @@
 ``backend="fused"`` on CUDA tensors runs here, through the same door as the C kernel on the CPU
 (``landscape.engine.fused.kernel_losses``, an autograd Function whose backward is the engine's own
 derivative): each model's mean loss and accuracy come out of one kernel launch
-(``gpu_kernels.recur_kernel``), and with gradients the same pass carries forward-mode tangents
-of the state along the P unit directions, so the gradient of every model comes from one pass
-without storing its steps.
+(``gpu_kernels.recur_kernel``), and with gradients a second kernel (``gpu_kernels.bptt_kernel``)
+runs backpropagation through time with recomputation by segments; forward-mode tangents along
+any directions are there too (Pascanu's map takes them for its gradient).
 
 Triton is an optional extra (``pip install -e ".[gpu]"``); without it, or without CUDA, this
 engine is not offered. For tests, ``LANDSCAPE_TRITON_ON_CPU=1`` with ``TRITON_INTERPRET=1`` (both
 set before the kernels are first imported) runs it on CPU tensors under Triton's interpreter, so
 the whole pipeline is exercised through this code on a machine without a GPU.
 
-It runs one-unit models (rnn, lstm, gru with the reset gate after or before, Pascanu's map) with
+Here: one-unit models (rnn, lstm, gru with the reset gate after or before, Pascanu's map) with
 the one-logit or Keras's two-output readout, the sigmoid or hard-sigmoid gates, per-model lengths
-and indexed rows (training); models of more units, other readouts and per-step targets are
-refused with a reason, and ``auto`` runs them on the reference path.
+and indexed rows (training). Models of H units, I inputs and L layers run on the kernels of
+``gpu_units`` (up to MAX_UNITS of each); other readouts and per-step targets are refused with a
+reason, and ``auto`` runs them on the reference path.
 """
 
 from __future__ import annotations
