@@ -10,7 +10,20 @@ from .._errors import InputError
 from ..cells import Cell
 from ..units import n_params
 
-__all__ = ["KernelLoss", "check_arguments", "one_logit", "two_logit_grad"]
+__all__ = ["KernelLoss", "check_arguments", "one_logit", "two_logit_grad", "feature_rows"]
+
+
+def feature_rows(x: torch.Tensor | None, inputs: int) -> torch.Tensor | None:
+    """Inputs of I features per step, (.., T, I), as the kernels read them: (.., T I), each row's
+    steps with their features within; one feature may come without its axis, (.., T)."""
+    if inputs > 1:
+        if x is None or x.ndim not in (3, 4) or x.shape[-1] != inputs:
+            shape = None if x is None else tuple(x.shape)
+            raise InputError(f"x must end in {inputs} features per step, not {shape}")
+        return x.reshape(*x.shape[:-2], -1)
+    if x is not None and x.ndim == 4 and x.shape[-1] == 1:
+        return x[..., 0]  # (G, N, T, 1): one feature per step
+    return x
 
 
 def one_logit(cell: Cell, theta: torch.Tensor, hidden: int = 1) -> torch.Tensor:

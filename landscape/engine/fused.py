@@ -34,7 +34,7 @@ from ..tasks import TaskData
 from ..units import check_size, check_units, readout_loss
 from . import gpu, gpu_units
 from .build import Args, available, call, library, unavailable_reason
-from .door import KernelLoss, check_arguments, one_logit, two_logit_grad
+from .door import KernelLoss, check_arguments, feature_rows, one_logit, two_logit_grad
 from .table import GATES, MAX_UNITS, OBJECTIVES, kernel_cell
 
 __all__ = ["available", "run_fused", "kernel_losses", "fused_losses", "unavailable_reason"]
@@ -102,13 +102,7 @@ def run_fused(
     sized = hidden > 1 or inputs > 1 or layers > 1  # the layout of landscape.units
     if sized and objective != "bce":
         raise InputError(f"models of {hidden} units are trained on classification, not {objective!r}")
-    if inputs > 1:
-        if x is None or x.ndim not in (3, 4) or x.shape[-1] != inputs:
-            shape = None if x is None else tuple(x.shape)
-            raise InputError(f"x must end in {inputs} features per step, not {shape}")
-        x = x.reshape(*x.shape[:-2], -1)  # (.., T I): each row's steps, features within
-    elif x is not None and x.ndim == 4 and x.shape[-1] == 1:
-        x = x[..., 0]  # (G, N, T, 1): one feature per step
+    x = feature_rows(x, inputs)
     check_arguments(cell, theta, x, y, rows, lengths, steps, hidden, inputs, layers)
     theta = one_logit(cell, theta.detach(), hidden).contiguous()
     G, P = theta.shape

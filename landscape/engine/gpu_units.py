@@ -15,7 +15,7 @@ import torch
 from .._errors import InputError
 from ..cells import Cell
 from ..units import check_size, check_units, readout_loss
-from .door import check_arguments
+from .door import check_arguments, feature_rows
 from .gpu import CODES, GATE_CODES, NUM_WARPS, SCRATCH_BYTES, _consts, _on, _pow2, fast_math, triton_cdiv
 
 
@@ -58,13 +58,7 @@ def _layout(cell: Cell, theta, x, rows, lengths, steps, hidden, inputs, layers):
     """Checked, contiguous arguments and the sizes of their launch."""
     hidden = check_units(hidden, 64)
     inputs, layers = check_size(inputs, layers, 64)
-    if inputs > 1:
-        if x is None or x.ndim not in (3, 4) or x.shape[-1] != inputs:
-            shape = None if x is None else tuple(x.shape)
-            raise InputError(f"x must end in {inputs} features per step, not {shape}")
-        x = x.reshape(*x.shape[:-2], -1)  # (.., T I): each row's steps, features within
-    elif x is not None and x.ndim == 4 and x.shape[-1] == 1:
-        x = x[..., 0]  # (G, N, T, 1): one feature per step
+    x = feature_rows(x, inputs)
     check_arguments(cell, theta, x, None, rows, lengths, steps, hidden, inputs, layers)
     dev, dtype = theta.device, theta.dtype
     if dtype not in (torch.float32, torch.float64):

@@ -139,6 +139,39 @@ def _layer_at(l, I, H, gates: tl.constexpr):
 
 
 @triton.jit
+def _program(
+    consts_ptr,
+    rows_ptr,
+    len_ptr,
+    N,
+    T,
+    xs_g,
+    xs_n,
+    HAS_ROWS: tl.constexpr,
+    HAS_LEN: tl.constexpr,
+    BN: tl.constexpr,
+):
+    """This program's model g, block of samples nb, index among the programs, sample offsets b and
+    indices (int64) with their mask, each sample's first input in x, the model's steps, and the
+    hard sigmoid's slope and shift."""
+    g = tl.program_id(0).to(tl.int64)
+    nb = tl.program_id(1)
+    prog = g * tl.num_programs(1) + nb
+    b = tl.arange(0, BN)
+    n = nb * BN + b
+    nm = n < N
+    n64 = n.to(tl.int64)
+    if HAS_ROWS:
+        xb = tl.load(rows_ptr + g * N + n64, mask=nm, other=0) * xs_n
+    else:
+        xb = g * xs_g + n64 * xs_n
+    steps = T
+    if HAS_LEN:
+        steps = tl.load(len_ptr + g).to(tl.int32)
+    return g, nb, prog, b, n64, nm, xb, steps, tl.load(consts_ptr + C_SLOPE), tl.load(consts_ptr + C_SHIFT)
+
+
+@triton.jit
 def units_kernel(
     theta_ptr,
     consts_ptr,
@@ -175,24 +208,11 @@ def units_kernel(
     stops. x: rows of T steps of I features, (N, T I) shared (xs_g = 0), (G, N, T I), or a table
     (R, T I) through rows (G, N). st: (programs, slots, BN, KP) zeros. With RECORD, rec
     (programs, T + 1, L, 2, BN, KP): every layer's (h, c) after each step, zeros at the start."""
-    g = tl.program_id(0).to(tl.int64)
-    nb = tl.program_id(1)
-    prog = g * tl.num_programs(1) + nb
-    b = tl.arange(0, BN)
-    n = nb * BN + b
-    nm = n < N
-    n64 = n.to(tl.int64)
+    g, nb, prog, b, n64, nm, xb, steps, slope, shift = _program(
+        consts_ptr, rows_ptr, len_ptr, N, T, xs_g, xs_n, HAS_ROWS, HAS_LEN, BN
+    )
     j = tl.arange(0, HP)
-    if HAS_ROWS:
-        xb = tl.load(rows_ptr + g * N + n64, mask=nm, other=0) * xs_n
-    else:
-        xb = g * xs_g + n64 * xs_n
-    steps = T
-    if HAS_LEN:
-        steps = tl.load(len_ptr + g).to(tl.int32)
     th = theta_ptr + g * P
-    slope = tl.load(consts_ptr + C_SLOPE)
-    shift = tl.load(consts_ptr + C_SHIFT)
     tile = BN * KP
     st = st_ptr + prog * ((4 * L + 2 * gates + 1) * tile)
     rows_of = st + b * KP  # slot s's rows: rows_of + s tile
@@ -340,26 +360,13 @@ def units_bptt_kernel(
     program's sum over its samples of the gradient of the recurrent layers' weights and biases
     (the readout's are the door's); st (programs, slots, BN, KP) zeros: the derivatives by each
     layer's state (slots 2 l, 2 l + 1), carried back through the steps, and each gate's."""
-    g = tl.program_id(0).to(tl.int64)
-    nb = tl.program_id(1)
-    prog = g * tl.num_programs(1) + nb
-    b = tl.arange(0, BN)
-    n = nb * BN + b
-    nm = n < N
-    n64 = n.to(tl.int64)
+    g, nb, prog, b, n64, nm, xb, steps, slope, shift = _program(
+        consts_ptr, rows_ptr, len_ptr, N, T, xs_g, xs_n, HAS_ROWS, HAS_LEN, BN
+    )
     j = tl.arange(0, HP)
     kc = tl.arange(0, KP)
-    if HAS_ROWS:
-        xb = tl.load(rows_ptr + g * N + n64, mask=nm, other=0) * xs_n
-    else:
-        xb = g * xs_g + n64 * xs_n
-    steps = T
-    if HAS_LEN:
-        steps = tl.load(len_ptr + g).to(tl.int32)
     th = theta_ptr + g * P
     gp = grad_ptr + prog * P
-    slope = tl.load(consts_ptr + C_SLOPE)
-    shift = tl.load(consts_ptr + C_SHIFT)
     tile = BN * KP
     at = b[:, None] * KP + j[None, :]
     at_in = b[:, None] * KP + kc[None, :]
