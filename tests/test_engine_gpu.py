@@ -83,9 +83,11 @@ def test_every_variant_equals_the_reference_path(name, dtype, on_cpu):
         else:  # both paths round: the GPU engine must be as close to float64 as the reference path
             l64, _, g64 = loss_and_grad(cell, d.to(torch.float64, "cpu"), theta.double(), backend="reference")
             assert rel_err(lf, l64) <= 4 * rel_err(lr, l64) + 1e-5
-            # its float32 gradients: 0.3e-5 to 6e-5 relative at T = 13, where the reference path's
-            # are 0.2e-5 to 2.4e-5 (by tangents and by backpropagation alike)
-            assert rel_err(gf, g64) <= 4 * rel_err(gr, g64) + 1e-4
+            # its float32 gradients: 0.4e-5 to 6.6e-5 relative at T = 13, where the reference path's
+            # are 0.15e-5 to 2.5e-5: up to 6 times as far (Keras's GRU with hard sigmoid gates and
+            # clipped probabilities), 3.2 for the others; each lane's sums over the steps and the
+            # block's over the samples add in another order than torch's reductions
+            assert rel_err(gf, g64) <= 8 * rel_err(gr, g64) + 1e-5
         if ar is None:
             assert af is None
         else:
