@@ -128,6 +128,23 @@ def test_layouts_chunks_and_padding(on_cpu, monkeypatch):
     assert torch.equal(lo, lo2) and torch.equal(g1, g2)
 
 
+def test_several_blocks_of_samples_per_model(on_cpu, monkeypatch):
+    """Small tiles: each model's samples in blocks of 4 (programs g NB + nb), a partial last one."""
+    monkeypatch.setattr(gpu_units, "UNIT_TILE_BYTES", 64)
+    assert gpu_units.units_shape(10, 2, 2, 8)[0] == gpu_units.units_shape(10, 2, 2, 8, backward=True)[0] == 4
+    cell = ls.get_cell("gru")
+    I, H, L = 2, 2, 2
+    nets, theta, x, y, lengths = problem(cell, I, H, L, torch.float64, G=2, N=10, T=5)
+    want_h, want_loss = torch_nn(nets, x, y, lengths)
+    want_grad = torch_nn_grad(cell, nets, want_loss, H, I, L)
+    h = gpu_units.run_units(cell, theta, x, steps=5, lengths=lengths, hidden=H, inputs=I, layers=L)
+    np.testing.assert_allclose(h.numpy(), want_h.detach().numpy(), **TOL[torch.float64])
+    t = theta.clone().requires_grad_(True)
+    loss, _ = fused.kernel_losses(cell, t, x, y, lengths=lengths, steps=5, hidden=H, inputs=I, layers=L)
+    (g,) = torch.autograd.grad(loss.sum(), t)
+    np.testing.assert_allclose(g.numpy(), want_grad.numpy(), **TOL[torch.float64])
+
+
 def test_a_sweep_of_lengths_from_one_pass(on_cpu):
     cell = ls.get_cell("gru", hidden=2, inputs=2)
     gen = torch.Generator().manual_seed(2)

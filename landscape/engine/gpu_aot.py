@@ -155,7 +155,7 @@ def compile_variant(v: dict, arch: int = 90) -> dict:
         else:
             fn = gpu_units_kernels.units_kernel
             const.update(HAS_STOPS=v.get("stops", False), RECORD=v["pass_"] == "record")
-        ints = {"N", "T", "P", "I", "H", "L", "K_STOPS", "xs_g", "xs_n"}
+        ints = {"N", "T", "P", "I", "H", "L", "K_STOPS", "xs_g", "xs_n", "NB"}
     elif v.get("backward"):
         fn = gpu_kernels.bptt_kernel
         BG, BN = gpu._bptt_shape(G, N, size)

@@ -142,7 +142,7 @@ def _forward(cell, theta, x, rows, lengths, stops, *, G, P, N, T, I, H, L, xs_g,
         M = g1 - g0
         st = torch.zeros(M * NB * n_slots * BN * KP, device=dev, dtype=dtype)
         with _on(dev):
-            kernel[(M, NB)](
+            kernel[(M * NB,)](
                 theta[g0:g1],
                 consts,
                 x if x.ndim == 2 else x[g0:g1],
@@ -161,6 +161,7 @@ def _forward(cell, theta, x, rows, lengths, stops, *, G, P, N, T, I, H, L, xs_g,
                 max(K, 1),
                 xs_g,
                 xs_n,
+                NB,
                 CELL=CODES[cell.kernel],
                 gates=cell.gates,
                 GATE=GATE_CODES[cell.gate],
@@ -206,7 +207,7 @@ def _backward(cell, theta, x, rows, lengths, dout, *, G, P, N, T, I, H, L, xs_g,
         ds = torch.zeros(M * NB * n_slots * BN * KP, device=dev, dtype=dtype)
         gp = torch.zeros(M * NB, P, device=dev, dtype=dtype)
         with _on(dev):
-            bptt[(M, NB)](
+            bptt[(M * NB,)](
                 theta[g0:g1],
                 consts,
                 xg,
@@ -224,6 +225,7 @@ def _backward(cell, theta, x, rows, lengths, dout, *, G, P, N, T, I, H, L, xs_g,
                 L,
                 xs_g,
                 xs_n,
+                NB,
                 CELL=CODES[cell.kernel],
                 gates=cell.gates,
                 GATE=GATE_CODES[cell.gate],

@@ -140,6 +140,7 @@ def _layer_at(l, I, H, gates: tl.constexpr):
 
 @triton.jit
 def _program(
+    NB,
     consts_ptr,
     rows_ptr,
     len_ptr,
@@ -154,9 +155,9 @@ def _program(
     """This program's model g, block of samples nb, index among the programs, sample offsets b and
     indices (int64) with their mask, each sample's first input in x, the model's steps, and the
     hard sigmoid's slope and shift."""
-    g = tl.program_id(0).to(tl.int64)
-    nb = tl.program_id(1)
-    prog = g * tl.num_programs(1) + nb
+    prog = tl.program_id(0).to(tl.int64)  # one axis: the samples' blocks of a model may pass 65535
+    g = prog // NB
+    nb = (prog % NB).to(tl.int32)
     b = tl.arange(0, BN)
     n = nb * BN + b
     nm = n < N
@@ -191,6 +192,7 @@ def units_kernel(
     K_STOPS,
     xs_g,
     xs_n,
+    NB,
     CELL: tl.constexpr,
     gates: tl.constexpr,
     GATE: tl.constexpr,
@@ -203,13 +205,14 @@ def units_kernel(
     HP: tl.constexpr,
     KP: tl.constexpr,
 ):
-    """Model g = program_id(0), samples of block program_id(1): out (G, N, H), the top layer's
-    state after the model's steps (T, or len[g]); with HAS_STOPS out (G, K, N, H), after each of
-    stops. x: rows of T steps of I features, (N, T I) shared (xs_g = 0), (G, N, T I), or a table
-    (R, T I) through rows (G, N). st: (programs, slots, BN, KP) zeros. With RECORD, rec
-    (programs, T + 1, L, 2, BN, KP): every layer's (h, c) after each step, zeros at the start."""
+    """Program g NB + nb runs model g on samples of block nb (NB blocks a model): out (G, N, H),
+    the top layer's state after the model's steps (T, or len[g]); with HAS_STOPS out (G, K, N,
+    H), after each of stops. x: rows of T steps of I features, (N, T I) shared (xs_g = 0),
+    (G, N, T I), or a table (R, T I) through rows (G, N). st: (programs, slots, BN, KP) zeros.
+    With RECORD, rec (programs, T + 1, L, 2, BN, KP): every layer's (h, c) after each step,
+    zeros at the start."""
     g, nb, prog, b, n64, nm, xb, steps, slope, shift = _program(
-        consts_ptr, rows_ptr, len_ptr, N, T, xs_g, xs_n, HAS_ROWS, HAS_LEN, BN
+        NB, consts_ptr, rows_ptr, len_ptr, N, T, xs_g, xs_n, HAS_ROWS, HAS_LEN, BN
     )
     j = tl.arange(0, HP)
     th = theta_ptr + g * P
@@ -218,12 +221,13 @@ def units_kernel(
     rows_of = st + b * KP  # slot s's rows: rows_of + s tile
     at = b[:, None] * KP + j[None, :]  # a (BN, HP) tile in a slot
     q_slot = 4 * L + 2 * gates
-    rec = rec_ptr + prog * ((T + 1) * L * 2 * tile)
+    rec = rec_ptr + prog * (T + 1) * L * 2 * tile  # 64-bit, left to right
     top = tl.zeros((BN, HP), dtype=theta_ptr.dtype.element_ty)
     if HAS_STOPS:
         ki = nb * 0
         nxt = tl.load(stops_ptr).to(tl.int32)
     for t in range(0, steps):
+        t64 = tl.cast(t, tl.int64)  # the record's offsets are 64-bit
         for l in range(0, L):
             w_at, width = _layer_at(l, I, H, gates)
             if l == 0:
@@ -258,8 +262,8 @@ def units_kernel(
             tl.store(st + (2 * l) * tile + at, h)
             tl.store(st + (2 * l + 1) * tile + at, c)
             if RECORD:
-                tl.store(rec + ((t + 1) * L * 2 + l * 2) * tile + at, h)
-                tl.store(rec + ((t + 1) * L * 2 + l * 2 + 1) * tile + at, c)
+                tl.store(rec + ((t64 + 1) * L * 2 + l * 2) * tile + at, h)
+                tl.store(rec + ((t64 + 1) * L * 2 + l * 2 + 1) * tile + at, c)
             tl.debug_barrier()  # and written before the next layer (or step) reads them
             top = h
         if HAS_STOPS:
@@ -345,6 +349,7 @@ def units_bptt_kernel(
     L,
     xs_g,
     xs_n,
+    NB,
     CELL: tl.constexpr,
     gates: tl.constexpr,
     GATE: tl.constexpr,
@@ -361,7 +366,7 @@ def units_bptt_kernel(
     (the readout's are the door's); st (programs, slots, BN, KP) zeros: the derivatives by each
     layer's state (slots 2 l, 2 l + 1), carried back through the steps, and each gate's."""
     g, nb, prog, b, n64, nm, xb, steps, slope, shift = _program(
-        consts_ptr, rows_ptr, len_ptr, N, T, xs_g, xs_n, HAS_ROWS, HAS_LEN, BN
+        NB, consts_ptr, rows_ptr, len_ptr, N, T, xs_g, xs_n, HAS_ROWS, HAS_LEN, BN
     )
     j = tl.arange(0, HP)
     kc = tl.arange(0, KP)
@@ -370,7 +375,7 @@ def units_bptt_kernel(
     tile = BN * KP
     at = b[:, None] * KP + j[None, :]
     at_in = b[:, None] * KP + kc[None, :]
-    rec = rec_ptr + prog * ((T + 1) * L * 2 * tile)
+    rec = rec_ptr + prog * (T + 1) * L * 2 * tile  # 64-bit, left to right
     ds = st_ptr + prog * ((4 * L + 2 * gates + 1) * tile)
     gd = ds + (2 * L) * tile  # the gates' derivatives: slot k by gate k's input term, gates + k hidden
     gd_rows = gd + b * KP
@@ -387,6 +392,7 @@ def units_bptt_kernel(
     tl.debug_barrier()
     for tt in range(0, steps):
         t = steps - 1 - tt
+        t64 = tl.cast(t, tl.int64)
         for ll in range(0, L):
             l = L - 1 - ll
             w_at, width = _layer_at(l, I, H, gates)
@@ -396,11 +402,11 @@ def units_bptt_kernel(
                 x_rows = x_ptr + xb + t * I
                 xm = nm
             else:  # the layer below's state after step t: this layer's input at step t
-                x_rows = rec + ((t + 1) * L * 2 + (l - 1) * 2) * tile + b * KP
+                x_rows = rec + ((t64 + 1) * L * 2 + (l - 1) * 2) * tile + b * KP
                 xm = nm | True
-            h_rows = rec + (t * L * 2 + l * 2) * tile + b * KP
-            h = tl.load(rec + (t * L * 2 + l * 2) * tile + at)
-            c = tl.load(rec + (t * L * 2 + l * 2 + 1) * tile + at)
+            h_rows = rec + (t64 * L * 2 + l * 2) * tile + b * KP
+            h = tl.load(rec + (t64 * L * 2 + l * 2) * tile + at)
+            c = tl.load(rec + (t64 * L * 2 + l * 2 + 1) * tile + at)
             dh = tl.load(ds + (2 * l) * tile + at)
             dc = tl.load(ds + (2 * l + 1) * tile + at)
             d_in = zero_in
