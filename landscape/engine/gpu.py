@@ -274,20 +274,11 @@ def _launch(
                 xs_g,
                 xs_n,
                 ys_g,
-                CELL=CODES[cell.kernel],
-                gates=max(1, cell.gates),
-                GATE=GATE_CODES[cell.gate],
-                OBJ=OBJECTIVE_CODES[obj],
                 HAS_X=x is not None,
-                HAS_ROWS=rows is not None,
-                HAS_LEN=lengths is not None,
                 TANG=D > 0,
                 HAS_STOPS=K > 0,
-                FAST=fast_math(theta),
-                BG=BG,
-                BN=BN,
                 DP=_pow2(max(D, 1)),
-                num_warps=NUM_WARPS,
+                **_meta(cell, obj, theta, rows, lengths, BG, BN),
             )
     # the kernel sums over the samples; the means are divided here, correctly rounded
     return loss / N, (None if obj == "pascanu" else acc / N), (dloss[:, :D] / N if D else None)
@@ -341,20 +332,27 @@ def _backward(cell: Cell, theta, x, y, rows, lengths, *, G, P, N, T, xs_g, xs_n,
                 xs_g,
                 xs_n,
                 ys_g,
-                CELL=CODES[cell.kernel],
-                gates=max(1, cell.gates),
-                GATE=GATE_CODES[cell.gate],
-                OBJ=OBJECTIVE_CODES[obj],
                 HAS_X=True,
-                HAS_ROWS=rows is not None,
-                HAS_LEN=lengths is not None,
                 NS=NS,
-                FAST=fast_math(theta),
-                BG=BG,
-                BN=BN,
-                num_warps=NUM_WARPS,
+                **_meta(cell, obj, theta, rows, lengths, BG, BN),
             )
     return loss / N, acc / N, grad / N  # the kernel's sums over the samples, as means
+
+
+def _meta(cell: Cell, obj: str, theta, rows, lengths, BG: int, BN: int) -> dict:
+    """The compile-time arguments both one-unit kernels take, and their launch option."""
+    return dict(
+        CELL=CODES[cell.kernel],
+        gates=max(1, cell.gates),
+        GATE=GATE_CODES[cell.gate],
+        OBJ=OBJECTIVE_CODES[obj],
+        HAS_ROWS=rows is not None,
+        HAS_LEN=lengths is not None,
+        FAST=fast_math(theta),
+        BG=BG,
+        BN=BN,
+        num_warps=NUM_WARPS,
+    )
 
 
 def _on(dev: torch.device):

@@ -162,21 +162,28 @@ def _forward(cell, theta, x, rows, lengths, stops, *, G, P, N, T, I, H, L, xs_g,
                 xs_g,
                 xs_n,
                 NB,
-                CELL=CODES[cell.kernel],
-                gates=cell.gates,
-                GATE=GATE_CODES[cell.gate],
-                HAS_ROWS=rows is not None,
-                HAS_LEN=lengths is not None,
                 HAS_STOPS=K > 0,
                 RECORD=record is not None,
-                FAST=fast_math(theta),
-                BN=BN,
-                HP=HP,
-                KP=KP,
-                num_warps=NUM_WARPS,
-                maxnreg=MAX_REGISTERS,
+                **_meta(cell, theta, rows, lengths, BN, HP, KP),
             )
     return out
+
+
+def _meta(cell: Cell, theta, rows, lengths, BN: int, HP: int, KP: int) -> dict:
+    """The compile-time arguments both kernels take, and their launch options."""
+    return dict(
+        CELL=CODES[cell.kernel],
+        gates=cell.gates,
+        GATE=GATE_CODES[cell.gate],
+        HAS_ROWS=rows is not None,
+        HAS_LEN=lengths is not None,
+        FAST=fast_math(theta),
+        BN=BN,
+        HP=HP,
+        KP=KP,
+        num_warps=NUM_WARPS,
+        maxnreg=MAX_REGISTERS,
+    )
 
 
 def _backward(cell, theta, x, rows, lengths, dout, *, G, P, N, T, I, H, L, xs_g, xs_n):
@@ -226,17 +233,7 @@ def _backward(cell, theta, x, rows, lengths, dout, *, G, P, N, T, I, H, L, xs_g,
                 xs_g,
                 xs_n,
                 NB,
-                CELL=CODES[cell.kernel],
-                gates=cell.gates,
-                GATE=GATE_CODES[cell.gate],
-                HAS_ROWS=rg is not None,
-                HAS_LEN=lg is not None,
-                FAST=fast_math(theta),
-                BN=BN,
-                HP=HP,
-                KP=KP,
-                num_warps=NUM_WARPS,
-                maxnreg=MAX_REGISTERS,
+                **_meta(cell, theta, rg, lg, BN, HP, KP),
             )
         grad[g0:g1] = gp.view(M, NB, P).sum(1)  # the blocks of samples, added in order
     return grad
@@ -244,21 +241,17 @@ def _backward(cell, theta, x, rows, lengths, dout, *, G, P, N, T, I, H, L, xs_g,
 
 class _States(torch.autograd.Function):
     """The top layer's final states (G, N, H) of the forward kernel, differentiable in theta through
-    the backward kernel."""
+    the backward kernel; ``args`` are the laid-out (cell, theta, x, rows, lengths) of ``_layout``."""
 
     @staticmethod
     def forward(ctx, theta: torch.Tensor, args: tuple, lay: dict) -> torch.Tensor:
-        cell, x, rows, lengths = args
         ctx.args, ctx.lay = args, lay
-        ctx.save_for_backward(theta)
-        return _forward(cell, theta.detach().contiguous(), x, rows, lengths, None, **lay)
+        return _forward(*args, None, **lay)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dout: torch.Tensor):
-        (theta,) = ctx.saved_tensors
-        cell, x, rows, lengths = ctx.args
-        return _backward(cell, theta.detach().contiguous(), x, rows, lengths, dout, **ctx.lay), None, None
+        return _backward(*ctx.args, dout, **ctx.lay), None, None
 
 
 def unit_losses(
@@ -280,11 +273,8 @@ def unit_losses(
     if objective != "bce":
         raise InputError(f"models of {hidden} units are trained on classification, not {objective!r}")
     th, xs, rs, ls, lay = _layout(cell, theta, x, rows, lengths, steps, hidden, inputs, layers)
-    h = (
-        _States.apply(theta, (cell, xs, rs, ls), lay)
-        if theta.requires_grad
-        else _forward(cell, th, xs, rs, ls, None, **lay)
-    )
+    args = (cell, th, xs, rs, ls)
+    h = _States.apply(theta, args, lay) if theta.requires_grad else _forward(*args, None, **lay)
     y = y.to(device=theta.device, dtype=theta.dtype)
     return readout_loss(cell, theta, h, y if rows is None else y[rows], objective)
 

@@ -96,37 +96,71 @@ def _layer(
     HP: tl.constexpr,
 ):
     """One step of one layer: the new (h, c) of the state h, c (whose h is also at h_rows)."""
+    a0, _d0, a1, _d1, a2, a3, _d3 = _gates(
+        FAST, w_ptr, width, H, x_rows, xm, h_rows, q_rows, q_at, h, slope, shift, CELL, GATE, gates, BN, HP
+    )
     if CELL == RNN:
-        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 0, BN, HP)
-        hn = _tanh(FAST, xi + hh)
+        hn = a0
         cn = c
     elif CELL == LSTM:
-        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 0, BN, HP)
-        ig, _i = _gate(FAST, xi + hh, slope, shift, GATE)
-        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 1, BN, HP)
-        fg, _f = _gate(FAST, xi + hh, slope, shift, GATE)
-        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 2, BN, HP)
-        gg = _tanh(FAST, xi + hh)
-        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 3, BN, HP)
-        og, _o = _gate(FAST, xi + hh, slope, shift, GATE)
-        cn = fg * c + ig * gg
-        hn = og * _tanh(FAST, cn)
+        cn = a1 * c + a0 * a2
+        hn = a3 * _tanh(FAST, cn)
     else:
-        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 0, BN, HP)
-        rg, _r = _gate(FAST, xi + hh, slope, shift, GATE)
-        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 1, BN, HP)
-        zg, _z = _gate(FAST, xi + hh, slope, shift, GATE)
-        if CELL == GRU:  # the reset gate scales the whole hidden term
-            xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 2, BN, HP)
-            ng = _tanh(FAST, xi + rg * hh)
-        else:  # Keras's reset_after=False: the hidden term of the reset state r h
-            tl.store(q_at, rg * h)
-            tl.debug_barrier()
-            xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, q_rows, 2, BN, HP)
-            ng = _tanh(FAST, xi + hh)
-        hn = (1.0 - zg) * ng + zg * h
+        hn = (1.0 - a1) * a2 + a1 * h
         cn = c
     return hn, cn
+
+
+@triton.jit
+def _gates(
+    FAST: tl.constexpr,
+    w_ptr,
+    width,
+    H,
+    x_rows,
+    xm,
+    h_rows,
+    q_rows,
+    q_at,
+    h,
+    slope,
+    shift,
+    CELL: tl.constexpr,
+    GATE: tl.constexpr,
+    gates: tl.constexpr,
+    BN: tl.constexpr,
+    HP: tl.constexpr,
+):
+    """A layer's step up to its gates, and the gate functions' derivatives, (BN, HP) tiles: rnn
+    (h', -, ...), lstm (i, di, f, df, g, o, do), gru (r, dr, z, dz, n, the candidate's hidden term,
+    -). Keras's GRU stores the reset state r h at q_at (its rows at q_rows) for its product."""
+    xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 0, BN, HP)
+    if CELL == RNN:
+        a0 = _tanh(FAST, xi + hh)
+        d0, a1, d1, a2, a3, d3 = a0, a0, a0, a0, a0, a0  # (unused)
+    elif CELL == LSTM:
+        a0, d0 = _gate(FAST, xi + hh, slope, shift, GATE)
+        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 1, BN, HP)
+        a1, d1 = _gate(FAST, xi + hh, slope, shift, GATE)
+        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 2, BN, HP)
+        a2 = _tanh(FAST, xi + hh)
+        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 3, BN, HP)
+        a3, d3 = _gate(FAST, xi + hh, slope, shift, GATE)
+    else:
+        a0, d0 = _gate(FAST, xi + hh, slope, shift, GATE)
+        xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 1, BN, HP)
+        a1, d1 = _gate(FAST, xi + hh, slope, shift, GATE)
+        if CELL == GRU:  # the reset gate scales the whole hidden term
+            xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, h_rows, 2, BN, HP)
+            a2 = _tanh(FAST, xi + a0 * hh)
+        else:  # Keras's reset_after=False: the hidden term of the reset state r h
+            tl.store(q_at, a0 * h)
+            tl.debug_barrier()
+            xi, hh = _terms(w_ptr, width, H, gates, x_rows, xm, q_rows, 2, BN, HP)
+            a2 = _tanh(FAST, xi + hh)
+        a3 = hh
+        d3 = hh  # (unused)
+    return a0, d0, a1, d1, a2, a3, d3
 
 
 @triton.jit
@@ -411,24 +445,34 @@ def units_bptt_kernel(
             dc = tl.load(ds + (2 * l + 1) * tile + at)
             d_in = zero_in
             d_h = zero_h
+            a0, d0, a1, d1, a2, a3, d3 = _gates(
+                FAST,
+                w,
+                width,
+                H,
+                x_rows,
+                xm,
+                h_rows,
+                q_rows,
+                q_at,
+                h,
+                slope,
+                shift,
+                CELL,
+                GATE,
+                gates,
+                BN,
+                HP,
+            )
             if CELL == RNN:
-                xi, hh = _terms(w, width, H, gates, x_rows, xm, h_rows, 0, BN, HP)
-                hn = _tanh(FAST, xi + hh)
-                da = dh * (1.0 - hn * hn)
+                da = dh * (1.0 - a0 * a0)
                 tl.store(gd + at, da)
                 tl.debug_barrier()
                 d_in, d_h = _products(d_in, d_h, w, width, H, gates, 0, gd_rows, gd_rows, KP, HP)
                 _grads(gw, width, H, gates, 0, da, da, x_rows, xm, h_rows, HP)
                 dh = dh * 0.0
             elif CELL == LSTM:
-                xi, hh = _terms(w, width, H, gates, x_rows, xm, h_rows, 0, BN, HP)
-                ig, di = _gate(FAST, xi + hh, slope, shift, GATE)
-                xi, hh = _terms(w, width, H, gates, x_rows, xm, h_rows, 1, BN, HP)
-                fg, df = _gate(FAST, xi + hh, slope, shift, GATE)
-                xi, hh = _terms(w, width, H, gates, x_rows, xm, h_rows, 2, BN, HP)
-                gg = _tanh(FAST, xi + hh)
-                xi, hh = _terms(w, width, H, gates, x_rows, xm, h_rows, 3, BN, HP)
-                og, do = _gate(FAST, xi + hh, slope, shift, GATE)
+                ig, di, fg, df, gg, og, do = a0, d0, a1, d1, a2, a3, d3
                 tc = _tanh(FAST, fg * c + ig * gg)
                 dct = dc + dh * og * (1.0 - tc * tc)
                 a_i = dct * gg * di
@@ -451,18 +495,7 @@ def units_bptt_kernel(
                 dc = dct * fg
                 dh = dh * 0.0
             else:
-                xi, hh = _terms(w, width, H, gates, x_rows, xm, h_rows, 0, BN, HP)
-                rg, dr = _gate(FAST, xi + hh, slope, shift, GATE)
-                xi, hh = _terms(w, width, H, gates, x_rows, xm, h_rows, 1, BN, HP)
-                zg, dz = _gate(FAST, xi + hh, slope, shift, GATE)
-                if CELL == GRU:
-                    xi, hh = _terms(w, width, H, gates, x_rows, xm, h_rows, 2, BN, HP)
-                    ng = _tanh(FAST, xi + rg * hh)
-                else:
-                    tl.store(q_at, rg * h)
-                    tl.debug_barrier()
-                    xi, hh = _terms(w, width, H, gates, x_rows, xm, q_rows, 2, BN, HP)
-                    ng = _tanh(FAST, xi + hh)
+                rg, dr, zg, dz, ng, hh = a0, d0, a1, d1, a2, a3
                 a_n = dh * (1.0 - zg) * (1.0 - ng * ng)
                 a_z = dh * (h - ng) * dz
                 tl.store(gd + tile + at, a_z)
